@@ -1,0 +1,629 @@
+"""Audio files in and out: probe headers, decode to float32 tensors, resample, convert channels, write.
+
+Decoding and encoding go through `soundfile <https://python-soundfile.readthedocs.io>`_ (libsndfile),
+which reads WAV (8/16/24/32-bit integer and 32/64-bit float PCM), FLAC, OGG/Vorbis, MP3 and AIFF among
+others; resampling goes through :func:`torchaudio.functional.resample` (windowed-sinc, Hann window).
+
+Every problem with a file that cannot be turned into audio raises :class:`AudioLoadError`, whose
+message names the file and says what is wrong (missing, empty, not audio, truncated, non-finite
+samples, ...). Bad arguments (a negative offset, a non-positive sample rate) raise :class:`ValueError`.
+
+Waveforms are ``(channels, samples)`` float32 tensors with samples nominally in ``[-1, 1]``; batched
+code uses ``(batch, channels, samples)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import einops
+import numpy as np
+import soundfile as sf
+import torch
+
+__all__ = [
+    "Audio",
+    "AudioInfo",
+    "AudioLoadError",
+    "convert_channels",
+    "load_audio",
+    "probe_audio",
+    "resample",
+    "save_audio",
+]
+
+#: Container format written for each file-name suffix by :func:`save_audio`.
+SUFFIX_FORMATS: dict[str, str] = {
+    ".wav": "WAV",
+    ".flac": "FLAC",
+    ".ogg": "OGG",
+    ".oga": "OGG",
+    ".mp3": "MP3",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+}
+
+#: Subtype (sample encoding) :func:`save_audio` writes when none is given.
+DEFAULT_SUBTYPES: dict[str, str] = {
+    "WAV": "PCM_16",
+    "FLAC": "PCM_16",
+    "AIFF": "PCM_16",
+    "OGG": "VORBIS",
+    "MP3": "MPEG_LAYER_III",
+}
+
+# Subtypes that store samples as floats; every other subtype is clipped to [-1, 1] on writing.
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+
+# Subtypes whose bytes per frame is fixed (``block_align`` of a WAV ``fmt `` chunk), so a data
+# chunk's byte count converts to frames.
+_FIXED_FRAME_SUBTYPES = frozenset(
+    {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"}
+)
+
+# libsndfile's ``sf_open`` error codes (``SF_ERR_*`` in sndfile.h).
+_SF_ERR_UNRECOGNISED_FORMAT = 1
+_SF_ERR_SYSTEM = 2
+_SF_ERR_MALFORMED_FILE = 3
+_SF_ERR_UNSUPPORTED_ENCODING = 4
+
+_READ_BLOCK_FRAMES = 1 << 13
+
+
+class AudioLoadError(Exception):
+    """A file could not be turned into audio; the one error :func:`probe_audio` and :func:`load_audio`
+    raise for an unreadable file.
+
+    ``str(err)`` is ``f"{path}: {reason}"``.
+
+    Attributes:
+        path: the file that failed.
+        reason: what is wrong with it, e.g. ``"file does not exist"``, ``"empty file (0 bytes)"``,
+            ``"not an audio file or unsupported format (libsndfile: Format not recognised.)"``,
+            ``"truncated or corrupt: decoding failed after 4096 of 22050 frames (libsndfile: ...)"``,
+            ``"no audio samples"``, ``"non-finite samples (NaN or Inf): ..."``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        # Default exception pickling would call AudioLoadError(message); keep both fields instead,
+        # so the error survives being sent between processes (e.g. DataLoader workers).
+        return (type(self), (self.path, self.reason))
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio file's header says, from :func:`probe_audio`.
+
+    Attributes:
+        path: the file.
+        sample_rate: sample rate in Hz.
+        channels: number of channels.
+        frames: samples per channel (for MP3 from the Xing/LAME tag when there is one, otherwise as
+            mpg123 determines it; for OGG from the last complete page's granule position).
+        duration: ``frames / sample_rate`` in seconds.
+        format: libsndfile container name, e.g. ``"WAV"``, ``"FLAC"``, ``"OGG"``, ``"MP3"``, ``"AIFF"``.
+        subtype: libsndfile sample encoding, e.g. ``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``, ``"VORBIS"``,
+            ``"MPEG_LAYER_III"``.
+    """
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    duration: float
+    format: str
+    subtype: str
+
+
+@dataclass
+class Audio:
+    """A decoded clip.
+
+    Attributes:
+        waveform: float32 tensor ``(channels, samples)``, samples nominally in ``[-1, 1]`` (files
+            with a float subtype may hold larger values; they are kept).
+        sample_rate: sample rate in Hz.
+
+    Raises:
+        ValueError: ``waveform`` is not a 2-D floating-point tensor, or ``sample_rate`` is not positive.
+    """
+
+    waveform: torch.Tensor
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.waveform, torch.Tensor) or self.waveform.ndim != 2:
+            raise ValueError(
+                f"Audio.waveform must be a (channels, samples) tensor, got "
+                f"{getattr(self.waveform, 'shape', type(self.waveform).__name__)}"
+            )
+        if not self.waveform.is_floating_point():
+            raise ValueError(f"Audio.waveform must be floating point, got {self.waveform.dtype}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"Audio.sample_rate must be positive (Hz), got {self.sample_rate}")
+
+    @property
+    def channels(self) -> int:
+        """Number of channels (size of axis 0 of ``waveform``)."""
+        return self.waveform.shape[0]
+
+    @property
+    def samples(self) -> int:
+        """Samples per channel (size of axis 1 of ``waveform``)."""
+        return self.waveform.shape[1]
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds, ``samples / sample_rate``."""
+        return self.samples / self.sample_rate
+
+
+def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read an audio file's header (no decoding) with :func:`soundfile.info`.
+
+    Only problems visible without decoding are caught here: a missing or empty file, one that is
+    not audio, a malformed header, and a WAV or AIFF file whose sample data is shorter than its
+    header declares. A FLAC, MP3 or OGG file cut short passes :func:`probe_audio` and fails in
+    :func:`load_audio`.
+
+    Args:
+        path: the audio file.
+
+    Returns:
+        The header's :class:`AudioInfo` (sample rate in Hz, channels, frames, duration in seconds,
+        format and subtype).
+
+    Raises:
+        AudioLoadError: the file does not exist, is not a regular file, cannot be read, is empty,
+            is not in a format libsndfile reads, has a malformed header, or is a truncated WAV/AIFF.
+    """
+    path = Path(path)
+    _check_readable_file(path)
+    try:
+        info = sf.info(str(path))
+    except sf.LibsndfileError as err:
+        raise AudioLoadError(path, _open_error_reason(err)) from err
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AudioLoadError(
+            path, f"invalid header: sample_rate={info.samplerate} Hz, channels={info.channels}"
+        )
+    declared = _declared_frames(path, info.format, info.subtype)
+    if declared is not None and info.frames < declared:
+        raise AudioLoadError(
+            path,
+            f"truncated or corrupt: the header declares {declared} frames but the file holds only "
+            f"{info.frames} ({info.format} {info.subtype})",
+        )
+    return AudioInfo(
+        path=path,
+        sample_rate=int(info.samplerate),
+        channels=int(info.channels),
+        frames=int(info.frames),
+        duration=info.frames / info.samplerate,
+        format=str(info.format),
+        subtype=str(info.subtype),
+    )
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> Audio:
+    """Decode an audio file (or a window of it) to a float32 ``(channels, samples)`` tensor.
+
+    The file is decoded with soundfile (libsndfile) straight to float32: integer PCM is scaled to
+    ``[-1, 1)``, float PCM is kept as stored. The requested frames are decoded in full and checked:
+
+    * a decoding error part-way, or fewer decoded frames than the header declares (FLAC STREAMINFO,
+      MP3 Xing/LAME tag, OGG granule position), means the file is truncated or corrupt;
+    * a WAV/AIFF whose data is shorter than its header declares is caught by :func:`probe_audio`;
+    * NaN or Inf samples are rejected.
+
+    Only the window ``[offset, offset + duration)`` is decoded and checked when one is given; a
+    window running past the end of the file is cut at the end.
+
+    Then, in this order when the channel count goes down and the other way round when it goes up
+    (so the resampler always sees the fewer channels): channel conversion with
+    :func:`convert_channels` and resampling with :func:`resample`.
+
+    Args:
+        path: the audio file (WAV, FLAC, OGG/Vorbis, MP3, AIFF, or anything else libsndfile reads).
+        sample_rate: resample to this rate in Hz; ``None`` keeps the file's rate.
+        channels: convert to this many channels (see :func:`convert_channels`); ``None`` keeps them.
+        offset: start of the window in seconds from the start of the file (rounded to the nearest
+            sample at the file's rate).
+        duration: length of the window in seconds (rounded to the nearest sample at the file's
+            rate); ``None`` reads to the end.
+
+    Returns:
+        :class:`Audio` with ``waveform`` float32 ``(channels, samples)`` and ``sample_rate`` in Hz.
+
+    Raises:
+        AudioLoadError: the file is missing, empty, not audio, truncated or corrupt, holds no
+            samples, or holds NaN/Inf samples (see :class:`AudioLoadError`).
+        ValueError: a bad argument: ``sample_rate`` or ``channels`` < 1, a negative or non-finite
+            ``offset``, a ``duration`` shorter than one sample, or an ``offset`` at or past the end
+            of the file. The message names the file.
+    """
+    path = Path(path)
+    if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate < 1):
+        raise ValueError(f"{path}: sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+    if channels is not None and (int(channels) != channels or channels < 1):
+        raise ValueError(f"{path}: channels must be a positive integer, got {channels!r}")
+    if not (math.isfinite(offset) and offset >= 0):
+        raise ValueError(f"{path}: offset must be a finite number of seconds >= 0, got {offset!r}")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ValueError(f"{path}: duration must be a finite number of seconds > 0, got {duration!r}")
+
+    info = probe_audio(path)
+    if info.frames <= 0:
+        reason = f"no audio samples (the {info.format} header declares 0 frames)"
+        if info.format == "OGG":
+            # libsndfile takes an OGG's length from its last complete page and reports 0 frames
+            # when it finds none, which is also what a file cut short looks like.
+            reason += "; an OGG file cut short also reads as 0 frames, so it may be truncated"
+        raise AudioLoadError(path, reason)
+
+    start = round(offset * info.sample_rate)
+    if start >= info.frames:
+        raise ValueError(
+            f"{path}: offset {offset} s (frame {start}) is at or past the end of the audio "
+            f"({info.duration:.6g} s, {info.frames} frames)"
+        )
+    if duration is None:
+        stop = info.frames
+    else:
+        length = round(duration * info.sample_rate)
+        if length < 1:
+            raise ValueError(
+                f"{path}: duration {duration} s is shorter than one sample at {info.sample_rate} Hz"
+            )
+        stop = min(info.frames, start + length)
+
+    data = _decode_frames(path, info, start, stop)
+    if not np.isfinite(data).all():
+        bad = ~np.isfinite(data)
+        frame, channel = (int(i) for i in np.argwhere(bad)[0])
+        raise AudioLoadError(
+            path,
+            f"non-finite samples (NaN or Inf): {int(bad.sum())} of {data.size} samples, first at "
+            f"frame {start + frame} (channel {channel}); "
+            f"{int(np.isnan(data).sum())} NaN, {int(np.isinf(data).sum())} Inf",
+        )
+
+    waveform = torch.from_numpy(
+        np.ascontiguousarray(einops.rearrange(data, "samples channels -> channels samples"))
+    )
+    rate = info.sample_rate
+    if channels is not None and channels < waveform.shape[0]:
+        waveform = convert_channels(waveform, channels)
+    if sample_rate is not None and sample_rate != rate:
+        waveform = resample(waveform, rate, int(sample_rate))
+        rate = int(sample_rate)
+    if channels is not None and channels != waveform.shape[0]:
+        waveform = convert_channels(waveform, channels)
+    return Audio(waveform=waveform.contiguous(), sample_rate=rate)
+
+
+def convert_channels(waveform: torch.Tensor, channels: int) -> torch.Tensor:
+    """Convert a waveform to a number of channels.
+
+    * same count: returned unchanged (the same tensor);
+    * to mono: the mean over channels (mixdown);
+    * from mono: the channel repeated;
+    * any other change (e.g. 5.1 → stereo, stereo → 4 channels): mono mixdown, then repeated.
+
+    libsndfile does not report channel layouts (which channel is centre, LFE, ...; and Vorbis orders
+    5.1 differently from WAV/FLAC), so a layout-aware matrix such as ITU-R BS.775 cannot be applied
+    reliably. The mixdown keeps every channel's content (a 5.1 centre dialogue channel would be lost
+    by keeping the first two channels), at the cost of the stereo image.
+
+    Args:
+        waveform: ``(..., channels, samples)`` floating-point tensor, e.g. ``(channels, samples)``
+            or ``(batch, channels, samples)``.
+        channels: number of output channels, >= 1.
+
+    Returns:
+        ``(..., channels, samples)`` tensor of the input's dtype.
+
+    Raises:
+        ValueError: ``channels`` < 1, or ``waveform`` has fewer than 2 axes or 0 channels.
+    """
+    if int(channels) != channels or channels < 1:
+        raise ValueError(f"channels must be a positive integer, got {channels!r}")
+    if waveform.ndim < 2 or waveform.shape[-2] < 1:
+        raise ValueError(
+            f"waveform must be (..., channels, samples) with channels >= 1, got {tuple(waveform.shape)}"
+        )
+    current = waveform.shape[-2]
+    if current == channels:
+        return waveform
+    mono = waveform if current == 1 else waveform.mean(dim=-2, keepdim=True)
+    if channels == 1:
+        return mono
+    return einops.repeat(mono, "... 1 samples -> ... channels samples", channels=channels)
+
+
+def resample(waveform: torch.Tensor, orig_sample_rate: int, new_sample_rate: int) -> torch.Tensor:
+    """Resample along the last axis with :func:`torchaudio.functional.resample`.
+
+    Band-limited windowed-sinc interpolation (Hann window, ``lowpass_filter_width=6``,
+    ``rolloff=0.99``; torchaudio's defaults, after Julius O. Smith's resampling method). The output
+    has ``ceil(samples * new_sample_rate / orig_sample_rate)`` samples and the input's dtype
+    (float32 stays float32).
+
+    Args:
+        waveform: ``(..., samples)`` floating-point tensor, e.g. ``(channels, samples)``.
+        orig_sample_rate: the waveform's sample rate in Hz.
+        new_sample_rate: the wanted sample rate in Hz.
+
+    Returns:
+        ``(..., new_samples)`` tensor; the input tensor itself when the rates are equal.
+
+    Raises:
+        ValueError: a rate is not a positive integer, or ``waveform`` is not floating point.
+    """
+    for name, rate in (("orig_sample_rate", orig_sample_rate), ("new_sample_rate", new_sample_rate)):
+        if int(rate) != rate or rate < 1:
+            raise ValueError(f"{name} must be a positive integer (Hz), got {rate!r}")
+    if orig_sample_rate == new_sample_rate:
+        return waveform
+    if not waveform.is_floating_point():
+        raise ValueError(f"resample needs a floating-point waveform, got {waveform.dtype}")
+    import torchaudio.functional
+
+    return torchaudio.functional.resample(waveform, int(orig_sample_rate), int(new_sample_rate))
+
+
+def save_audio(
+    path: str | os.PathLike[str],
+    waveform: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    format: str | None = None,
+    subtype: str | None = None,
+) -> Path:
+    """Write a waveform to an audio file, atomically.
+
+    The file is written to a hidden temporary file in the destination folder, then moved over
+    ``path`` with :func:`os.replace`: readers never see a half-written file, and a failed write
+    leaves an existing ``path`` untouched (the temporary file is removed). There is no fsync, so
+    this guards against interrupted processes, not against power loss. Missing parent folders
+    are created.
+
+    Samples outside ``[-1, 1]`` are hard-clipped to ``[-1, 1]`` for every subtype except ``FLOAT``
+    and ``DOUBLE``, which store values as they are. Integer PCM has no room for them and lossy
+    encoders would distort them; clipping here makes the result independent of libsndfile's own
+    clipping setting.
+
+    Args:
+        path: destination; its suffix picks the format when ``format`` is ``None``: ``.wav`` WAV,
+            ``.flac`` FLAC, ``.ogg``/``.oga`` OGG (Vorbis), ``.mp3`` MP3, ``.aif``/``.aiff`` AIFF.
+        waveform: ``(channels, samples)`` or ``(samples,)`` (mono) floating-point torch tensor or
+            numpy array, samples nominally in ``[-1, 1]``.
+        sample_rate: sample rate in Hz (MP3 allows only 8000, 11025, 12000, 16000, 22050, 24000,
+            32000, 44100 and 48000).
+        format: ``"WAV"``, ``"FLAC"``, ``"OGG"``, ``"MP3"`` or ``"AIFF"`` (any case); ``None`` means
+            from the suffix.
+        subtype: libsndfile subtype, e.g. ``"PCM_16"``, ``"PCM_24"``, ``"PCM_32"``, ``"FLOAT"``,
+            ``"DOUBLE"``, ``"VORBIS"``; ``None`` means ``PCM_16`` for WAV/FLAC/AIFF, ``VORBIS`` for
+            OGG and ``MPEG_LAYER_III`` for MP3.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: an unsupported suffix/format or format/subtype pair, a waveform that is not 1-D
+            or 2-D, has no samples or no channels, is not floating point or holds NaN/Inf, a
+            non-positive sample rate, or a combination libsndfile refuses (e.g. MP3 at 7000 Hz).
+            The message names the file.
+        OSError: the folder or file cannot be created or written.
+    """
+    path = Path(path)
+    if format is None:
+        format = SUFFIX_FORMATS.get(path.suffix.lower())
+        if format is None:
+            raise ValueError(
+                f"{path}: unsupported suffix {path.suffix!r}; use one of {sorted(SUFFIX_FORMATS)} "
+                f"or pass format="
+            )
+    format = format.upper()
+    if format not in DEFAULT_SUBTYPES:
+        raise ValueError(f"{path}: unsupported format {format!r}; use one of {sorted(DEFAULT_SUBTYPES)}")
+    subtype = DEFAULT_SUBTYPES[format] if subtype is None else subtype.upper()
+    if not sf.check_format(format, subtype):
+        raise ValueError(
+            f"{path}: libsndfile cannot write subtype {subtype!r} in {format}; "
+            f"available: {sorted(sf.available_subtypes(format))}"
+        )
+    if int(sample_rate) != sample_rate or sample_rate < 1:
+        raise ValueError(f"{path}: sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+
+    data = _waveform_to_numpy(path, waveform)
+    if subtype not in _FLOAT_SUBTYPES:
+        data = np.clip(data, -1.0, 1.0)
+    frames = np.ascontiguousarray(einops.rearrange(data, "channels samples -> samples channels"))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        try:
+            sf.write(str(tmp), frames, int(sample_rate), format=format, subtype=subtype)
+        except sf.LibsndfileError as err:
+            if err.code == _SF_ERR_SYSTEM:
+                raise OSError(f"{path}: cannot write the file (libsndfile: {err.error_string})") from err
+            raise ValueError(
+                f"{path}: libsndfile refused to write {format} {subtype} at {sample_rate} Hz with "
+                f"{data.shape[0]} channels (libsndfile: {err.error_string})"
+            ) from err
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _check_readable_file(path: Path) -> None:
+    """Raise :class:`AudioLoadError` unless ``path`` is an existing, readable, non-empty file."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError as err:
+        raise AudioLoadError(path, "file does not exist") from err
+    except OSError as err:
+        raise AudioLoadError(path, f"cannot be accessed ({err.strerror or err})") from err
+    if path.is_dir():
+        raise AudioLoadError(path, "is a directory, not an audio file")
+    if stat.st_size == 0:
+        raise AudioLoadError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise AudioLoadError(path, f"cannot be read ({err.strerror or err})") from err
+
+
+def _open_error_reason(err: sf.LibsndfileError) -> str:
+    """Reason text for a libsndfile error raised while opening a file."""
+    message = f"libsndfile: {err.error_string}"
+    code = getattr(err, "code", None)
+    if code == _SF_ERR_UNRECOGNISED_FORMAT:
+        return f"not an audio file or unsupported format ({message})"
+    if code == _SF_ERR_MALFORMED_FILE:
+        return f"truncated or corrupt: libsndfile could not open it ({message})"
+    if code == _SF_ERR_UNSUPPORTED_ENCODING:
+        return f"unsupported audio encoding ({message})"
+    if code == _SF_ERR_SYSTEM:
+        return f"cannot be read ({message})"
+    return f"cannot be opened ({message})"
+
+
+def _declared_frames(path: Path, format: str, subtype: str) -> int | None:
+    """Frame count the header of a WAV or AIFF file declares, or ``None`` when not known.
+
+    libsndfile silently shortens a WAV/AIFF whose data chunk runs past the end of the file, so the
+    declared count is read here: the ``data`` chunk size / ``block_align`` of a RIFF WAV with
+    fixed-size frames (``0`` and ``0xFFFFFFFF`` mean "unknown", as streaming writers leave them),
+    or ``numSampleFrames`` of an AIFF/AIFC ``COMM`` chunk. Other containers (RF64, W64, ...) give
+    ``None``.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if format in ("WAV", "WAVEX") and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                if subtype not in _FIXED_FRAME_SUBTYPES:
+                    return None
+                block_align = 0
+                while chunk := f.read(8):
+                    if len(chunk) < 8:
+                        return None
+                    chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                    if chunk_id == b"fmt ":
+                        fmt = f.read(size)
+                        if len(fmt) < 14:
+                            return None
+                        block_align = struct.unpack("<H", fmt[12:14])[0]
+                        f.seek(size & 1, os.SEEK_CUR)
+                    elif chunk_id == b"data":
+                        if block_align == 0 or size in (0, 0xFFFFFFFF):
+                            return None
+                        return size // block_align
+                    else:
+                        f.seek(size + (size & 1), os.SEEK_CUR)
+                return None
+            if format == "AIFF" and head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+                while chunk := f.read(8):
+                    if len(chunk) < 8:
+                        return None
+                    chunk_id, size = chunk[:4], struct.unpack(">I", chunk[4:])[0]
+                    if chunk_id == b"COMM":
+                        comm = f.read(6)
+                        return struct.unpack(">I", comm[2:6])[0] if len(comm) == 6 else None
+                    f.seek(size + (size & 1), os.SEEK_CUR)
+                return None
+    except OSError:
+        return None
+    return None
+
+
+def _decode_frames(path: Path, info: AudioInfo, start: int, stop: int) -> np.ndarray:
+    """Decode frames ``[start, stop)`` to a float32 ``(samples, channels)`` array, in blocks.
+
+    Raises :class:`AudioLoadError` when libsndfile fails part-way or returns fewer frames than asked.
+    """
+    wanted = stop - start
+    blocks: list[np.ndarray] = []
+    decoded = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            if start:
+                try:
+                    f.seek(start)
+                except (sf.LibsndfileError, RuntimeError) as err:
+                    raise AudioLoadError(
+                        path,
+                        f"truncated or corrupt: seeking to frame {start} of {info.frames} failed ({err})",
+                    ) from err
+            while decoded < wanted:
+                block = f.read(min(_READ_BLOCK_FRAMES, wanted - decoded), dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                blocks.append(block)
+                decoded += len(block)
+    except sf.LibsndfileError as err:
+        raise AudioLoadError(
+            path,
+            f"truncated or corrupt: decoding failed after {start + decoded} of {info.frames} frames "
+            f"(libsndfile: {err.error_string})",
+        ) from err
+    if decoded < wanted:
+        raise AudioLoadError(
+            path,
+            f"truncated or corrupt: decoding stopped after {start + decoded} of {info.frames} frames "
+            f"the {info.format} header declares",
+        )
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+
+
+def _waveform_to_numpy(path: Path, waveform: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Check a waveform for :func:`save_audio` and return it as a ``(channels, samples)`` array."""
+    if isinstance(waveform, torch.Tensor):
+        if not waveform.is_floating_point():
+            raise ValueError(f"{path}: waveform must be floating point, got {waveform.dtype}")
+        dtype = torch.float64 if waveform.dtype == torch.float64 else torch.float32
+        data = waveform.detach().to(device="cpu", dtype=dtype).numpy()
+    elif isinstance(waveform, np.ndarray):
+        if not np.issubdtype(waveform.dtype, np.floating):
+            raise ValueError(f"{path}: waveform must be floating point, got {waveform.dtype}")
+        data = waveform.astype(np.float64 if waveform.dtype == np.float64 else np.float32, copy=False)
+    else:
+        raise ValueError(
+            f"{path}: waveform must be a torch.Tensor or numpy array, got {type(waveform).__name__}"
+        )
+    if data.ndim == 1:
+        data = data[None, :]
+    if data.ndim != 2:
+        raise ValueError(
+            f"{path}: waveform must be (channels, samples) or (samples,), got shape {data.shape}"
+        )
+    if data.shape[0] < 1 or data.shape[1] < 1:
+        raise ValueError(f"{path}: waveform has no samples, shape (channels, samples) = {data.shape}")
+    if not np.isfinite(data).all():
+        raise ValueError(
+            f"{path}: waveform holds {int((~np.isfinite(data)).sum())} non-finite samples (NaN or Inf)"
+        )
+    return data
