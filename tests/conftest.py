@@ -1,7 +1,13 @@
 """Shared test settings: deterministic seeds and the thread count of the CI machines (2 cores)."""
 
-import pytest
-import torch
+import os
+
+# OpenMP threads that spin while waiting stall badly when the 2 cores are shared (tests spawn
+# subprocesses); passive waiting keeps small models fast. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,669 @@
+"""Latent diffusion: a 1-D denoiser over latents ``(batch, latent_dim, latent_frames)``, its noise
+schedule, and samplers (DPM-Solver++, DDIM, Euler) with classifier-free guidance.
+
+The denoiser (:class:`LatentDenoiser`) is a small 1-D U-Net over time built from ConvNeXt blocks
+(Liu et al., 2022) conditioned with adaptive layer norm and zero-initialised residual gates
+("adaLN-Zero", Peebles & Xie, 2023, "Scalable Diffusion Models with Transformers", ``DiT/models.py``)
+on the sum of a sinusoidal timestep embedding + MLP (Ho et al., 2020; ``timestep_embedding`` of
+``guided_diffusion/nn.py``) and a learned style-label embedding. Label index ``num_classes`` is the
+"null" label of classifier-free guidance (Ho & Salimans, 2022), used for unconditional predictions.
+Self-attention (no positional encoding: the convolutions give position) runs at the lowest
+resolution for clip-wide context.
+
+Lengths: the network is fully convolutional; each U-Net level halves time, so internally it needs
+``latent_frames`` to be a multiple of :attr:`LatentDenoiser.length_multiple`
+(``2 ** (len(channel_mults) - 1)``). Other lengths are padded at the end (edge values repeated)
+and the output cropped back.
+
+Circular mode (``forward(..., circular=True)``): every convolution pads by wrapping around the
+clip instead of with zeros, so the first frame sees the last one as its left neighbour. The network
+is then exactly equivariant to circular shifts by multiples of ``length_multiple``
+(``denoiser(roll(x, s)) == roll(denoiser(x), s)``), which is what seamless loops need: the
+generated latent has no start or end. A circle of ``latent_frames`` frames cannot be halved
+exactly when ``latent_frames`` is not a multiple of ``length_multiple``, so circular mode raises
+for such lengths instead of padding (padding would break the wrap-around at the seam); choose loop
+lengths that are multiples (``length_multiple`` latent frames are e.g. 4 x 46 ms at 22050 Hz, hop
+256, ``time_downsample`` 4).
+
+Noise and sampling go through diffusers schedulers: :func:`noise_scheduler` builds the
+``DDPMScheduler`` of training (``add_noise``, ``get_velocity``), :func:`make_sampler` builds
+DPM-Solver++ (Lu et al., 2022), DDIM (Song et al., 2021) or Euler (Karras et al., 2022) schedulers
+from its config, and :func:`sample_latents` / :func:`noise_and_denoise` run the reverse process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from audiogen.models.pretrained import PretrainedMixin
+
+if TYPE_CHECKING:
+    from diffusers import SchedulerMixin
+
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+#: Sampler names accepted by :func:`make_sampler`.
+SAMPLERS = ("dpm++", "ddim", "euler")
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Architecture of :class:`LatentDenoiser` and the noise process it is trained for.
+
+    Attributes:
+        latent_dim: channels of the latent (the autoencoder's ``latent_dim``).
+        channels: width of the first U-Net level.
+        channel_mults: width multiplier per level; each level after the first halves the frame
+            count (``length_multiple = 2 ** (len(channel_mults) - 1)``).
+        blocks_per_level: ConvNeXt blocks per level on the way down and on the way up.
+        kernel_size: odd depthwise kernel size in frames.
+        mlp_ratio: hidden width of the blocks' pointwise MLP as a multiple of the level width.
+        attention_layers: self-attention layers at the lowest resolution (0: none).
+        attention_heads: heads of those layers (must divide the lowest level's width).
+        num_classes: style labels (0: unconditional). Label index ``num_classes`` is the null label.
+        class_labels: the label names, index = class (``None``: unnamed); length ``num_classes``.
+        prediction_type: what the network predicts: the noise (``"epsilon"``) or the velocity
+            ``v = alpha_t * noise - sigma_t * latent`` (``"v_prediction"``, Salimans & Ho, 2022).
+        num_train_timesteps: discrete timesteps of the training noise schedule.
+        beta_schedule: diffusers beta schedule (``"scaled_linear"``, ``"linear"``,
+            ``"squaredcos_cap_v2"``).
+        beta_start: first beta of the (scaled) linear schedules.
+        beta_end: last beta of the (scaled) linear schedules.
+    """
+
+    latent_dim: int = 16
+    channels: int = 96
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    blocks_per_level: int = 2
+    kernel_size: int = 7
+    mlp_ratio: float = 2.0
+    attention_layers: int = 1
+    attention_heads: int = 4
+    num_classes: int = 0
+    class_labels: tuple[str, ...] | None = None
+    prediction_type: Literal["epsilon", "v_prediction"] = "v_prediction"
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "scaled_linear"
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channel_mults", tuple(int(m) for m in self.channel_mults))
+        if self.class_labels is not None:
+            object.__setattr__(self, "class_labels", tuple(str(x) for x in self.class_labels))
+        for name in ("latent_dim", "channels", "blocks_per_level", "num_train_timesteps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DiffusionConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.channel_mults or min(self.channel_mults) < 1:
+            raise ValueError(
+                f"DiffusionConfig.channel_mults must be positive integers, got {self.channel_mults}"
+            )
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"DiffusionConfig.kernel_size must be odd, got {self.kernel_size}")
+        if self.num_classes < 0 or self.attention_layers < 0:
+            raise ValueError("DiffusionConfig.num_classes and attention_layers must be >= 0")
+        if self.attention_layers and (
+            self.attention_heads < 1 or (self.channels * self.channel_mults[-1]) % self.attention_heads
+        ):
+            raise ValueError(
+                f"DiffusionConfig.attention_heads={self.attention_heads} must divide the lowest level's "
+                f"width {self.channels * self.channel_mults[-1]}"
+            )
+        if self.class_labels is not None and len(self.class_labels) != self.num_classes:
+            raise ValueError(
+                f"DiffusionConfig: {len(self.class_labels)} class_labels for num_classes={self.num_classes}"
+            )
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"DiffusionConfig.prediction_type must be one of {PREDICTION_TYPES}, "
+                f"got {self.prediction_type!r}"
+            )
+
+    @property
+    def length_multiple(self) -> int:
+        """Latent frames the U-Net works in multiples of: ``2 ** (len(channel_mults) - 1)``."""
+        return 2 ** (len(self.channel_mults) - 1)
+
+    @property
+    def null_label(self) -> int:
+        """The label index of "no label" (classifier-free guidance's unconditional branch)."""
+        return self.num_classes
+
+
+# ----------------------------------------------------------------------------------------------
+# building blocks
+
+
+def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding ``(batch, dim)`` of (possibly fractional) timesteps ``(batch,)``.
+
+    ``[cos(t * f_i), sin(t * f_i)]`` with ``f_i = max_period ** (-i / (dim // 2))``, as
+    ``timestep_embedding`` in ``guided_diffusion/nn.py`` (Dhariwal & Nichol, 2021); an odd ``dim``
+    gets a zero last column.
+    """
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+    )
+    args = timesteps.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+def pad_time(x: torch.Tensor, left: int, right: int, circular: bool) -> torch.Tensor:
+    """Pad ``x (batch, channels, frames)`` in time: by wrapping around (``circular``) or with zeros.
+
+    Circular padding works for any pad size (wrapping several times round a short clip).
+    Returns ``(batch, channels, left + frames + right)``.
+    """
+    if left == 0 and right == 0:
+        return x
+    if not circular:
+        return F.pad(x, (left, right))
+    frames = x.shape[-1]
+    if left <= frames and right <= frames:
+        return F.pad(x, (left, right), mode="circular")
+    index = torch.arange(-left, frames + right, device=x.device) % frames
+    return x.index_select(-1, index)
+
+
+def _channel_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Per-frame normalisation over channels (LayerNorm without affine) of ``(batch, channels, frames)``.
+
+    Per frame, so a frame's value does not depend on the clip length (unlike GroupNorm).
+    """
+    mean = x.mean(dim=1, keepdim=True)
+    var = (x - mean).square().mean(dim=1, keepdim=True)
+    return (x - mean) * torch.rsqrt(var + eps)
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """adaLN: ``norm(x) * (1 + scale) + shift`` with ``shift``/``scale`` ``(batch, channels, 1)``."""
+    return _channel_norm(x) * (1 + scale) + shift
+
+
+class TimeConv1d(nn.Module):
+    """'Same'-length 1-D convolution whose padding (zeros or wrap-around) is chosen per call.
+
+    ``(batch, in_channels, frames)`` → ``(batch, out_channels, frames)``.
+
+    Raises:
+        ValueError: if ``kernel_size`` is even.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.pad = (kernel_size - 1) // 2
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, groups=groups)
+
+    def forward(self, x: torch.Tensor, circular: bool = False) -> torch.Tensor:
+        """Convolve ``x (batch, in_channels, frames)``; ``circular`` wraps the clip around."""
+        return self.conv(pad_time(x, self.pad, self.pad, circular))
+
+
+class AdaConvNeXtBlock(nn.Module):
+    """ConvNeXt block with adaLN-Zero conditioning, ``(batch, channels, frames)`` → same shape.
+
+    ``h = dwconv(x)``; ``h = norm(h) * (1 + scale) + shift``; ``h = pw2(gelu(pw1(h)))``;
+    ``x + gate * h``, with ``(shift, scale, gate)`` a linear map of the conditioning embedding,
+    initialised to zero so every block starts as the identity (DiT's adaLN-Zero).
+    """
+
+    def __init__(self, channels: int, embed_dim: int, kernel_size: int, mlp_ratio: float) -> None:
+        super().__init__()
+        hidden = max(1, int(channels * mlp_ratio))
+        self.dwconv = TimeConv1d(channels, channels, kernel_size, groups=channels)
+        self.pwconv1 = nn.Conv1d(channels, hidden, 1)
+        self.pwconv2 = nn.Conv1d(hidden, channels, 1)
+        self.modulation = nn.Linear(embed_dim, 3 * channels)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, circular: bool = False) -> torch.Tensor:
+        """``x (batch, channels, frames)``, ``emb (batch, embed_dim)`` (already SiLU-activated)."""
+        shift, scale, gate = rearrange(self.modulation(emb), "b (n c) -> n b c 1", n=3)
+        h = _modulate(self.dwconv(x, circular), shift, scale)
+        return x + gate * self.pwconv2(F.gelu(self.pwconv1(h)))
+
+
+class AdaSelfAttention(nn.Module):
+    """Multi-head self-attention over frames with adaLN-Zero conditioning (no positional encoding).
+
+    ``(batch, channels, frames)`` → same shape. Equivariant to any permutation of the frames, so
+    it keeps the circular-shift equivariance of the convolutions.
+    """
+
+    def __init__(self, channels: int, embed_dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Conv1d(channels, 3 * channels, 1)
+        self.proj = nn.Conv1d(channels, channels, 1)
+        self.modulation = nn.Linear(embed_dim, 3 * channels)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """``x (batch, channels, frames)``, ``emb (batch, embed_dim)`` (already SiLU-activated)."""
+        shift, scale, gate = rearrange(self.modulation(emb), "b (n c) -> n b c 1", n=3)
+        qkv = self.qkv(_modulate(x, shift, scale))
+        q, k, v = rearrange(qkv, "b (n h d) t -> n b h t d", n=3, h=self.heads)
+        out = rearrange(F.scaled_dot_product_attention(q, k, v), "b h t d -> b (h d) t")
+        return x + gate * self.proj(out)
+
+
+class _Level(nn.Module):
+    """The blocks of one U-Net level (ModuleList with a conditional forward)."""
+
+    def __init__(self, channels: int, config: DiffusionConfig, embed_dim: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            AdaConvNeXtBlock(channels, embed_dim, config.kernel_size, config.mlp_ratio)
+            for _ in range(config.blocks_per_level)
+        )
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, circular: bool) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x, emb, circular)
+        return x
+
+
+# ----------------------------------------------------------------------------------------------
+# the denoiser
+
+
+class LatentDenoiser(PretrainedMixin, nn.Module):
+    """1-D U-Net denoiser: ``(noisy latent, timestep, style label)`` → noise or velocity prediction.
+
+    Layout (widths ``channels * channel_mults[i]``)::
+
+        conv k=3 (latent_dim → w0)
+        level i: blocks_per_level AdaConvNeXt blocks, keep a skip, then conv k=2 stride 2 (w_i → w_i+1)
+        bottom: attention_layers AdaSelfAttention + blocks_per_level AdaConvNeXt blocks
+        level i (up): nearest ×2 + conv k=3 (w_i+1 → w_i), concat skip + conv k=1, blocks
+        adaLN + conv k=3 (w0 → latent_dim), zero-initialised
+
+    The conditioning ``SiLU(MLP(timestep_embedding(t)) + label_embedding(label))`` drives every
+    block's adaLN-Zero modulation. At initialisation the network outputs zeros.
+
+    Args:
+        config: :class:`DiffusionConfig`.
+    """
+
+    config_class = DiffusionConfig
+
+    def __init__(self, config: DiffusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = [config.channels * m for m in config.channel_mults]
+        embed_dim = 4 * config.channels
+        self.time_mlp = nn.Sequential(
+            nn.Linear(config.channels, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim)
+        )
+        self.label_embedding = (
+            nn.Embedding(config.num_classes + 1, embed_dim) if config.num_classes > 0 else None
+        )
+        self.in_conv = TimeConv1d(config.latent_dim, widths[0], 3)
+        self.down_levels = nn.ModuleList(_Level(w, config, embed_dim) for w in widths)
+        self.downsamples = nn.ModuleList(
+            nn.Conv1d(widths[i], widths[i + 1], kernel_size=2, stride=2) for i in range(len(widths) - 1)
+        )
+        self.attention = nn.ModuleList(
+            AdaSelfAttention(widths[-1], embed_dim, config.attention_heads)
+            for _ in range(config.attention_layers)
+        )
+        self.mid_level = _Level(widths[-1], config, embed_dim)
+        self.upsamples = nn.ModuleList(
+            TimeConv1d(widths[i + 1], widths[i], 3) for i in range(len(widths) - 1)
+        )
+        self.merges = nn.ModuleList(nn.Conv1d(2 * w, w, 1) for w in widths)
+        self.up_levels = nn.ModuleList(_Level(w, config, embed_dim) for w in widths)
+        self.out_modulation = nn.Linear(embed_dim, 2 * widths[0])
+        self.out_conv = TimeConv1d(widths[0], config.latent_dim, 3)
+        for layer in (self.out_modulation, self.out_conv.conv):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def length_multiple(self) -> int:
+        """Latent frames the U-Net works in multiples of (see the module docstring)."""
+        return self.config.length_multiple
+
+    def _labels(self, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
+        cfg = self.config
+        if labels is None:
+            if self.label_embedding is None:
+                return None
+            return torch.full((batch,), cfg.null_label, dtype=torch.long, device=device)
+        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
+        if labels.numel() == 1:
+            labels = labels.expand(batch)
+        if labels.shape[0] != batch:
+            raise ValueError(f"got {labels.shape[0]} labels for a batch of {batch}")
+        if self.label_embedding is None:
+            if bool((labels >= 0).any()):
+                raise ValueError("this denoiser is unconditional (num_classes=0) but got style labels")
+            return None
+        if bool((labels > cfg.null_label).any()):
+            raise ValueError(
+                f"style label out of range: labels must be < num_classes={cfg.num_classes} "
+                f"(or {cfg.null_label} / negative for none), got {labels.tolist()}"
+            )
+        return torch.where(labels < 0, torch.full_like(labels, cfg.null_label), labels)
+
+    def forward(
+        self,
+        latent: torch.Tensor,
+        timestep: torch.Tensor | float,
+        labels: torch.Tensor | None = None,
+        circular: bool = False,
+    ) -> torch.Tensor:
+        """Predict the noise or velocity of ``latent`` at ``timestep``.
+
+        Args:
+            latent: noisy latent ``(batch, latent_dim, latent_frames)``, any ``latent_frames >= 1``.
+            timestep: diffusion timestep(s) in ``[0, num_train_timesteps)``, a scalar or ``(batch,)``;
+                fractional values are fine (Euler sampling).
+            labels: style label per example ``(batch,)`` (or one for all), ``null_label`` or a
+                negative value for "no label"; ``None``: all unconditional.
+            circular: wrap-around padding (seamless loops); requires ``latent_frames`` to be a
+                multiple of :attr:`length_multiple`.
+
+        Returns:
+            the prediction, ``(batch, latent_dim, latent_frames)``.
+
+        Raises:
+            ValueError: wrong latent shape, a label out of range (or any label for an unconditional
+                model), or ``circular`` with a length that is not a multiple of ``length_multiple``.
+        """
+        cfg = self.config
+        if latent.dim() != 3 or latent.shape[1] != cfg.latent_dim or latent.shape[2] < 1:
+            raise ValueError(
+                f"expected a latent of shape (batch, latent_dim={cfg.latent_dim}, latent_frames>=1), "
+                f"got {tuple(latent.shape)}"
+            )
+        batch, _, frames = latent.shape
+        pad = (-frames) % self.length_multiple
+        if pad and circular:
+            raise ValueError(
+                f"circular mode needs latent_frames to be a multiple of {self.length_multiple} "
+                f"(this denoiser halves time {len(cfg.channel_mults) - 1} times); got {frames}"
+            )
+        x = F.pad(latent, (0, pad), mode="replicate") if pad else latent
+
+        t = torch.as_tensor(timestep, device=latent.device).float().reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(batch)
+        emb = self.time_mlp(timestep_embedding(t, cfg.channels).to(x.dtype))
+        labels = self._labels(labels, batch, latent.device)
+        if labels is not None and self.label_embedding is not None:
+            emb = emb + self.label_embedding(labels)
+        emb = F.silu(emb)
+
+        h = self.in_conv(x, circular)
+        skips = []
+        for i, level in enumerate(self.down_levels):
+            h = level(h, emb, circular)
+            skips.append(h)
+            if i < len(self.downsamples):
+                h = self.downsamples[i](h)
+        for attention in self.attention:
+            h = attention(h, emb)
+        h = self.mid_level(h, emb, circular)
+        for i in reversed(range(len(self.up_levels))):
+            if i < len(self.upsamples):
+                h = self.upsamples[i](torch.repeat_interleave(h, 2, dim=-1), circular)
+            h = self.merges[i](torch.cat([h, skips[i]], dim=1))
+            h = self.up_levels[i](h, emb, circular)
+        shift, scale = rearrange(self.out_modulation(emb), "b (n c) -> n b c 1", n=2)
+        out = self.out_conv(F.silu(_modulate(h, shift, scale)), circular)
+        return out[..., :frames] if pad else out
+
+
+# ----------------------------------------------------------------------------------------------
+# noise schedules and samplers (diffusers)
+
+
+def noise_scheduler(config: DiffusionConfig) -> Any:
+    """The training noise process: a diffusers ``DDPMScheduler`` for ``config``.
+
+    ``num_train_timesteps``, the beta schedule and ``prediction_type`` come from ``config``;
+    ``clip_sample`` is off (latents are unit-variance, not in [-1, 1]) and ``timestep_spacing`` is
+    ``"trailing"`` so samplers start from the last training timestep (Lin et al., 2024, "Common
+    Diffusion Noise Schedules and Sample Steps are Flawed"). Use ``add_noise`` and
+    ``get_velocity`` for training targets; its config is what :func:`make_sampler` builds from and
+    what a pipeline stores as ``scheduler/scheduler_config.json``.
+    """
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=config.num_train_timesteps,
+        beta_schedule=config.beta_schedule,
+        beta_start=config.beta_start,
+        beta_end=config.beta_end,
+        prediction_type=config.prediction_type,
+        clip_sample=False,
+        timestep_spacing="trailing",
+    )
+
+
+def make_sampler(name: str, source: DiffusionConfig | Any) -> SchedulerMixin:
+    """A sampling scheduler built with ``from_config`` from the training schedule.
+
+    Args:
+        name: ``"dpm++"`` (``DPMSolverMultistepScheduler``, DPM-Solver++ 2M, Lu et al., 2022),
+            ``"ddim"`` (``DDIMScheduler``, eta 0) or ``"euler"`` (``EulerDiscreteScheduler``).
+        source: a :class:`DiffusionConfig`, a diffusers scheduler, or a scheduler config (e.g. the
+            dict of ``scheduler_config.json``).
+
+    Returns:
+        A fresh scheduler (call ``set_timesteps`` before use; :func:`sample_latents` does).
+
+    Raises:
+        ValueError: if ``name`` is not one of :data:`SAMPLERS`.
+    """
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
+    if isinstance(source, DiffusionConfig):
+        config = noise_scheduler(source).config
+    else:
+        config = getattr(source, "config", source)
+    classes: dict[str, tuple[type, dict[str, Any]]] = {
+        "dpm++": (
+            DPMSolverMultistepScheduler,
+            {"algorithm_type": "dpmsolver++", "solver_order": 2, "variance_type": None},
+        ),
+        "ddim": (DDIMScheduler, {"clip_sample": False}),
+        "euler": (EulerDiscreteScheduler, {}),
+    }
+    if name not in classes:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {SAMPLERS}")
+    cls, overrides = classes[name]
+    return cls.from_config(config, **overrides)
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _as_labels(labels: int | Sequence[int] | torch.Tensor | None, batch: int, device: torch.device):
+    if labels is None:
+        return None
+    labels = torch.as_tensor(labels, device=device).long().reshape(-1)
+    if labels.numel() == 1:
+        labels = labels.expand(batch)
+    if labels.shape[0] != batch:
+        raise ValueError(f"got {labels.shape[0]} labels for a batch of {batch}")
+    return labels
+
+
+@torch.no_grad()
+def _denoise(
+    denoiser: nn.Module,
+    scheduler: Any,
+    x: torch.Tensor,
+    timesteps: torch.Tensor,
+    labels: torch.Tensor | None,
+    cfg_scale: float,
+    generator: torch.Generator | None,
+    circular: bool,
+    progress: bool,
+) -> torch.Tensor:
+    """The reverse-process loop shared by :func:`sample_latents` and :func:`noise_and_denoise`."""
+    from tqdm.auto import tqdm
+
+    batch = x.shape[0]
+    guided = labels is not None and cfg_scale != 1.0
+    if guided:
+        null = torch.full_like(labels, denoiser.config.null_label)
+        both_labels = torch.cat([labels, null])
+    for t in tqdm(timesteps, desc="denoise", leave=False, disable=not progress):
+        model_input = scheduler.scale_model_input(x, t)
+        if guided:
+            t_batch = t.to(x.device).expand(2 * batch)
+            out = denoiser(torch.cat([model_input, model_input]), t_batch, both_labels, circular=circular)
+            cond, uncond = out.float().chunk(2)
+            prediction = uncond + cfg_scale * (cond - uncond)
+        else:
+            prediction = denoiser(
+                model_input, t.to(x.device).expand(batch), labels, circular=circular
+            ).float()
+        x = scheduler.step(prediction, t, x, generator=generator).prev_sample
+    return x
+
+
+def _check_pair(denoiser: nn.Module, scheduler: Any, channels: int) -> None:
+    cfg = denoiser.config
+    if channels != cfg.latent_dim:
+        raise ValueError(
+            f"latent shape has {channels} channels, the denoiser expects latent_dim={cfg.latent_dim}"
+        )
+    if scheduler.config.prediction_type != cfg.prediction_type:
+        raise ValueError(
+            f"the scheduler expects {scheduler.config.prediction_type!r} predictions but the denoiser was "
+            f"trained for {cfg.prediction_type!r}; build the scheduler with "
+            "make_sampler(name, denoiser.config)"
+        )
+    if scheduler.config.num_train_timesteps != cfg.num_train_timesteps:
+        raise ValueError(
+            f"scheduler has num_train_timesteps={scheduler.config.num_train_timesteps}, the denoiser "
+            f"{cfg.num_train_timesteps}"
+        )
+
+
+def sample_latents(
+    denoiser: nn.Module,
+    scheduler: Any,
+    shape: Sequence[int],
+    labels: int | Sequence[int] | torch.Tensor | None = None,
+    cfg_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+    circular: bool = False,
+    progress: bool = True,
+    num_inference_steps: int = 25,
+) -> torch.Tensor:
+    """Generate latents ``(batch, latent_dim, latent_frames)`` from pure noise.
+
+    Starts from ``noise * scheduler.init_noise_sigma`` and runs ``num_inference_steps`` steps of
+    ``scheduler`` (which scales the model input where it needs to, e.g. Euler's
+    ``1 / sqrt(sigma² + 1)``). With ``labels`` and ``cfg_scale != 1`` it applies classifier-free
+    guidance ``uncond + cfg_scale * (cond - uncond)`` (Ho & Salimans, 2022), the conditional and
+    null-label halves in one batched forward pass.
+
+    Args:
+        denoiser: a :class:`LatentDenoiser` (anything with its ``config`` and call signature).
+        scheduler: a diffusers scheduler from :func:`make_sampler` (its state is reset here).
+        shape: ``(batch, latent_dim, latent_frames)``.
+        labels: style label(s) ``(batch,)`` or one int for all; ``None``: unconditional.
+        cfg_scale: guidance scale (1: no guidance, one forward pass per step).
+        generator: torch generator of the initial noise (and of stochastic samplers); same seed →
+            same latents.
+        circular: wrap-around context for seamless loops (see the module docstring).
+        progress: tqdm progress bar over steps.
+        num_inference_steps: sampler steps.
+
+    Returns:
+        float32 latents ``(batch, latent_dim, latent_frames)`` on the denoiser's device, on the
+        scale of the autoencoder's scaled latents (decode with ``autoencoder.decode``).
+
+    Raises:
+        ValueError: bad shape, a scheduler for another prediction type, or as the denoiser raises.
+    """
+    from diffusers.utils.torch_utils import randn_tensor
+
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"shape must be (batch, latent_dim, latent_frames) with positive sizes, got {shape}")
+    _check_pair(denoiser, scheduler, shape[1])
+    device = _module_device(denoiser)
+    scheduler.set_timesteps(num_inference_steps, device=device)
+    x = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+    x = x * scheduler.init_noise_sigma
+    labels_t = _as_labels(labels, shape[0], device)
+    return _denoise(
+        denoiser, scheduler, x, scheduler.timesteps, labels_t, cfg_scale, generator, circular, progress
+    )
+
+
+def noise_and_denoise(
+    denoiser: nn.Module,
+    scheduler: Any,
+    latent: torch.Tensor,
+    strength: float,
+    labels: int | Sequence[int] | torch.Tensor | None = None,
+    cfg_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+    circular: bool = False,
+    progress: bool = True,
+    num_inference_steps: int = 25,
+) -> torch.Tensor:
+    """Audio-to-audio variation: noise an encoded latent to ``strength``, then denoise from there.
+
+    As SDEdit (Meng et al., 2022) / diffusers' img2img ``get_timesteps``: of ``num_inference_steps``
+    sampler steps the last ``round(strength * num_inference_steps)`` are run, starting from
+    ``scheduler.add_noise(latent, noise, first of those timesteps)``. ``strength`` 0 returns the
+    latent unchanged; 1 starts from (nearly) pure noise.
+
+    Args:
+        denoiser, scheduler, labels, cfg_scale, generator, circular, progress, num_inference_steps:
+            as :func:`sample_latents`.
+        latent: scaled latent of the source audio ``(batch, latent_dim, latent_frames)``
+            (``autoencoder.encode(mel)``).
+        strength: in ``[0, 1]``, how far to move away from the source.
+
+    Returns:
+        float32 latents ``(batch, latent_dim, latent_frames)``.
+
+    Raises:
+        ValueError: ``strength`` outside ``[0, 1]``, or as :func:`sample_latents`.
+    """
+    from diffusers.utils.torch_utils import randn_tensor
+
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    if latent.dim() != 3:
+        raise ValueError(f"latent must be (batch, latent_dim, latent_frames), got {tuple(latent.shape)}")
+    _check_pair(denoiser, scheduler, latent.shape[1])
+    device = _module_device(denoiser)
+    latent = latent.to(device=device, dtype=torch.float32)
+    scheduler.set_timesteps(num_inference_steps, device=device)
+    run = min(round(num_inference_steps * strength), num_inference_steps)
+    if run == 0:
+        return latent.clone()
+    begin = (num_inference_steps - run) * scheduler.order
+    timesteps = scheduler.timesteps[begin:]
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    noise = randn_tensor(tuple(latent.shape), generator=generator, device=device, dtype=torch.float32)
+    x = scheduler.add_noise(latent, noise, timesteps[:1].repeat(latent.shape[0]))
+    labels_t = _as_labels(labels, latent.shape[0], device)
+    return _denoise(denoiser, scheduler, x, timesteps, labels_t, cfg_scale, generator, circular, progress)

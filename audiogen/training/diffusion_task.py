@@ -1,0 +1,525 @@
+"""Training stage 2: the latent denoiser (:class:`~audiogen.models.diffusion.LatentDenoiser`).
+
+A frozen, trained mel autoencoder (``data.autoencoder``: a model folder written by
+``save_pretrained``, a training checkpoint, or an autoencoder run folder, whose newest complete
+checkpoint's EMA weights are used) turns the corpus into scaled latents
+``(batch, latent_dim, latent_frames)``; the denoiser learns to predict their noise (or velocity)
+under the DDPM forward process of :func:`~audiogen.models.diffusion.noise_scheduler`
+(Ho et al., 2020; latent diffusion as Rombach et al., 2022).
+
+Latents come from one of two sources (``data.source``):
+
+* ``latent_cache`` (default, fastest): every file is decoded once, its log-mel computed and encoded
+  whole by the autoencoder (posterior mean times ``latent_scale``, one file per batch so nothing
+  depends on padding), and stored with :func:`~audiogen.data.datasets.build_feature_cache` under
+  ``data.latent_cache/latent-<key>/``; training crops are read from there. The key covers the
+  files, the label list, the autoencoder's config and a SHA-256 of its weights, so a retrained
+  autoencoder gets a new cache automatically.
+* ``waveform``: waveform crops (:class:`~audiogen.data.datasets.SegmentDataset`) encoded on the
+  training device each step (slower; every crop is encoded in its own context).
+
+Style labels (the corpus instruments, or the audio folder's sub-folder names) condition the
+denoiser; each training label is replaced by the null label with probability
+``data.label_dropout`` so the same network also predicts unconditionally, as classifier-free
+guidance needs (Ho & Salimans, 2022).
+
+Loss (key of ``loss_weights``): ``diffusion_mse``, the mean squared error of the prediction
+against its target (noise or velocity); ``latent_mean`` / ``latent_std`` of the training latents
+are logged alongside. Validation logs ``diffusion_mse`` with fixed noise and timesteps, and writes
+generated samples: latents from :func:`~audiogen.models.diffusion.sample_latents` (one per
+style, cycling), decoded to mel and to audio with Griffin-Lim, next to the autoencoder's decoding of
+a real validation latent (``reference``) for comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from audiogen.config import MelConfig, from_dict
+from audiogen.models.diffusion import SAMPLERS, DiffusionConfig, LatentDenoiser, make_sampler, noise_scheduler
+from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput
+
+
+@dataclass(frozen=True)
+class DiffusionDataConfig:
+    """The ``data`` section of a diffusion recipe.
+
+    Attributes:
+        autoencoder: the frozen autoencoder: a model folder (``config.json`` +
+            ``model.safetensors``), a checkpoint folder, or a run folder (newest complete
+            checkpoint; EMA weights preferred).
+        manifest: JSONL manifest (``audiogen data scan`` / the corpus builder).
+        audio_dir: alternatively, a folder of audio scanned when training starts.
+        label_by: with ``audio_dir``: ``"parent"`` labels each file by its folder name, ``"none"``
+            leaves files unlabelled.
+        valid_fraction: with ``audio_dir``, the fraction of groups the scan puts in ``"valid"``.
+        source: ``"latent_cache"`` or ``"waveform"`` (see the module docstring).
+        latent_cache: parent folder of latent caches (required for ``latent_cache``).
+        normalize: level normalisation of waveform crops for ``source: waveform`` (as
+            :class:`~audiogen.data.datasets.SegmentDataset`); the latent cache uses files as stored.
+        conditional: condition on style labels (``False``: an unconditional denoiser).
+        labels: the style label names in class order; ``None``: the sorted labels of the corpus.
+        label_dropout: probability of replacing a training label by the null label (CFG).
+        segment_seconds: training crop length in seconds (rounded to whole latent frames, a
+            multiple of the denoiser's ``length_multiple``).
+        train_split: manifest split used for training.
+        val_split: manifest split used for validation (``None``: no validation).
+        sampler: validation sampler, one of ``"dpm++"``, ``"ddim"``, ``"euler"``.
+        sample_steps: sampler steps for validation samples.
+        cfg_scale: classifier-free guidance scale of validation samples.
+        sample_seconds: length of validation samples in seconds (``None``: ``segment_seconds``).
+        griffin_lim_iters: Griffin-Lim iterations for validation audio.
+    """
+
+    autoencoder: str | None = None
+    manifest: str | None = None
+    audio_dir: str | None = None
+    label_by: Literal["parent", "none"] = "parent"
+    valid_fraction: float = 0.1
+    source: Literal["latent_cache", "waveform"] = "latent_cache"
+    latent_cache: str | None = None
+    normalize: Literal["peak", "loudness"] | None = "peak"
+    conditional: bool = True
+    labels: tuple[str, ...] | None = None
+    label_dropout: float = 0.1
+    segment_seconds: float = 5.0
+    train_split: str = "train"
+    val_split: str | None = "valid"
+    sampler: str = "dpm++"
+    sample_steps: int = 25
+    cfg_scale: float = 3.0
+    sample_seconds: float | None = None
+    griffin_lim_iters: int = 32
+
+    def __post_init__(self) -> None:
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        if not self.autoencoder:
+            raise ValueError(
+                "data.autoencoder: set the trained autoencoder (model, checkpoint or run folder)"
+            )
+        if (self.manifest is None) == (self.audio_dir is None):
+            raise ValueError("data: give exactly one of 'manifest' and 'audio_dir'")
+        if self.source not in ("latent_cache", "waveform"):
+            raise ValueError(f"data.source must be 'latent_cache' or 'waveform', got {self.source!r}")
+        if self.source == "latent_cache" and not self.latent_cache:
+            raise ValueError(
+                "data.source is 'latent_cache' but data.latent_cache (the cache folder) is not set"
+            )
+        if self.label_by not in ("parent", "none"):
+            raise ValueError(f"data.label_by must be 'parent' or 'none', got {self.label_by!r}")
+        if not 0.0 <= self.label_dropout < 1.0:
+            raise ValueError(f"data.label_dropout must be in [0, 1), got {self.label_dropout}")
+        if self.segment_seconds <= 0 or (self.sample_seconds is not None and self.sample_seconds <= 0):
+            raise ValueError("data.segment_seconds and data.sample_seconds must be positive")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"data.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.sample_steps < 1 or self.griffin_lim_iters < 1:
+            raise ValueError("data.sample_steps and data.griffin_lim_iters must be >= 1")
+
+
+@dataclass
+class NoisedLatents:
+    """A training example of the forward process (all ``(batch, latent_dim, latent_frames)``).
+
+    Attributes:
+        noisy: ``sqrt(alpha_bar_t) * latent + sqrt(1 - alpha_bar_t) * noise``.
+        target: what the denoiser should predict: ``noise`` (epsilon) or the velocity
+            ``sqrt(alpha_bar_t) * noise - sqrt(1 - alpha_bar_t) * latent``.
+        timesteps: ``(batch,)`` integer timesteps.
+    """
+
+    noisy: torch.Tensor
+    target: torch.Tensor
+    timesteps: torch.Tensor
+
+
+def add_training_noise(
+    scheduler: Any, latent: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+) -> NoisedLatents:
+    """Noise ``latent (batch, latent_dim, latent_frames)`` at ``timesteps (batch,)`` with a DDPMScheduler.
+
+    Uses ``scheduler.add_noise`` and, for ``prediction_type == "v_prediction"``,
+    ``scheduler.get_velocity`` (Salimans & Ho, 2022) for the target.
+
+    Raises:
+        ValueError: for a prediction type other than ``"epsilon"`` / ``"v_prediction"``.
+    """
+    kind = scheduler.config.prediction_type
+    noisy = scheduler.add_noise(latent, noise, timesteps)
+    if kind == "epsilon":
+        target = noise
+    elif kind == "v_prediction":
+        target = scheduler.get_velocity(latent, noise, timesteps)
+    else:
+        raise ValueError(f"unsupported prediction_type {kind!r}")
+    return NoisedLatents(noisy=noisy, target=target, timesteps=timesteps)
+
+
+class DiffusionTask(Task):
+    """The latent denoiser stage; recipe sections ``model``, ``loss_weights``, ``data``, ``train``.
+
+    ``model`` is a :class:`~audiogen.models.diffusion.DiffusionConfig` without ``latent_dim``,
+    ``num_classes`` and ``class_labels``, which come from the autoencoder and the labels. An optional
+    ``mel`` section must equal the autoencoder's front end.
+
+    Raises:
+        ValueError: unknown keys or inconsistent values (e.g. a ``model.latent_dim`` that differs
+            from the autoencoder's, a ``mel`` section that differs from its front end).
+        FileNotFoundError: no autoencoder at ``data.autoencoder``.
+    """
+
+    name = "diffusion"
+    ema_models = ("denoiser",)
+
+    def __init__(self, recipe: dict[str, Any]) -> None:
+        from audiogen.models.autoencoder import MelVAE
+        from audiogen.training.autoencoder_task import latest_autoencoder
+
+        super().__init__(recipe)
+        self.data_config = from_dict(DiffusionDataConfig, recipe.get("data"))
+        d = self.data_config
+        self.autoencoder_dir = latest_autoencoder(d.autoencoder)  # type: ignore[arg-type]
+        self.autoencoder = MelVAE.from_pretrained(self.autoencoder_dir).requires_grad_(False)
+        if float(self.autoencoder.latent_scale) == 1.0:
+            warnings.warn(
+                f"{self.autoencoder_dir}: latent_scale is 1.0 (never measured); latents may not have unit "
+                "variance. Use a checkpoint of `audiogen train autoencoder` (it measures the scale).",
+                stacklevel=2,
+            )
+        self.mel_config: MelConfig = self.autoencoder.mel_config
+        if recipe.get("mel") is not None and from_dict(MelConfig, recipe["mel"]) != self.mel_config:
+            raise ValueError(
+                f"mel: the recipe's front end {recipe['mel']} differs from the autoencoder's "
+                f"({self.autoencoder_dir}): {self.mel_config}; remove the mel section or make them equal"
+            )
+        self._entries_cache: list[Any] | None = None
+        self.labels: list[str] = self._resolve_labels()
+
+        model_section = dict(recipe.get("model") or {})
+        derived = (
+            ("latent_dim", self.autoencoder.latent_dim, "autoencoder"),
+            ("num_classes", len(self.labels), "labels"),
+        )
+        for key, value, source in derived:
+            if key in model_section and model_section[key] != value:
+                raise ValueError(
+                    f"model.{key}={model_section[key]} but the {source} give {value}; leave model.{key} out"
+                )
+        if "class_labels" in model_section:
+            raise ValueError("model.class_labels: set the labels in data.labels")
+        model_section.update(
+            latent_dim=self.autoencoder.latent_dim,
+            num_classes=len(self.labels),
+            class_labels=tuple(self.labels) if self.labels else None,
+        )
+        self.model_config = from_dict(DiffusionConfig, model_section)
+        self.scheduler = noise_scheduler(self.model_config)
+        self.frontend: nn.Module | None = None
+
+    # ------------------------------------------------------------------ data
+    def _entries(self) -> list[Any]:
+        from audiogen.data.manifest import read_manifest, scan_folder
+
+        if self._entries_cache is None:
+            d = self.data_config
+            if d.manifest is not None:
+                self._entries_cache = list(read_manifest(d.manifest))
+            else:
+                scan = scan_folder(
+                    d.audio_dir,  # type: ignore[arg-type]
+                    valid_fraction=d.valid_fraction,
+                    label_by=d.label_by,
+                    progress=False,
+                )
+                self._entries_cache = list(scan.entries)
+        return self._entries_cache
+
+    def _resolve_labels(self) -> list[str]:
+        from audiogen.data.datasets import label_vocabulary
+
+        d = self.data_config
+        if not d.conditional:
+            return []
+        if d.labels is not None:
+            return list(d.labels)
+        return label_vocabulary(self._entries())
+
+    @property
+    def latent_frame_rate(self) -> float:
+        """Latent frames per second: ``sample_rate / hop_length / time_downsample``."""
+        cfg = self.mel_config
+        return cfg.sample_rate / cfg.hop_length / self.autoencoder.time_downsample
+
+    def latent_frames(self, seconds: float) -> int:
+        """Latent frames for ``seconds``, rounded up to a multiple of the denoiser's ``length_multiple``."""
+        m = self.model_config.length_multiple
+        return max(m, math.ceil(round(seconds * self.latent_frame_rate) / m) * m)
+
+    def _weights_digest(self) -> str:
+        from audiogen.models.pretrained import WEIGHTS_NAME
+
+        digest = hashlib.sha256()
+        with open(self.autoencoder_dir / WEIGHTS_NAME, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def build_latent_cache(self, entries: list[Any], progress: bool = True) -> Path:
+        """Encode every file of ``entries`` once into ``data.latent_cache/latent-<key>/`` (reused after).
+
+        Each file is decoded mono at the autoencoder's sample rate, turned into a log-mel and
+        encoded whole (posterior mean × ``latent_scale``) on the CPU; items are
+        ``(latent_frames, latent_dim)`` in the shards of
+        :func:`~audiogen.data.datasets.build_feature_cache` (pad value 0).
+
+        Returns:
+            The cache folder.
+
+        Raises:
+            as :func:`~audiogen.data.datasets.build_feature_cache`.
+        """
+        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.data.datasets import build_feature_cache
+        from audiogen.models.pretrained import config_to_dict
+
+        vae = self.autoencoder.cpu().eval()
+        frontend = LogMelSpectrogram(self.mel_config)
+        ds = vae.time_downsample
+
+        def compute(waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = frontend(rearrange(waveform, "batch 1 samples -> batch samples"), lengths)
+            latent = vae.encode(out.mel)
+            return latent, torch.div(out.frames.cpu() + ds - 1, ds, rounding_mode="floor")
+
+        settings = {
+            "autoencoder": config_to_dict(vae._config_for_save()),
+            "weights_sha256": self._weights_digest(),
+            "posterior": "mean",
+            "labels": self.labels,
+        }
+        return build_feature_cache(
+            entries,
+            self.data_config.latent_cache,  # type: ignore[arg-type]
+            feature="latent",
+            settings=settings,
+            sample_rate=self.mel_config.sample_rate,
+            compute=compute,
+            feature_shape=(vae.latent_dim,),
+            frame_rate=self.latent_frame_rate,
+            pad_value=0.0,
+            channels=1,
+            batch_size=1,
+            labels=self.labels or None,
+            progress=progress,
+        )
+
+    def _dataset(
+        self, entries: list[Any], split: str, train: bool, cache: Path | None
+    ) -> torch.utils.data.Dataset:
+        from audiogen.training.autoencoder_task import _ItemSeeded
+
+        d = self.data_config
+        frames = self.latent_frames(d.segment_seconds)
+        if cache is not None:
+            from audiogen.data.datasets import FeatureCacheDataset
+
+            dataset: torch.utils.data.Dataset = FeatureCacheDataset(
+                cache, frames, train=train, split=split, key="latent"
+            )
+        else:
+            from audiogen.data.datasets import SegmentDataset
+
+            cfg = self.mel_config
+            # enough samples for `frames` latent frames: (frames * ds - 1) hops (centred STFT frames)
+            samples = (frames * self.autoencoder.time_downsample - 1) * cfg.hop_length
+            dataset = SegmentDataset(
+                entries,
+                samples / cfg.sample_rate,
+                cfg.sample_rate,
+                channels=1,
+                split=split,
+                train=train,
+                normalize=d.normalize,
+                labels=self.labels or None,
+            )
+        return _ItemSeeded(dataset)
+
+    def build_datasets(self) -> Datasets:
+        """Training and validation latent crops (building the latent cache on first use).
+
+        Raises:
+            ValueError: if the training split is empty (or as the datasets raise).
+        """
+        d = self.data_config
+        entries = self._entries()
+        if not any(e.split == d.train_split for e in entries):
+            raise ValueError(
+                f"{d.manifest or d.audio_dir}: no files in split {d.train_split!r} (of {len(entries)} files)"
+            )
+        cache = self.build_latent_cache(entries) if d.source == "latent_cache" else None
+        train = self._dataset(entries, d.train_split, train=True, cache=cache)
+        val = None
+        if d.val_split is not None and any(e.split == d.val_split for e in entries):
+            val = self._dataset(entries, d.val_split, train=False, cache=cache)
+        return Datasets(train=train, val=val)
+
+    # ------------------------------------------------------------------ models
+    def build_models(self) -> dict[str, nn.Module]:
+        """``{"denoiser": LatentDenoiser(model_config)}`` (the autoencoder is frozen, not trained)."""
+        return {"denoiser": LatentDenoiser(self.model_config)}
+
+    def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
+        """Keep the prepared models; put the frozen autoencoder (and the mel front end) on the device."""
+        from audiogen.audio.spectral import LogMelSpectrogram
+
+        super().setup(accelerator, models)
+        self.autoencoder.to(self.device).eval()
+        self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
+
+    @torch.no_grad()
+    def latents(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The batch's scaled latents ``(batch, latent_dim, latent_frames)``, float32.
+
+        From ``batch["latent"]`` (cache) or, encoded on the device by the frozen autoencoder, from
+        ``batch["waveform"]`` ``(batch, 1, samples)``, cropped to a multiple of ``length_multiple``.
+
+        Raises:
+            KeyError: if the batch has neither key.
+        """
+        if "latent" in batch:
+            return batch["latent"].float()
+        if "waveform" not in batch:
+            raise KeyError(f"diffusion batch needs 'latent' or 'waveform', got keys {sorted(batch)}")
+        assert self.frontend is not None, "setup() was not called"
+        with torch.autocast(self.device.type, enabled=False):
+            mel = self.frontend(rearrange(batch["waveform"].float(), "b 1 s -> b s")).mel
+            z = self.autoencoder.encode(mel)
+        m = self.model_config.length_multiple
+        return z[..., : max(m, z.shape[-1] // m * m)].float()
+
+    def _labels(self, batch: dict[str, Any], dropout: float) -> torch.Tensor | None:
+        """Class indices ``(batch,)`` with unlabelled items (and a ``dropout`` fraction) set to null."""
+        cfg = self.model_config
+        if cfg.num_classes == 0:
+            return None
+        labels = batch["label"].long()
+        null = torch.full_like(labels, cfg.null_label)
+        labels = torch.where(labels < 0, null, labels)
+        if dropout > 0:
+            labels = torch.where(torch.rand(labels.shape, device=labels.device) < dropout, null, labels)
+        return labels
+
+    # ------------------------------------------------------------------ training and validation
+    def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
+        """``diffusion_mse`` of one batch at uniformly drawn timesteps (single phase ``"main"``).
+
+        Also returns ``latent_mean`` and ``latent_std`` of the batch's latents, logged only (a
+        latent scale that does not give unit-variance, zero-mean latents shows up there).
+        """
+        z0 = self.latents(batch)
+        labels = self._labels(batch, self.data_config.label_dropout)
+        noise = torch.randn_like(z0)
+        t = torch.randint(0, self.model_config.num_train_timesteps, (z0.shape[0],), device=z0.device)
+        noised = add_training_noise(self.scheduler, z0, noise, t)
+        prediction = self.models["denoiser"](noised.noisy, t, labels)
+        return {
+            "diffusion_mse": F.mse_loss(prediction.float(), noised.target.float()),
+            # logged only (no loss weight): the latents should be near zero mean and unit std
+            "latent_mean": z0.mean().detach(),
+            "latent_std": z0.std().detach(),
+        }
+
+    def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:
+        """``diffusion_mse`` with fixed noise and timesteps; ``num_samples`` generated samples.
+
+        Sample ``i`` has style ``i % num_classes`` and is decoded to mel and Griffin-Lim audio; the
+        autoencoder's decoding of the batch's ``i``-th real latent is added as ``reference``.
+        """
+        z0 = self.latents(batch)
+        labels = self._labels(batch, 0.0)
+        g = torch.Generator().manual_seed(1234)  # the same noise and timesteps at every validation
+        noise = torch.randn(z0.shape, generator=g).to(z0.device)
+        t = torch.randint(0, self.model_config.num_train_timesteps, (z0.shape[0],), generator=g).to(z0.device)
+        noised = add_training_noise(self.scheduler, z0, noise, t)
+        prediction = self.models["denoiser"](noised.noisy, t, labels)
+        metrics = {"diffusion_mse": F.mse_loss(prediction.float(), noised.target.float())}
+        samples = self._samples(z0, num_samples) if num_samples > 0 else []
+        return ValidationOutput(metrics=metrics, samples=samples)
+
+    def _samples(self, reference: torch.Tensor, n: int) -> list[Sample]:
+        from audiogen.audio.spectral import griffin_lim
+        from audiogen.models.diffusion import sample_latents
+
+        d, cfg, mcfg = self.data_config, self.mel_config, self.model_config
+        denoiser = (
+            self.accelerator.unwrap_model(self.models["denoiser"])
+            if self.accelerator
+            else self.models["denoiser"]
+        )
+        frames = self.latent_frames(d.sample_seconds or d.segment_seconds)
+        labels = [i % mcfg.num_classes for i in range(n)] if mcfg.num_classes else None
+        names = [self.labels[i] for i in labels] if labels is not None else ["unconditional"] * n
+        generator = torch.Generator().manual_seed(0)
+        with torch.autocast(self.device.type, enabled=False):
+            z = sample_latents(
+                denoiser,
+                make_sampler(d.sampler, mcfg),
+                (n, mcfg.latent_dim, frames),
+                labels=labels,
+                cfg_scale=d.cfg_scale,
+                generator=generator,
+                progress=False,
+                num_inference_steps=d.sample_steps,
+            )
+            mel = self.autoencoder.decode(z).float()
+            audio = griffin_lim(mel, cfg, n_iter=d.griffin_lim_iters)
+            k = min(n, reference.shape[0])
+            ref_mel = self.autoencoder.decode(reference[:k].float()).float()
+            ref_audio = griffin_lim(ref_mel, cfg, n_iter=d.griffin_lim_iters) if k else None
+        samples = []
+        for i in range(n):
+            mels, titles, extra = [mel[i]], [f"generated ({names[i]}, {d.sampler}, cfg {d.cfg_scale})"], {}
+            if ref_audio is not None and i < k:
+                mels.append(ref_mel[i])
+                titles.append("reference: autoencoder decoding of a real latent")
+                extra["reference"] = ref_audio[i][None]
+            samples.append(
+                Sample(
+                    name=f"sample_{i:02d}_{names[i]}",
+                    audio=audio[i][None],
+                    sample_rate=cfg.sample_rate,
+                    mels=mels,
+                    titles=titles,
+                    mel_config=cfg,
+                    extra_audio=extra,
+                )
+            )
+        return samples
+
+    def export_config(self) -> dict[str, Any]:
+        """The resolved denoiser and data settings, the autoencoder folder and the noise scheduler config."""
+        from audiogen.models.pretrained import config_to_dict
+
+        return json.loads(
+            json.dumps(
+                {
+                    "model": config_to_dict(self.model_config),
+                    "data": config_to_dict(self.data_config),
+                    "autoencoder": str(self.autoencoder_dir),
+                    "scheduler": dict(self.scheduler.config),
+                },
+                default=str,
+            )
+        )

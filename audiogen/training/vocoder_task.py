@@ -1,0 +1,444 @@
+"""Training stage: the neural vocoder (:class:`~audiogen.models.vocoder.VocosVocoder`) as a GAN.
+
+Batches are waveform segments of ``data.segment_samples`` samples (a multiple of the front end's
+``hop_length``) from :class:`~audiogen.data.datasets.SegmentDataset`. On the training device the
+task computes the segment's log-mel with :class:`~audiogen.audio.spectral.LogMelSpectrogram`
+(under ``no_grad``: it is the input, not a loss), drops the last frame so that ``k`` frames map to
+the ``k * hop_length`` samples of the segment (the vocoder's length contract), and vocodes it.
+
+Two phases per step, one AdamW each (the trainer's ``train.lr`` / ``train.betas``; Vocos uses
+5e-4 and (0.8, 0.9)), in this order:
+
+1. ``"discriminator"``: ``adv_disc`` (hinge by default) of :class:`VocoderDiscriminator` (MPD +
+   MRD) on real segments and detached vocoder output.
+2. ``"generator"``: ``mel_l1`` (log-mel L1 in nats, :class:`~audiogen.models.discriminators.MelL1Loss`),
+   ``mrstft`` (auraloss multi-resolution STFT), ``adv_gen`` and ``feature_matching``, as
+   :meth:`~audiogen.models.discriminators.VocoderLoss.generator_losses`.
+
+The generator's output is computed once per batch (in the discriminator phase, with its graph)
+and reused by the generator phase. In the generator phase the discriminator is called with its
+parameters frozen (``requires_grad`` off for the call), so the generator's backward writes no
+gradient into it; besides, the trainer zeroes every model's gradients after each phase's update
+and refuses gradient accumulation with several phases, so each optimizer only ever sees the
+gradients of its own phase.
+
+For the first ``model.disc_start_step`` optimizer steps the adversarial terms are off (a mel /
+MR-STFT warm-up, Vocos' ``pretrain_mel_steps``): the generator returns ``adv_gen`` and
+``feature_matching`` as constant zeros and the discriminator phase returns ``adv_disc = 0``
+(a zero tied to its parameters, so the update is a no-op for AdamW without weight decay; the
+discriminator is not even run). The step count is read from the generator optimizer's state, so it
+survives ``--resume``.
+
+Validation, on the fixed, evenly spaced crops of the validation split: ``mel_l1_db`` (mean
+absolute log-mel difference in dB between the segment and the re-analysed vocoder output) and
+``mrstft``; samples are the vocoder's audio (plus the input as ``_input.wav``) and a PNG of the
+true mel above the re-analysed mel of the output.
+
+The generator gets an EMA copy when ``train.ema_decay`` is set (``null`` turns it off); each
+checkpoint's ``ema/vocoder/`` (EMA weights) and ``models/vocoder/`` (raw weights) are model folders
+(``config.json`` + ``model.safetensors``) that :meth:`VocosVocoder.from_pretrained` loads;
+:func:`latest_vocoder` finds the newest one of a run.
+
+References: Siuzdenko 2023, "Vocos" (https://github.com/gemelo-ai/vocos,
+``vocos/experiment.py::VocosExp``); Kong et al. 2020, "HiFi-GAN".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from audiogen.config import MelConfig, from_dict
+from audiogen.models.discriminators import (
+    DiscriminatorConfig,
+    VocoderDiscriminator,
+    VocoderLoss,
+    VocoderLossConfig,
+)
+from audiogen.models.vocoder import VocoderConfig, VocosVocoder
+from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput
+
+DB_PER_NEPER = 20 / math.log(10)
+
+
+@dataclass(frozen=True)
+class VocoderModelSection:
+    """The ``model`` section of a vocoder recipe.
+
+    Attributes:
+        vocoder: :class:`~audiogen.models.vocoder.VocoderConfig` fields except ``mel`` (the front end
+            is the recipe's ``mel`` section).
+        discriminator: :class:`~audiogen.models.discriminators.DiscriminatorConfig` fields.
+        loss: :class:`~audiogen.models.discriminators.VocoderLossConfig` fields (adversarial loss
+            type, MPD / MRD group weights, MR-STFT resolutions).
+        disc_start_step: optimizer steps trained on ``mel_l1`` + ``mrstft`` only before the
+            adversarial losses (and the discriminator's training) start.
+    """
+
+    vocoder: dict[str, Any] = field(default_factory=dict)
+    discriminator: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    disc_start_step: int = 0
+
+    def __post_init__(self) -> None:
+        if self.disc_start_step < 0:
+            raise ValueError(f"model.disc_start_step must be >= 0, got {self.disc_start_step}")
+        if "mel" in (self.vocoder or {}):
+            raise ValueError(
+                "model.vocoder.mel: the front end is set in the recipe's 'mel' section, not under 'model'"
+            )
+
+
+@dataclass(frozen=True)
+class VocoderDataConfig:
+    """The ``data`` section of a vocoder recipe.
+
+    Attributes:
+        manifest: JSONL manifest (``audiogen data scan`` / the corpus builder).
+        audio_dir: alternatively, a folder of audio scanned when training starts.
+        segment_samples: training / validation segment length in samples; a multiple of the front
+            end's ``hop_length`` (Vocos: 16384 samples, 0.74 s at 22,050 Hz).
+        channels: channels loaded per file; each channel is a separate example (1 = mix to mono).
+        normalize: level normalisation of crops (``"peak"`` to -1 dBFS, ``"loudness"``, ``None``),
+            as :class:`~audiogen.data.datasets.SegmentDataset`.
+        gain_db: ``[low, high]``: each training segment is scaled by a random gain drawn uniformly
+            in this range (dB) after normalisation, so the vocoder sees several levels (Vocos:
+            peak-normalised to -1 … -6 dBFS, i.e. ``[-5, 0]`` after a -1 dBFS peak). ``None``: off.
+        train_split: manifest split used for training.
+        val_split: manifest split used for validation (``None``: no validation).
+        valid_fraction: with ``audio_dir``, the fraction of files the scan puts in ``"valid"``.
+        valid_crops_per_file: fixed validation crops per file.
+    """
+
+    manifest: str | None = None
+    audio_dir: str | None = None
+    segment_samples: int = 16384
+    channels: int = 1
+    normalize: Literal["peak", "loudness"] | None = "peak"
+    gain_db: tuple[float, float] | None = (-5.0, 0.0)
+    train_split: str = "train"
+    val_split: str | None = "valid"
+    valid_fraction: float = 0.1
+    valid_crops_per_file: int = 4
+
+    def __post_init__(self) -> None:
+        if (self.manifest is None) == (self.audio_dir is None):
+            raise ValueError("data: give exactly one of 'manifest' and 'audio_dir'")
+        if self.normalize not in ("peak", "loudness", None):
+            raise ValueError(f"data.normalize must be 'peak', 'loudness' or null, got {self.normalize!r}")
+        if self.segment_samples < 1 or self.channels < 1 or self.valid_crops_per_file < 1:
+            raise ValueError(
+                "data.segment_samples, data.channels and data.valid_crops_per_file must be >= 1, got "
+                f"{self.segment_samples}, {self.channels}, {self.valid_crops_per_file}"
+            )
+        if self.gain_db is not None:
+            gain = tuple(float(g) for g in self.gain_db)
+            if len(gain) != 2 or gain[0] > gain[1]:
+                raise ValueError(
+                    f"data.gain_db must be [low, high] with low <= high (dB), got {self.gain_db}"
+                )
+            object.__setattr__(self, "gain_db", gain)
+
+
+class VocoderTask(Task):
+    """The vocoder GAN stage; recipe sections ``mel``, ``model``, ``loss_weights``, ``data``, ``train``.
+
+    Models: ``"vocoder"`` (:class:`VocosVocoder`, EMA'd) and ``"discriminator"``
+    (:class:`VocoderDiscriminator`). Phases: ``"discriminator"`` then ``"generator"``. Batches:
+    ``{"waveform": (batch, channels, segment_samples)}``.
+
+    Raises:
+        ValueError: if a section has unknown keys or inconsistent values (segment length not a
+            multiple of ``hop_length``, or shorter than the discriminator accepts).
+    """
+
+    name = "vocoder"
+    ema_models = ("vocoder",)
+
+    def __init__(self, recipe: dict[str, Any]) -> None:
+        super().__init__(recipe)
+        self.mel_config = from_dict(MelConfig, recipe.get("mel"))
+        self.model_section = from_dict(VocoderModelSection, recipe.get("model"))
+        self.vocoder_config = from_dict(
+            VocoderConfig, {**(self.model_section.vocoder or {}), "mel": self.mel_config}
+        )
+        self.discriminator_config = from_dict(DiscriminatorConfig, self.model_section.discriminator)
+        self.loss_config = from_dict(VocoderLossConfig, self.model_section.loss)
+        self.data_config = from_dict(VocoderDataConfig, recipe.get("data"))
+        hop, seg = self.mel_config.hop_length, self.data_config.segment_samples
+        if seg % hop:
+            raise ValueError(
+                f"data.segment_samples={seg} must be a multiple of mel.hop_length={hop} "
+                f"(e.g. {max(1, round(seg / hop)) * hop})"
+            )
+        dc = self.discriminator_config
+        min_samples = max(max(dc.periods) + 1, max(n for n, _ in dc.resolutions) // 2 + 1)
+        if seg < min_samples:
+            raise ValueError(
+                f"data.segment_samples={seg} is shorter than the discriminator needs ({min_samples})"
+            )
+        self.frontend: nn.Module | None = None
+        self.loss: VocoderLoss | None = None
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._cache: tuple[dict[str, Any], torch.Tensor, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ models and data
+    def build_models(self) -> dict[str, nn.Module]:
+        """``{"vocoder": VocosVocoder, "discriminator": VocoderDiscriminator}``."""
+        return {
+            "vocoder": VocosVocoder(self.vocoder_config),
+            "discriminator": VocoderDiscriminator(self.discriminator_config),
+        }
+
+    def build_optimizers(self, models: dict[str, nn.Module], config: Any) -> dict[str, torch.optim.Optimizer]:
+        """One AdamW per phase, ``"discriminator"`` first (``train.lr``, ``betas``, ``weight_decay``)."""
+
+        def adamw(model: nn.Module) -> torch.optim.Optimizer:
+            params = [p for p in model.parameters() if p.requires_grad]
+            return torch.optim.AdamW(
+                params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+            )
+
+        self._optimizers = {
+            "discriminator": adamw(models["discriminator"]),
+            "generator": adamw(models["vocoder"]),
+        }
+        return dict(self._optimizers)
+
+    def _entries(self) -> list[Any]:
+        from audiogen.data.manifest import read_manifest, scan_folder
+
+        d = self.data_config
+        if d.manifest is not None:
+            return list(read_manifest(d.manifest))
+        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
+        return list(scan.entries)
+
+    def _dataset(self, entries: list[Any], split: str, train: bool) -> torch.utils.data.Dataset:
+        from audiogen.data.datasets import SegmentDataset
+        from audiogen.training.autoencoder_task import _ItemSeeded
+
+        d, cfg = self.data_config, self.mel_config
+        dataset = SegmentDataset(
+            entries,
+            d.segment_samples / cfg.sample_rate,
+            cfg.sample_rate,
+            channels=d.channels,
+            split=split,
+            train=train,
+            normalize=d.normalize,
+            valid_crops_per_file=d.valid_crops_per_file,
+        )
+        if dataset.segment_samples != d.segment_samples:  # guards the seconds round trip
+            raise ValueError(
+                f"SegmentDataset gives {dataset.segment_samples} samples, expected {d.segment_samples}"
+            )
+        return _ItemSeeded(dataset)
+
+    def build_datasets(self) -> Datasets:
+        """Training and validation segments from the manifest / folder.
+
+        Raises:
+            ValueError: if the training split is empty (or as the datasets raise).
+        """
+        d = self.data_config
+        entries = self._entries()
+        if not any(e.split == d.train_split for e in entries):
+            raise ValueError(
+                f"{d.manifest or d.audio_dir}: no files in split {d.train_split!r} (of {len(entries)} files)"
+            )
+        train = self._dataset(entries, d.train_split, train=True)
+        val = None
+        if d.val_split is not None and any(e.split == d.val_split for e in entries):
+            val = self._dataset(entries, d.val_split, train=False)
+        return Datasets(train=train, val=val)
+
+    def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
+        """Keep the prepared models; put the log-mel front end and the losses on the device."""
+        from audiogen.audio.spectral import LogMelSpectrogram
+
+        super().setup(accelerator, models)
+        self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
+        self.loss = VocoderLoss(self.mel_config, self.loss_config).to(self.device)
+
+    # ------------------------------------------------------------------ helpers
+    def optimizer_steps(self) -> int:
+        """Generator optimizer steps done so far (restored with the optimizer on ``--resume``)."""
+        opt = self._optimizers.get("generator")
+        if opt is None:
+            return 0
+        for group in opt.param_groups:
+            for p in group["params"]:
+                step = opt.state.get(p, {}).get("step")
+                if step is not None:
+                    return int(step)
+        return 0
+
+    def adversarial_active(self) -> bool:
+        """Whether the adversarial losses are on (``optimizer_steps() >= model.disc_start_step``)."""
+        return self.optimizer_steps() >= self.model_section.disc_start_step
+
+    def segments(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveform segments and their vocoder input.
+
+        Args:
+            batch: ``{"waveform": (batch, channels, samples)}`` with ``samples = k * hop_length``.
+            train: apply the random gain of ``data.gain_db``.
+
+        Returns:
+            ``(waveform (batch * channels, 1, samples), log_mel (batch * channels, n_mels, k))``:
+            the log-mel (natural log amplitude, float32) of the segment without its last frame, so
+            that the vocoder output has exactly ``samples`` samples.
+
+        Raises:
+            KeyError: if the batch has no ``"waveform"``.
+            ValueError: if ``samples`` is not a multiple of ``hop_length``.
+        """
+        if "waveform" not in batch:
+            raise KeyError(f"vocoder batch needs 'waveform', got keys {sorted(batch)}")
+        wav = rearrange(batch["waveform"].float(), "b c n -> (b c) 1 n")
+        hop = self.mel_config.hop_length
+        if wav.shape[-1] % hop:
+            raise ValueError(f"segment of {wav.shape[-1]} samples is not a multiple of hop_length={hop}")
+        gain = self.data_config.gain_db
+        if train and gain is not None and gain[1] > gain[0]:
+            db = torch.empty(wav.shape[0], 1, 1, device=wav.device).uniform_(gain[0], gain[1])
+            wav = wav * torch.pow(10.0, db / 20.0)
+        assert self.frontend is not None, "setup() was not called"
+        with torch.no_grad():
+            mel = self.frontend(rearrange(wav, "b 1 n -> b n")).mel  # (batch, n_mels, k + 1)
+        return wav, mel[..., : wav.shape[-1] // hop]
+
+    @contextlib.contextmanager
+    def _frozen_discriminator(self) -> Iterator[nn.Module]:
+        """The unwrapped discriminator with ``requires_grad`` off, restored afterwards.
+
+        Calls made inside record no graph edges to the discriminator's parameters (gradients
+        still flow to its input), so a later backward writes nothing into them; the plain module
+        is used so that no DDP reducer waits for gradients it will not get.
+        """
+        acc = self.accelerator
+        disc = self.models["discriminator"]
+        disc = acc.unwrap_model(disc) if acc is not None else disc
+        flags = [(p, p.requires_grad) for p in disc.parameters()]
+        for p, _ in flags:
+            p.requires_grad_(False)
+        try:
+            yield disc
+        finally:
+            for p, flag in flags:
+                p.requires_grad_(flag)
+
+    # ------------------------------------------------------------------ training and validation
+    def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
+        """Losses of ``phase`` (``"discriminator"`` or ``"generator"``) on one batch, unweighted.
+
+        Raises:
+            ValueError: on an unknown phase.
+        """
+        assert self.loss is not None, "setup() was not called"
+        active = self.adversarial_active()
+        if phase == "discriminator":
+            if not active:
+                self._cache = None
+                disc = self.models["discriminator"]
+                params = [p for p in disc.parameters() if p.requires_grad]
+                return {"adv_disc": torch.stack([p.sum() for p in params]).sum() * 0.0}
+            target, mel = self.segments(batch, train=True)
+            prediction = self.models["vocoder"](mel)
+            self._cache = (batch, target, prediction)  # reused (with its graph) by the generator phase
+            return self.loss.discriminator_losses(prediction, target, self.models["discriminator"])
+        if phase != "generator":
+            raise ValueError(f"vocoder task: unknown phase {phase!r} (expected 'discriminator', 'generator')")
+        cache, self._cache = self._cache, None
+        if cache is not None and cache[0] is batch:
+            _, target, prediction = cache
+        else:
+            target, mel = self.segments(batch, train=True)
+            prediction = self.models["vocoder"](mel)
+        if not active:
+            losses = self.loss.generator_losses(prediction, target)
+            zero = prediction.new_zeros((), dtype=torch.float32)
+            return {**losses, "adv_gen": zero, "feature_matching": zero}
+        with self._frozen_discriminator() as disc:
+            return self.loss.generator_losses(prediction, target, disc)
+
+    def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:
+        """``mel_l1_db`` and ``mrstft`` of the vocoder on fixed crops, and ``num_samples`` samples."""
+        assert self.loss is not None and self.frontend is not None, "setup() was not called"
+        target, mel = self.segments(batch, train=False)
+        prediction = self.models["vocoder"](mel).float()
+        true_mel = self.frontend(rearrange(target, "b 1 n -> b n")).mel
+        out_mel = self.frontend(rearrange(prediction, "b 1 n -> b n")).mel
+        with torch.autocast(self.device.type, enabled=False):
+            metrics = {
+                "mel_l1_db": (out_mel - true_mel).abs().mean() * DB_PER_NEPER,
+                "mrstft": self.loss.mrstft(prediction, target),
+            }
+        samples = []
+        for i in range(min(num_samples, target.shape[0])):
+            samples.append(
+                Sample(
+                    name=f"sample_{i:02d}",
+                    audio=prediction[i],
+                    sample_rate=self.mel_config.sample_rate,
+                    mels=[true_mel[i], out_mel[i]],
+                    titles=["true log-mel", "log-mel of the vocoder output"],
+                    mel_config=self.mel_config,
+                    extra_audio={"input": target[i]},
+                )
+            )
+        return ValidationOutput(metrics=metrics, samples=samples)
+
+    def export_config(self) -> dict[str, Any]:
+        """The resolved vocoder, discriminator, loss and data settings."""
+        from audiogen.models.pretrained import config_to_dict
+
+        return {
+            "vocoder": config_to_dict(self.vocoder_config),
+            "discriminator": config_to_dict(self.discriminator_config),
+            "loss": config_to_dict(self.loss_config),
+            "disc_start_step": self.model_section.disc_start_step,
+            "data": config_to_dict(self.data_config),
+        }
+
+
+def latest_vocoder(path: str | Path) -> Path:
+    """The vocoder model folder to load for ``path``.
+
+    Accepts a model folder (``config.json`` + ``model.safetensors``), a pipeline folder (its
+    ``vocoder/``), a training checkpoint (its ``ema/vocoder``, else ``models/vocoder``) or a run
+    folder (that of its newest complete checkpoint).
+
+    Raises:
+        FileNotFoundError: if no vocoder folder can be found there (names the path).
+    """
+    from audiogen.training.checkpoint import find_latest_checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such vocoder folder")
+    if (path / "config.json").is_file():
+        return path
+    if (path / "vocoder" / "config.json").is_file():
+        return path / "vocoder"
+    checkpoints = path / "checkpoints"
+    latest = find_latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    for base in (path, latest):
+        if base is None:
+            continue
+        for sub in ("ema/vocoder", "models/vocoder"):
+            if (base / sub / "config.json").is_file():
+                return base / sub
+    raise FileNotFoundError(
+        f"{path}: no vocoder here (expected a model folder with config.json, a pipeline folder with "
+        "vocoder/, a checkpoint folder, or a run folder with checkpoints/)"
+    )
