@@ -1,0 +1,308 @@
+"""``audiogen generate``, ``audiogen loop`` and ``audiogen variation``: audio from a pipeline folder.
+
+Every command loads an :class:`~audiogen.pipeline.AudioGenPipeline` folder (``--checkpoint DIR``;
+default: the bundled model in ``audiogen/assets/default``, :func:`~audiogen.pipeline.default_model_dir`).
+Bad arguments (a length out of range, an unknown style, a missing model, CUDA asked for but not
+there, an output that exists without ``--overwrite``) print ``error: ...`` and exit with status 2
+before anything is generated; a model folder that exists but cannot be loaded exits with status 1.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+
+#: The longest clip or loop the commands accept, in seconds.
+MAX_SECONDS = 600.0
+AUDIO_FORMATS = ("wav", "flac")
+
+CHECKPOINT = typer.Option(
+    None,
+    "--checkpoint",
+    help="Pipeline folder (model_index.json, autoencoder/, denoiser/, scheduler/, vocoder/); "
+    "default: the bundled model in audiogen/assets/default.",
+)
+DEVICE = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda.")
+SEED = typer.Option(0, "--seed", help="Random seed (clip i of --num gets seed + i).")
+STEPS = typer.Option(25, "--steps", help="Sampler steps.")
+CFG_SCALE = typer.Option(3.0, "--cfg-scale", help="Classifier-free guidance scale (with --style; 1 = none).")
+STYLE = typer.Option(None, "--style", help="Style name (the model's labels); default: unconditional.")
+SAMPLER = typer.Option("dpm++", "--sampler", help="dpm++ (DPM-Solver++ 2M), ddim or euler.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files.")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` to stderr and return the ``typer.Exit`` to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _check_common(seed: int, steps: int, sampler: str, device: str) -> str:
+    """Validate the shared options; returns the torch device name."""
+    import torch
+
+    from audiogen.models.diffusion import SAMPLERS
+
+    if seed < 0:
+        raise _fail(f"--seed must be >= 0, got {seed}")
+    if not 1 <= steps <= 1000:
+        raise _fail(f"--steps must be in [1, 1000], got {steps}")
+    if sampler not in SAMPLERS:
+        raise _fail(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise _fail(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise _fail("--device cuda was asked for but CUDA is not available (use --device cpu or auto)")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _check_out_file(out: Path, overwrite: bool) -> None:
+    from audiogen.audio.io import SUFFIX_FORMATS
+
+    if out.suffix.lower() not in SUFFIX_FORMATS:
+        raise _fail(
+            f"{out}: unsupported suffix {out.suffix!r}; use one of {', '.join(sorted(SUFFIX_FORMATS))}"
+        )
+    if out.exists() and not overwrite:
+        raise _fail(f"{out} exists; pass --overwrite to replace it")
+
+
+def _load_pipeline(checkpoint: Path | None, device: str, style: str | None) -> Any:
+    """Load the pipeline and check ``style`` against its labels (exit 2 / 1 with a message)."""
+    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+
+    if checkpoint is None:
+        default = default_model_dir()
+        if not (default / MODEL_INDEX_NAME).is_file():
+            raise _fail(
+                f"no model: the bundled default model is not installed ({default} has no "
+                f"{MODEL_INDEX_NAME}); "
+                "pass --checkpoint DIR, a pipeline folder written by AudioGenPipeline.save_pretrained"
+            )
+        checkpoint = default
+    try:
+        pipeline = AudioGenPipeline.from_pretrained(checkpoint, device=device)
+    except FileNotFoundError as e:
+        raise _fail(str(e)) from e
+    except ValueError as e:
+        raise _fail(f"cannot load the pipeline in {checkpoint}: {e}", code=1) from e
+    try:
+        pipeline.style_label(style)
+    except ValueError as e:
+        raise _fail(str(e)) from e
+    return pipeline
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "style"
+
+
+def generate(
+    seconds: float = typer.Option(10.0, "--seconds", help="Clip length in seconds (0 < S <= 600)."),
+    num: int = typer.Option(1, "--num", help="Number of clips."),
+    seed: int = SEED,
+    steps: int = STEPS,
+    cfg_scale: float = CFG_SCALE,
+    style: str = STYLE,
+    out: Path = typer.Option(Path("generated"), "--out", help="Output folder."),
+    checkpoint: Path = CHECKPOINT,
+    device: str = DEVICE,
+    audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
+    plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
+    sampler: str = SAMPLER,
+    batch_size: int = typer.Option(4, "--batch-size", help="Clips generated at once."),
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav."""
+    import math
+
+    from audiogen.audio.io import save_audio
+    from audiogen.plotting import save_mel_png
+
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        raise _fail(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
+    if num < 1:
+        raise _fail(f"--num must be >= 1, got {num}")
+    if batch_size < 1:
+        raise _fail(f"--batch-size must be >= 1, got {batch_size}")
+    if audio_format not in AUDIO_FORMATS:
+        raise _fail(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}")
+    dev = _check_common(seed, steps, sampler, device)
+    stem = _safe_name(style) if style is not None else "any"
+    seeds = [seed + i for i in range(num)]
+    paths = [out / f"{stem}_seed{k:06d}.{audio_format}" for k in seeds]
+    pngs = [p.with_suffix(".png") for p in paths]
+    existing = [p for p in paths + (pngs if plot else []) if p.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(str(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
+        raise _fail(f"{len(existing)} output file(s) exist ({shown}); pass --overwrite to replace them")
+    pipeline = _load_pipeline(checkpoint, dev, style)
+
+    for first in range(0, num, batch_size):
+        count = min(batch_size, num - first)
+        result = pipeline(
+            seconds,
+            num=count,
+            seed=seeds[first],
+            steps=steps,
+            cfg_scale=cfg_scale,
+            style=style,
+            sampler=sampler,
+        )
+        for i in range(count):
+            path = paths[first + i]
+            save_audio(path, result.waveforms[i], result.sample_rate)
+            line = f"wrote {path} ({result.num_samples} samples, {result.seconds:.3f} s)"
+            if plot:
+                title = (
+                    f"{style or 'unconditional'}, seed {seeds[first + i]}, {steps} {sampler} steps, "
+                    f"cfg {cfg_scale:g}"
+                )
+                save_mel_png(pngs[first + i], result.mels[i], pipeline.mel_config, title=title)
+                line += f" and {pngs[first + i].name}"
+            typer.echo(line)
+        typer.echo(
+            f"  {count} clip(s) in {result.timings.total:.2f} s (denoise {result.timings.denoise:.2f} s, "
+            f"decode {result.timings.decode:.2f} s, vocode {result.timings.vocode:.2f} s; "
+            f"real-time factor {result.real_time_factor:.3f})"
+        )
+
+
+def loop(
+    bars: float = typer.Option(..., "--bars", help="Loop length in bars."),
+    bpm: float = typer.Option(..., "--bpm", help="Tempo in beats per minute."),
+    beats_per_bar: float = typer.Option(4.0, "--beats-per-bar", help="Beats per bar."),
+    repeat: int = typer.Option(1, "--repeat", help="Write the loop this many times back to back."),
+    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
+    seed: int = SEED,
+    steps: int = STEPS,
+    cfg_scale: float = CFG_SCALE,
+    style: str = STYLE,
+    checkpoint: Path = CHECKPOINT,
+    device: str = DEVICE,
+    sampler: str = SAMPLER,
+    fit: str = typer.Option(
+        "mel",
+        "--fit",
+        help="mel: re-time the periodic mel to the nearest whole frame count, then resample the rest "
+        "(pitch kept within a few cents); resample: resample the generated period (pitch shifts).",
+    ),
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Generate a seamless loop of exactly BARS bars at BPM and write it (tiled --repeat times) to OUT.
+
+    The loop is periodic by construction (circular denoising and decoding), generated with the
+    achievable period nearest to the exact length, then fitted to it: with --fit mel (default) the
+    periodic mel is re-timed to the nearest whole number of frames (tempo changes by the printed
+    stretch, pitch does not) and the last fraction of a hop is resampled (pitch ratio within
+    hop / 2L, ±2.5 cents for a 4 s loop at 22050 Hz, hop 256); with --fit resample the generated
+    period is resampled, shifting pitch by up to half the period granularity over the length
+    (4096 samples for the default model: up to 2.3 % for a 4 s loop).
+    """
+    import math
+
+    from audiogen.audio.io import save_audio
+    from audiogen.pipeline import loop_samples
+
+    for name, value in (("--bars", bars), ("--bpm", bpm), ("--beats-per-bar", beats_per_bar)):
+        if not (math.isfinite(value) and value > 0):
+            raise _fail(f"{name} must be a positive number, got {value}")
+    if repeat < 1:
+        raise _fail(f"--repeat must be >= 1, got {repeat}")
+    if fit not in ("mel", "resample"):
+        raise _fail(f"--fit must be mel or resample, got {fit!r}")
+    seconds = bars * beats_per_bar * 60.0 / bpm
+    if seconds * repeat > MAX_SECONDS:
+        raise _fail(
+            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.1f} s; "
+            f"the limit is {MAX_SECONDS:g} s"
+        )
+    dev = _check_common(seed, steps, sampler, device)
+    _check_out_file(out, overwrite)
+    pipeline = _load_pipeline(checkpoint, dev, style)
+    samples = loop_samples(bars, bpm, pipeline.sample_rate, beats_per_bar)
+    granularity = pipeline.length_multiple * pipeline.samples_per_latent_frame
+    if samples < granularity:
+        raise _fail(
+            f"{bars:g} bars at {bpm:g} bpm is {samples} samples; this model's shortest loop is {granularity} "
+            f"samples ({granularity / pipeline.sample_rate:.3f} s)"
+        )
+    result = pipeline.loop(
+        samples=samples,
+        repeat=repeat,
+        seed=seed,
+        steps=steps,
+        cfg_scale=cfg_scale,
+        style=style,
+        sampler=sampler,
+        fit=fit,
+    )
+    save_audio(out, result.waveforms[0], result.sample_rate)
+    sr = result.sample_rate
+    typer.echo(
+        f"loop: {samples} samples = {samples / sr:.6f} s at {sr} Hz "
+        f"({bars:g} bars of {beats_per_bar:g} beats at {bpm:g} bpm)"
+    )
+    typer.echo(
+        f"wrote {out}: {repeat} x {samples} = {result.num_samples} samples "
+        f"= {result.num_samples / sr:.6f} s; "
+        f"generated period {result.period_samples} samples, tempo stretch {result.stretch_ratio:.5f}, "
+        f"pitch ratio {result.pitch_ratio:.5f} ({1200 * math.log2(result.pitch_ratio):+.1f} cents)"
+    )
+
+
+def variation(
+    audio: Path = typer.Argument(..., help="Audio file to vary."),
+    strength: float = typer.Option(0.5, "--strength", help="0 = reconstruct the input, 1 = a new clip."),
+    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
+    seed: int = SEED,
+    steps: int = STEPS,
+    cfg_scale: float = CFG_SCALE,
+    style: str = STYLE,
+    checkpoint: Path = CHECKPOINT,
+    device: str = DEVICE,
+    sampler: str = SAMPLER,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Write a variation of AUDIO to OUT: encode, noise to --strength, denoise, decode, vocode (SDEdit).
+
+    The input is mixed to mono and resampled to the model's rate; the output has its duration.
+    """
+    from audiogen.audio.io import AudioLoadError, load_audio, save_audio
+
+    if not 0.0 <= strength <= 1.0:
+        raise _fail(f"--strength must be in [0, 1], got {strength}")
+    if not audio.is_file():
+        raise _fail(f"{audio}: no such file")
+    dev = _check_common(seed, steps, sampler, device)
+    _check_out_file(out, overwrite)
+    pipeline = _load_pipeline(checkpoint, dev, style)
+    try:
+        clip = load_audio(audio)
+    except AudioLoadError as e:
+        raise _fail(str(e)) from e
+    if clip.duration > MAX_SECONDS:
+        raise _fail(f"{audio}: {clip.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
+    try:
+        result = pipeline.variation(
+            clip.waveform,
+            clip.sample_rate,
+            strength=strength,
+            seed=seed,
+            steps=steps,
+            cfg_scale=cfg_scale,
+            style=style,
+            sampler=sampler,
+        )
+    except ValueError as e:
+        raise _fail(f"{audio}: {e}") from e
+    save_audio(out, result.waveforms[0], result.sample_rate)
+    typer.echo(
+        f"wrote {out}: {result.num_samples} samples = {result.seconds:.3f} s at {result.sample_rate} Hz "
+        f"(strength {strength:g}, seed {seed})"
+    )

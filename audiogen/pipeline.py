@@ -1,0 +1,1217 @@
+"""The generation pipeline: latent denoiser → mel VAE decoder → vocoder, in one object and one folder.
+
+:class:`AudioGenPipeline` composes the trained stages (diffusers-style: it holds them, checks that
+they agree, and runs them; it trains nothing):
+
+1. :func:`~audiogen.models.diffusion.sample_latents` draws a latent ``(batch, latent_dim,
+   latent_frames)`` with a diffusers sampler (DPM-Solver++, DDIM or Euler) built from the stored
+   training noise schedule, with classifier-free guidance towards a style label;
+2. :meth:`MelAutoencoder.decode <audiogen.models.autoencoder.MelAutoencoder.decode>` turns it into
+   a natural-log mel ``(batch, n_mels, latent_frames * time_downsample)``;
+3. the vocoder turns the mel into a waveform ``(batch, 1, frames * hop_length)``, cropped to exactly
+   ``round(seconds * sample_rate)`` samples.
+
+Seamless loops (:meth:`AudioGenPipeline.loop`) are periodic by construction, not crossfaded: the
+denoiser runs in circular mode (wrap-around padding, so the latent has no start or end), the VAE
+decoder sees the latent with wrapped context on both sides (the last ``k`` latent frames before it,
+the first ``k`` after it, ``k`` ≥ the decoder's receptive field; the middle is kept), and the
+vocoder sees the periodic mel the same way. The waveform is then exactly one period of a periodic
+signal. The latent period is chosen so that ``P = latent_frames * time_downsample * hop_length``
+samples is as near the requested ``L`` as the denoiser's ``length_multiple`` allows; by default the
+periodic mel is re-timed to the whole number of frames nearest ``L / hop_length`` (a tempo change,
+no pitch change) and only the remaining fraction of a hop is taken up by an FFT (band-limited,
+periodic) resampling of the one period to exactly ``L`` samples, which keeps it periodic and
+changes pitch by the reported ``pitch_ratio`` (at most ``hop_length / 2L``; ``fit="resample"``
+resamples the whole way from ``P``, changing pitch by ``P / L``). :func:`seam_report` measures how
+a loop joins end to start.
+
+Audio-to-audio variation (:meth:`AudioGenPipeline.variation`) follows SDEdit (Meng et al., 2022):
+encode, noise to ``strength``, denoise (:func:`~audiogen.models.diffusion.noise_and_denoise`),
+decode, vocode.
+
+A pipeline folder (no pickle anywhere)::
+
+    model_index.json               stage → subfolder and class, audiogen version, mel front end,
+                                   latent layout (latent_dim, time_downsample, length_multiple)
+    autoencoder/  config.json  model.safetensors
+    denoiser/     config.json  model.safetensors     (the EMA weights of training)
+    scheduler/    scheduler_config.json              (diffusers ``save_config`` of the training
+                                                      noise schedule; samplers are built from it)
+    vocoder/      config.json  model.safetensors
+    MODEL_CARD.md                                    (optional)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from einops import repeat as einops_repeat
+from torch import nn
+
+from audiogen.config import MelConfig, from_dict
+
+MODEL_INDEX_NAME = "model_index.json"
+SCHEDULER_CONFIG_NAME = "scheduler_config.json"
+MODEL_CARD_NAME = "MODEL_CARD.md"
+#: Stage name → subfolder of a pipeline folder.
+STAGES = ("autoencoder", "denoiser", "scheduler", "vocoder")
+#: Longest clip (seconds) the command line accepts; the library itself has no limit.
+MAX_SECONDS = 600.0
+
+
+def default_model_dir() -> Path:
+    """The bundled default pipeline folder, ``audiogen/assets/default`` (package data).
+
+    It may not exist (e.g. before the default model is trained); :func:`load_pretrained` then
+    raises a :class:`FileNotFoundError` telling the user to pass a checkpoint folder.
+    """
+    import audiogen
+
+    return Path(audiogen.__file__).resolve().parent / "assets" / "default"
+
+
+# ------------------------------------------------------------------------------------------------
+# results
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StageTimings:
+    """Wall-clock seconds spent per stage of one call (CUDA is synchronised before each reading).
+
+    Attributes:
+        encode: front end + VAE encoder (variation only; 0 otherwise).
+        denoise: the sampler loop of the latent denoiser (all steps, guidance included).
+        decode: VAE decoder, latent → mel.
+        vocode: vocoder, mel → waveform.
+        resample: periodic FFT resampling and tiling (loops only; 0 otherwise).
+        total: the whole call.
+    """
+
+    encode: float = 0.0
+    denoise: float = 0.0
+    decode: float = 0.0
+    vocode: float = 0.0
+    resample: float = 0.0
+    total: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain dict (stage → seconds)."""
+        return asdict(self)
+
+
+@dataclass
+class GenerationResult:
+    """Output of :meth:`AudioGenPipeline.__call__` and :meth:`AudioGenPipeline.variation`.
+
+    All tensors are float32 on the CPU.
+
+    Attributes:
+        waveforms: ``(batch, channels=1, samples)`` in [-1, 1] nominally, at ``sample_rate`` Hz.
+        sample_rate: Hz.
+        latents: the denoised scaled latents ``(batch, latent_dim, latent_frames)``.
+        mels: the decoded natural-log mels ``(batch, n_mels, frames)`` the vocoder was given
+            (cropped to the frames that cover ``samples``).
+        seeds: the seed of each batch item (item ``i`` has ``seed + i``).
+        style: the style name, or ``None`` (unconditional).
+        timings: :class:`StageTimings` of the call.
+    """
+
+    waveforms: torch.Tensor
+    sample_rate: int
+    latents: torch.Tensor
+    mels: torch.Tensor
+    seeds: list[int]
+    style: str | None
+    timings: StageTimings = field(default_factory=StageTimings)
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per clip."""
+        return int(self.waveforms.shape[-1])
+
+    @property
+    def seconds(self) -> float:
+        """Duration of one clip in seconds."""
+        return self.num_samples / self.sample_rate
+
+    @property
+    def real_time_factor(self) -> float:
+        """Compute over audio time, ``timings.total / (batch * seconds)`` (< 1: faster than real time)."""
+        return self.timings.total / (self.waveforms.shape[0] * self.seconds)
+
+
+@dataclass
+class LoopResult(GenerationResult):
+    """Output of :meth:`AudioGenPipeline.loop`: a :class:`GenerationResult` plus the loop geometry.
+
+    ``waveforms`` is ``(batch, 1, repeat * loop_samples)``: the loop tiled ``repeat`` times.
+
+    Attributes:
+        loop_samples: ``L``, the exact requested loop length in samples.
+        period_samples: ``P = latent_frames * time_downsample * hop_length``, the period the decoded
+            latent spans.
+        vocoded_samples: the period the vocoder produced: ``P`` with ``fit="resample"``; with
+            ``fit="mel"`` ``M' * hop_length``, ``M'`` the whole number of mel frames nearest to
+            ``L / hop_length``.
+        pitch_ratio: ``vocoded_samples / L``, the factor the final FFT resampling multiplies pitch
+            by (1 = unchanged).
+        stretch_ratio: ``vocoded_samples / period_samples``, the tempo change of the mel stretch
+            (pitch unchanged; 1 with ``fit="resample"``).
+        fit: ``"mel"`` or ``"resample"`` (see :meth:`AudioGenPipeline.loop`).
+        repeat: how many times the loop is tiled.
+    """
+
+    loop_samples: int = 0
+    period_samples: int = 0
+    vocoded_samples: int = 0
+    pitch_ratio: float = 1.0
+    stretch_ratio: float = 1.0
+    fit: str = "mel"
+    repeat: int = 1
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _differences(a: Any, b: Any, names: list[str] | None = None) -> list[str]:
+    """``["name: a_value vs b_value", ...]`` for the dataclass fields where ``a`` and ``b`` differ."""
+    names = names or [f.name for f in fields(a)]
+    return [f"{n}: {getattr(a, n)!r} vs {getattr(b, n)!r}" for n in names if getattr(a, n) != getattr(b, n)]
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _wrap(x: torch.Tensor, context: int) -> torch.Tensor:
+    """``x (batch, channels, frames)`` with the last ``context`` frames before and the first after.
+
+    Wraps several times round when ``context > frames``. Returns ``(batch, channels,
+    frames + 2 * context)``.
+    """
+    frames = x.shape[-1]
+    index = torch.arange(-context, frames + context, device=x.device) % frames
+    return x.index_select(-1, index)
+
+
+def conv_context(module: nn.Module, rate: int = 1) -> int:
+    """Receptive-field radius of a convolutional decoder, in input frames (rounded up, plus one).
+
+    Walks ``module.modules()`` in definition order (the forward order of the project's
+    ``nn.Sequential`` decoders) and adds ``dilation * (kernel_size - 1) / 2`` of every stride-1
+    ``nn.Conv1d``, divided by the current upsampling factor; a module with an integer ``factor``
+    attribute (:class:`~audiogen.models.layers.Upsample1d`) multiplies that factor. Pointwise layers
+    (linear, layer norm over channels, activations) add nothing. The result bounds how many input
+    frames on each side can change an output frame, which is the wrap-around context the loop
+    decoders need.
+
+    Args:
+        module: the decoder (e.g. ``MelVAE.decoder``, or a whole vocoder).
+        rate: output frames per input frame before the first layer.
+
+    Returns:
+        ``ceil(radius) + 1`` input frames.
+
+    Raises:
+        ValueError: if the module holds a layer whose reach cannot be bounded this way (a strided
+            or transposed convolution, attention, recurrence).
+    """
+    radius = 0.0
+    for m in module.modules():
+        if isinstance(m, nn.Conv1d):
+            if m.stride[0] != 1:
+                raise ValueError(f"conv_context: strided {m} in {type(module).__name__}")
+            radius += m.dilation[0] * (m.kernel_size[0] - 1) / 2 / rate
+        elif isinstance(m, nn.ConvTranspose1d | nn.MultiheadAttention | nn.RNNBase | nn.Conv2d):
+            raise ValueError(f"conv_context: cannot bound the receptive field of {type(m).__name__}")
+        elif isinstance(getattr(m, "factor", None), int):
+            radius += 1.0 / rate  # nearest repetition: up to one frame at the rate before it
+            rate *= m.factor
+    return math.ceil(radius) + 1
+
+
+def periodic_resample(waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Resample ONE period of a periodic signal to ``num_samples`` samples with the FFT.
+
+    ``irfft(rfft(x), n=num_samples)`` (``norm="forward"``, so amplitudes are kept): the signal is
+    treated as a trigonometric polynomial with period ``samples``, which is re-evaluated at
+    ``num_samples`` equally spaced points of the same period. The output is therefore again exactly
+    one period of a band-limited periodic signal: tiled, it has no seam. Content is stretched by
+    ``num_samples / samples`` (pitch times ``samples / num_samples``). When upsampling an
+    even-length period its Nyquist bin is split evenly between the positive and negative frequency
+    (as ``scipy.signal.resample``); when downsampling to an even length the new Nyquist bin, which
+    cannot hold a sine, is dropped.
+
+    Args:
+        waveform: ``(..., samples)`` float tensor holding exactly one period.
+        num_samples: output length in samples, ``>= 1``.
+
+    Returns:
+        ``(..., num_samples)`` float tensor of the input's dtype.
+
+    Raises:
+        ValueError: if ``num_samples < 1`` or the input is empty.
+    """
+    period = waveform.shape[-1]
+    if num_samples < 1 or period < 1:
+        raise ValueError(f"periodic_resample: need >= 1 samples in and out, got {period} → {num_samples}")
+    if period == num_samples:
+        return waveform.clone()
+    spec = torch.fft.rfft(waveform.float(), dim=-1, norm="forward")
+    keep = min(period, num_samples) // 2 + 1
+    spec = spec[..., :keep].clone()
+    if num_samples > period and period % 2 == 0:
+        spec[..., period // 2] *= 0.5
+    elif num_samples < period and num_samples % 2 == 0:
+        spec[..., num_samples // 2] = 0
+    return torch.fft.irfft(spec, n=num_samples, dim=-1, norm="forward").to(waveform.dtype)
+
+
+def periodic_stretch(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """Linearly re-time ONE period ``(..., M)`` of a periodic sequence (e.g. a log-mel) to ``frames``.
+
+    Output frame ``i`` is read at position ``i * M / frames`` of the period, interpolating linearly
+    between the two neighbouring frames, the last one's neighbour being frame 0; so the result is
+    again exactly one period. On a log-mel this changes tempo (by ``frames / M``), not pitch.
+
+    Args:
+        x: ``(..., M)`` float tensor, e.g. ``(batch, n_mels, M)``.
+        frames: output length ``>= 1``.
+
+    Returns:
+        ``(..., frames)``.
+    """
+    period = x.shape[-1]
+    if frames == period:
+        return x.clone()
+    position = torch.arange(frames, device=x.device, dtype=torch.float64) * (period / frames)
+    left = position.floor().long()
+    weight = (position - left).to(x.dtype)
+    return x[..., left] * (1 - weight) + x[..., (left + 1) % period] * weight
+
+
+def loop_samples(bars: float, bpm: float, sample_rate: int, beats_per_bar: float = 4) -> int:
+    """Exact length in samples of ``bars`` bars at ``bpm`` beats per minute.
+
+    ``round(bars * beats_per_bar * 60 / bpm * sample_rate)``, computed with exact fractions (so
+    e.g. 2 bars of 4/4 at 120 bpm and 22050 Hz are 88200 samples, not 88199).
+
+    Raises:
+        ValueError: if any argument is not positive or the length rounds to 0 samples.
+    """
+    if min(bars, bpm, sample_rate, beats_per_bar) <= 0 or not all(
+        math.isfinite(v) for v in (bars, bpm, beats_per_bar)
+    ):
+        raise ValueError(
+            f"bars, bpm, beats_per_bar and sample_rate must be positive, got {bars}, {bpm}, "
+            f"{beats_per_bar}, {sample_rate}"
+        )
+    n = round(Fraction(bars) * Fraction(beats_per_bar) * 60 * sample_rate / Fraction(bpm))
+    if n < 1:
+        raise ValueError(f"{bars} bars at {bpm} bpm is shorter than one sample")
+    return n
+
+
+# ------------------------------------------------------------------------------------------------
+# seam measure
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SeamReport:
+    """How smoothly a loop joins end to start (and copy to copy), from :func:`seam_report`.
+
+    The *mel change* between two adjacent log-mel frames is the mean over bands of ``|Δ ln mel|``
+    (nats; × 8.69 = dB). A joint disturbs every frame whose window covers it, so the change "at"
+    a place is the largest adjacent-frame change over the ``window_pairs`` pairs of frames around
+    it (the pairs in which at least one frame's window covers that place); the seam's value is
+    compared with the same quantity at every other place inside the loop.
+
+    Attributes:
+        period_samples: the loop length in samples.
+        joints: joints measured: the end-to-start wrap plus one per copy boundary.
+        window_pairs: adjacent-frame pairs per place (``ceil(n_fft / hop_length) + 1`` or so).
+        seam_mel_change: the largest, over joints, mel change at the joint (nats).
+        within_mel_p95: 95th percentile of the mel change at the places inside one period whose
+            frames stay inside the period (nats).
+        within_mel_median: median of the same (nats).
+        seam_sample_step: the largest ``|x[j] - x[j - 1]|`` over joints ``j`` (and channels).
+        within_max_sample_step: the largest ``|x[t + 1] - x[t]|`` anywhere else.
+    """
+
+    period_samples: int
+    joints: int
+    window_pairs: int
+    seam_mel_change: float
+    within_mel_p95: float
+    within_mel_median: float
+    seam_sample_step: float
+    within_max_sample_step: float
+
+    @property
+    def mel_ok(self) -> bool:
+        """The mel change at the seam is at most the 95th percentile of that change inside the loop."""
+        return self.seam_mel_change <= self.within_mel_p95
+
+    @property
+    def sample_ok(self) -> bool:
+        """The sample step at the seam is at most the largest step inside the loop."""
+        return self.seam_sample_step <= self.within_max_sample_step
+
+    @property
+    def ok(self) -> bool:
+        """Both criteria hold."""
+        return self.mel_ok and self.sample_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON (with ``mel_ok``, ``sample_ok``)."""
+        return {**asdict(self), "mel_ok": self.mel_ok, "sample_ok": self.sample_ok}
+
+
+def _mel_changes(log_mel: torch.Tensor) -> torch.Tensor:
+    """Mean-over-bands ``|Δ|`` between adjacent frames: ``(..., n_mels, frames)`` → ``(..., frames - 1)``."""
+    return (log_mel[..., 1:] - log_mel[..., :-1]).abs().mean(dim=-2)
+
+
+def seam_report(
+    waveform: torch.Tensor, mel_config: MelConfig, period_samples: int | None = None
+) -> SeamReport:
+    """Measure the seams of a loop: end joined to start, and every boundary between tiled copies.
+
+    The waveform is treated as circular and mixed to mono for the log-mel (``mel_config``'s front
+    end). For each joint ``j`` (sample 0, i.e. the end joined to the start, and every multiple of
+    ``period_samples``) a stretch around it is analysed with frame centres half a hop either side
+    of the joint; the joint's mel change is the largest adjacent-frame change among the pairs
+    whose frames cover it (see :class:`SeamReport`). The same quantity at every place inside the
+    first period (analysed alone; places whose frames reach its edges left out) gives the
+    distribution the seam is compared with: a seamlessly periodic signal has joints that look like
+    any other place in it, while a clip whose end does not continue into its start shows a jump
+    (a click, or a sudden change of level or spectrum). The sample step at each joint is compared
+    with the largest step anywhere else. Used by the loop tests and the evaluation.
+
+    Args:
+        waveform: one loop (or ``R`` copies of it): ``(samples,)``, ``(channels, samples)`` or
+            ``(1, channels, samples)``.
+        mel_config: front end to analyse with (the model's).
+        period_samples: loop length ``L``; ``samples`` must be a multiple of it (default: all).
+
+    Returns:
+        :class:`SeamReport`.
+
+    Raises:
+        ValueError: wrong shape, ``samples`` not a multiple of ``period_samples``, or a period too
+            short to hold frames away from its edges (needs ``> 3 * n_fft + 6 * hop_length``).
+    """
+    from audiogen.audio.spectral import LogMelSpectrogram
+
+    x = waveform.detach().float().cpu()
+    if x.dim() == 3 and x.shape[0] == 1:
+        x = x[0]
+    elif x.dim() == 1:
+        x = x[None]
+    if x.dim() != 2 or x.shape[-1] < 2:
+        raise ValueError(
+            f"seam_report: expected one waveform (samples,), (channels, samples) or (1, channels, "
+            f"samples), got shape {tuple(waveform.shape)}"
+        )
+    total = x.shape[-1]
+    period = total if period_samples is None else int(period_samples)
+    if period < 1 or total % period:
+        raise ValueError(f"seam_report: {total} samples is not a whole number of periods of {period}")
+    n_fft, hop = mel_config.n_fft, mel_config.hop_length
+    if period <= 3 * n_fft + 6 * hop:
+        raise ValueError(
+            f"seam_report: a period of {period} samples is too short (need > {3 * n_fft + 6 * hop})"
+        )
+    frontend = LogMelSpectrogram(mel_config)
+    mono = x.mean(dim=0)
+
+    # around a joint: frame t of the stretch is centred on t * hop, the joint lies at `before`,
+    # half a hop after the centre of frame `k0`; frames covering it are those within n_fft / 2
+    k0 = math.ceil((n_fft + 2 * hop) / hop)
+    before = k0 * hop + hop // 2
+    covering = [t for t in range(2 * k0 + 2) if abs(t * hop - before) < n_fft / 2]
+    first, last = covering[0] - 1, covering[-1] + 1  # plus the frames entering and leaving
+    window_pairs = last - first
+
+    with torch.no_grad():
+        within_mel = frontend(mono[None, :period]).mel[0]
+    lo = math.ceil((n_fft // 2) / hop)  # first frame whose window starts inside the period
+    hi = (period - n_fft // 2) // hop  # last frame whose window ends inside it
+    pair_changes = _mel_changes(within_mel[:, lo : hi + 1])
+    within = pair_changes.unfold(0, window_pairs, 1).amax(dim=-1)
+
+    joints = list(range(0, total, period))
+    index = torch.stack([(j + torch.arange(-before, before + 1)) % total for j in joints])
+    with torch.no_grad():
+        seam_mels = frontend(mono[index]).mel  # (joints, n_mels, frames)
+    seam_changes = _mel_changes(seam_mels[..., first : last + 1]).amax(dim=-1)
+
+    steps = (torch.roll(x, -1, dims=-1) - x).abs()  # steps[:, t] = |x[t + 1] - x[t]|, circular
+    at_joint = torch.zeros(total, dtype=torch.bool)
+    at_joint[[(j - 1) % total for j in joints]] = True
+    return SeamReport(
+        period_samples=period,
+        joints=len(joints),
+        window_pairs=window_pairs,
+        seam_mel_change=float(seam_changes.max()),
+        within_mel_p95=float(torch.quantile(within, 0.95)),
+        within_mel_median=float(within.median()),
+        seam_sample_step=float(steps[:, at_joint].max()),
+        within_max_sample_step=float(steps[:, ~at_joint].max()),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# loading stages
+# ------------------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
+def _subclasses(base: type) -> dict[str, type]:
+    found, stack = {base.__name__: base}, list(base.__subclasses__())
+    while stack:
+        klass = stack.pop()
+        found[klass.__name__] = klass
+        stack.extend(klass.__subclasses__())
+    return found
+
+
+def _load_model(folder: Path, base: type, device: str | torch.device) -> Any:
+    """Load whichever subclass of ``base`` ``folder/config.json`` names (eval mode)."""
+    class_name = _read_json(folder / "config.json").get("class")
+    classes = _subclasses(base)
+    if class_name not in classes:
+        raise ValueError(
+            f"{folder / 'config.json'}: class {class_name!r} is not a {base.__name__}; "
+            f"known: {sorted(classes)}"
+        )
+    return classes[class_name].from_pretrained(folder, device=device)
+
+
+def _load_scheduler(folder: Path) -> Any:
+    """A diffusers scheduler from ``folder/scheduler_config.json`` (its ``_class_name``)."""
+    import diffusers
+    from diffusers import SchedulerMixin
+
+    path = folder / SCHEDULER_CONFIG_NAME
+    config = _read_json(path)
+    name = config.get("_class_name")
+    klass = getattr(diffusers, str(name), None)
+    if not (isinstance(klass, type) and issubclass(klass, SchedulerMixin)):
+        raise ValueError(f"{path}: _class_name {name!r} is not a diffusers scheduler")
+    return klass.from_config(config)
+
+
+def _find_denoiser(path: Path) -> Path:
+    """The denoiser model folder for a model folder, checkpoint or training run folder."""
+    from audiogen.training.checkpoint import find_latest_checkpoint
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such denoiser folder")
+    if (path / "config.json").is_file():
+        return path
+    latest = find_latest_checkpoint(path / "checkpoints") if (path / "checkpoints").is_dir() else None
+    for base in (path, latest):
+        for sub in ("denoiser", "ema/denoiser", "models/denoiser"):
+            if base is not None and (base / sub / "config.json").is_file():
+                return base / sub
+    raise FileNotFoundError(
+        f"{path}: no denoiser here (expected a model folder with config.json, a pipeline folder with "
+        "denoiser/, a checkpoint folder, or a run folder with checkpoints/)"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipeline
+# ------------------------------------------------------------------------------------------------
+
+
+class AudioGenPipeline:
+    """Latent diffusion → mel VAE → vocoder, with generate / loop / variation (see the module docstring).
+
+    Args:
+        mel_config: the log-mel front end every stage was trained with.
+        autoencoder: a :class:`~audiogen.models.autoencoder.MelAutoencoder` (e.g. ``MelVAE``).
+        denoiser: a :class:`~audiogen.models.diffusion.LatentDenoiser` (the EMA weights).
+        scheduler: the diffusers training noise scheduler
+            (:func:`~audiogen.models.diffusion.noise_scheduler`); samplers are built from its config.
+        vocoder: a :class:`~audiogen.models.vocoder.Vocoder`.
+
+    Raises:
+        ValueError: if the stages disagree, naming every difference: the autoencoder's or the
+            vocoder's front end vs ``mel_config`` (sample rate, n_mels, hop_length, ...), the latent
+            channels of the autoencoder vs the denoiser, the scheduler's noise process (prediction
+            type, timesteps, betas) vs the denoiser's, or (when the denoiser's config records one)
+            the time compression it was trained on vs the autoencoder's ``time_downsample``.
+    """
+
+    def __init__(
+        self,
+        mel_config: MelConfig,
+        autoencoder: nn.Module,
+        denoiser: nn.Module,
+        scheduler: Any,
+        vocoder: nn.Module,
+    ) -> None:
+        problems = []
+        for name, stage in (("autoencoder", autoencoder), ("vocoder", vocoder)):
+            diff = _differences(mel_config, stage.mel_config)
+            if diff:
+                problems.append(f"the {name}'s mel front end differs from the pipeline's ({'; '.join(diff)})")
+        dcfg = denoiser.config
+        if autoencoder.latent_dim != dcfg.latent_dim:
+            problems.append(
+                f"latent_dim: the autoencoder makes {autoencoder.latent_dim}-channel latents, the denoiser "
+                f"expects {dcfg.latent_dim}"
+            )
+        trained_downsample = getattr(dcfg, "time_downsample", None)
+        if trained_downsample is not None and trained_downsample != autoencoder.time_downsample:
+            problems.append(
+                f"time_downsample: the denoiser was trained on latents of {trained_downsample} mel frames "
+                f"per latent frame, the autoencoder compresses by {autoencoder.time_downsample}"
+            )
+        scfg = scheduler.config
+        for key in ("prediction_type", "num_train_timesteps", "beta_schedule", "beta_start", "beta_end"):
+            if key in scfg and scfg[key] != getattr(dcfg, key):
+                problems.append(
+                    f"scheduler {key}={scfg[key]!r} but the denoiser was trained with {getattr(dcfg, key)!r}"
+                )
+        if problems:
+            raise ValueError("AudioGenPipeline: the stages do not agree: " + "; ".join(problems))
+        self.mel_config = mel_config
+        self.autoencoder = autoencoder.eval()
+        self.denoiser = denoiser.eval()
+        self.scheduler = scheduler
+        self.vocoder = vocoder.eval()
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate in Hz."""
+        return self.mel_config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per mel frame."""
+        return self.mel_config.hop_length
+
+    @property
+    def time_downsample(self) -> int:
+        """Mel frames per latent frame."""
+        return self.autoencoder.time_downsample
+
+    @property
+    def length_multiple(self) -> int:
+        """Latent frames the denoiser works in multiples of (circular mode requires it)."""
+        return self.denoiser.config.length_multiple
+
+    @property
+    def samples_per_latent_frame(self) -> int:
+        """``time_downsample * hop_length`` samples."""
+        return self.time_downsample * self.hop_length
+
+    @property
+    def styles(self) -> list[str]:
+        """The style names (the denoiser's class labels, class index order); ``[]``: unconditional."""
+        cfg = self.denoiser.config
+        if cfg.num_classes == 0:
+            return []
+        return list(cfg.class_labels) if cfg.class_labels else [str(i) for i in range(cfg.num_classes)]
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the models."""
+        return _module_device(self.denoiser)
+
+    def to(self, device: str | torch.device) -> AudioGenPipeline:
+        """Move every model to ``device``; returns ``self``."""
+        for model in (self.autoencoder, self.denoiser, self.vocoder):
+            model.to(device)
+        return self
+
+    @cached_property
+    def decoder_context(self) -> int:
+        """Wrapped latent frames each side for :meth:`decode_circular` (the VAE decoder's reach + 1).
+
+        Raises:
+            ValueError: as :func:`conv_context`, for a decoder whose reach cannot be bounded.
+        """
+        return conv_context(getattr(self.autoencoder, "decoder", self.autoencoder))
+
+    @cached_property
+    def vocoder_context(self) -> int:
+        """Wrapped mel frames each side for :meth:`vocode_circular`.
+
+        The vocoder's convolutional reach + 1, plus ``ceil(n_fft / (2 * hop_length))`` frames of
+        the inverse STFT's overlap-add (``n_fft`` of the vocoder's head).
+
+        Raises:
+            ValueError: as :func:`conv_context`.
+        """
+        n_fft = getattr(self.vocoder.config, "n_fft", self.mel_config.n_fft)
+        return conv_context(self.vocoder) + math.ceil(n_fft / (2 * self.hop_length))
+
+    # ------------------------------------------------------------------ checks
+    def style_label(self, style: str | None) -> int | None:
+        """Class index of ``style`` (``None`` → ``None``, unconditional).
+
+        Raises:
+            ValueError: if the style is unknown (lists the known ones) or the model has no styles.
+        """
+        if style is None:
+            return None
+        styles = self.styles
+        if not styles:
+            raise ValueError(f"unknown style {style!r}: this model is unconditional (it has no styles)")
+        if style not in styles:
+            raise ValueError(f"unknown style {style!r}; known styles: {', '.join(styles)}")
+        return styles.index(style)
+
+    def latent_frames_for(self, num_samples: int) -> int:
+        """Latent frames whose decoding covers ``num_samples`` samples, rounded up to ``length_multiple``.
+
+        ``ceil(ceil(num_samples / hop_length) / time_downsample)`` rounded up to a multiple of the
+        denoiser's ``length_multiple`` (at least one multiple).
+        """
+        frames = math.ceil(num_samples / self.hop_length)
+        latent = math.ceil(frames / self.time_downsample)
+        m = self.length_multiple
+        return max(m, math.ceil(latent / m) * m)
+
+    def loop_latent_frames(self, num_samples: int) -> int:
+        """Latent frames of the loop period nearest to ``num_samples`` samples.
+
+        A multiple of ``length_multiple`` (circular mode needs it), at least one:
+        ``m * max(1, round(num_samples / (m * samples_per_latent_frame)))``.
+        """
+        m = self.length_multiple
+        return m * max(1, round(num_samples / (m * self.samples_per_latent_frame)))
+
+    @staticmethod
+    def _check_common(num: int, steps: int, cfg_scale: float, seed: int) -> None:
+        if num < 1:
+            raise ValueError(f"num must be >= 1, got {num}")
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if not math.isfinite(cfg_scale):
+            raise ValueError(f"cfg_scale must be finite, got {cfg_scale}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+
+    @staticmethod
+    def _check_seconds(seconds: float) -> None:
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"seconds must be a positive number, got {seconds}")
+
+    @staticmethod
+    def _generators(seed: int, num: int) -> list[torch.Generator]:
+        return [torch.Generator("cpu").manual_seed(seed + i) for i in range(num)]
+
+    # ------------------------------------------------------------------ stages
+    def _sample(
+        self,
+        latent_frames: int,
+        num: int,
+        seed: int,
+        steps: int,
+        cfg_scale: float,
+        label: int | None,
+        sampler: str,
+        circular: bool,
+        progress: bool,
+    ) -> torch.Tensor:
+        from audiogen.models.diffusion import make_sampler, sample_latents
+
+        return sample_latents(
+            self.denoiser,
+            make_sampler(sampler, self.scheduler),
+            (num, self.denoiser.config.latent_dim, latent_frames),
+            labels=label,
+            cfg_scale=cfg_scale,
+            generator=self._generators(seed, num),  # one CPU generator per item: batch-size independent
+            circular=circular,
+            progress=progress,
+            num_inference_steps=steps,
+        )
+
+    def decode_circular(self, latent: torch.Tensor) -> torch.Tensor:
+        """Decode a periodic latent ``(batch, latent_dim, K)`` → one mel period ``(batch, n_mels, K * td)``.
+
+        ``td`` is ``time_downsample``.
+
+        The latent is given ``decoder_context`` wrapped frames on each side (the end before it, the
+        start after it), decoded, and the middle ``K * time_downsample`` frames kept, so the mel is
+        what an infinitely repeated latent would decode to: periodic, with no edge effects.
+        """
+        k, td = self.decoder_context, self.time_downsample
+        mel = self.autoencoder.decode(_wrap(latent, k))
+        return mel[..., k * td : (k + latent.shape[-1]) * td]
+
+    def vocode_circular(self, mel: torch.Tensor) -> torch.Tensor:
+        """Vocode a periodic mel ``(batch, n_mels, M)`` → one audio period ``(batch, 1, M * hop_length)``.
+
+        As :meth:`decode_circular`, with ``vocoder_context`` wrapped mel frames on each side (the
+        vocoder's convolutions plus its inverse STFT's overlap-add); the output samples of the
+        middle frames are kept.
+        """
+        k, hop = self.vocoder_context, self.hop_length
+        wav = self.vocoder(_wrap(mel, k))
+        return wav[..., k * hop : (k + mel.shape[-1]) * hop]
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def __call__(
+        self,
+        seconds: float,
+        num: int = 1,
+        seed: int = 0,
+        steps: int = 25,
+        cfg_scale: float = 3.0,
+        style: str | None = None,
+        sampler: str = "dpm++",
+        progress: bool = True,
+    ) -> GenerationResult:
+        """Generate ``num`` clips of exactly ``round(seconds * sample_rate)`` samples.
+
+        Item ``i`` is drawn from ``torch.Generator("cpu").manual_seed(seed + i)``, so a seed gives
+        the same audio on the same device whatever the batch size (up to float rounding of batched
+        kernels).
+
+        Args:
+            seconds: clip length in seconds (> 0).
+            num: clips, generated as one batch.
+            seed: seed of the first clip.
+            steps: sampler steps.
+            cfg_scale: classifier-free guidance scale (used only with a ``style``; 1 = none).
+            style: one of :attr:`styles`, or ``None`` for unconditional generation.
+            sampler: ``"dpm++"``, ``"ddim"`` or ``"euler"``.
+            progress: tqdm bar over the sampler steps.
+
+        Returns:
+            :class:`GenerationResult` with ``waveforms (num, 1, round(seconds * sample_rate))``.
+
+        Raises:
+            ValueError: bad ``seconds`` / ``num`` / ``steps`` / ``seed``, an unknown style or sampler.
+        """
+        self._check_seconds(seconds)
+        self._check_common(num, steps, cfg_scale, seed)
+        label = self.style_label(style)
+        num_samples = round(seconds * self.sample_rate)
+        if num_samples < 1:
+            raise ValueError(f"seconds={seconds} is shorter than one sample at {self.sample_rate} Hz")
+        device, timings = self.device, StageTimings()
+        start = time.perf_counter()
+        latents = self._sample(
+            self.latent_frames_for(num_samples), num, seed, steps, cfg_scale, label, sampler, False, progress
+        )
+        _sync(device)
+        t1 = time.perf_counter()
+        mel = self.autoencoder.decode(latents)
+        _sync(device)
+        t2 = time.perf_counter()
+        waveforms = self.vocoder(mel.float())[..., :num_samples]
+        _sync(device)
+        t3 = time.perf_counter()
+        timings.denoise, timings.decode, timings.vocode = t1 - start, t2 - t1, t3 - t2
+        timings.total = t3 - start
+        frames = min(mel.shape[-1], num_samples // self.hop_length + 1)
+        return GenerationResult(
+            waveforms=waveforms.float().cpu(),
+            sample_rate=self.sample_rate,
+            latents=latents.float().cpu(),
+            mels=mel[..., :frames].float().cpu(),
+            seeds=[seed + i for i in range(num)],
+            style=style,
+            timings=timings,
+        )
+
+    @torch.no_grad()
+    def loop(
+        self,
+        seconds: float | None = None,
+        *,
+        samples: int | None = None,
+        repeat: int = 1,
+        num: int = 1,
+        seed: int = 0,
+        steps: int = 25,
+        cfg_scale: float = 3.0,
+        style: str | None = None,
+        sampler: str = "dpm++",
+        progress: bool = True,
+        fit: str = "mel",
+    ) -> LoopResult:
+        """Generate seamless loops of exactly ``L`` samples, tiled ``repeat`` times.
+
+        ``L = round(seconds * sample_rate)`` or ``samples`` (use :func:`loop_samples` for bars at a
+        tempo). The latent period ``K`` (a multiple of ``length_multiple``) is the one whose period
+        ``P = K * time_downsample * hop_length`` is nearest to ``L``; the latent is denoised in
+        circular mode and decoded with wrapped context (:meth:`decode_circular`) to one period of a
+        periodic mel of ``M = K * time_downsample`` frames. Then, by ``fit``:
+
+        * ``"resample"``: the mel is vocoded with wrapped context (:meth:`vocode_circular`) to one
+          period of ``P`` samples, FFT-resampled to ``L`` (:func:`periodic_resample`): pitch and
+          tempo change by ``P / L`` (up to ``length_multiple * time_downsample * hop_length / (2L)``
+          off 1, e.g. ±2.3 % = ±40 cents for 4 s at the default settings);
+        * ``"mel"`` (default): the periodic mel is first re-timed to ``M'`` frames, the whole number
+          nearest to ``L / hop_length`` (:func:`periodic_stretch`; tempo changes by ``M' / M``,
+          pitch does not), vocoded to ``M' * hop_length`` samples and FFT-resampled to ``L``: the
+          pitch changes by at most ``hop_length / (2L)`` (±0.15 % = ±2.5 cents for 4 s).
+
+        Both keep the signal exactly periodic. Seeds as :meth:`__call__`.
+
+        Args:
+            seconds: loop length in seconds (give this or ``samples``).
+            samples: loop length in samples.
+            repeat: copies of the loop, back to back (>= 1).
+            num, seed, steps, cfg_scale, style, sampler, progress: as :meth:`__call__`.
+            fit: ``"mel"`` or ``"resample"``, how the generated period is fitted to ``L``.
+
+        Returns:
+            :class:`LoopResult` with ``waveforms (num, 1, repeat * L)``, ``mels`` the periodic mel
+            the vocoder was given ``(num, n_mels, frames)`` and the ratios.
+
+        Raises:
+            ValueError: neither or both of ``seconds`` / ``samples``, a non-positive length or
+                ``repeat``, an unknown ``fit``, or as :meth:`__call__`.
+        """
+        if (seconds is None) == (samples is None):
+            raise ValueError("give exactly one of seconds and samples")
+        if seconds is not None:
+            self._check_seconds(seconds)
+            samples = round(seconds * self.sample_rate)
+        if samples is None or samples < 1:
+            raise ValueError(f"the loop must be at least one sample long, got {samples}")
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        if fit not in ("mel", "resample"):
+            raise ValueError(f"fit must be 'mel' or 'resample', got {fit!r}")
+        self._check_common(num, steps, cfg_scale, seed)
+        label = self.style_label(style)
+        device, timings = self.device, StageTimings()
+        latent_frames = self.loop_latent_frames(samples)
+        period = latent_frames * self.samples_per_latent_frame
+        start = time.perf_counter()
+        latents = self._sample(latent_frames, num, seed, steps, cfg_scale, label, sampler, True, progress)
+        _sync(device)
+        t1 = time.perf_counter()
+        mel = self.decode_circular(latents).float()
+        if fit == "mel":
+            mel = periodic_stretch(mel, max(1, round(samples / self.hop_length)))
+        _sync(device)
+        t2 = time.perf_counter()
+        one_period = self.vocode_circular(mel)
+        _sync(device)
+        t3 = time.perf_counter()
+        one_loop = periodic_resample(one_period.float(), samples)
+        waveforms = einops_repeat(one_loop, "b c n -> b c (r n)", r=repeat)
+        _sync(device)
+        t4 = time.perf_counter()
+        timings.denoise, timings.decode, timings.vocode = t1 - start, t2 - t1, t3 - t2
+        timings.resample, timings.total = t4 - t3, t4 - start
+        return LoopResult(
+            waveforms=waveforms.cpu(),
+            sample_rate=self.sample_rate,
+            latents=latents.float().cpu(),
+            mels=mel.float().cpu(),
+            seeds=[seed + i for i in range(num)],
+            style=style,
+            timings=timings,
+            loop_samples=samples,
+            period_samples=period,
+            vocoded_samples=one_period.shape[-1],
+            pitch_ratio=one_period.shape[-1] / samples,
+            stretch_ratio=one_period.shape[-1] / period,
+            fit=fit,
+            repeat=repeat,
+        )
+
+    @torch.no_grad()
+    def variation(
+        self,
+        waveform: torch.Tensor,
+        sample_rate: int,
+        strength: float = 0.5,
+        seed: int = 0,
+        steps: int = 25,
+        cfg_scale: float = 3.0,
+        style: str | None = None,
+        sampler: str = "dpm++",
+        progress: bool = True,
+    ) -> GenerationResult:
+        """A variation of ``waveform``: encode, noise to ``strength``, denoise, decode, vocode (SDEdit).
+
+        The input is mixed to mono and resampled to the model's rate (torchaudio); its log-mel is
+        encoded to the posterior mean, :func:`~audiogen.models.diffusion.noise_and_denoise` runs the
+        last ``round(strength * steps)`` sampler steps, and the result is decoded and vocoded to
+        the (resampled) input's length.
+
+        Args:
+            waveform: ``(samples,)`` or ``(channels, samples)`` float audio.
+            sample_rate: its rate in Hz.
+            strength: in [0, 1]; 0 = the input's reconstruction, 1 = a new clip of the same length.
+            seed, steps, cfg_scale, style, sampler, progress: as :meth:`__call__`.
+
+        Returns:
+            :class:`GenerationResult` with ``waveforms (1, 1, n)`` at the model's rate, ``n`` the
+            input's length at that rate (equal to the input's sample count when the rates agree).
+
+        Raises:
+            ValueError: bad shape or rate, ``strength`` outside [0, 1], fewer samples than one mel
+                frame's hop, or as :meth:`__call__`.
+        """
+        from audiogen.audio.io import convert_channels, resample
+        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.models.diffusion import make_sampler, noise_and_denoise
+
+        if waveform.dim() == 1:
+            waveform = waveform[None]
+        if waveform.dim() != 2 or not waveform.is_floating_point():
+            raise ValueError(
+                f"variation: waveform must be float (samples,) or (channels, samples), got "
+                f"{tuple(waveform.shape)} {waveform.dtype}"
+            )
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        self._check_common(1, steps, cfg_scale, seed)
+        label = self.style_label(style)
+        device, timings = self.device, StageTimings()
+        start = time.perf_counter()
+        mono = resample(convert_channels(waveform.float().cpu(), 1), sample_rate, self.sample_rate)
+        num_samples = mono.shape[-1]
+        if num_samples < self.hop_length:
+            raise ValueError(
+                f"variation: the input is too short ({num_samples} samples at {self.sample_rate} Hz)"
+            )
+        mel = LogMelSpectrogram(self.mel_config).to(device)(mono.to(device)).mel  # (1, n_mels, frames)
+        latent = self.autoencoder.encode(mel)
+        _sync(device)
+        t0 = time.perf_counter()
+        latents = noise_and_denoise(
+            self.denoiser,
+            make_sampler(sampler, self.scheduler),
+            latent,
+            strength,
+            labels=label,
+            cfg_scale=cfg_scale,
+            generator=self._generators(seed, 1),
+            progress=progress,
+            num_inference_steps=steps,
+        )
+        _sync(device)
+        t1 = time.perf_counter()
+        out_mel = self.autoencoder.decode(latents, frames=mel.shape[-1])
+        _sync(device)
+        t2 = time.perf_counter()
+        wav = self.vocoder(out_mel.float())[..., :num_samples]
+        _sync(device)
+        t3 = time.perf_counter()
+        timings.encode, timings.denoise, timings.decode = t0 - start, t1 - t0, t2 - t1
+        timings.vocode, timings.total = t3 - t2, t3 - start
+        return GenerationResult(
+            waveforms=wav.float().cpu(),
+            sample_rate=self.sample_rate,
+            latents=latents.float().cpu(),
+            mels=out_mel.float().cpu(),
+            seeds=[seed],
+            style=style,
+            timings=timings,
+        )
+
+    # ------------------------------------------------------------------ saving and loading
+    def model_index(self) -> dict[str, Any]:
+        """The ``model_index.json`` content: stages, version, front end, latent layout, styles."""
+        from audiogen import __version__
+
+        return {
+            "_class_name": type(self).__name__,
+            "audiogen_version": __version__,
+            "stages": {
+                "autoencoder": {"subfolder": "autoencoder", "class": type(self.autoencoder).__name__},
+                "denoiser": {"subfolder": "denoiser", "class": type(self.denoiser).__name__},
+                "scheduler": {"subfolder": "scheduler", "class": type(self.scheduler).__name__},
+                "vocoder": {"subfolder": "vocoder", "class": type(self.vocoder).__name__},
+            },
+            "mel": self.mel_config.to_dict(),
+            "latent": {
+                "latent_dim": int(self.autoencoder.latent_dim),
+                "time_downsample": int(self.time_downsample),
+                "length_multiple": int(self.length_multiple),
+                "latent_frame_rate": self.sample_rate / self.samples_per_latent_frame,
+            },
+            "styles": self.styles,
+        }
+
+    def save_pretrained(self, directory: str | Path, model_card: str | None = None) -> Path:
+        """Write the pipeline folder (see the module docstring); ``model_index.json`` is written last.
+
+        Args:
+            directory: output folder (created; existing stage files are replaced).
+            model_card: Markdown text for ``MODEL_CARD.md`` (``None``: none written).
+
+        Returns:
+            ``directory`` as a :class:`~pathlib.Path`.
+        """
+        from audiogen.models.pretrained import write_json_atomic
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.autoencoder.save_pretrained(directory / "autoencoder")
+        self.denoiser.save_pretrained(directory / "denoiser")
+        self.scheduler.save_config(str(directory / "scheduler"))
+        self.vocoder.save_pretrained(directory / "vocoder")
+        if model_card is not None:
+            (directory / MODEL_CARD_NAME).write_text(model_card)
+        write_json_atomic(directory / MODEL_INDEX_NAME, self.model_index())
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> AudioGenPipeline:
+        """Load a pipeline folder written by :meth:`save_pretrained` (safetensors + JSON, no pickle).
+
+        Args:
+            directory: the pipeline folder.
+            device: where to put the models.
+
+        Raises:
+            FileNotFoundError: the folder, its ``model_index.json`` or a stage's files are missing
+                (the message names the path).
+            ValueError: a corrupt or inconsistent file (names it), stages that do not agree (see
+                the class docstring), or stages that differ from what ``model_index.json`` records.
+        """
+        from audiogen.models.autoencoder import MelAutoencoder
+        from audiogen.models.diffusion import LatentDenoiser
+        from audiogen.models.vocoder import Vocoder
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory}: no such pipeline folder")
+        index_path = directory / MODEL_INDEX_NAME
+        if not index_path.is_file():
+            raise FileNotFoundError(
+                f"{directory}: not a pipeline folder (missing {MODEL_INDEX_NAME}; write one with "
+                "AudioGenPipeline.save_pretrained)"
+            )
+        index = _read_json(index_path)
+        try:
+            stages = {name: directory / index["stages"][name]["subfolder"] for name in STAGES}
+            mel_config = from_dict(MelConfig, index["mel"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{index_path}: malformed ({type(e).__name__}: {e})") from e
+        for name, folder in stages.items():
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{folder}: missing {name} folder of the pipeline in {directory}")
+        pipeline = cls(
+            mel_config,
+            _load_model(stages["autoencoder"], MelAutoencoder, device),
+            _load_model(stages["denoiser"], LatentDenoiser, device),
+            _load_scheduler(stages["scheduler"]),
+            _load_model(stages["vocoder"], Vocoder, device),
+        )
+        recorded = index.get("latent", {})
+        actual = pipeline.model_index()["latent"]
+        diff = [
+            f"{k}: {recorded[k]!r} recorded vs {actual[k]!r} loaded"
+            for k in ("latent_dim", "time_downsample", "length_multiple")
+            if k in recorded and recorded[k] != actual[k]
+        ]
+        if diff:
+            raise ValueError(
+                f"{index_path}: the stages differ from the recorded latent layout ({'; '.join(diff)})"
+            )
+        return pipeline
+
+    @classmethod
+    def from_stage_folders(
+        cls,
+        autoencoder: str | Path,
+        denoiser: str | Path,
+        vocoder: str | Path,
+        device: str | torch.device = "cpu",
+    ) -> AudioGenPipeline:
+        """Assemble a pipeline from trained stages (model folders, checkpoints or training run folders).
+
+        Run folders give their newest complete checkpoint's EMA weights. The scheduler is the
+        denoiser's training noise schedule (:func:`~audiogen.models.diffusion.noise_scheduler`),
+        the front end the autoencoder's. Save the result with :meth:`save_pretrained`.
+
+        Raises:
+            FileNotFoundError: a stage cannot be found (names the path).
+            ValueError: as the constructor.
+        """
+        from audiogen.evaluation import load_autoencoder, load_vocoder
+        from audiogen.models.diffusion import LatentDenoiser, noise_scheduler
+
+        vae = load_autoencoder(autoencoder, device)
+        den = LatentDenoiser.from_pretrained(_find_denoiser(Path(denoiser)), device=device)
+        return cls(vae.mel_config, vae, den, noise_scheduler(den.config), load_vocoder(vocoder, device))
+
+
+def load_pretrained(
+    path: str | Path | None = None, device: str | torch.device | None = None
+) -> AudioGenPipeline:
+    """Load a pipeline folder, by default the bundled one (:func:`default_model_dir`).
+
+    Args:
+        path: pipeline folder (``None``: the bundled default model).
+        device: torch device (``None``: CUDA if available, else CPU).
+
+    Raises:
+        FileNotFoundError: no folder there; for the default, the message says to pass a checkpoint.
+        ValueError: as :meth:`AudioGenPipeline.from_pretrained`.
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if path is None:
+        path = default_model_dir()
+        if not (path / MODEL_INDEX_NAME).is_file():
+            raise FileNotFoundError(
+                f"the bundled default model is not installed ({path / MODEL_INDEX_NAME} does not exist); "
+                "pass a pipeline folder (--checkpoint DIR on the command line)"
+            )
+    return AudioGenPipeline.from_pretrained(path, device=device)
+
+
+__all__ = [
+    "AudioGenPipeline",
+    "GenerationResult",
+    "LoopResult",
+    "SeamReport",
+    "StageTimings",
+    "conv_context",
+    "default_model_dir",
+    "load_pretrained",
+    "loop_samples",
+    "periodic_resample",
+    "periodic_stretch",
+    "seam_report",
+]

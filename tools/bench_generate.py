@@ -1,0 +1,196 @@
+"""Real-time factor of generating a clip with :class:`audiogen.pipeline.AudioGenPipeline`, by stage.
+
+Usage::
+
+    .venv/bin/python tools/bench_generate.py                       # the bundled model, CPU (2 threads) + GPU
+    .venv/bin/python tools/bench_generate.py --random-init recipes # untrained stages from the recipes
+    .venv/bin/python tools/bench_generate.py --checkpoint PIPELINE_DIR --threads 1 --repeats 7
+
+What is timed: one call ``pipeline(seconds, num=1, steps, cfg_scale, style, sampler)`` — the
+sampler loop of the latent denoiser (``denoise``), the VAE decoder (``decode``) and the vocoder
+(``vocode``) — at the default settings (10 s, 25 DPM-Solver++ steps, guidance 3), in two
+conditions: with a style (classifier-free guidance: the conditional and the unconditional
+prediction in one batch of 2 per step) and unconditional (one prediction per step). ``--warmup``
+calls first, then ``--repeats`` calls; the median of each stage over the repeats is reported
+(CUDA is synchronised before every reading). ``RTF`` = wall seconds per second of audio (< 1 is
+faster than real time); ``x realtime`` is its inverse.
+
+Models: ``--checkpoint DIR`` (a pipeline folder), else the bundled model
+(``audiogen/assets/default``) when it is installed, else ``--random-init RECIPE_DIR``: the stages
+are built from the ``mel`` and ``model`` sections of ``RECIPE_DIR/{autoencoder,diffusion,vocoder}.yaml``
+(the style labels from ``diffusion.yaml``'s ``data.labels``) with random weights. Speed does not
+depend on the weights, so this measures the trained model's speed before it exists; the output says
+which was used. ``OMP_WAIT_POLICY=PASSIVE`` is set before torch is imported (spinning OpenMP
+threads stall when the cores are shared).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+STAGES = ("denoise", "decode", "vocode", "total")
+
+
+def build_random_pipeline(recipe_dir: Path):
+    """An :class:`AudioGenPipeline` with random weights from the recipes' ``mel`` / ``model`` sections.
+
+    Raises:
+        FileNotFoundError: a recipe is missing.
+        ValueError: the autoencoder and vocoder recipes use different front ends.
+    """
+    from audiogen.config import MelConfig, from_dict, load_recipe
+    from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
+    from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser, noise_scheduler
+    from audiogen.models.vocoder import VocoderConfig, VocosVocoder
+    from audiogen.pipeline import AudioGenPipeline
+
+    ae = load_recipe(recipe_dir / "autoencoder.yaml")
+    diff = load_recipe(recipe_dir / "diffusion.yaml")
+    voc = load_recipe(recipe_dir / "vocoder.yaml")
+    mel = from_dict(MelConfig, ae["mel"])
+    if from_dict(MelConfig, voc["mel"]) != mel:
+        raise ValueError(f"{recipe_dir}: autoencoder.yaml and vocoder.yaml have different mel sections")
+    vae = MelVAE(from_dict(AutoencoderConfig, {**ae["model"], "mel": mel}))
+    labels = list((diff.get("data") or {}).get("labels") or [])
+    dcfg = from_dict(
+        DiffusionConfig,
+        {
+            **diff["model"],
+            "latent_dim": vae.latent_dim,
+            "num_classes": len(labels),
+            "class_labels": tuple(labels) or None,
+        },
+    )
+    vocoder = VocosVocoder(from_dict(VocoderConfig, {**voc["model"]["vocoder"], "mel": mel}))
+    return AudioGenPipeline(mel, vae, LatentDenoiser(dcfg), noise_scheduler(dcfg), vocoder)
+
+
+def _parameters(module: torch.nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def bench(pipeline, seconds: float, steps: int, cfg_scale: float, style: str | None, sampler: str,
+          warmup: int, repeats: int) -> dict[str, float]:  # fmt: skip
+    """Median seconds per stage over ``repeats`` calls after ``warmup`` calls."""
+    runs = []
+    for i in range(warmup + repeats):
+        result = pipeline(
+            seconds,
+            num=1,
+            seed=i,
+            steps=steps,
+            cfg_scale=cfg_scale,
+            style=style,
+            sampler=sampler,
+            progress=False,
+        )
+        if i >= warmup:
+            runs.append(result.timings.to_dict())
+    return {stage: statistics.median(r[stage] for r in runs) for stage in STAGES}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print a table (and ``--json``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="pipeline folder (default: bundled)")
+    parser.add_argument(
+        "--random-init",
+        type=Path,
+        default=None,
+        metavar="RECIPE_DIR",
+        help="build untrained stages from RECIPE_DIR/{autoencoder,diffusion,vocoder}.yaml",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--cfg-scale", type=float, default=3.0)
+    parser.add_argument("--sampler", default="dpm++")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch.set_num_threads for the CPU (default 2)"
+    )
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--devices", default=None, help="comma-separated (default: cpu, and cuda if available)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    torch.set_num_threads(args.threads)
+
+    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+
+    if args.checkpoint is not None:
+        pipeline, source = AudioGenPipeline.from_pretrained(args.checkpoint), f"checkpoint {args.checkpoint}"
+    elif args.random_init is not None:
+        pipeline = build_random_pipeline(args.random_init)
+        source = f"RANDOM weights built from {args.random_init}/{{autoencoder,diffusion,vocoder}}.yaml"
+    elif (default_model_dir() / MODEL_INDEX_NAME).is_file():
+        pipeline, source = (
+            AudioGenPipeline.from_pretrained(default_model_dir()),
+            f"bundled {default_model_dir()}",
+        )
+    else:
+        parser.error(
+            f"the bundled model is not installed ({default_model_dir()}); pass --checkpoint DIR or "
+            "--random-init recipes (untrained stages: speed does not depend on the weights)"
+        )
+    devices = (
+        args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
+    style = pipeline.styles[0] if pipeline.styles else None
+    conditions = ([(f"style={style}, cfg {args.cfg_scale:g}", style)] if style else []) + [
+        ("unconditional", None)
+    ]
+
+    print(f"model: {source}")
+    print(
+        f"  parameters: autoencoder {_parameters(pipeline.autoencoder):.2f} M, denoiser "
+        f"{_parameters(pipeline.denoiser):.2f} M, vocoder {_parameters(pipeline.vocoder):.2f} M; "
+        f"{pipeline.sample_rate} Hz, latent frames for {args.seconds:g} s: "
+        f"{pipeline.latent_frames_for(round(args.seconds * pipeline.sample_rate))}"
+    )
+    print(
+        f"  torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{args.threads} threads, load average {os.getloadavg()[0]:.1f}; "
+        f"{args.seconds:g} s clip, {args.steps} {args.sampler} steps, median of {args.repeats} "
+        f"after {args.warmup} warm-up"
+    )
+    header = f"{'device':<6} {'condition':<28}" + "".join(f"{s + ' (s)':>12}" for s in STAGES)
+    header += f"{'RTF':>8}{'x realtime':>12}"
+    print(header)
+    print("-" * len(header))
+    results = []
+    for device in devices:
+        pipeline.to(device)
+        name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu"
+        for label, cond_style in conditions:
+            t = bench(pipeline, args.seconds, args.steps, args.cfg_scale, cond_style, args.sampler,
+                      args.warmup, args.repeats)  # fmt: skip
+            rtf = t["total"] / args.seconds
+            print(
+                f"{device:<6} {label:<28}"
+                + "".join(f"{t[s]:>12.3f}" for s in STAGES)
+                + f"{rtf:>8.3f}{1 / rtf:>12.1f}"
+            )
+            results.append({"device": device, "device_name": name, "condition": label, **t, "rtf": rtf})
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps({"model": source, "threads": args.threads, "args": vars(args), "results": results},
+                       indent=2, default=str) + "\n"
+        )  # fmt: skip
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
