@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from audiogen.cli import data, demo
+from audiogen.cli import codec, data, demo, eval_generate, generate, reconstruct, train
 
 app = typer.Typer(
     name="audiogen",
@@ -22,6 +22,15 @@ app = typer.Typer(
 )
 app.command("demo")(demo.demo)
 app.add_typer(data.app, name="data", help="Scan audio folders into manifests; build the default corpus.")
+app.add_typer(train.app, name="train", help="Train a stage (autoencoder, ...) from a YAML recipe.")
+app.command("encode")(codec.encode)
+app.command("decode")(codec.decode)
+app.command("reconstruct")(reconstruct.reconstruct)
+app.command("generate")(generate.generate)
+app.command("loop")(generate.loop)
+app.command("variation")(generate.variation)
+reconstruct.eval_app.command("generate")(eval_generate.generate)
+app.add_typer(reconstruct.eval_app, name="eval", help="Evaluate models: reconstruction metrics.")
 
 
 def main() -> None:

@@ -1,0 +1,88 @@
+"""``audiogen train STAGE RECIPE [key=value ...] [--resume] [--out RUN_DIR]``.
+
+Runs on one device as is, and on several processes / GPUs unchanged through
+``accelerate launch [--num_processes N] -m audiogen.cli train ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+RECIPE = typer.Argument(..., exists=True, dir_okay=False, help="YAML recipe (see recipes/).")
+OVERRIDES = typer.Argument(None, help="Overrides, e.g. train.max_steps=1000 train.mixed_precision=bf16.")
+RESUME = typer.Option(False, "--resume", help="Continue from the run folder's newest complete checkpoint.")
+OUT = typer.Option(None, "--out", help="Run folder (default: the recipe's run_dir, else runs/STAGE).")
+
+
+def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool, out: Path | None) -> None:
+    """Load the recipe with overrides and train ``stage``; errors become a message and exit code 1."""
+    from audiogen.config import load_recipe
+    from audiogen.training import TrainingError, train_stage
+    from audiogen.training.checkpoint import CheckpointError
+
+    try:
+        recipe = load_recipe(recipe_path, list(overrides or []))
+        run_dir = out or Path(recipe.pop("run_dir", None) or f"runs/{stage}")
+        result = train_stage(stage, recipe, run_dir, resume=resume)
+    except (TrainingError, CheckpointError, ValueError, FileNotFoundError, KeyError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(
+        f"{stage}: {result.step} steps ({result.nonfinite_steps} skipped as non-finite); "
+        f"checkpoint {result.checkpoint}"
+    )
+
+
+@app.command("autoencoder")
+def autoencoder(
+    recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
+) -> None:
+    """Train the mel-spectrogram VAE (recipes/autoencoder.yaml; recipes/debug/ for a CPU smoke run).
+
+    Writes RUN_DIR/checkpoints/checkpoint-XXXXXXXX/ (models/autoencoder and ema/autoencoder are
+    loadable model folders), TensorBoard logs in RUN_DIR/logs, samples (WAV + PNG) in RUN_DIR/samples.
+    """
+    run("autoencoder", recipe, overrides, resume, out)
+
+
+@app.command("diffusion")
+def diffusion(
+    recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
+) -> None:
+    """Train the latent denoiser on a frozen autoencoder's latents (recipes/diffusion.yaml).
+
+    data.autoencoder names the trained autoencoder (run, checkpoint or model folder). Writes
+    RUN_DIR/checkpoints/checkpoint-XXXXXXXX/ (models/denoiser and ema/denoiser are loadable model
+    folders), TensorBoard logs in RUN_DIR/logs, generated samples (WAV + PNG) in RUN_DIR/samples.
+    """
+    run("diffusion", recipe, overrides, resume, out)
+
+
+@app.command("vocoder")
+def vocoder(
+    recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
+) -> None:
+    """Train the Vocos-style vocoder as a GAN on waveform segments (recipes/vocoder.yaml).
+
+    Writes RUN_DIR/checkpoints/checkpoint-XXXXXXXX/ (models/vocoder and ema/vocoder are loadable
+    model folders; models/discriminator too), TensorBoard logs in RUN_DIR/logs, samples (vocoder
+    WAV + input WAV + PNG of true vs re-analysed mel) in RUN_DIR/samples.
+    """
+    run("vocoder", recipe, overrides, resume, out)
+
+
+@app.command("classifier")
+def classifier(
+    recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
+) -> None:
+    """Train the style classifier, the embedding of `audiogen eval generate` (recipes/classifier.yaml).
+
+    Writes RUN_DIR/checkpoints/checkpoint-XXXXXXXX/ (models/classifier and ema/classifier are
+    loadable model folders; pass the run folder to `audiogen eval generate --embedder`), TensorBoard
+    logs in RUN_DIR/logs (val/accuracy), samples (crop WAV + log-mel PNG with the prediction).
+    """
+    run("classifier", recipe, overrides, resume, out)

@@ -1,0 +1,179 @@
+"""Save and load a model as ``config.json`` + ``model.safetensors`` (no pickle), shared by every stage.
+
+A model folder holds exactly two files::
+
+    config.json         {"class": "MelVAE", "audiogen_version": "...", "config": {...dataclass fields...}}
+    model.safetensors   the module's ``state_dict()`` (parameters and persistent buffers)
+
+Models mix in :class:`PretrainedMixin` and set ``config_class`` to their config dataclass; the
+training checkpoint writes the same folders, so a checkpoint's ``models/<name>/`` (or its
+``ema/<name>/``) can be passed to ``from_pretrained`` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import torch
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON through a temporary file, fsync, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def save_tensors_atomic(
+    path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> Path:
+    """Write ``tensors`` with safetensors through a temporary file, fsync, then rename over ``path``.
+
+    Tensors are detached, made contiguous and moved to CPU first; ``metadata`` values must be strings
+    (safetensors stores them in the file's JSON header).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def save_model_files(
+    directory: str | Path, class_name: str, config: dict[str, Any], state_dict: dict[str, torch.Tensor]
+) -> Path:
+    """Write a model folder (``config.json`` + ``model.safetensors``) without needing the module.
+
+    Used by :meth:`PretrainedMixin.save_pretrained` and by the trainer to export EMA weights.
+
+    Args:
+        directory: output folder, created if missing.
+        class_name: the model class, stored so a loader can check it gets what it expects.
+        config: the config dataclass as a plain dict (JSON-serialisable).
+        state_dict: parameter / buffer name → tensor.
+
+    Returns:
+        ``directory`` as a :class:`~pathlib.Path`.
+    """
+    from audiogen import __version__
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_tensors_atomic(directory / WEIGHTS_NAME, state_dict, metadata={"format": "pt", "class": class_name})
+    write_json_atomic(
+        directory / CONFIG_NAME, {"class": class_name, "audiogen_version": __version__, "config": config}
+    )
+    return directory
+
+
+def load_model_files(directory: str | Path, device: str | torch.device = "cpu") -> tuple[str, dict, dict]:
+    """Read a model folder written by :func:`save_model_files`.
+
+    Returns:
+        ``(class_name, config_dict, state_dict)``.
+
+    Raises:
+        FileNotFoundError: if the folder or one of its two files is missing (names the file).
+        ValueError: if ``config.json`` is not valid JSON of the expected form, or the weights file
+            cannot be parsed (e.g. truncated).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(
+                f"{directory}: missing {name} (a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME})"
+            )
+    try:
+        meta = json.loads((directory / CONFIG_NAME).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{directory / CONFIG_NAME}: not valid JSON ({e})") from e
+    if not isinstance(meta, dict) or "class" not in meta or "config" not in meta:
+        raise ValueError(f"{directory / CONFIG_NAME}: expected keys 'class' and 'config'")
+    try:
+        state = load_file(str(directory / WEIGHTS_NAME), device=str(device))
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{directory / WEIGHTS_NAME}: cannot read weights ({e})") from e
+    return meta["class"], meta["config"], state
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as a JSON-ready dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+class PretrainedMixin:
+    """``save_pretrained(dir)`` / ``from_pretrained(dir)`` for an ``nn.Module`` built from ``self.config``.
+
+    The subclass sets ``config_class`` (a dataclass) and takes that dataclass as its only required
+    constructor argument. Before saving, :meth:`_config_for_save` may refresh config fields from
+    buffers (e.g. a measured latent scale).
+    """
+
+    config_class: ClassVar[type]
+    config: Any
+
+    def _config_for_save(self) -> Any:
+        """The config written to ``config.json``; override to sync fields from buffers."""
+        return self.config
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if missing).
+
+        Returns:
+            ``directory`` as a :class:`~pathlib.Path`.
+        """
+        return save_model_files(
+            directory,
+            type(self).__name__,
+            config_to_dict(self._config_for_save()),
+            self.state_dict(),  # type: ignore[attr-defined]
+        )
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Self:
+        """Build the model from ``config.json`` and load ``model.safetensors`` strictly.
+
+        Raises:
+            FileNotFoundError: if a file is missing.
+            ValueError: if the folder holds a different model class, the config has unknown keys,
+                or the weights do not match the architecture (names the missing/unexpected keys).
+        """
+        from audiogen.config import from_dict
+
+        class_name, config, state = load_model_files(directory, device)
+        if class_name != cls.__name__:
+            raise ValueError(f"{directory}: holds a {class_name}, not a {cls.__name__}")
+        model = cls(from_dict(cls.config_class, config))  # type: ignore[call-arg]
+        try:
+            result = model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
+        except RuntimeError as e:  # shape mismatches
+            raise ValueError(
+                f"{directory / WEIGHTS_NAME}: weights do not match {cls.__name__}({config}): "
+                f"{str(e).splitlines()[1:3]}"
+            ) from e
+        if result.missing_keys or result.unexpected_keys:
+            raise ValueError(
+                f"{directory / WEIGHTS_NAME}: weights do not match {cls.__name__}({config}); "
+                f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
+            )
+        return model.to(device).eval()  # type: ignore[attr-defined]

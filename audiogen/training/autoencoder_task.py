@@ -1,0 +1,353 @@
+"""Training stage 1: the mel VAE (:class:`~audiogen.models.autoencoder.MelVAE`).
+
+Batches are either waveform segments (``data.source: waveform``, :class:`SegmentDataset`) whose
+log-mel is computed on the training device by :class:`~audiogen.audio.spectral.LogMelSpectrogram`,
+or precomputed log-mel segments (``data.source: mel_cache``, :class:`MelCacheDataset`), which
+saves decoding audio on the CPU every epoch.
+
+Losses (keys of ``loss_weights``): ``mel_l1`` and ``mel_l2`` between input and reconstruction
+(natural-log mel, nats), ``kl`` (nats per latent element, see :func:`audiogen.losses.kl_loss`).
+Validation logs the same on the posterior mean plus ``mel_l1_db``, and writes for each sample the
+input/reconstruction spectrogram PNG and Griffin-Lim audio of both mels (plus the original audio).
+
+Before every checkpoint the latent scale (``1 / std`` of the posterior means over
+``data.latent_scale_batches`` training batches on every process) is measured and stored in the
+model, so the exported autoencoder gives unit-variance latents to the latent generator.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from audiogen.config import MelConfig, from_dict
+from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
+from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
+from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput
+
+DB_PER_NEPER = 20 / math.log(10)
+
+
+@dataclass(frozen=True)
+class AutoencoderDataConfig:
+    """The ``data`` section of an autoencoder recipe.
+
+    Attributes:
+        manifest: JSONL manifest (``audiogen data scan`` / the corpus builder). Relative paths in
+            it are resolved as the manifest module does.
+        audio_dir: alternatively, a folder of audio scanned when training starts.
+        source: ``"waveform"`` (segments decoded from audio, mel on the device) or ``"mel_cache"``.
+        mel_cache: root folder of the log-mel cache for ``source: mel_cache``; built there from the
+            manifest on first use (one sub-folder per mel settings + file list), reused afterwards.
+            The cache holds the mel of the files as stored (no level normalisation).
+        normalize: level normalisation of waveform crops (``"peak"`` to -1 dBFS, ``"loudness"``,
+            ``None``), as :class:`~audiogen.data.datasets.SegmentDataset`.
+        segment_seconds: training segment length in seconds.
+        channels: channels loaded per file; each channel is a separate example (1 = mix to mono).
+        train_split: manifest split used for training.
+        val_split: manifest split used for validation (``None``: no validation).
+        valid_fraction: with ``audio_dir``, the fraction of files the scan puts in ``"valid"``
+            (each file directly in the folder is its own group; sub-folders are groups).
+        latent_scale_batches: training batches per process used to measure the latent scale.
+        griffin_lim_iters: Griffin-Lim iterations for validation audio.
+    """
+
+    manifest: str | None = None
+    audio_dir: str | None = None
+    source: Literal["waveform", "mel_cache"] = "waveform"
+    mel_cache: str | None = None
+    normalize: Literal["peak", "loudness"] | None = "peak"
+    segment_seconds: float = 2.0
+    channels: int = 1
+    train_split: str = "train"
+    val_split: str | None = "valid"
+    valid_fraction: float = 0.1
+    latent_scale_batches: int = 8
+    griffin_lim_iters: int = 32
+
+    def __post_init__(self) -> None:
+        if (self.manifest is None) == (self.audio_dir is None):
+            raise ValueError("data: give exactly one of 'manifest' and 'audio_dir'")
+        if self.source not in ("waveform", "mel_cache"):
+            raise ValueError(f"data.source must be 'waveform' or 'mel_cache', got {self.source!r}")
+        if self.source == "mel_cache" and self.mel_cache is None:
+            raise ValueError("data.source is 'mel_cache' but data.mel_cache (the cache folder) is not set")
+        if self.normalize not in ("peak", "loudness", None):
+            raise ValueError(f"data.normalize must be 'peak', 'loudness' or null, got {self.normalize!r}")
+        if self.segment_seconds <= 0:
+            raise ValueError(f"data.segment_seconds must be positive, got {self.segment_seconds}")
+
+
+class AutoencoderTask(Task):
+    """The mel VAE stage; recipe sections ``mel``, ``model``, ``loss_weights``, ``data``, ``train``.
+
+    Raises:
+        ValueError: if a section has unknown keys or inconsistent values (e.g. ``model.mel``).
+    """
+
+    name = "autoencoder"
+    ema_models = ("autoencoder",)
+
+    def __init__(self, recipe: dict[str, Any]) -> None:
+        super().__init__(recipe)
+        self.mel_config = from_dict(MelConfig, recipe.get("mel"))
+        model_section = dict(recipe.get("model") or {})
+        if "mel" in model_section:
+            raise ValueError(
+                "model.mel: the front end is set in the recipe's 'mel' section, not under 'model'"
+            )
+        self.model_config = from_dict(AutoencoderConfig, {**model_section, "mel": self.mel_config})
+        self.data_config = from_dict(AutoencoderDataConfig, recipe.get("data"))
+        self.frontend: nn.Module | None = None
+
+    # ------------------------------------------------------------------ models and data
+    def build_models(self) -> dict[str, nn.Module]:
+        """``{"autoencoder": MelVAE(model_config)}``."""
+        return {"autoencoder": MelVAE(self.model_config)}
+
+    def _entries(self) -> list[Any]:
+        from audiogen.data.manifest import read_manifest, scan_folder
+
+        d = self.data_config
+        if d.manifest is not None:
+            return list(read_manifest(d.manifest))
+        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
+        return list(scan.entries)
+
+    def _mel_cache_dir(self, entries: list[Any]) -> Path:
+        """Build (or reuse) the log-mel cache of ``entries`` under ``data.mel_cache``."""
+        from audiogen.data.datasets import build_mel_cache
+
+        return build_mel_cache(entries, self.mel_config, self.data_config.mel_cache, progress=False)  # type: ignore[arg-type]
+
+    def _dataset(
+        self, entries: list[Any], split: str, train: bool, cache: Path | None
+    ) -> torch.utils.data.Dataset:
+        d, cfg = self.data_config, self.mel_config
+        if cache is not None:
+            from audiogen.data.datasets import MelCacheDataset
+
+            frames = max(1, round(d.segment_seconds * cfg.sample_rate / cfg.hop_length))
+            dataset = MelCacheDataset(cache, frames, train=train, split=split)
+            if dataset.mel_config != cfg:
+                raise ValueError(
+                    f"{cache}: cached with mel settings {dataset.mel_config}, the recipe has {cfg}"
+                )
+        else:
+            from audiogen.data.datasets import SegmentDataset
+
+            dataset = SegmentDataset(
+                entries,
+                d.segment_seconds,
+                cfg.sample_rate,
+                channels=d.channels,
+                split=split,
+                train=train,
+                normalize=d.normalize,
+            )
+        return _ItemSeeded(dataset)
+
+    def build_datasets(self) -> Datasets:
+        """Training and validation segments from the manifest / folder (via the mel cache if set).
+
+        Raises:
+            ValueError: if the training split is empty (or as the datasets raise).
+        """
+        d = self.data_config
+        entries = self._entries()
+        if not any(e.split == d.train_split for e in entries):
+            raise ValueError(
+                f"{d.manifest or d.audio_dir}: no files in split {d.train_split!r} (of {len(entries)} files)"
+            )
+        cache = self._mel_cache_dir(entries) if d.source == "mel_cache" else None
+        train = self._dataset(entries, d.train_split, train=True, cache=cache)
+        val = None
+        if d.val_split is not None and any(e.split == d.val_split for e in entries):
+            val = self._dataset(entries, d.val_split, train=False, cache=cache)
+        return Datasets(train=train, val=val)
+
+    def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
+        """Keep the prepared models and put the log-mel front end on the device."""
+        from audiogen.audio.spectral import LogMelSpectrogram
+
+        super().setup(accelerator, models)
+        self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
+
+    def log_mel(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The batch's natural-log mel ``(batch * channels, n_mels, frames)``, float32.
+
+        From ``batch["mel"]`` ``(batch, n_mels, frames)`` or, computed on the device, from
+        ``batch["waveform"]`` ``(batch, channels, samples)`` (every channel its own example).
+
+        Raises:
+            KeyError: if the batch has neither key.
+        """
+        if "mel" in batch:
+            return batch["mel"].float()
+        if "waveform" not in batch:
+            raise KeyError(f"autoencoder batch needs 'mel' or 'waveform', got keys {sorted(batch)}")
+        assert self.frontend is not None, "setup() was not called"
+        mel = self.frontend(batch["waveform"].float()).mel  # (batch, channels, n_mels, frames)
+        return rearrange(mel, "b c m t -> (b c) m t")
+
+    # ------------------------------------------------------------------ training and validation
+    def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
+        """Reconstruction losses and KL of one batch (single phase ``"main"``)."""
+        mel = self.log_mel(batch)
+        out = self.models["autoencoder"](mel, sample_posterior=True)
+        return {
+            "mel_l1": mel_l1_loss(out.reconstruction, mel),
+            "mel_l2": mel_l2_loss(out.reconstruction, mel),
+            "kl": kl_loss(out.posterior),
+        }
+
+    def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:
+        """Losses on the posterior mean, and ``num_samples`` spectrogram + Griffin-Lim samples."""
+        from audiogen.audio.spectral import griffin_lim
+
+        mel = self.log_mel(batch)
+        out = self.models["autoencoder"](mel, sample_posterior=False)
+        recon = out.reconstruction.float()
+        l1 = mel_l1_loss(recon, mel)
+        metrics = {
+            "mel_l1": l1,
+            "mel_l1_db": l1 * DB_PER_NEPER,
+            "mel_l2": mel_l2_loss(recon, mel),
+            "kl": kl_loss(out.posterior),
+        }
+        samples = []
+        n = min(num_samples, mel.shape[0])
+        if n:
+            cfg, iters = self.mel_config, self.data_config.griffin_lim_iters
+            with torch.autocast(self.device.type, enabled=False):  # phase recovery in float32
+                gl_recon = griffin_lim(recon[:n], cfg, n_iter=iters)
+                gl_input = griffin_lim(mel[:n].float(), cfg, n_iter=iters)
+            for i in range(n):
+                extra = {"input_griffin_lim": gl_input[i][None]}
+                if "waveform" in batch and batch["waveform"].shape[1] == 1:
+                    extra["input"] = batch["waveform"][i]
+                samples.append(
+                    Sample(
+                        name=f"sample_{i:02d}",
+                        audio=gl_recon[i][None],
+                        sample_rate=cfg.sample_rate,
+                        mels=[mel[i], recon[i]],
+                        titles=["input log-mel", "VAE reconstruction"],
+                        mel_config=cfg,
+                        extra_audio=extra,
+                    )
+                )
+        return ValidationOutput(metrics=metrics, samples=samples)
+
+    @torch.no_grad()
+    def on_checkpoint(self, train_dataset: torch.utils.data.Dataset) -> None:
+        """Measure ``latent_scale = 1 / std`` of posterior means on training batches; store it in the model.
+
+        Uses the first ``data.latent_scale_batches`` batches of a fixed (unshuffled, seeded) order
+        on every process, reduced over processes, so all processes store the same value.
+        """
+        from audiogen.training.sampling import EpochSampler, SeededItems, to_device
+
+        acc = self.accelerator
+        assert acc is not None, "setup() was not called"
+        model = acc.unwrap_model(self.models["autoencoder"])
+        batch_size = self.recipe.get("train", {}).get("batch_size", 16)
+        sampler = EpochSampler(
+            len(train_dataset),
+            batch_size,
+            acc.num_processes,
+            acc.process_index,  # type: ignore[arg-type]
+            shuffle=False,
+            seed=12345,
+            drop_last=False,
+        )
+        loader = torch.utils.data.DataLoader(
+            SeededItems(train_dataset),
+            batch_size=batch_size,
+            sampler=sampler,
+            generator=torch.Generator().manual_seed(0),
+        )
+        moments = torch.zeros(3, dtype=torch.float64, device=acc.device)  # count, sum, sum of squares
+        for i, batch in enumerate(loader):
+            if i >= self.data_config.latent_scale_batches:
+                break
+            z = model.posterior(self.log_mel(to_device(batch, acc.device))).mean.double()
+            moments += torch.stack([z.new_tensor(z.numel()), z.sum(), z.square().sum()])
+        count, total, total_sq = acc.reduce(moments, reduction="sum").tolist()
+        if count > 1:
+            var = max(total_sq / count - (total / count) ** 2, 0.0)
+            if var > 0:
+                model.set_latent_scale(1.0 / math.sqrt(var))
+
+    def export_config(self) -> dict[str, Any]:
+        """The resolved model and front-end settings."""
+        return {"model": _plain(self.model_config), "data": _plain(self.data_config)}
+
+
+class _ItemSeeded(torch.utils.data.Dataset):
+    """Gives ``SegmentDataset`` / ``MelCacheDataset`` the ``set_item_seed`` hook of the trainer.
+
+    Those datasets draw crop offsets from their own ``random.Random`` (``_rng``), rebuilt from
+    ``seed`` per process / worker, so seeding the global RNGs does not reach them. Until they
+    expose ``set_item_seed`` themselves, this wrapper installs a generator seeded per item, which
+    makes crops independent of ``num_workers`` and exact across a resume.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def set_item_seed(self, seed: int) -> None:
+        """Seed the crop offsets of the next item."""
+        ds = self.dataset
+        if hasattr(ds, "set_item_seed"):
+            ds.set_item_seed(seed)
+        elif hasattr(ds, "_rng"):
+            info = torch.utils.data.get_worker_info()
+            ds._rng = random.Random(seed)
+            ds._rng_key = (os.getpid(), None if info is None else info.seed)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.dataset[index]
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    from audiogen.models.pretrained import config_to_dict
+
+    return config_to_dict(config)
+
+
+def latest_autoencoder(path: str | Path) -> Path:
+    """The model folder to load for ``path``: a model folder, a checkpoint, or a run folder.
+
+    A checkpoint gives its ``ema/autoencoder`` (else ``models/autoencoder``); a run folder gives
+    that of its newest complete checkpoint.
+
+    Raises:
+        FileNotFoundError: if no model folder can be found there.
+    """
+    from audiogen.training.checkpoint import find_latest_checkpoint
+
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    for base in (path, find_latest_checkpoint(path / "checkpoints")):
+        if base is None:
+            continue
+        for sub in ("ema/autoencoder", "models/autoencoder"):
+            if (base / sub / "config.json").is_file():
+                return base / sub
+    raise FileNotFoundError(
+        f"{path}: no autoencoder here (expected a model folder with config.json, a checkpoint folder, "
+        "or a run folder with checkpoints/)"
+    )

@@ -1,0 +1,335 @@
+"""Training checkpoints: pickle-free state files, atomic folders, newest-complete lookup, RNG capture.
+
+A checkpoint is a folder ``checkpoint-{step:08d}`` under a run's ``checkpoints/``::
+
+    COMPLETE                        written last: JSON {step, files: {relative path: {size, sha256}}}
+    trainer_state.json              step, data position, counters, the recipe
+    models/<name>/config.json       + model.safetensors: loadable with ``from_pretrained``
+    ema/<name>/config.json          + model.safetensors: the EMA weights, same format
+    optimizers/<name>.json          + .safetensors: ``optimizer.state_dict()`` split into JSON + tensors
+    schedulers/<name>.json          learning-rate scheduler state
+    rng.json                        + rng.safetensors: every process's Python / NumPy / torch RNG state
+
+:func:`write_checkpoint` builds the folder under a temporary name, fsyncs every file, writes
+``COMPLETE`` with the size and SHA-256 of each file, fsyncs, and only then renames it into place,
+so a crash mid-write leaves at worst a ``.tmp-*`` folder that is never loaded.
+:func:`find_latest_checkpoint` returns the newest folder whose ``COMPLETE`` manifest matches the
+files on disk, skipping (and reporting) incomplete or damaged ones.
+
+Everything here is pickle-free: tensors go to safetensors, the rest to JSON (:func:`save_state`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from audiogen.models.pretrained import save_tensors_atomic, write_json_atomic
+
+COMPLETE_NAME = "COMPLETE"
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8,})$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder is incomplete, damaged, or does not match the run being resumed."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Nested state (dicts / lists / tuples of tensors and plain values) ↔ JSON + safetensors
+# --------------------------------------------------------------------------------------------------
+
+
+def flatten_state(obj: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested state into a JSON-ready tree and a flat ``{key: tensor}`` dict.
+
+    Tensors are replaced by ``{"__tensor__": key}``; tuples by ``{"__tuple__": [...]}``; dicts whose
+    keys are not all strings (e.g. an optimizer's ``{param_index: state}``) by
+    ``{"__items__": [[key, value], ...]}``, so :func:`unflatten_state` restores the exact types.
+
+    Raises:
+        TypeError: for values that are neither tensors, containers, nor JSON scalars.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def enc(x: Any, path: str) -> Any:
+        if isinstance(x, torch.Tensor):
+            tensors[path] = x
+            return {"__tensor__": path}
+        if isinstance(x, np.ndarray):
+            return enc(torch.from_numpy(np.ascontiguousarray(x)), path)
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, dict):
+            if all(isinstance(k, str) and not k.startswith("__") for k in x):
+                return {k: enc(v, f"{path}.{k}") for k, v in x.items()}
+            return {"__items__": [[k, enc(v, f"{path}.{k}")] for k, v in x.items()]}
+        if isinstance(x, tuple):
+            return {"__tuple__": [enc(v, f"{path}.{i}") for i, v in enumerate(x)]}
+        if isinstance(x, list):
+            return [enc(v, f"{path}.{i}") for i, v in enumerate(x)]
+        if x is None or isinstance(x, bool | int | float | str):
+            return x
+        raise TypeError(f"cannot store {type(x).__name__} at {path!r} in a checkpoint (no pickle)")
+
+    return enc(obj, "s"), tensors
+
+
+def unflatten_state(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten_state`.
+
+    Raises:
+        CheckpointError: if the tree refers to a tensor that is not in ``tensors``.
+    """
+
+    def dec(x: Any) -> Any:
+        if isinstance(x, dict):
+            if "__tensor__" in x:
+                key = x["__tensor__"]
+                if key not in tensors:
+                    raise CheckpointError(f"state refers to tensor {key!r}, which is missing")
+                return tensors[key]
+            if "__tuple__" in x:
+                return tuple(dec(v) for v in x["__tuple__"])
+            if "__items__" in x:
+                return {k: dec(v) for k, v in x["__items__"]}
+            return {k: dec(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [dec(v) for v in x]
+        return x
+
+    return dec(tree)
+
+
+def save_state(stem: str | Path, obj: Any) -> list[Path]:
+    """Write a nested state as ``{stem}.json`` (+ ``{stem}.safetensors`` if it holds tensors).
+
+    Returns:
+        The files written.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tree, tensors = flatten_state(obj)
+    written = [write_json_atomic(stem.with_name(stem.name + ".json"), tree)]
+    if tensors:
+        written.append(save_tensors_atomic(stem.with_name(stem.name + ".safetensors"), tensors))
+    return written
+
+
+def load_state(stem: str | Path, device: str | torch.device = "cpu") -> Any:
+    """Read a state written by :func:`save_state`.
+
+    Raises:
+        FileNotFoundError: if ``{stem}.json`` is missing.
+        CheckpointError: if the tensors file is missing or unreadable.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    stem = Path(stem)
+    json_path, st_path = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".safetensors")
+    tree = json.loads(json_path.read_text())
+    tensors: dict[str, torch.Tensor] = {}
+    if st_path.exists():
+        try:
+            tensors = load_file(str(st_path), device=str(device))
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{st_path}: cannot read ({e})") from e
+    return unflatten_state(tree, tensors)
+
+
+# --------------------------------------------------------------------------------------------------
+# Random number generators
+# --------------------------------------------------------------------------------------------------
+
+
+def capture_rng_state(cuda: bool = True) -> dict[str, Any]:
+    """This process's Python, NumPy, torch CPU and (if ``cuda`` and initialised) CUDA RNG states."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": list(random.getstate()),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if cuda and torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = [s for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Set the RNGs from :func:`capture_rng_state`'s result (as returned by :func:`load_state`)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu().to(torch.uint8) for s in state["cuda"]])
+
+
+@contextlib.contextmanager
+def preserved_rng(cuda: bool = True) -> Iterator[None]:
+    """Run a block (validation, measurements) without changing any global RNG state afterwards.
+
+    ``cuda=False`` leaves the CUDA generators alone (cheaper, for code that only uses CPU RNGs).
+    """
+    state = capture_rng_state(cuda)
+    try:
+        yield
+    finally:
+        restore_rng_state(state)
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic checkpoint folders
+# --------------------------------------------------------------------------------------------------
+
+
+def checkpoint_name(step: int) -> str:
+    """``checkpoint-{step:08d}``."""
+    return f"checkpoint-{step:08d}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(
+    checkpoints_dir: str | Path, step: int, write: Callable[[Path], None], keep: int | None = None
+) -> Path:
+    """Create ``checkpoints_dir/checkpoint-{step:08d}`` atomically.
+
+    Args:
+        checkpoints_dir: parent folder, created if missing.
+        step: optimizer step the checkpoint holds.
+        write: fills the temporary folder it is given (the final name is not visible until done).
+        keep: keep only the newest ``keep`` complete checkpoints afterwards (``None``: keep all).
+
+    Returns:
+        The final checkpoint folder.
+    """
+    checkpoints_dir = Path(checkpoints_dir)
+    checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    final = checkpoints_dir / checkpoint_name(step)
+    for stale in checkpoints_dir.glob(".tmp-checkpoint-*"):  # left by a run killed mid-write
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = checkpoints_dir / f".tmp-{final.name}-{os.getpid()}"
+    tmp.mkdir()
+    write(tmp)
+    files = {}
+    for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+        files[path.relative_to(tmp).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    for d in sorted({p.parent for p in tmp.rglob("*")} | {tmp}, key=lambda p: -len(p.parts)):
+        _fsync_dir(d)
+    write_json_atomic(tmp / COMPLETE_NAME, {"step": step, "files": files})
+    _fsync_dir(tmp)
+    if final.exists():  # e.g. the same step saved again after a resume: swap the old one out first
+        old = checkpoints_dir / f".old-{final.name}-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(checkpoints_dir)
+    if keep is not None:
+        for old_ckpt in list_checkpoints(checkpoints_dir)[:-keep]:
+            shutil.rmtree(old_ckpt, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(checkpoints_dir: str | Path) -> list[Path]:
+    """Checkpoint folders that have a ``COMPLETE`` marker, oldest step first (contents not verified)."""
+    checkpoints_dir = Path(checkpoints_dir)
+    if not checkpoints_dir.is_dir():
+        return []
+    found = [
+        p for p in checkpoints_dir.iterdir() if CHECKPOINT_RE.match(p.name) and (p / COMPLETE_NAME).is_file()
+    ]
+    return sorted(found, key=lambda p: int(CHECKPOINT_RE.match(p.name).group(1)))  # type: ignore[union-attr]
+
+
+def verify_checkpoint(path: str | Path, check_hashes: bool = True) -> None:
+    """Check that every file listed in ``COMPLETE`` exists with the recorded size (and SHA-256).
+
+    Raises:
+        CheckpointError: naming the first missing, truncated or altered file, or a bad marker.
+    """
+    path = Path(path)
+    marker = path / COMPLETE_NAME
+    if not marker.is_file():
+        raise CheckpointError(f"{path}: no {COMPLETE_NAME} marker (the write did not finish)")
+    try:
+        manifest = json.loads(marker.read_text())
+        files = manifest["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{marker}: unreadable marker ({e})") from e
+    for rel, info in files.items():
+        f = path / rel
+        if not f.is_file():
+            raise CheckpointError(f"{path}: {rel} is missing")
+        if f.stat().st_size != info["size"]:
+            raise CheckpointError(
+                f"{path}: {rel} has {f.stat().st_size} bytes, expected {info['size']} (truncated?)"
+            )
+        if check_hashes and _sha256(f) != info["sha256"]:
+            raise CheckpointError(f"{path}: {rel} does not match its SHA-256 (altered or damaged)")
+
+
+def find_latest_checkpoint(checkpoints_dir: str | Path, check_hashes: bool = True) -> Path | None:
+    """The newest checkpoint that passes :func:`verify_checkpoint`, or ``None``.
+
+    Incomplete folders (no marker, or a ``.tmp-*`` name) are ignored; damaged ones are skipped
+    with a warning naming the problem, and the previous complete one is returned.
+    """
+    for path in reversed(list_checkpoints(checkpoints_dir)):
+        try:
+            verify_checkpoint(path, check_hashes=check_hashes)
+        except CheckpointError as e:
+            warnings.warn(f"skipping damaged checkpoint: {e}", stacklevel=2)
+            continue
+        return path
+    return None
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The step number in a ``checkpoint-{step:08d}`` folder name.
+
+    Raises:
+        ValueError: if the name does not have that form.
+    """
+    m = CHECKPOINT_RE.match(Path(path).name)
+    if not m:
+        raise ValueError(f"{path}: not a checkpoint folder name (checkpoint-{{step:08d}})")
+    return int(m.group(1))

@@ -1,0 +1,185 @@
+"""What a training stage supplies to the one trainer: a :class:`Task`.
+
+A task owns everything stage-specific — its models, datasets, how a batch becomes named losses,
+and what a validation sample looks like — and nothing about the loop (devices, precision,
+accumulation, clipping, EMA, logging, checkpoints), which :class:`audiogen.training.trainer.Trainer`
+does the same way for every stage.
+
+The contract, in the order the trainer uses it:
+
+1. :meth:`Task.build_models` → ``{name: nn.Module}`` (on CPU; the trainer moves and wraps them).
+   :attr:`Task.ema_models` names the ones that also get an EMA copy.
+2. :meth:`Task.build_optimizers` → ``{name: Optimizer}``. Each optimizer is a *phase*: per batch the
+   trainer calls ``step(batch, phase)`` once per optimizer, in order, and updates only that optimizer
+   (one ``"main"`` phase for most stages; ``"discriminator"`` then ``"generator"`` for a GAN).
+3. :meth:`Task.build_datasets` → :class:`Datasets` (train and optional validation).
+4. :meth:`Task.setup` receives the accelerator and the prepared (device-placed, maybe DDP-wrapped)
+   models, kept as ``self.models``; call them (their ``forward``) inside ``step``.
+5. :meth:`Task.step` → ``{loss name: scalar tensor}``. The trainer multiplies each by the recipe's
+   ``loss_weights[name]`` (names without a weight are only logged) and adds them to ``total``.
+6. :meth:`Task.validate` → :class:`ValidationOutput`: metrics to average, samples to write.
+7. :meth:`Task.on_checkpoint` runs on every process just before a checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from audiogen.config import MelConfig
+    from audiogen.training.trainer import TrainConfig
+
+
+@dataclass
+class Datasets:
+    """The datasets of a stage; items are dicts of tensors that ``default_collate`` can batch."""
+
+    train: torch.utils.data.Dataset
+    val: torch.utils.data.Dataset | None = None
+
+
+@dataclass
+class Sample:
+    """One validation example to write to disk and TensorBoard.
+
+    Attributes:
+        name: file stem, e.g. ``"sample_00"``.
+        audio: waveform ``(channels, samples)`` in [-1, 1] written as ``{name}.wav``, or ``None``.
+        sample_rate: of ``audio`` in Hz.
+        mels: natural-log mels ``(n_mels, frames)`` drawn one above the other in ``{name}.png``.
+        titles: one per mel.
+        mel_config: front-end settings for the PNG axes.
+        extra_audio: further waveforms ``{suffix: (channels, samples)}`` written as ``{name}_{suffix}.wav``.
+    """
+
+    name: str
+    audio: torch.Tensor | None = None
+    sample_rate: int = 22050
+    mels: list[torch.Tensor] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    mel_config: MelConfig | None = None
+    extra_audio: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class ValidationOutput:
+    """Result of :meth:`Task.validate` on one batch.
+
+    Attributes:
+        metrics: scalar tensors averaged over validation batches and processes, logged as ``val/<name>``.
+        samples: examples to write (only requested from the main process's first batch).
+    """
+
+    metrics: dict[str, torch.Tensor]
+    samples: list[Sample] = field(default_factory=list)
+
+
+def write_samples(folder: Path, samples: list[Sample], step: int, tensorboard: Any = None) -> None:
+    """Write validation samples: ``{name}.wav`` (+ ``{name}_{suffix}.wav``) and ``{name}.png``.
+
+    Audio is clipped to [-1, 1]; with a TensorBoard ``SummaryWriter`` the audio (mixed to mono) is
+    also logged as ``samples/<stem>`` at ``step``.
+    """
+    from audiogen.audio.io import save_audio
+    from audiogen.plotting import save_mel_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in samples:
+        audios = ({"": s.audio} if s.audio is not None else {}) | s.extra_audio
+        for suffix, audio in audios.items():
+            stem = f"{s.name}_{suffix}" if suffix else s.name
+            wave = audio.detach().float().cpu().clamp(-1, 1)
+            save_audio(folder / f"{stem}.wav", wave, s.sample_rate)
+            if tensorboard is not None:
+                tensorboard.add_audio(f"samples/{stem}", wave.mean(0), step, sample_rate=s.sample_rate)
+        if s.mels and s.mel_config is not None:
+            mels = [m.detach().float().cpu() for m in s.mels]
+            save_mel_png(folder / f"{s.name}.png", mels, s.mel_config, s.titles or None)
+
+
+class Task:
+    """Base class of a training stage; see the module docstring for the contract.
+
+    Args:
+        recipe: the whole recipe dict (sections ``mel``, ``model``, ``loss_weights``, ``data``, ``train``).
+    """
+
+    name = "task"
+    ema_models: tuple[str, ...] = ()
+
+    def __init__(self, recipe: dict[str, Any]) -> None:
+        self.recipe = recipe
+        self.accelerator: Accelerator | None = None
+        self.models: dict[str, nn.Module] = {}
+
+    def build_models(self) -> dict[str, nn.Module]:
+        """The trainable models by name, freshly initialised on CPU."""
+        raise NotImplementedError
+
+    def build_optimizers(
+        self, models: dict[str, nn.Module], config: TrainConfig
+    ) -> dict[str, torch.optim.Optimizer]:
+        """One AdamW (``config.lr``, ``betas``, ``weight_decay``) over every model, phase ``"main"``."""
+        params = [p for m in models.values() for p in m.parameters() if p.requires_grad]
+        return {
+            "main": torch.optim.AdamW(
+                params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+            )
+        }
+
+    def build_datasets(self) -> Datasets:
+        """Training (and validation) datasets."""
+        raise NotImplementedError
+
+    def setup(self, accelerator: Accelerator, models: dict[str, nn.Module]) -> None:
+        """Receive the accelerator and the prepared models; move any helper modules to its device."""
+        self.accelerator = accelerator
+        self.models = models
+
+    @property
+    def device(self) -> torch.device:
+        """The accelerator's device (CPU before :meth:`setup`)."""
+        return self.accelerator.device if self.accelerator is not None else torch.device("cpu")
+
+    def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
+        """Named scalar losses of ``batch`` for ``phase`` (an optimizer name), unweighted."""
+        raise NotImplementedError
+
+    def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:
+        """Metrics on ``batch`` and up to ``num_samples`` samples (0 on non-main processes)."""
+        raise NotImplementedError
+
+    def on_checkpoint(self, train_dataset: torch.utils.data.Dataset) -> None:
+        """Called on every process before a checkpoint is written (e.g. to measure statistics)."""
+
+    def export_config(self) -> dict[str, Any]:
+        """Extra settings stored in ``trainer_state.json`` (default: none)."""
+        return {}
+
+
+TASKS = {
+    "autoencoder": "audiogen.training.autoencoder_task:AutoencoderTask",
+    "diffusion": "audiogen.training.diffusion_task:DiffusionTask",
+    "vocoder": "audiogen.training.vocoder_task:VocoderTask",
+    "classifier": "audiogen.training.classifier_task:ClassifierTask",
+}
+
+
+def build_task(stage: str, recipe: dict[str, Any]) -> Task:
+    """Instantiate the task of ``stage`` (a key of :data:`TASKS`) from a recipe dict.
+
+    Raises:
+        ValueError: if ``stage`` is unknown (lists the known ones).
+    """
+    if stage not in TASKS:
+        raise ValueError(f"unknown training stage {stage!r}; known: {sorted(TASKS)}")
+    module, _, cls = TASKS[stage].partition(":")
+    return getattr(importlib.import_module(module), cls)(recipe)

@@ -1,0 +1,120 @@
+"""Shape contracts, scaling helpers and save/load of the mel VAE."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from audiogen.config import MelConfig
+from audiogen.models.autoencoder import AutoencoderConfig, DiagonalGaussian, MelVAE
+
+
+def tiny_config(**kw) -> AutoencoderConfig:
+    base = dict(mel=MelConfig(n_mels=24), latent_dim=3, channels=16, blocks_per_stage=1)
+    return AutoencoderConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("time_downsample", [1, 4, 6])
+@pytest.mark.parametrize("frames", [1, 3, 17, 40, 101])
+def test_shapes_on_any_length(frames, time_downsample):
+    model = MelVAE(tiny_config(time_downsample=time_downsample)).eval()
+    mel = torch.randn(2, 24, frames) - 5.0
+    latent_frames = math.ceil(frames / time_downsample)
+    assert model.latent_frames(frames) == latent_frames
+
+    post = model.posterior(mel)
+    assert post.mean.shape == post.logvar.shape == (2, 3, latent_frames)
+    assert post.kl().shape == (2,)
+    out = model(mel)
+    assert out.reconstruction.shape == mel.shape
+    assert out.latent.shape == (2, 3, latent_frames)
+
+    z = model.encode(mel)
+    assert z.shape == (2, 3, latent_frames)
+    assert model.decode(z).shape == (2, 24, latent_frames * time_downsample)
+    assert model.decode(z, frames=frames).shape == mel.shape
+
+
+def test_batch_items_are_independent_of_padding_to_the_downsample_multiple():
+    """A clip's reconstruction does not depend on which other clips share the batch."""
+    model = MelVAE(tiny_config()).eval()
+    mel = torch.randn(3, 24, 21) - 5.0
+    with torch.no_grad():
+        together = model(mel, sample_posterior=False).reconstruction
+        alone = model(mel[1:2], sample_posterior=False).reconstruction
+    torch.testing.assert_close(together[1:2], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_encode_decode_apply_the_latent_scale():
+    model = MelVAE(tiny_config()).eval()
+    mel = torch.randn(2, 24, 16) - 5.0
+    with torch.no_grad():
+        raw = model.posterior(mel).mean
+        model.set_latent_scale(0.25)
+        scaled = model.encode(mel)
+        torch.testing.assert_close(scaled, raw * 0.25)
+        torch.testing.assert_close(model.decode(scaled), model.decode_raw(raw))
+    assert model.config.latent_scale == 0.25
+    with pytest.raises(ValueError, match="finite and positive"):
+        model.set_latent_scale(float("nan"))
+
+
+def test_sampling_uses_the_posterior_spread():
+    model = MelVAE(tiny_config()).eval()
+    mel = torch.randn(1, 24, 16) - 5.0
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    a, b = model.encode(mel, sample=True, generator=g1), model.encode(mel, sample=True, generator=g2)
+    torch.testing.assert_close(a, b)  # same generator seed, same sample
+    assert not torch.equal(a, model.encode(mel))  # differs from the mean
+
+
+def test_kl_is_zero_for_the_prior_and_positive_otherwise():
+    zeros = torch.zeros(2, 3, 5)
+    assert torch.allclose(DiagonalGaussian(zeros, zeros).kl(), torch.zeros(2))
+    shifted = DiagonalGaussian(zeros + 1.0, zeros)  # mean 1, var 1: KL = 0.5 per element
+    torch.testing.assert_close(shifted.kl(), torch.full((2,), 0.5))
+
+
+def test_rejects_wrong_input_shapes():
+    model = MelVAE(tiny_config())
+    with pytest.raises(ValueError, match="n_mels=24"):
+        model(torch.randn(1, 23, 10))
+    with pytest.raises(ValueError, match="latent_dim=3"):
+        model.decode(torch.randn(1, 4, 10))
+    with pytest.raises(ValueError, match="frames=50"):
+        model.decode(torch.randn(1, 3, 10), frames=50)
+    with pytest.raises(ValueError, match="latent_dim"):
+        AutoencoderConfig(latent_dim=0)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = MelVAE(tiny_config(time_downsample=2))
+    model.set_latent_scale(0.5)
+    model.save_pretrained(tmp_path / "vae")
+    meta = json.loads((tmp_path / "vae" / "config.json").read_text())
+    assert meta["class"] == "MelVAE"
+    assert meta["config"]["latent_scale"] == 0.5 and meta["config"]["mel"]["n_mels"] == 24
+
+    loaded = MelVAE.from_pretrained(tmp_path / "vae")
+    assert loaded.config == model.config
+    mel = torch.randn(1, 24, 9) - 5.0
+    torch.testing.assert_close(loaded.encode(mel), model.eval().encode(mel))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key])
+
+
+def test_load_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        MelVAE.from_pretrained(tmp_path)
+    MelVAE(tiny_config()).save_pretrained(tmp_path / "a")
+    weights = tmp_path / "a" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    with pytest.raises(ValueError, match="cannot read weights"):
+        MelVAE.from_pretrained(tmp_path / "a")
+    MelVAE(tiny_config()).save_pretrained(tmp_path / "b")
+    meta = json.loads((tmp_path / "b" / "config.json").read_text())
+    meta["config"]["channels"] = 32
+    (tmp_path / "b" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="do not match"):
+        MelVAE.from_pretrained(tmp_path / "b")
