@@ -259,6 +259,7 @@ class Trainer:
         self.models = dict(zip(models, prepared[: len(models)], strict=True))
         self.optimizers = dict(zip(optimizers, prepared[len(models) :], strict=True))
         self.ema = {}
+        self._ema_phases: dict[str, list[str]] = {}
         if cfg.ema_decay is not None:
             self.ema = {n: EMA(acc.unwrap_model(self.models[n]), cfg.ema_decay) for n in self.task.ema_models}
 
@@ -437,11 +438,22 @@ class Trainer:
             optimizer.step()
             if not acc.optimizer_step_was_skipped:
                 self.schedulers[phase].step()
-                for name, ema in self.ema.items():
-                    ema.update(acc.unwrap_model(self.models[name]))
+                for name in self._emas_stepped_by(phase, optimizer):
+                    self.ema[name].update(acc.unwrap_model(self.models[name]))
         for m in self.models.values():
             m.zero_grad(set_to_none=True)
         return ok
+
+    def _emas_stepped_by(self, phase: str, optimizer: torch.optim.Optimizer) -> list[str]:
+        """EMA'd models with parameters in ``optimizer``: with several phases (a GAN), each EMA is
+        updated once per step, after the optimizer that owns its weights, not after every phase."""
+        if phase not in self._ema_phases:
+            owned = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            self._ema_phases[phase] = [
+                name for name in self.ema
+                if any(id(p) in owned for p in self.accelerator.unwrap_model(self.models[name]).parameters())
+            ]
+        return self._ema_phases[phase]
 
     # ---------------------------------------------------------------- logging
     def _add(self, name: str, value: torch.Tensor) -> None:

@@ -235,3 +235,16 @@ def test_phases_update_only_their_own_optimizer(tmp_path):
         assert torch.equal(a_mid, a_after) and not torch.equal(b_mid, b_after)  # phase b moves b only
     with pytest.raises(TrainingError, match="accumulation"):
         Trainer(TwoPhaseTask(), _config(gradient_accumulation_steps=2), tmp_path / "x", {"mse_a": 1.0}).fit()
+
+
+class TwoPhaseEMATask(TwoPhaseTask):
+    ema_models = ("a", "b")
+
+
+def test_each_ema_is_updated_once_per_step_by_its_own_phase(tmp_path):
+    trainer = Trainer(
+        TwoPhaseEMATask(), _config(max_steps=4, lr_schedule="constant", ema_decay=0.9), tmp_path,
+        {"mse_a": 1.0, "mse_b": 1.0},
+    )
+    trainer.fit()
+    assert {name: ema.num_updates for name, ema in trainer.ema.items()} == {"a": 4, "b": 4}
