@@ -2,6 +2,150 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _split_names(value: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command("scan")
+def scan(
+    folder: Path = typer.Argument(..., help="Folder to scan recursively."),
+    out: Path = typer.Option(..., "--out", help="Manifest to write (JSON lines)."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write every rejected file with its reason here (JSON lines)."
+    ),
+    min_seconds: float = typer.Option(0.5, "--min-seconds", min=0.0, help="Shortest accepted file, seconds."),
+    silence_db: float = typer.Option(
+        -60.0, "--silence-db", help="Files whose RMS level is below this (dBFS) are rejected as silent."
+    ),
+    valid_fraction: float = typer.Option(0.1, "--valid-fraction", min=0.0, max=1.0),
+    test_fraction: float = typer.Option(0.0, "--test-fraction", min=0.0, max=1.0),
+    group_by: str = typer.Option(
+        "parent",
+        "--group-by",
+        help="Split unit: 'parent' (files of one sub-folder; files at the top level are each their own "
+        "group), 'stem-regex' (see --group-regex) or 'none' (every file its own group).",
+    ),
+    group_regex: str | None = typer.Option(
+        None,
+        "--group-regex",
+        help="For --group-by stem-regex: pattern searched in the file stem; the first capture group "
+        "(or the match) is the group. Default strips trailing digits: song_01, song_02 -> song.",
+    ),
+    label_by: str = typer.Option("none", "--label-by", help="'parent': label = folder name; 'none'."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split hash."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Threads decoding files."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Check every audio file under FOLDER and write a manifest of the usable ones.
+
+    A file is usable when it decodes from start to end, holds only finite samples, is not silent
+    and is at least --min-seconds long. Paths in the manifest are relative to the manifest's
+    folder. Splits are drawn per group from a hash, so they are stable when files are added.
+    """
+    from audiogen.data.manifest import DEFAULT_GROUP_REGEX, scan_folder, write_manifest, write_rejections
+
+    if group_by not in ("parent", "stem-regex", "none"):
+        typer.echo(f"error: --group-by must be parent, stem-regex or none, got {group_by!r}", err=True)
+        raise typer.Exit(2)
+    if label_by not in ("parent", "none"):
+        typer.echo(f"error: --label-by must be parent or none, got {label_by!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        result = scan_folder(
+            folder,
+            min_seconds=min_seconds,
+            silence_db=silence_db,
+            valid_fraction=valid_fraction,
+            test_fraction=test_fraction,
+            group_by=group_by,  # type: ignore[arg-type]
+            group_regex=group_regex or DEFAULT_GROUP_REGEX,
+            label_by=label_by,  # type: ignore[arg-type]
+            seed=seed,
+            workers=workers,
+            progress=progress,
+        )
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    write_manifest(out, result.entries)
+    if report is not None:
+        write_rejections(report, result.rejections)
+    typer.echo(result.summary())
+    typer.echo(f"manifest: {out} ({len(result.entries)} files)")
+    if report is not None:
+        typer.echo(f"report: {report} ({len(result.rejections)} files)")
+    elif result.rejections:
+        typer.echo("rejected files (pass --report FILE to save this list):")
+        for r in result.rejections:
+            typer.echo(f"  {r.path}: {r.reason}: {r.detail}")
+
+
+@app.command("build-default")
+def build_default(
+    out: Path = typer.Option(..., "--out", help="Corpus folder (created; an existing one is resumed)."),
+    instruments: str = typer.Option(
+        "piano,organ,guitar,strings,choir,flute",
+        "--instruments",
+        help="Comma-separated General MIDI instruments (style labels): piano, organ, guitar, strings, "
+        "choir, flute.",
+    ),
+    collections: str = typer.Option(
+        "chorales,madrigals,quartets",
+        "--collections",
+        help="Comma-separated music21 corpus collections: chorales (Bach), madrigals (Monteverdi), "
+        "quartets (Haydn, Mozart).",
+    ),
+    max_pieces: int | None = typer.Option(None, "--max-pieces", min=1, help="Render only this many pieces."),
+    sample_rate: int = typer.Option(22050, "--sample-rate", min=8000, help="Output sample rate, Hz."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Parallel rendering processes."),
+    valid_fraction: float = typer.Option(0.1, "--valid-fraction", min=0.0, max=1.0),
+    test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=1.0),
+    seed: int = typer.Option(0, "--seed"),
+    fluidsynth: str = typer.Option("fluidsynth", "--fluidsynth", help="FluidSynth executable."),
+    soundfont: Path = typer.Option(
+        Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), "--soundfont", help="General MIDI SoundFont (.sf2)."
+    ),
+    gain: float = typer.Option(0.5, "--gain", min=0.01, help="FluidSynth gain (output is peak-normalised)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Render public-domain scores from music21's corpus with FluidSynth into a labelled corpus.
+
+    Every piece is rendered in every instrument (mono 16-bit FLAC, trailing silence trimmed, peak
+    -1 dBFS); splits are by piece. Writes OUT/manifest.jsonl. Re-running resumes: files already
+    rendered are kept.
+    """
+    from audiogen.data.corpus import MissingDependencyError, build_default_corpus
+
+    try:
+        result = build_default_corpus(
+            out,
+            instruments=_split_names(instruments),
+            collections=_split_names(collections),
+            max_pieces=max_pieces,
+            sample_rate=sample_rate,
+            workers=workers,
+            valid_fraction=valid_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            fluidsynth=fluidsynth,
+            soundfont=soundfont,
+            gain=gain,
+            progress=progress,
+        )
+    except MissingDependencyError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(result.summary())
+    if result.failures:
+        raise typer.Exit(1)

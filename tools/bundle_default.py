@@ -1,0 +1,48 @@
+"""Assemble the bundled default model (``audiogen/assets/default``) from three training runs.
+
+Each stage may be a training run folder (its newest complete checkpoint's EMA weights are used),
+a checkpoint folder or a model folder::
+
+    .venv/bin/python tools/bundle_default.py --autoencoder runs/autoencoder-cpu \
+        --denoiser runs/diffusion-cpu --vocoder runs/vocoder-cpu --model-card docs/MODEL_CARD.md
+
+The stages are checked for agreement (sample rate, n_mels, latent size) by
+:class:`audiogen.pipeline.AudioGenPipeline`; the folder is written with ``save_pretrained``
+(safetensors + JSON, no pickle) and its total size printed, since the package ships it (30 MB cap).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+MAX_BYTES = 30_000_000  # the package-size promise: 30 MB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--autoencoder", required=True, type=Path, help="VAE run / checkpoint / model folder")
+    parser.add_argument("--denoiser", required=True, type=Path, help="diffusion run / checkpoint / model dir")
+    parser.add_argument("--vocoder", required=True, type=Path, help="vocoder run / checkpoint / model folder")
+    parser.add_argument("--model-card", type=Path, default=None, help="Markdown file copied to MODEL_CARD.md")
+    parser.add_argument("--out", type=Path, default=Path("audiogen/assets/default"), help="output folder")
+    args = parser.parse_args()
+
+    from audiogen.pipeline import AudioGenPipeline
+
+    pipe = AudioGenPipeline.from_stage_folders(args.autoencoder, args.denoiser, args.vocoder)
+    card = args.model_card.read_text() if args.model_card else None
+    out = pipe.save_pretrained(args.out, model_card=card)
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    for p in sorted(out.rglob("*")):
+        if p.is_file():
+            print(f"{p.stat().st_size / 1e6:8.2f} MB  {p}")
+    print(f"total {total / 1e6:.2f} MB (cap {MAX_BYTES / 1e6:.1f} MB)")
+    if total > MAX_BYTES:
+        raise SystemExit(f"error: {out} is {total / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.1f} MB cap")
+
+
+if __name__ == "__main__":
+    main()
