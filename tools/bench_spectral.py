@@ -25,10 +25,15 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads steal the
+# core from the one doing work. Must be set before torch is imported; applies to every torch peer alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @dataclass
