@@ -533,21 +533,9 @@ def _load_scheduler(folder: Path) -> Any:
 
 def _find_denoiser(path: Path) -> Path:
     """The denoiser model folder for a model folder, checkpoint or training run folder."""
-    from audiogen.training.checkpoint import find_latest_checkpoint
+    from audiogen.training.checkpoint import find_model_folder
 
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such denoiser folder")
-    if (path / "config.json").is_file():
-        return path
-    latest = find_latest_checkpoint(path / "checkpoints") if (path / "checkpoints").is_dir() else None
-    for base in (path, latest):
-        for sub in ("denoiser", "ema/denoiser", "models/denoiser"):
-            if base is not None and (base / sub / "config.json").is_file():
-                return base / sub
-    raise FileNotFoundError(
-        f"{path}: no denoiser here (expected a model folder with config.json, a pipeline folder with "
-        "denoiser/, a checkpoint folder, or a run folder with checkpoints/)"
-    )
+    return find_model_folder(path, "denoiser")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -336,18 +336,6 @@ def latest_autoencoder(path: str | Path) -> Path:
     Raises:
         FileNotFoundError: if no model folder can be found there.
     """
-    from audiogen.training.checkpoint import find_latest_checkpoint
+    from audiogen.training.checkpoint import find_model_folder
 
-    path = Path(path)
-    if (path / "config.json").is_file():
-        return path
-    for base in (path, find_latest_checkpoint(path / "checkpoints")):
-        if base is None:
-            continue
-        for sub in ("ema/autoencoder", "models/autoencoder"):
-            if (base / sub / "config.json").is_file():
-                return base / sub
-    raise FileNotFoundError(
-        f"{path}: no autoencoder here (expected a model folder with config.json, a checkpoint folder, "
-        "or a run folder with checkpoints/)"
-    )
+    return find_model_folder(path, "autoencoder")

@@ -288,24 +288,6 @@ def latest_classifier(path: str | Path) -> Path:
     Raises:
         FileNotFoundError: if no classifier folder can be found there (names the path).
     """
-    from audiogen.training.checkpoint import find_latest_checkpoint
+    from audiogen.training.checkpoint import find_model_folder
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such classifier folder")
-    if (path / "config.json").is_file():
-        return path
-    if (path / "classifier" / "config.json").is_file():
-        return path / "classifier"
-    checkpoints = path / "checkpoints"
-    latest = find_latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
-    for base in (path, latest):
-        if base is None:
-            continue
-        for sub in ("ema/classifier", "models/classifier"):
-            if (base / sub / "config.json").is_file():
-                return base / sub
-    raise FileNotFoundError(
-        f"{path}: no classifier here (expected a model folder with config.json, a pipeline folder with "
-        "classifier/, a checkpoint folder, or a run folder of `audiogen train classifier`)"
-    )
+    return find_model_folder(path, "classifier")

@@ -421,24 +421,6 @@ def latest_vocoder(path: str | Path) -> Path:
     Raises:
         FileNotFoundError: if no vocoder folder can be found there (names the path).
     """
-    from audiogen.training.checkpoint import find_latest_checkpoint
+    from audiogen.training.checkpoint import find_model_folder
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such vocoder folder")
-    if (path / "config.json").is_file():
-        return path
-    if (path / "vocoder" / "config.json").is_file():
-        return path / "vocoder"
-    checkpoints = path / "checkpoints"
-    latest = find_latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
-    for base in (path, latest):
-        if base is None:
-            continue
-        for sub in ("ema/vocoder", "models/vocoder"):
-            if (base / sub / "config.json").is_file():
-                return base / sub
-    raise FileNotFoundError(
-        f"{path}: no vocoder here (expected a model folder with config.json, a pipeline folder with "
-        "vocoder/, a checkpoint folder, or a run folder with checkpoints/)"
-    )
+    return find_model_folder(path, "vocoder")

@@ -161,7 +161,7 @@ def test_recipe_errors_are_reported(corpus, autoencoder, tmp_path):
         "--out",
         tmp_path / "r1",
     )
-    assert result.exit_code == 1 and "no autoencoder here" in result.output
+    assert result.exit_code == 1 and "no such autoencoder folder" in result.output
     result = _invoke(
         "train",
         "diffusion",
