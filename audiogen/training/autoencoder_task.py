@@ -31,7 +31,7 @@ from torch import nn
 from audiogen.config import MelConfig, from_dict
 from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput
+from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 DB_PER_NEPER = 20 / math.log(10)
 
@@ -163,16 +163,12 @@ class AutoencoderTask(Task):
         """
         d = self.data_config
         entries = self._entries()
-        if not any(e.split == d.train_split for e in entries):
-            raise ValueError(
-                f"{d.manifest or d.audio_dir}: no files in split {d.train_split!r} (of {len(entries)} files)"
-            )
         cache = self._mel_cache_dir(entries) if d.source == "mel_cache" else None
-        train = self._dataset(entries, d.train_split, train=True, cache=cache)
-        val = None
-        if d.val_split is not None and any(e.split == d.val_split for e in entries):
-            val = self._dataset(entries, d.val_split, train=False, cache=cache)
-        return Datasets(train=train, val=val)
+        return split_datasets(
+            entries, d.train_split, d.val_split,
+            lambda es, split, train: self._dataset(es, split, train=train, cache=cache),
+            d.manifest or d.audio_dir,
+        )
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models and put the log-mel front end on the device."""

@@ -48,7 +48,7 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.diffusion import SAMPLERS, DiffusionConfig, LatentDenoiser, make_sampler, noise_scheduler
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput
+from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 
 @dataclass(frozen=True)
@@ -364,16 +364,12 @@ class DiffusionTask(Task):
         """
         d = self.data_config
         entries = self._entries()
-        if not any(e.split == d.train_split for e in entries):
-            raise ValueError(
-                f"{d.manifest or d.audio_dir}: no files in split {d.train_split!r} (of {len(entries)} files)"
-            )
         cache = self.build_latent_cache(entries) if d.source == "latent_cache" else None
-        train = self._dataset(entries, d.train_split, train=True, cache=cache)
-        val = None
-        if d.val_split is not None and any(e.split == d.val_split for e in entries):
-            val = self._dataset(entries, d.val_split, train=False, cache=cache)
-        return Datasets(train=train, val=val)
+        return split_datasets(
+            entries, d.train_split, d.val_split,
+            lambda es, split, train: self._dataset(es, split, train=train, cache=cache),
+            d.manifest or d.audio_dir,
+        )
 
     # ------------------------------------------------------------------ models
     def build_models(self) -> dict[str, nn.Module]:

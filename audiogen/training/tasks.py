@@ -105,6 +105,33 @@ def write_samples(folder: Path, samples: list[Sample], step: int, tensorboard: A
             save_mel_png(folder / f"{s.name}.png", mels, s.mel_config, s.titles or None)
 
 
+def split_datasets(
+    entries: list[Any],
+    train_split: str,
+    val_split: str | None,
+    make: Any,
+    source: Any,
+) -> Datasets:
+    """Training and (when its split has files) validation datasets from manifest entries.
+
+    Args:
+        entries: :class:`~audiogen.data.manifest.ManifestEntry` list.
+        train_split, val_split: split names (``val_split=None``: no validation).
+        make: ``make(entries, split, train: bool) -> Dataset``.
+        source: the manifest or folder, named in the error.
+
+    Raises:
+        ValueError: if no entry is in ``train_split`` (names ``source`` and the file count).
+    """
+    if not any(e.split == train_split for e in entries):
+        raise ValueError(f"{source}: no files in split {train_split!r} (of {len(entries)} files)")
+    train = make(entries, train_split, True)
+    val = None
+    if val_split is not None and any(e.split == val_split for e in entries):
+        val = make(entries, val_split, False)
+    return Datasets(train=train, val=val)
+
+
 class Task:
     """Base class of a training stage; see the module docstring for the contract.
 

@@ -64,7 +64,7 @@ from audiogen.models.discriminators import (
     VocoderLossConfig,
 )
 from audiogen.models.vocoder import VocoderConfig, VocosVocoder
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput
+from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 DB_PER_NEPER = 20 / math.log(10)
 
@@ -251,15 +251,11 @@ class VocoderTask(Task):
         """
         d = self.data_config
         entries = self._entries()
-        if not any(e.split == d.train_split for e in entries):
-            raise ValueError(
-                f"{d.manifest or d.audio_dir}: no files in split {d.train_split!r} (of {len(entries)} files)"
-            )
-        train = self._dataset(entries, d.train_split, train=True)
-        val = None
-        if d.val_split is not None and any(e.split == d.val_split for e in entries):
-            val = self._dataset(entries, d.val_split, train=False)
-        return Datasets(train=train, val=val)
+        return split_datasets(
+            entries, d.train_split, d.val_split,
+            lambda es, split, train: self._dataset(es, split, train=train),
+            d.manifest or d.audio_dir,
+        )
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the log-mel front end and the losses on the device."""
