@@ -789,6 +789,7 @@ def evaluate_generation(
     device: str | torch.device | None = None,
     plot_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    styles: Sequence[str] | None = None,
 ) -> GenerationReport:
     """FD of generated clips, of the VAE + vocoder floor, of real audio and of noise against held-out audio.
 
@@ -818,14 +819,16 @@ def evaluate_generation(
         plot_dir: if given, one PNG per style there: the log-mel of a half-A crop and of the first
             generated clip of that style.
         progress: show progress bars.
+        styles: generate only these styles (cycled), e.g. the style a fine-tuned pipeline learnt;
+            ``None``: every style of the pipeline.
 
     Returns:
         :class:`GenerationReport`.
 
     Raises:
         FileNotFoundError: missing manifest, pipeline folder or embedder (:class:`EmbedderNotFoundError`).
-        ValueError: bad arguments, fewer than 2 held-out files or 2 crops per half, or models
-            that do not agree.
+        ValueError: bad arguments, fewer than 2 held-out files or 2 crops per half, models
+            that do not agree, or a style the pipeline does not have.
     """
     import torch
 
@@ -869,7 +872,13 @@ def evaluate_generation(
     if min(len(ref_wav), len(b_wav)) < 2:
         raise ValueError(f"{manifest}: split {split!r} gives fewer than 2 crops per half; add files or crops")
 
-    styles: list[str | None] = list(pipe.styles) or [None]
+    if styles:
+        unknown = sorted(set(styles) - set(pipe.styles))
+        if unknown:
+            raise ValueError(f"{pipeline_dir}: no style {unknown}; it has {pipe.styles}")
+        styles = list(styles)
+    else:
+        styles = list(pipe.styles) or [None]
     gen_wav, gen_rate = generate_clips(
         pipe, num, seconds, styles, steps=steps, cfg_scale=cfg_scale, seed=seed, batch_size=batch_size,
         progress=progress,

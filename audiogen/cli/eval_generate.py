@@ -40,6 +40,11 @@ def generate(
         2, "--crops-per-file", min=1, help="Evenly spaced crops per held-out file."
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips per model call."),
+    style: list[str] = typer.Option(
+        None,
+        "--style",
+        help="Generate only this style (repeat for several; default: every style of the pipeline).",
+    ),
     json_out: Path = typer.Option(None, "--json", help="Also write the report as JSON here."),
     plot_dir: Path = typer.Option(
         None, "--plot-dir", help="Write one spectrogram PNG per style (real vs generated) here."
@@ -85,6 +90,7 @@ def generate(
             batch_size=batch_size,
             device=device,
             plot_dir=plot_dir,
+            styles=style or None,
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)

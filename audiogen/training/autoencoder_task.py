@@ -56,7 +56,8 @@ class AutoencoderDataConfig:
         val_split: manifest split used for validation (``None``: no validation).
         valid_fraction: with ``audio_dir``, the fraction of files the scan puts in ``"valid"``
             (each file directly in the folder is its own group; sub-folders are groups).
-        latent_scale_batches: training batches per process used to measure the latent scale.
+        latent_scale_batches: training batches per process used to measure the latent scale (0:
+            keep the model's current scale, e.g. a fine-tuned model keeps its base's).
         griffin_lim_iters: Griffin-Lim iterations for validation audio.
     """
 

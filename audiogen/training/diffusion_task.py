@@ -80,6 +80,13 @@ class DiffusionDataConfig:
         cfg_scale: classifier-free guidance scale of validation samples.
         sample_seconds: length of validation samples in seconds (``None``: ``segment_seconds``).
         griffin_lim_iters: Griffin-Lim iterations for validation audio.
+        vocoder: a vocoder (model, pipeline, checkpoint or run folder) that turns validation
+            samples into audio instead of Griffin-Lim (``None``: Griffin-Lim).
+        sample_styles: the styles of the validation samples, cycled (``None``: every label).
+        pad_to_segment: latent cache: files shorter than ``segment_seconds`` are padded with
+            silence before encoding, so short sounds are followed by the latents of silence.
+        normalize_cache: latent cache: peak-normalise each file to -1 dBFS before encoding (for
+            collections whose files have unrelated levels).
     """
 
     autoencoder: str | None = None
@@ -101,10 +108,15 @@ class DiffusionDataConfig:
     cfg_scale: float = 3.0
     sample_seconds: float | None = None
     griffin_lim_iters: int = 32
+    vocoder: str | None = None
+    sample_styles: tuple[str, ...] | None = None
+    pad_to_segment: bool = True
+    normalize_cache: bool = False
 
     def __post_init__(self) -> None:
-        if self.labels is not None:
-            object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        for name in ("labels", "sample_styles"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(str(x) for x in getattr(self, name)))
         if not self.autoencoder:
             raise ValueError(
                 "data.autoencoder: set the trained autoencoder (model, checkpoint or run folder)"
@@ -227,6 +239,10 @@ class DiffusionTask(Task):
         self.model_config = from_dict(DiffusionConfig, model_section)
         self.scheduler = noise_scheduler(self.model_config)
         self.frontend: nn.Module | None = None
+        self.vocoder: nn.Module | None = None
+        unknown = sorted(set(self.data_config.sample_styles or ()) - set(self.labels))
+        if unknown:
+            raise ValueError(f"data.sample_styles: {unknown} are not among the labels {self.labels}")
 
     # ------------------------------------------------------------------ data
     def _entries(self) -> list[Any]:
@@ -297,8 +313,15 @@ class DiffusionTask(Task):
         vae = self.autoencoder.cpu().eval()
         frontend = LogMelSpectrogram(self.mel_config)
         ds = vae.time_downsample
+        d = self.data_config
+        min_samples = round(d.segment_seconds * self.mel_config.sample_rate) if d.pad_to_segment else 0
 
         def compute(waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if d.normalize_cache:  # one file per call (batch_size=1): its peak to -1 dBFS
+                waveform = waveform * (10 ** (-1 / 20) / waveform.abs().amax().clamp_min(1e-8))
+            if waveform.shape[-1] < min_samples:  # silence after a short file
+                waveform = F.pad(waveform, (0, min_samples - waveform.shape[-1]))
+                lengths = torch.full_like(lengths, min_samples)
             out = frontend(rearrange(waveform, "batch 1 samples -> batch samples"), lengths)
             latent = vae.encode(out.mel)
             return latent, torch.div(out.frames.cpu() + ds - 1, ds, rounding_mode="floor")
@@ -308,6 +331,8 @@ class DiffusionTask(Task):
             "weights_sha256": self._weights_digest(),
             "posterior": "mean",
             "labels": self.labels,
+            "pad_to_samples": min_samples,
+            "normalize": "peak" if d.normalize_cache else None,
         }
         return build_feature_cache(
             entries,
@@ -383,6 +408,15 @@ class DiffusionTask(Task):
         super().setup(accelerator, models)
         self.autoencoder.to(self.device).eval()
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
+        if self.data_config.vocoder:
+            from audiogen.evaluation import load_vocoder
+
+            self.vocoder = load_vocoder(self.data_config.vocoder, self.device).eval()
+            if self.vocoder.mel_config != self.mel_config:
+                raise ValueError(
+                    f"data.vocoder {self.data_config.vocoder}: its front end {self.vocoder.mel_config} "
+                    f"differs from the autoencoder's {self.mel_config}"
+                )
 
     @torch.no_grad()
     def latents(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -440,8 +474,9 @@ class DiffusionTask(Task):
     def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:
         """``diffusion_mse`` with fixed noise and timesteps; ``num_samples`` generated samples.
 
-        Sample ``i`` has style ``i % num_classes`` and is decoded to mel and Griffin-Lim audio; the
-        autoencoder's decoding of the batch's ``i``-th real latent is added as ``reference``.
+        Sample ``i`` has style ``i % num_classes`` (or cycles through ``data.sample_styles``) and is
+        decoded to mel and to audio (``data.vocoder``, else Griffin-Lim); the autoencoder's decoding
+        of the batch's ``i``-th real latent is added as ``reference``.
         """
         z0 = self.latents(batch)
         labels = self._labels(batch, 0.0)
@@ -455,7 +490,6 @@ class DiffusionTask(Task):
         return ValidationOutput(metrics=metrics, samples=samples)
 
     def _samples(self, reference: torch.Tensor, n: int) -> list[Sample]:
-        from audiogen.audio.spectral import griffin_lim
         from audiogen.models.diffusion import sample_latents
 
         d, cfg, mcfg = self.data_config, self.mel_config, self.model_config
@@ -466,6 +500,8 @@ class DiffusionTask(Task):
         )
         frames = self.latent_frames(d.sample_seconds or d.segment_seconds)
         labels = [i % mcfg.num_classes for i in range(n)] if mcfg.num_classes else None
+        if labels is not None and d.sample_styles:
+            labels = [self.labels.index(d.sample_styles[i % len(d.sample_styles)]) for i in range(n)]
         names = [self.labels[i] for i in labels] if labels is not None else ["unconditional"] * n
         generator = torch.Generator().manual_seed(0)
         with torch.autocast(self.device.type, enabled=False):
@@ -480,10 +516,10 @@ class DiffusionTask(Task):
                 num_inference_steps=d.sample_steps,
             )
             mel = self.autoencoder.decode(z).float()
-            audio = griffin_lim(mel, cfg, n_iter=d.griffin_lim_iters)
+            audio = self._to_audio(mel)
             k = min(n, reference.shape[0])
             ref_mel = self.autoencoder.decode(reference[:k].float()).float()
-            ref_audio = griffin_lim(ref_mel, cfg, n_iter=d.griffin_lim_iters) if k else None
+            ref_audio = self._to_audio(ref_mel) if k else None
         samples = []
         for i in range(n):
             mels, titles, extra = [mel[i]], [f"generated ({names[i]}, {d.sampler}, cfg {d.cfg_scale})"], {}
@@ -503,6 +539,49 @@ class DiffusionTask(Task):
                 )
             )
         return samples
+
+    def _to_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_mels, frames)`` log-mel → ``(batch, samples)`` with the vocoder, else Griffin-Lim."""
+        from audiogen.audio.spectral import griffin_lim
+
+        if self.vocoder is not None:
+            with torch.no_grad():
+                return rearrange(self.vocoder(mel), "b 1 n -> b n")
+        return griffin_lim(mel, self.mel_config, n_iter=self.data_config.griffin_lim_iters)
+
+    def adapt_init_state(
+        self, name: str, model: nn.Module, state: dict[str, torch.Tensor], config: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """Grow the saved label embedding to this run's labels (fine-tuning on a new style).
+
+        Rows are matched by label name (the saved ``class_labels``): a label the saved model knows
+        keeps its row, a new label starts from the saved null ("no style") row, and the null row stays
+        the null row. Other weights pass unchanged.
+
+        Raises:
+            ValueError: the saved denoiser is unconditional but this run has labels (or the reverse),
+                or the saved labels are unnamed and their number differs.
+        """
+        key = "label_embedding.weight"
+        if name != "denoiser" or key not in state and not self.labels:
+            return state
+        saved_labels = list(config.get("class_labels") or [])
+        if key not in state or not self.labels:
+            raise ValueError(
+                f"init.denoiser: the saved denoiser is {'un' if key not in state else ''}conditional "
+                f"(labels {saved_labels}) but this run has labels {self.labels}"
+            )
+        old = state[key]
+        if not saved_labels:
+            if old.shape[0] - 1 != len(self.labels):
+                raise ValueError(
+                    f"init.denoiser: the saved denoiser has {old.shape[0] - 1} unnamed labels, this run "
+                    f"{len(self.labels)}"
+                )
+            return state
+        null = old[len(saved_labels)]
+        rows = [old[saved_labels.index(lab)] if lab in saved_labels else null for lab in self.labels]
+        return {**state, key: torch.stack([*rows, null]).clone()}
 
     def export_config(self) -> dict[str, Any]:
         """The resolved denoiser and data settings, the autoencoder folder and the noise scheduler config."""

@@ -8,7 +8,9 @@ does the same way for every stage.
 The contract, in the order the trainer uses it:
 
 1. :meth:`Task.build_models` → ``{name: nn.Module}`` (on CPU; the trainer moves and wraps them).
-   :attr:`Task.ema_models` names the ones that also get an EMA copy.
+   :attr:`Task.ema_models` names the ones that also get an EMA copy. The trainer then calls
+   :meth:`Task.load_init_weights`, which starts the models named in the recipe's ``init`` section
+   from saved weights (fine-tuning) instead of a fresh initialisation.
 2. :meth:`Task.build_optimizers` → ``{name: Optimizer}``. Each optimizer is a *phase*: per batch the
    trainer calls ``step(batch, phase)`` once per optimizer, in order, and updates only that optimizer
    (one ``"main"`` phase for most stages; ``"discriminator"`` then ``"generator"`` for a GAN).
@@ -150,6 +152,50 @@ class Task:
     def build_models(self) -> dict[str, nn.Module]:
         """The trainable models by name, freshly initialised on CPU."""
         raise NotImplementedError
+
+    def load_init_weights(self, models: dict[str, nn.Module]) -> list[str]:
+        """Start models from saved weights: the recipe's ``init`` section, ``{model name: path}``.
+
+        ``path`` is anything :func:`~audiogen.training.checkpoint.find_model_folder` accepts (a model,
+        pipeline, checkpoint or run folder). The weights pass through :meth:`adapt_init_state`
+        (e.g. to grow a label embedding) and must then match the model exactly. A resumed run loads
+        its checkpoint over these weights afterwards.
+
+        Returns:
+            The names of the models that were initialised.
+
+        Raises:
+            ValueError: ``init`` names a model this stage does not have, or the saved weights do not
+                fit the model (names the folder and the mismatching tensors).
+            FileNotFoundError: no saved model at a path.
+        """
+        from audiogen.models.pretrained import load_model_files
+        from audiogen.training.checkpoint import find_model_folder
+
+        init = dict(self.recipe.get("init") or {})
+        unknown = sorted(set(init) - set(models))
+        if unknown:
+            raise ValueError(
+                f"init: {unknown} are not models of stage {self.name!r} (it has {sorted(models)})"
+            )
+        for name, source in init.items():
+            folder = find_model_folder(source, name)
+            _, config, state = load_model_files(folder)
+            state = self.adapt_init_state(name, models[name], state, config)
+            try:
+                models[name].load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                raise ValueError(
+                    f"init.{name}: the weights in {folder} do not fit this recipe's {name} "
+                    f"(use the same model settings as the saved config.json): {e}"
+                ) from e
+        return list(init)
+
+    def adapt_init_state(
+        self, name: str, model: nn.Module, state: dict[str, torch.Tensor], config: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """Map saved weights (with their saved ``config``) onto ``model`` before loading (default: as is)."""
+        return state
 
     def build_optimizers(
         self, models: dict[str, nn.Module], config: TrainConfig

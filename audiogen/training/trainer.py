@@ -87,6 +87,8 @@ class TrainConfig:
         seed: base seed of model init, data order and crops.
         log_with: ``"tensorboard"`` or ``None``.
         cpu: force the CPU even if a GPU is present.
+        gradient_checkpointing: recompute activations in the backward pass of the models that
+            support it (``enable_gradient_checkpointing``): less memory, about a third more time.
     """
 
     max_steps: int = 100_000
@@ -112,6 +114,7 @@ class TrainConfig:
     seed: int = 0
     log_with: Literal["tensorboard"] | None = "tensorboard"
     cpu: bool = False
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -249,6 +252,15 @@ class Trainer:
             )
         _seed_all(cfg.seed)  # identical initial weights on every process
         models = self.task.build_models()
+        initialised = self.task.load_init_weights(models)
+        if initialised:
+            acc.print(f"initialised {', '.join(initialised)} from {self.recipe.get('init')}")
+        if cfg.gradient_checkpointing:
+            able = [n for n, m in models.items() if hasattr(m, "enable_gradient_checkpointing")]
+            if not able:
+                raise TrainingError(f"train.gradient_checkpointing: no model of {sorted(models)} supports it")
+            for n in able:
+                models[n].enable_gradient_checkpointing()
         optimizers = self.task.build_optimizers(models, cfg)
         if len(optimizers) > 1 and cfg.gradient_accumulation_steps > 1:
             raise TrainingError("gradient accumulation with several optimizers (phases) is not supported")

@@ -1,0 +1,105 @@
+"""``audiogen finetune DIR_OR_MANIFEST --out RUN_DIR``: fine-tune a pipeline on your own audio.
+
+Runs on one device as is and on several processes / GPUs unchanged through
+``accelerate launch [--multi_gpu] --num_processes N -m audiogen.cli finetune ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def finetune(
+    source: Path = typer.Argument(
+        ..., exists=True, help="Folder of audio (scanned recursively, mixed formats are fine) or a manifest."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Run folder; becomes the fine-tuned pipeline (generate --checkpoint RUN_DIR)."
+    ),
+    base: str = typer.Option(
+        "default", "--from", help="Base pipeline: 'default' (the bundled model) or a pipeline folder."
+    ),
+    steps: int = typer.Option(500, "--steps", min=1, help="Optimizer steps for each fine-tuned stage."),
+    stages: str = typer.Option(
+        "generator",
+        "--stages",
+        help="generator (latent denoiser), generator+vocoder, or all (autoencoder, denoiser, vocoder).",
+    ),
+    style: str = typer.Option(
+        None, "--style", help="Style name of the collection (default: the folder's name)."
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Examples per process per micro-batch."),
+    lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Learning rate (constant after a short warm-up)."),
+    segment_seconds: float = typer.Option(
+        2.0, "--segment-seconds", min=0.05, help="Training crop (s); shorter files are padded with silence."
+    ),
+    sample_every: int = typer.Option(
+        None, "--sample-every", min=1, help="Steps between samples (WAV+PNG) and checkpoints [steps/4]."
+    ),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="no, fp16 or bf16 (GPU)."),
+    grad_accum: int = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimizer step."),
+    gradient_checkpointing: bool = typer.Option(
+        False, "--gradient-checkpointing", help="Recompute the denoiser's activations: less memory, slower."
+    ),
+    min_seconds: float = typer.Option(0.1, "--min-seconds", min=0.0, help="Shortest file accepted (s)."),
+    valid_fraction: float = typer.Option(
+        0.1, "--valid-fraction", min=0.0, max=0.9, help="Files for validation samples."
+    ),
+    test_fraction: float = typer.Option(
+        0.0, "--test-fraction", min=0.0, max=0.9, help="Files held out (split 'test') for `eval generate`."
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of splits, noise and data order."),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even if a GPU is present."),
+) -> None:
+    """Fine-tune the bundled (or another) pipeline on a folder of your own sounds.
+
+    Scans the folder (bad files are reported and skipped), encodes it with the base autoencoder,
+    fine-tunes the chosen stages through the Accelerate trainer, and writes a complete pipeline to
+    RUN_DIR. Progress: a bar per stage; sample clips and spectrogram PNGs in
+    RUN_DIR/train/<stage>/samples/. Interrupted? Run the same command again: it resumes; a larger
+    --steps continues a finished run. Then: audiogen generate --checkpoint RUN_DIR --style STYLE.
+    """
+    from audiogen.audio.io import AudioLoadError
+    from audiogen.finetune import FinetuneConfig, FinetuneError
+    from audiogen.finetune import finetune as run_finetune
+    from audiogen.training import TrainingError
+    from audiogen.training.checkpoint import CheckpointError
+
+    try:
+        config = FinetuneConfig(
+            source=str(source),
+            out=str(out),
+            base=base,
+            steps=steps,
+            stages=stages,  # type: ignore[arg-type]
+            style=style,
+            batch_size=batch_size,
+            lr=lr,
+            segment_seconds=segment_seconds,
+            sample_every=sample_every,
+            mixed_precision=mixed_precision,  # type: ignore[arg-type]
+            gradient_accumulation_steps=grad_accum,
+            gradient_checkpointing=gradient_checkpointing,
+            min_seconds=min_seconds,
+            valid_fraction=valid_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            num_workers=workers,
+            cpu=cpu,
+        )
+        result = run_finetune(config)
+    except (
+        FinetuneError, TrainingError, CheckpointError, ValueError, FileNotFoundError, AudioLoadError
+    ) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())
+    typer.echo(
+        f"fine-tuned ({steps_done} steps) on {result.files['train']} training files "
+        f"({result.rejected} skipped, see {result.manifest.parent / 'rejected.jsonl'}); "
+        f"pipeline in {result.pipeline_dir}\n"
+        f"generate: audiogen generate --checkpoint {result.pipeline_dir} --style {result.styles[0]}"
+    )

@@ -1,0 +1,468 @@
+"""Fine-tune a trained pipeline on your own audio collection (``audiogen finetune``).
+
+One call goes from a folder of audio (or a manifest) to a complete pipeline folder:
+
+1. **data**: the folder is scanned with :func:`~audiogen.data.manifest.scan_folder` (every file
+   decoded and checked; bad files are reported with their reason and left out, never a crash).
+   Every usable file gets the style ``style`` (default: the folder's name) and a split drawn per
+   file; the manifest is kept in ``RUN_DIR/data/manifest.jsonl`` so a resumed run sees the same data.
+2. **stages**, each through the project's one Accelerate trainer
+   (:func:`audiogen.training.train_stage`), started from the base pipeline's weights (the
+   recipe's ``init`` section) and resumed from its newest checkpoint when the command is run again:
+
+   * ``generator``: the latent denoiser, on latents of the collection encoded by the base
+     autoencoder (a latent cache in ``RUN_DIR/cache``). A new style gets a new row of the label
+     embedding, started from the "no style" row, so the base styles still work.
+   * ``generator+vocoder``: also the vocoder, on waveform segments of the collection (mel L1 +
+     multi-resolution STFT losses; the bundled vocoder has no discriminator to continue from).
+   * ``all``: first the autoencoder (its ``latent_scale`` kept from the base, so the denoiser's
+     latents stay on the same scale), then the denoiser on the new autoencoder's latents, then the
+     vocoder.
+
+3. **pipeline**: the fine-tuned stages (EMA weights) and the base's other stages are written to
+   ``RUN_DIR`` itself (``model_index.json`` + stage folders, as
+   :meth:`~audiogen.pipeline.AudioGenPipeline.save_pretrained`), so
+   ``audiogen generate --checkpoint RUN_DIR --style STYLE`` uses it.
+
+Run folder::
+
+    RUN_DIR/finetune.json        settings (a re-run must name the same data, base, stages, style)
+    RUN_DIR/data/manifest.jsonl  the collection's files, splits and style
+    RUN_DIR/data/rejected.jsonl  files that could not be used, with the reason
+    RUN_DIR/cache/               latent cache of the collection
+    RUN_DIR/train/<stage>/       trainer run folders: checkpoints, TensorBoard logs, metrics.jsonl,
+                                 samples/step-XXXXXXXX/ (WAV + spectrogram PNG every --sample-every)
+    RUN_DIR/model_index.json, autoencoder/, denoiser/, scheduler/, vocoder/, MODEL_CARD.md
+
+Under ``accelerate launch`` every process runs this same function; the scan and the pipeline are
+written by the main process while the others wait.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+STAGE_PLANS: dict[str, tuple[str, ...]] = {
+    "generator": ("denoiser",),
+    "generator+vocoder": ("denoiser", "vocoder"),
+    "all": ("autoencoder", "denoiser", "vocoder"),
+}
+"""Which pipeline stages each ``--stages`` choice fine-tunes, in training order."""
+
+TRAINING_TASK = {"autoencoder": "autoencoder", "denoiser": "diffusion", "vocoder": "vocoder"}
+"""The :data:`audiogen.training.TASKS` key that trains each pipeline stage."""
+
+SETTINGS_NAME = "finetune.json"
+# settings a resumed run must share with the run it continues (the rest may change, e.g. --steps)
+_FIXED_SETTINGS = ("source", "base", "stages", "style")
+
+
+class FinetuneError(RuntimeError):
+    """The fine-tuning run cannot start (bad base, empty collection, a run folder of other settings)."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Settings of one fine-tuning run (the options of ``audiogen finetune``).
+
+    Attributes:
+        source: a folder of audio (scanned recursively) or a JSONL manifest.
+        out: the run folder; it becomes the fine-tuned pipeline folder.
+        base: ``"default"`` (the bundled model) or a pipeline folder.
+        steps: optimizer steps for each fine-tuned stage.
+        stages: ``"generator"``, ``"generator+vocoder"`` or ``"all"`` (see :data:`STAGE_PLANS`).
+        style: the style name of the collection (``None``: the manifest's labels if it has any,
+            else the folder's name).
+        batch_size: examples per process per micro-batch.
+        lr: peak learning rate of every stage (constant after a short warm-up).
+        segment_seconds: training crop length of the denoiser and the autoencoder in seconds;
+            shorter files are padded with silence.
+        vocoder_segment_samples: waveform segment of the vocoder in samples (rounded down to a
+            multiple of ``hop_length``).
+        sample_every: steps between validations with sample clips + PNGs and checkpoints
+            (``None``: a quarter of ``steps``).
+        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"``.
+        gradient_accumulation_steps: micro-batches per optimizer step.
+        gradient_checkpointing: recompute the denoiser's activations in the backward pass.
+        min_seconds: shortest file accepted by the scan, in seconds.
+        valid_fraction: fraction of files in ``"valid"`` (validation samples).
+        test_fraction: fraction of files held out in ``"test"`` (for ``audiogen eval generate``).
+        seed: seed of the splits, model noise and data order.
+        num_workers: DataLoader worker processes.
+        cpu: train on the CPU even if a GPU is present.
+    """
+
+    source: str
+    out: str
+    base: str = "default"
+    steps: int = 500
+    stages: Literal["generator", "generator+vocoder", "all"] = "generator"
+    style: str | None = None
+    batch_size: int = 8
+    lr: float = 1e-4
+    segment_seconds: float = 2.0
+    vocoder_segment_samples: int = 8192
+    sample_every: int | None = None
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
+    min_seconds: float = 0.1
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.0
+    seed: int = 0
+    num_workers: int = 0
+    cpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stages not in STAGE_PLANS:
+            raise ValueError(f"stages must be one of {sorted(STAGE_PLANS)}, got {self.stages!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.gradient_accumulation_steps < 1:
+            raise ValueError("steps, batch_size and gradient_accumulation_steps must be >= 1")
+        if self.sample_every is not None and self.sample_every < 1:
+            raise ValueError(f"sample_every must be >= 1, got {self.sample_every}")
+        if self.lr <= 0 or self.segment_seconds <= 0:
+            raise ValueError("lr and segment_seconds must be positive")
+        if self.style is not None and not self.style.strip():
+            raise ValueError("style must not be empty")
+        if not 0 <= self.valid_fraction + self.test_fraction < 1:
+            raise ValueError("valid_fraction + test_fraction must be in [0, 1)")
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` did.
+
+    Attributes:
+        pipeline_dir: the fine-tuned pipeline folder (``= config.out``).
+        manifest: the collection's manifest in the run folder.
+        styles: the fine-tuned styles (what ``generate --style`` takes).
+        files: usable files per split.
+        rejected: files the scan could not use (path and reason in ``data/rejected.jsonl``).
+        steps: optimizer steps done per fine-tuned stage.
+        last_losses: the last logged training losses per stage.
+    """
+
+    pipeline_dir: Path
+    manifest: Path
+    styles: list[str]
+    files: dict[str, int]
+    rejected: int
+    steps: dict[str, int] = field(default_factory=dict)
+    last_losses: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def resolve_base(base: str) -> Path:
+    """The base pipeline folder: ``"default"`` → the bundled model, else ``base`` itself.
+
+    Raises:
+        FileNotFoundError: no ``model_index.json`` there (names the path).
+    """
+    from audiogen.pipeline import MODEL_INDEX_NAME, default_model_dir
+
+    folder = default_model_dir() if base == "default" else Path(base)
+    if not (folder / MODEL_INDEX_NAME).is_file():
+        raise FileNotFoundError(
+            f"{folder}: not a pipeline folder (no {MODEL_INDEX_NAME}); pass --from default or a folder "
+            "written by `audiogen finetune` / AudioGenPipeline.save_pretrained"
+        )
+    return folder
+
+
+def _style_name(name: str) -> str:
+    """A folder name as a style label: runs of characters other than letters, digits, ``_-.`` become ``_``."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "custom"
+
+
+def _check_settings(run_dir: Path, settings: dict[str, Any]) -> None:
+    """Refuse to continue a run folder that was started on other data, base, stages or style."""
+    path = run_dir / SETTINGS_NAME
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    diff = [
+        f"{k}: {old.get(k)!r} then, {settings[k]!r} now" for k in _FIXED_SETTINGS if old.get(k) != settings[k]
+    ]
+    if diff:
+        raise FinetuneError(
+            f"{run_dir} holds a fine-tuning run with other settings ({'; '.join(diff)}); "
+            "choose another --out or repeat the original command to resume it"
+        )
+
+
+def prepare_data(config: FinetuneConfig, base_styles: list[str], progress: bool = True) -> tuple[Path, int]:
+    """Write (once) the collection's manifest with splits and style; report files that cannot be used.
+
+    A folder is scanned (every file decoded; ``min_seconds``, silence and decode checks, splits per
+    file); a manifest is read as is. Each file's label becomes ``config.style`` (default: the folder
+    or manifest folder name), unless no style is given and the manifest has labels of its own.
+    Later calls reuse ``RUN_DIR/data/manifest.jsonl``.
+
+    Returns:
+        The manifest path and the number of rejected files.
+
+    Raises:
+        FinetuneError: no usable file in the collection, or no file in the training split.
+        FileNotFoundError: ``config.source`` does not exist.
+    """
+    from audiogen.data.manifest import read_manifest, scan_folder, write_manifest, write_rejections
+
+    data_dir = Path(config.out) / "data"
+    manifest = data_dir / "manifest.jsonl"
+    rejected_path = data_dir / "rejected.jsonl"
+    if manifest.is_file():
+        rejected = sum(1 for _ in rejected_path.open()) if rejected_path.is_file() else 0
+        return manifest, rejected
+    source = Path(config.source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such folder or manifest")
+    rejections: list[Any] = []
+    if source.is_dir():
+        scan = scan_folder(
+            source,
+            min_seconds=config.min_seconds,
+            valid_fraction=config.valid_fraction,
+            test_fraction=config.test_fraction,
+            group_by="none",
+            seed=config.seed,
+            workers=2,
+            progress=progress,
+        )
+        print(scan.summary())
+        for r in scan.rejections:
+            print(f"  skipped {r.path}: {r.reason}" + (f" ({r.detail})" if getattr(r, "detail", "") else ""))
+        entries, rejections = list(scan.entries), list(scan.rejections)
+        default_style = _style_name(source.resolve().name)
+    else:
+        entries = list(read_manifest(source))
+        default_style = _style_name(source.resolve().parent.name)
+    if not entries:
+        raise FinetuneError(f"{source}: no usable audio file (see the reasons above)")
+    keep_labels = config.style is None and any(e.label for e in entries) and not source.is_dir()
+    if not keep_labels:
+        entries = [dataclasses.replace(e, label=config.style or default_style) for e in entries]
+    if not any(e.split == "train" for e in entries):
+        raise FinetuneError(f"{source}: no file in the training split (of {len(entries)})")
+    write_rejections(rejected_path, rejections)
+    write_manifest(manifest, entries)
+    return manifest, len(rejections)
+
+
+def _ema_decay(steps: int) -> float:
+    """An EMA whose horizon is about a tenth of the run (0.9 … 0.999), so short runs move off the base."""
+    return min(0.999, max(0.9, 1.0 - 10.0 / steps))
+
+
+def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float]) -> dict[str, Any]:
+    every = config.sample_every or max(1, math.ceil(config.steps / 4))
+    return {
+        "max_steps": config.steps,
+        "batch_size": config.batch_size,
+        "num_workers": config.num_workers,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "mixed_precision": config.mixed_precision,
+        "lr": config.lr,
+        "betas": list(betas),
+        "lr_schedule": "constant",
+        "warmup_steps": min(100, max(1, config.steps // 10)),
+        "grad_clip": 1.0,
+        "ema_decay": _ema_decay(config.steps),
+        "log_every": max(1, min(50, config.steps // 10)),
+        "validate_every": every,
+        "val_batches": 1,
+        "num_samples": 2,
+        "checkpoint_every": every,
+        "keep_checkpoints": 2,
+        "seed": config.seed,
+        "log_with": "tensorboard",
+        "cpu": config.cpu,
+        "gradient_checkpointing": config.gradient_checkpointing and stage == "denoiser",
+    }
+
+
+def _model_config(folder: Path) -> dict[str, Any]:
+    """The ``config`` dict of a saved model folder's ``config.json``."""
+    return dict(json.loads((folder / "config.json").read_text())["config"])
+
+
+def stage_recipe(
+    stage: str,
+    config: FinetuneConfig,
+    manifest: Path,
+    folders: dict[str, Path],
+    styles: list[str],
+    val_split: str,
+) -> dict[str, Any]:
+    """The training recipe that fine-tunes ``stage`` of the pipeline (see the module docstring).
+
+    Args:
+        stage: ``"autoencoder"``, ``"denoiser"`` or ``"vocoder"``.
+        config: the run's settings.
+        manifest: the collection's manifest.
+        folders: the current model folder of each stage (base, or already fine-tuned).
+        styles: the collection's styles (appended to the base denoiser's labels when new).
+        val_split: split used for validation samples.
+
+    Returns:
+        A recipe dict for :func:`audiogen.training.train_stage` (sections ``init``, ``mel``,
+        ``model``, ``loss_weights``, ``data``, ``train``).
+    """
+    run_dir = Path(config.out)
+    if stage == "autoencoder":
+        model = _model_config(folders["autoencoder"])
+        mel = model.pop("mel")
+        return {
+            "init": {"autoencoder": str(folders["autoencoder"])},
+            "mel": mel,
+            "model": model,
+            "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4},
+            "data": {
+                "manifest": str(manifest),
+                "segment_seconds": config.segment_seconds,
+                "val_split": val_split,
+                "latent_scale_batches": 0,  # keep the base's latent scale
+            },
+            "train": _train_section(config, stage, (0.9, 0.99)),
+        }
+    if stage == "denoiser":
+        model = _model_config(folders["denoiser"])
+        base_labels = list(model.pop("class_labels", None) or [])
+        for key in ("latent_dim", "num_classes"):
+            model.pop(key, None)
+        labels = base_labels + [s for s in styles if s not in base_labels] if base_labels else None
+        return {
+            "init": {"denoiser": str(folders["denoiser"])},
+            "model": model,
+            "loss_weights": {"diffusion_mse": 1.0},
+            "data": {
+                "autoencoder": str(folders["autoencoder"]),
+                "manifest": str(manifest),
+                "source": "latent_cache",
+                "latent_cache": str(run_dir / "cache"),
+                "normalize_cache": True,
+                "pad_to_segment": True,
+                "conditional": labels is not None,
+                "labels": labels,
+                "label_dropout": 0.1,
+                "segment_seconds": config.segment_seconds,
+                "val_split": val_split,
+                "sample_styles": styles if labels is not None else None,
+                "sample_seconds": config.segment_seconds,
+                "vocoder": str(folders["vocoder"]),
+            },
+            "train": _train_section(config, stage, (0.9, 0.99)),
+        }
+    if stage == "vocoder":
+        model = _model_config(folders["vocoder"])
+        mel = model.pop("mel")
+        hop = int(mel["hop_length"])
+        return {
+            "init": {"vocoder": str(folders["vocoder"])},
+            "mel": mel,
+            "model": {"vocoder": model, "disc_start_step": config.steps + 1},  # no adversarial phase
+            "loss_weights": {
+                "mel_l1": 45.0, "mrstft": 1.0, "adv_gen": 1.0, "feature_matching": 1.0, "adv_disc": 1.0
+            },
+            "data": {
+                "manifest": str(manifest),
+                "segment_samples": max(hop, config.vocoder_segment_samples // hop * hop),
+                "val_split": val_split,
+                "valid_crops_per_file": 1,
+            },
+            "train": _train_section(config, stage, (0.8, 0.9)),
+        }
+    raise ValueError(f"unknown pipeline stage {stage!r}; known: {sorted(TRAINING_TASK)}")
+
+
+def _model_card(config: FinetuneConfig, base_dir: Path, styles: list[str], files: dict[str, int]) -> str:
+    plan = ", ".join(STAGE_PLANS[config.stages])
+    return (
+        "# Fine-tuned audiogen pipeline\n\n"
+        f"- base: `{base_dir}` (see its MODEL_CARD.md)\n"
+        f"- collection: `{config.source}` ({', '.join(f'{k} {v}' for k, v in files.items())} files)\n"
+        f"- styles: {', '.join(styles)}\n"
+        f"- fine-tuned stages: {plan}; {config.steps} steps each, batch {config.batch_size}, lr {config.lr}\n"
+        f"- other stages: copied from the base\n\n"
+        f"Generate: `audiogen generate --checkpoint {config.out} --style {styles[0]}`\n"
+    )
+
+
+def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
+    """Fine-tune the base pipeline on ``config.source`` and write the pipeline to ``config.out``.
+
+    Running it again with the same settings resumes each stage from its newest checkpoint (a finished
+    stage is not trained again; a larger ``steps`` continues it). See the module docstring.
+
+    Returns:
+        :class:`FinetuneResult`.
+
+    Raises:
+        FinetuneError: empty collection, or ``config.out`` holds a run of other settings.
+        FileNotFoundError: missing source or base pipeline.
+        ValueError: bad settings (or as the training tasks raise).
+        audiogen.training.TrainingError: a stage could not train (e.g. non-finite losses).
+    """
+    from accelerate import PartialState
+
+    from audiogen.data.manifest import read_manifest
+    from audiogen.models.pretrained import write_json_atomic
+    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.training import train_stage
+    from audiogen.training.checkpoint import find_model_folder
+
+    state = PartialState(cpu=config.cpu)
+    run_dir = Path(config.out)
+    base_dir = resolve_base(config.base)
+    settings = {
+        **dataclasses.asdict(config),
+        "base": str(base_dir.resolve()),
+        "source": str(Path(config.source).resolve()),
+    }
+    _check_settings(run_dir, settings)
+    base = AudioGenPipeline.from_pretrained(base_dir)  # checks the base (stages agree) before any work
+    folders = {name: find_model_folder(base_dir, name) for name in TRAINING_TASK}
+
+    with state.main_process_first():
+        if state.is_main_process:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / SETTINGS_NAME, settings)
+        manifest, rejected = prepare_data(config, base.styles, progress=progress and state.is_main_process)
+    entries = read_manifest(manifest)
+    files = {s: sum(e.split == s for e in entries) for s in ("train", "valid", "test")}
+    styles = sorted({e.label for e in entries if e.label})
+    val_split = "valid" if files["valid"] else "train"
+
+    result = FinetuneResult(run_dir, manifest, styles, files, rejected)
+    for stage in STAGE_PLANS[config.stages]:
+        recipe = stage_recipe(stage, config, manifest, folders, styles, val_split)
+        stage_dir = run_dir / "train" / stage
+        if PartialState(cpu=config.cpu).is_main_process:
+            print(f"== fine-tuning the {stage} ({config.steps} steps) in {stage_dir}")
+        trained = train_stage(TRAINING_TASK[stage], recipe, stage_dir, resume=True)
+        result.steps[stage] = trained.step
+        result.last_losses[stage] = trained.last_losses
+        folders[stage] = find_model_folder(stage_dir, stage)
+
+    state = PartialState(cpu=config.cpu)  # the trainer resets Accelerate's state after each stage
+    state.wait_for_everyone()
+    if state.is_main_process:
+        from audiogen.evaluation import load_autoencoder, load_vocoder
+        from audiogen.models.diffusion import LatentDenoiser
+
+        pipe = AudioGenPipeline(
+            base.mel_config,
+            load_autoencoder(folders["autoencoder"]),
+            LatentDenoiser.from_pretrained(folders["denoiser"]),
+            base.scheduler,
+            load_vocoder(folders["vocoder"]),
+        )
+        pipe.save_pretrained(run_dir, model_card=_model_card(config, base_dir, styles, files))
+    state.wait_for_everyone()
+    if state.use_distributed:  # a process group left open keeps `accelerate launch` workers from exiting
+        state.destroy_process_group()
+    return result

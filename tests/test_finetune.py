@@ -1,0 +1,204 @@
+"""``audiogen finetune`` on real recorded sounds (Debian's sound-theme-freedesktop) with a tiny base pipeline.
+
+The base is a tiny random-weight pipeline (tests/test_pipeline.py) saved to disk; the collection is a
+folder of freedesktop OGGs plus copies converted to other formats, sample rates and channel counts,
+and one broken file. Covers: a bare folder with no metadata, bad files reported without stopping,
+the pipeline folder that ``generate --checkpoint`` uses, the new style beside the base styles,
+resume, refusing a run folder of other settings, every stage, and a two-process run.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from audiogen.cli import app
+from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
+from audiogen.pipeline import AudioGenPipeline
+from audiogen.training.diffusion_task import DiffusionTask
+from tests.test_pipeline import write_tiny_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
+NAMES = ("bell", "complete", "message", "service-login", "window-attention", "phone-incoming-call")
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory) -> Path:
+    """Freedesktop OGGs (Vorbis) + a 44.1 kHz stereo WAV, an 8 kHz mono FLAC and a broken file."""
+    if not SOUNDS.is_dir():
+        pytest.fail(f"{SOUNDS} is missing: tools/setup.sh installs sound-theme-freedesktop")
+    folder = tmp_path_factory.mktemp("sounds")
+    for name in NAMES:
+        shutil.copy(SOUNDS / f"{name}.oga", folder / f"{name}.oga")
+    import torchaudio.functional as AF
+
+    data, rate = sf.read(SOUNDS / "bell.oga", dtype="float32", always_2d=True)
+    wav = torch.from_numpy(data.T)
+    sf.write(folder / "bell_44k.wav", AF.resample(wav, rate, 44100).T.numpy(), 44100, subtype="PCM_24")
+    sf.write(folder / "bell_8k_mono.flac", AF.resample(wav.mean(0), rate, 8000).numpy(), 8000)
+    (folder / "broken.wav").write_text("not audio at all")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return write_tiny_pipeline(tmp_path_factory.mktemp("base") / "pipe")
+
+
+def _finetune(collection: Path, base: Path, out: Path, *extra: str):
+    args = ["finetune", str(collection), "--out", str(out), "--from", str(base), "--batch-size", "2"]
+    args += ["--segment-seconds", "0.5", "--cpu", "--seed", "0", *extra]
+    return runner.invoke(app, args)
+
+
+def _state(run_dir: Path, stage: str) -> dict:
+    checkpoints = sorted((run_dir / "train" / stage / "checkpoints").iterdir())
+    return json.loads((checkpoints[-1] / "trainer_state.json").read_text())
+
+
+def test_generator_finetune_writes_a_pipeline_that_generates_the_new_style(collection, base, tmp_path):
+    out = tmp_path / "run"
+    result = _finetune(collection, base, out, "--steps", "3", "--style", "chimes", "--sample-every", "3")
+    assert result.exit_code == 0, result.output
+    assert "broken.wav" in result.output  # reported, not fatal
+    rejected = [json.loads(line) for line in (out / "data" / "rejected.jsonl").read_text().splitlines()]
+    assert [Path(r["path"]).name for r in rejected] == ["broken.wav"]
+    entries = [json.loads(line) for line in (out / "data" / "manifest.jsonl").read_text().splitlines()]
+    assert len(entries) == len(NAMES) + 2 and {e["label"] for e in entries} == {"chimes"}
+    rates = {sf.info(SOUNDS / f"{name}.oga").samplerate for name in NAMES}
+    assert {e["sample_rate"] for e in entries} == rates | {44100, 8000}
+    assert {e["channels"] for e in entries} == {1, 2}
+
+    pipe = AudioGenPipeline.from_pretrained(out)
+    old = AudioGenPipeline.from_pretrained(base)
+    assert pipe.styles == [*old.styles, "chimes"]
+    assert _state(out, "denoiser")["step"] == 3
+    before = old.denoiser.state_dict()
+    changed = [name for name, p in pipe.denoiser.state_dict().items() if not torch.equal(p, before[name])]
+    assert changed, "fine-tuning did not change the denoiser"
+    # untouched stages are the base's
+    for name, p in pipe.vocoder.state_dict().items():
+        assert torch.equal(p, old.vocoder.state_dict()[name])
+    samples = list((out / "train" / "denoiser" / "samples").rglob("*chimes*.png"))
+    assert samples, "no sample spectrograms of the new style were written"
+
+    wav_dir = tmp_path / "gen"
+    gen = runner.invoke(
+        app,
+        ["generate", "--checkpoint", str(out), "--style", "chimes", "--seconds", "1", "--num", "1",
+         "--steps", "4", "--out", str(wav_dir)],
+    )  # fmt: skip
+    assert gen.exit_code == 0, gen.output
+    wavs = list(wav_dir.glob("*.wav"))
+    assert len(wavs) == 1 and sf.info(wavs[0]).frames == pipe.sample_rate
+
+
+def test_rerun_resumes_and_extends_and_refuses_other_settings(collection, base, tmp_path):
+    out = tmp_path / "run"
+    first = _finetune(collection, base, out, "--steps", "2", "--style", "chimes")
+    assert first.exit_code == 0, first.output
+    weights = load_file(out / "denoiser" / "model.safetensors")
+    again = _finetune(collection, base, out, "--steps", "2", "--style", "chimes")
+    assert again.exit_code == 0, again.output
+    assert "resumed from" in again.output and _state(out, "denoiser")["step"] == 2
+    again_weights = load_file(out / "denoiser" / "model.safetensors")
+    assert all(torch.equal(again_weights[k], v) for k, v in weights.items())  # nothing trained again
+    longer = _finetune(collection, base, out, "--steps", "4", "--style", "chimes")
+    assert longer.exit_code == 0, longer.output
+    assert "step 2" in longer.output and _state(out, "denoiser")["step"] == 4
+    other = _finetune(collection, base, out, "--steps", "4", "--style", "bells")
+    assert other.exit_code == 1 and "other settings" in other.output
+
+
+def test_all_stages_keep_the_latent_scale_and_default_style_is_the_folder_name(collection, base, tmp_path):
+    out = tmp_path / "run"
+    result = _finetune(collection, base, out, "--steps", "2", "--stages", "all")
+    assert result.exit_code == 0, result.output
+    pipe = AudioGenPipeline.from_pretrained(out)
+    old = AudioGenPipeline.from_pretrained(base)
+    assert pipe.styles[-1] == collection.name
+    assert float(pipe.autoencoder.latent_scale) == float(old.autoencoder.latent_scale)
+    for stage in ("autoencoder", "denoiser", "vocoder"):
+        assert _state(out, stage)["step"] == 2
+        new, before = getattr(pipe, stage).state_dict(), getattr(old, stage).state_dict()
+        assert any(not torch.equal(v, before[k]) for k, v in new.items()), f"{stage} did not change"
+
+
+def test_memory_options_reach_the_trainer(collection, base, tmp_path):
+    out = tmp_path / "run"
+    args = ("--steps", "1", "--gradient-checkpointing", "--grad-accum", "2", "--mixed-precision", "bf16")
+    result = _finetune(collection, base, out, *args)
+    assert result.exit_code == 0, result.output
+    train = _state(out, "denoiser")["train_config"]
+    assert train["gradient_checkpointing"] is True
+    assert train["gradient_accumulation_steps"] == 2 and train["mixed_precision"] == "bf16"
+    assert AudioGenPipeline.from_pretrained(out).denoiser is not None
+
+
+def test_label_embedding_grows_by_name_and_keeps_the_base_predictions():
+    torch.manual_seed(0)
+    common = dict(latent_dim=4, channels=16, channel_mults=(1, 2), blocks_per_level=1, kernel_size=5)
+    old = LatentDenoiser(DiffusionConfig(**common, num_classes=2, class_labels=("a", "b")))
+    with torch.no_grad():
+        for p in old.parameters():
+            p.normal_(0.0, 0.1)
+    saved = {"class_labels": ["a", "b"]}
+    labels = ["b", "a", "new"]
+    state = DiffusionTask.adapt_init_state(
+        SimpleNamespace(labels=labels), "denoiser", None, old.state_dict(), saved
+    )
+    new = LatentDenoiser(DiffusionConfig(**common, num_classes=3, class_labels=tuple(labels)))
+    new.load_state_dict(state, strict=True)
+    x, t = torch.randn(2, 4, 8), torch.tensor([10, 500])
+    with torch.no_grad():
+        assert torch.equal(new(x, t, torch.tensor([1, 1])), old(x, t, torch.tensor([0, 0])))  # "a"
+        assert torch.equal(new(x, t, torch.tensor([0, 0])), old(x, t, torch.tensor([1, 1])))  # "b"
+        assert torch.equal(new(x, t, torch.tensor([2, 2])), old(x, t, None))  # new style = no style
+        assert torch.equal(new(x, t, None), old(x, t, None))
+    with pytest.raises(ValueError, match="unconditional"):
+        DiffusionTask.adapt_init_state(SimpleNamespace(labels=labels), "denoiser", None, {}, {})
+
+
+def test_missing_base_and_empty_collection_are_clear_errors(collection, base, tmp_path):
+    result = _finetune(collection, tmp_path / "nowhere", tmp_path / "run", "--steps", "1")
+    assert result.exit_code != 0 and "nowhere" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "broken.wav").write_text("nope")
+    result = _finetune(empty, base, tmp_path / "run2", "--steps", "1")
+    assert result.exit_code == 1 and "no usable audio file" in result.output
+
+
+def test_two_process_accelerate_launch(collection, base, tmp_path):
+    """Two CPU processes (gloo). ``accelerate launch --cpu --num_processes 2`` starts a single process in
+    Accelerate 1.15 (its CPU launcher needs mpirun for more), so the processes come from the torchrun
+    launcher (``--multi_gpu``) and ``finetune --cpu`` keeps them on the CPU."""
+    out = tmp_path / "ddp"
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "audiogen.cli", "finetune", str(collection), "--out", str(out), "--from", str(base),
+        "--steps", "2", "--batch-size", "2", "--segment-seconds", "0.5", "--style", "chimes", "--cpu",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    state = _state(out, "denoiser")
+    assert state["step"] == 2 and state["num_processes"] == 2
+    assert AudioGenPipeline.from_pretrained(out).styles[-1] == "chimes"

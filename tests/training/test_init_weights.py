@@ -1,0 +1,45 @@
+"""Task.load_init_weights: start a stage from saved weights (the recipe's ``init`` section)."""
+
+import pytest
+import torch
+from torch import nn
+
+from audiogen.models.vocoder import VocoderConfig, VocosVocoder
+from audiogen.training.tasks import Task
+from tests.test_pipeline import MEL
+
+
+class _Task(Task):
+    name = "toy"
+
+    def build_models(self) -> dict[str, nn.Module]:
+        return {"vocoder": VocosVocoder(VocoderConfig(mel=MEL, dim=16, intermediate_dim=32, num_layers=1))}
+
+
+def test_init_loads_saved_weights_from_model_and_pipeline_folders(tmp_path):
+    torch.manual_seed(1)
+    saved = VocosVocoder(VocoderConfig(mel=MEL, dim=16, intermediate_dim=32, num_layers=1))
+    saved.save_pretrained(tmp_path / "pipe" / "vocoder")
+    for source in (tmp_path / "pipe" / "vocoder", tmp_path / "pipe"):
+        task = _Task({"init": {"vocoder": str(source)}})
+        torch.manual_seed(2)
+        models = task.build_models()
+        assert not torch.equal(models["vocoder"].embed.weight, saved.embed.weight)
+        assert task.load_init_weights(models) == ["vocoder"]
+        for name, value in saved.state_dict().items():
+            assert torch.equal(models["vocoder"].state_dict()[name], value), name
+    assert _Task({}).load_init_weights(_Task({}).build_models()) == []
+
+
+def test_init_errors_name_the_problem(tmp_path):
+    other = VocosVocoder(VocoderConfig(mel=MEL, dim=24, intermediate_dim=32, num_layers=1))
+    other.save_pretrained(tmp_path / "wide")
+    task = _Task({"init": {"vocoder": str(tmp_path / "wide")}})
+    with pytest.raises(ValueError, match="do not fit"):
+        task.load_init_weights(task.build_models())
+    task = _Task({"init": {"generator": str(tmp_path / "wide")}})
+    with pytest.raises(ValueError, match="not models of stage"):
+        task.load_init_weights(task.build_models())
+    task = _Task({"init": {"vocoder": str(tmp_path / "missing")}})
+    with pytest.raises(FileNotFoundError, match="missing"):
+        task.load_init_weights(task.build_models())
