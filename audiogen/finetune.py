@@ -96,6 +96,10 @@ class FinetuneConfig:
         seed: seed of the splits, model noise and data order.
         num_workers: DataLoader worker processes.
         cpu: train on the CPU even if a GPU is present.
+        zero_terminal_snr: fine-tune the denoiser on the zero-terminal-SNR version of its noise
+            schedule (:attr:`~audiogen.models.diffusion.DiffusionConfig.rescale_betas_zero_snr`),
+            so it learns to start from pure noise: needed to generate sounds that begin or end in
+            silence (one-shots) from a model trained on continuous music.
     """
 
     source: str
@@ -118,6 +122,7 @@ class FinetuneConfig:
     seed: int = 0
     num_workers: int = 0
     cpu: bool = False
+    zero_terminal_snr: bool = True
 
     def __post_init__(self) -> None:
         if self.stages not in STAGE_PLANS:
@@ -334,6 +339,8 @@ def stage_recipe(
         base_labels = list(model.pop("class_labels", None) or [])
         for key in ("latent_dim", "num_classes"):
             model.pop(key, None)
+        if config.zero_terminal_snr and model.get("prediction_type", "v_prediction") == "v_prediction":
+            model["rescale_betas_zero_snr"] = True
         labels = base_labels + [s for s in styles if s not in base_labels] if base_labels else None
         return {
             "init": {"denoiser": str(folders["denoiser"])},
@@ -452,13 +459,14 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     state.wait_for_everyone()
     if state.is_main_process:
         from audiogen.evaluation import load_autoencoder, load_vocoder
-        from audiogen.models.diffusion import LatentDenoiser
+        from audiogen.models.diffusion import LatentDenoiser, noise_scheduler
 
+        denoiser = LatentDenoiser.from_pretrained(folders["denoiser"])
         pipe = AudioGenPipeline(
             base.mel_config,
             load_autoencoder(folders["autoencoder"]),
-            LatentDenoiser.from_pretrained(folders["denoiser"]),
-            base.scheduler,
+            denoiser,
+            noise_scheduler(denoiser.config),  # the schedule it was fine-tuned on
             load_vocoder(folders["vocoder"]),
         )
         pipe.save_pretrained(run_dir, model_card=_model_card(config, base_dir, styles, files))

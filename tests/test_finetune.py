@@ -84,6 +84,7 @@ def test_generator_finetune_writes_a_pipeline_that_generates_the_new_style(colle
     pipe = AudioGenPipeline.from_pretrained(out)
     old = AudioGenPipeline.from_pretrained(base)
     assert pipe.styles == [*old.styles, "chimes"]
+    assert pipe.denoiser.config.rescale_betas_zero_snr and pipe.scheduler.config.rescale_betas_zero_snr
     assert _state(out, "denoiser")["step"] == 3
     before = old.denoiser.state_dict()
     changed = [name for name, p in pipe.denoiser.state_dict().items() if not torch.equal(p, before[name])]

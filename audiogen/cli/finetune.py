@@ -53,6 +53,11 @@ def finetune(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of splits, noise and data order."),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even if a GPU is present."),
+    zero_snr: bool = typer.Option(
+        True,
+        "--zero-snr/--no-zero-snr",
+        help="Fine-tune on the zero-terminal-SNR noise schedule (lets one-shots start/end in silence).",
+    ),
 ) -> None:
     """Fine-tune the bundled (or another) pipeline on a folder of your own sounds.
 
@@ -89,6 +94,7 @@ def finetune(
             seed=seed,
             num_workers=workers,
             cpu=cpu,
+            zero_terminal_snr=zero_snr,
         )
         result = run_finetune(config)
     except (

@@ -76,6 +76,12 @@ class DiffusionConfig:
             ``"squaredcos_cap_v2"``).
         beta_start: first beta of the (scaled) linear schedules.
         beta_end: last beta of the (scaled) linear schedules.
+        rescale_betas_zero_snr: rescale the schedule so the last timestep is pure noise (zero
+            terminal SNR, Lin et al., 2024, "Common Diffusion Noise Schedules and Sample Steps are
+            Flawed"; diffusers' ``rescale_betas_zero_snr``). Without it the last training timestep
+            keeps ~7 % of the signal, which a model learns to rely on, so sampling from pure noise
+            drifts towards the training mean (e.g. it cannot start a clip in silence). Needs
+            ``prediction_type="v_prediction"``.
     """
 
     latent_dim: int = 16
@@ -93,6 +99,7 @@ class DiffusionConfig:
     beta_schedule: str = "scaled_linear"
     beta_start: float = 0.00085
     beta_end: float = 0.012
+    rescale_betas_zero_snr: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel_mults", tuple(int(m) for m in self.channel_mults))
@@ -120,6 +127,8 @@ class DiffusionConfig:
             raise ValueError(
                 f"DiffusionConfig: {len(self.class_labels)} class_labels for num_classes={self.num_classes}"
             )
+        if self.rescale_betas_zero_snr and self.prediction_type != "v_prediction":
+            raise ValueError("DiffusionConfig.rescale_betas_zero_snr needs prediction_type='v_prediction'")
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(
                 f"DiffusionConfig.prediction_type must be one of {PREDICTION_TYPES}, "
@@ -469,6 +478,7 @@ def noise_scheduler(config: DiffusionConfig) -> Any:
         prediction_type=config.prediction_type,
         clip_sample=False,
         timestep_spacing="trailing",
+        rescale_betas_zero_snr=config.rescale_betas_zero_snr,
     )
 
 

@@ -110,8 +110,9 @@ def load_model_files(directory: str | Path, device: str | torch.device = "cpu") 
     if not isinstance(meta, dict) or "class" not in meta or "config" not in meta:
         raise ValueError(f"{directory / CONFIG_NAME}: expected keys 'class' and 'config'")
     try:
-        target = torch.device(device)  # safetensors rejects "cpu:0" (the CPU device of a gloo process group)
-        state = load_file(str(directory / WEIGHTS_NAME), device="cpu" if target.type == "cpu" else str(target))
+        target = torch.device(device)  # safetensors rejects "cpu:0" (the CPU device of a gloo group)
+        where = "cpu" if target.type == "cpu" else str(target)
+        state = load_file(str(directory / WEIGHTS_NAME), device=where)
     except (SafetensorError, OSError) as e:
         raise ValueError(f"{directory / WEIGHTS_NAME}: cannot read weights ({e})") from e
     return meta["class"], meta["config"], state
