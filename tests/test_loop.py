@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from audiogen.pipeline import _wrap, conv_context, loop_samples, periodic_stretch, seam_report
+from audiogen.loops import _wrap, conv_context, loop_samples, periodic_stretch, seam_report
 from tests.test_pipeline import MEL, make_tiny_pipeline
 
 

@@ -32,7 +32,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled model)")
     args = parser.parse_args()
 
-    from audiogen.pipeline import load_pretrained, loop_samples, seam_report
+    from audiogen.loops import loop_samples, seam_report
+    from audiogen.pipeline import load_pretrained
 
     pipe = load_pretrained(args.checkpoint, device="cpu")
     passed = 0

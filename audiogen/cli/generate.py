@@ -207,7 +207,7 @@ def loop(
     import math
 
     from audiogen.audio.io import save_audio
-    from audiogen.pipeline import loop_samples
+    from audiogen.loops import loop_samples
 
     for name, value in (("--bars", bars), ("--bpm", bpm), ("--beats-per-bar", beats_per_bar)):
         if not (math.isfinite(value) and value > 0):

@@ -1,0 +1,305 @@
+"""Seamless loops: periodic resampling and re-timing, loop lengths, wrap-around context, seam checks.
+
+The loop machinery of :meth:`audiogen.pipeline.AudioGenPipeline.loop` (see that module's
+docstring for how a loop is made periodic by construction): the context a convolution stack needs
+(:func:`conv_context`), wrap-around padding (``_wrap``), the loop length of bars at a tempo
+(:func:`loop_samples`), band-limited periodic resampling (:func:`periodic_resample`) and
+re-timing (:func:`periodic_stretch`), and :func:`seam_report`, which measures how a loop joins end
+to start.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
+
+import torch
+from torch import nn
+
+from audiogen.config import MelConfig
+
+
+def _wrap(x: torch.Tensor, context: int) -> torch.Tensor:
+    """``x (batch, channels, frames)`` with the last ``context`` frames before and the first after.
+
+    Wraps several times round when ``context > frames``. Returns ``(batch, channels,
+    frames + 2 * context)``.
+    """
+    frames = x.shape[-1]
+    index = torch.arange(-context, frames + context, device=x.device) % frames
+    return x.index_select(-1, index)
+
+
+def conv_context(module: nn.Module, rate: int = 1) -> int:
+    """Receptive-field radius of a convolutional decoder, in input frames (rounded up, plus one).
+
+    Walks ``module.modules()`` in definition order (the forward order of the project's
+    ``nn.Sequential`` decoders) and adds ``dilation * (kernel_size - 1) / 2`` of every stride-1
+    ``nn.Conv1d``, divided by the current upsampling factor; a module with an integer ``factor``
+    attribute (:class:`~audiogen.models.layers.Upsample1d`) multiplies that factor. Pointwise layers
+    (linear, layer norm over channels, activations) add nothing. The result bounds how many input
+    frames on each side can change an output frame, which is the wrap-around context the loop
+    decoders need.
+
+    Args:
+        module: the decoder (e.g. ``MelVAE.decoder``, or a whole vocoder).
+        rate: output frames per input frame before the first layer.
+
+    Returns:
+        ``ceil(radius) + 1`` input frames.
+
+    Raises:
+        ValueError: if the module holds a layer whose reach cannot be bounded this way (a strided
+            or transposed convolution, attention, recurrence).
+    """
+    radius = 0.0
+    for m in module.modules():
+        if isinstance(m, nn.Conv1d):
+            if m.stride[0] != 1:
+                raise ValueError(f"conv_context: strided {m} in {type(module).__name__}")
+            radius += m.dilation[0] * (m.kernel_size[0] - 1) / 2 / rate
+        elif isinstance(m, nn.ConvTranspose1d | nn.MultiheadAttention | nn.RNNBase | nn.Conv2d):
+            raise ValueError(f"conv_context: cannot bound the receptive field of {type(m).__name__}")
+        elif isinstance(getattr(m, "factor", None), int):
+            radius += 1.0 / rate  # nearest repetition: up to one frame at the rate before it
+            rate *= m.factor
+    return math.ceil(radius) + 1
+
+
+def periodic_resample(waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Resample ONE period of a periodic signal to ``num_samples`` samples with the FFT.
+
+    ``irfft(rfft(x), n=num_samples)`` (``norm="forward"``, so amplitudes are kept): the signal is
+    treated as a trigonometric polynomial with period ``samples``, which is re-evaluated at
+    ``num_samples`` equally spaced points of the same period. The output is therefore again exactly
+    one period of a band-limited periodic signal: tiled, it has no seam. Content is stretched by
+    ``num_samples / samples`` (pitch times ``samples / num_samples``). When upsampling an
+    even-length period its Nyquist bin is split evenly between the positive and negative frequency
+    (as ``scipy.signal.resample``); when downsampling to an even length the new Nyquist bin, which
+    cannot hold a sine, is dropped.
+
+    Args:
+        waveform: ``(..., samples)`` float tensor holding exactly one period.
+        num_samples: output length in samples, ``>= 1``.
+
+    Returns:
+        ``(..., num_samples)`` float tensor of the input's dtype.
+
+    Raises:
+        ValueError: if ``num_samples < 1`` or the input is empty.
+    """
+    period = waveform.shape[-1]
+    if num_samples < 1 or period < 1:
+        raise ValueError(f"periodic_resample: need >= 1 samples in and out, got {period} → {num_samples}")
+    if period == num_samples:
+        return waveform.clone()
+    spec = torch.fft.rfft(waveform.float(), dim=-1, norm="forward")
+    keep = min(period, num_samples) // 2 + 1
+    spec = spec[..., :keep].clone()
+    if num_samples > period and period % 2 == 0:
+        spec[..., period // 2] *= 0.5
+    elif num_samples < period and num_samples % 2 == 0:
+        spec[..., num_samples // 2] = 0
+    return torch.fft.irfft(spec, n=num_samples, dim=-1, norm="forward").to(waveform.dtype)
+
+
+def periodic_stretch(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """Linearly re-time ONE period ``(..., M)`` of a periodic sequence (e.g. a log-mel) to ``frames``.
+
+    Output frame ``i`` is read at position ``i * M / frames`` of the period, interpolating linearly
+    between the two neighbouring frames, the last one's neighbour being frame 0; so the result is
+    again exactly one period. On a log-mel this changes tempo (by ``frames / M``), not pitch.
+
+    Args:
+        x: ``(..., M)`` float tensor, e.g. ``(batch, n_mels, M)``.
+        frames: output length ``>= 1``.
+
+    Returns:
+        ``(..., frames)``.
+    """
+    period = x.shape[-1]
+    if frames == period:
+        return x.clone()
+    position = torch.arange(frames, device=x.device, dtype=torch.float64) * (period / frames)
+    left = position.floor().long()
+    weight = (position - left).to(x.dtype)
+    return x[..., left] * (1 - weight) + x[..., (left + 1) % period] * weight
+
+
+def loop_samples(bars: float, bpm: float, sample_rate: int, beats_per_bar: float = 4) -> int:
+    """Exact length in samples of ``bars`` bars at ``bpm`` beats per minute.
+
+    ``round(bars * beats_per_bar * 60 / bpm * sample_rate)``, computed with exact fractions (so
+    e.g. 2 bars of 4/4 at 120 bpm and 22050 Hz are 88200 samples, not 88199).
+
+    Raises:
+        ValueError: if any argument is not positive or the length rounds to 0 samples.
+    """
+    if min(bars, bpm, sample_rate, beats_per_bar) <= 0 or not all(
+        math.isfinite(v) for v in (bars, bpm, beats_per_bar)
+    ):
+        raise ValueError(
+            f"bars, bpm, beats_per_bar and sample_rate must be positive, got {bars}, {bpm}, "
+            f"{beats_per_bar}, {sample_rate}"
+        )
+    n = round(Fraction(bars) * Fraction(beats_per_bar) * 60 * sample_rate / Fraction(bpm))
+    if n < 1:
+        raise ValueError(f"{bars} bars at {bpm} bpm is shorter than one sample")
+    return n
+
+
+# ------------------------------------------------------------------------------------------------
+# seam measure
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SeamReport:
+    """How smoothly a loop joins end to start (and copy to copy), from :func:`seam_report`.
+
+    The *mel change* between two adjacent log-mel frames is the mean over bands of ``|Δ ln mel|``
+    (nats; × 8.69 = dB). A joint disturbs every frame whose window covers it, so the change "at"
+    a place is the largest adjacent-frame change over the ``window_pairs`` pairs of frames around
+    it (the pairs in which at least one frame's window covers that place); the seam's value is
+    compared with the same quantity at every other place inside the loop.
+
+    Attributes:
+        period_samples: the loop length in samples.
+        joints: joints measured: the end-to-start wrap plus one per copy boundary.
+        window_pairs: adjacent-frame pairs per place (``ceil(n_fft / hop_length) + 1`` or so).
+        seam_mel_change: the largest, over joints, mel change at the joint (nats).
+        within_mel_p95: 95th percentile of the mel change at the places inside one period whose
+            frames stay inside the period (nats).
+        within_mel_median: median of the same (nats).
+        seam_sample_step: the largest ``|x[j] - x[j - 1]|`` over joints ``j`` (and channels).
+        within_max_sample_step: the largest ``|x[t + 1] - x[t]|`` anywhere else.
+    """
+
+    period_samples: int
+    joints: int
+    window_pairs: int
+    seam_mel_change: float
+    within_mel_p95: float
+    within_mel_median: float
+    seam_sample_step: float
+    within_max_sample_step: float
+
+    @property
+    def mel_ok(self) -> bool:
+        """The mel change at the seam is at most the 95th percentile of that change inside the loop."""
+        return self.seam_mel_change <= self.within_mel_p95
+
+    @property
+    def sample_ok(self) -> bool:
+        """The sample step at the seam is at most the largest step inside the loop."""
+        return self.seam_sample_step <= self.within_max_sample_step
+
+    @property
+    def ok(self) -> bool:
+        """Both criteria hold."""
+        return self.mel_ok and self.sample_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON (with ``mel_ok``, ``sample_ok``)."""
+        return {**asdict(self), "mel_ok": self.mel_ok, "sample_ok": self.sample_ok}
+
+
+def _mel_changes(log_mel: torch.Tensor) -> torch.Tensor:
+    """Mean-over-bands ``|Δ|`` between adjacent frames: ``(..., n_mels, frames)`` → ``(..., frames - 1)``."""
+    return (log_mel[..., 1:] - log_mel[..., :-1]).abs().mean(dim=-2)
+
+
+def seam_report(
+    waveform: torch.Tensor, mel_config: MelConfig, period_samples: int | None = None
+) -> SeamReport:
+    """Measure the seams of a loop: end joined to start, and every boundary between tiled copies.
+
+    The waveform is treated as circular and mixed to mono for the log-mel (``mel_config``'s front
+    end). For each joint ``j`` (sample 0, i.e. the end joined to the start, and every multiple of
+    ``period_samples``) a stretch around it is analysed with frame centres half a hop either side
+    of the joint; the joint's mel change is the largest adjacent-frame change among the pairs
+    whose frames cover it (see :class:`SeamReport`). The same quantity at every place inside the
+    first period (analysed alone; places whose frames reach its edges left out) gives the
+    distribution the seam is compared with: a seamlessly periodic signal has joints that look like
+    any other place in it, while a clip whose end does not continue into its start shows a jump
+    (a click, or a sudden change of level or spectrum). The sample step at each joint is compared
+    with the largest step anywhere else. Used by the loop tests and the evaluation.
+
+    Args:
+        waveform: one loop (or ``R`` copies of it): ``(samples,)``, ``(channels, samples)`` or
+            ``(1, channels, samples)``.
+        mel_config: front end to analyse with (the model's).
+        period_samples: loop length ``L``; ``samples`` must be a multiple of it (default: all).
+
+    Returns:
+        :class:`SeamReport`.
+
+    Raises:
+        ValueError: wrong shape, ``samples`` not a multiple of ``period_samples``, or a period too
+            short to hold frames away from its edges (needs ``> 3 * n_fft + 6 * hop_length``).
+    """
+    from audiogen.audio.spectral import LogMelSpectrogram
+
+    x = waveform.detach().float().cpu()
+    if x.dim() == 3 and x.shape[0] == 1:
+        x = x[0]
+    elif x.dim() == 1:
+        x = x[None]
+    if x.dim() != 2 or x.shape[-1] < 2:
+        raise ValueError(
+            f"seam_report: expected one waveform (samples,), (channels, samples) or (1, channels, "
+            f"samples), got shape {tuple(waveform.shape)}"
+        )
+    total = x.shape[-1]
+    period = total if period_samples is None else int(period_samples)
+    if period < 1 or total % period:
+        raise ValueError(f"seam_report: {total} samples is not a whole number of periods of {period}")
+    n_fft, hop = mel_config.n_fft, mel_config.hop_length
+    if period <= 3 * n_fft + 6 * hop:
+        raise ValueError(
+            f"seam_report: a period of {period} samples is too short (need > {3 * n_fft + 6 * hop})"
+        )
+    frontend = LogMelSpectrogram(mel_config)
+    mono = x.mean(dim=0)
+
+    # around a joint: frame t of the stretch is centred on t * hop, the joint lies at `before`,
+    # half a hop after the centre of frame `k0`; frames covering it are those within n_fft / 2
+    k0 = math.ceil((n_fft + 2 * hop) / hop)
+    before = k0 * hop + hop // 2
+    covering = [t for t in range(2 * k0 + 2) if abs(t * hop - before) < n_fft / 2]
+    first, last = covering[0] - 1, covering[-1] + 1  # plus the frames entering and leaving
+    window_pairs = last - first
+
+    with torch.no_grad():
+        within_mel = frontend(mono[None, :period]).mel[0]
+    lo = math.ceil((n_fft // 2) / hop)  # first frame whose window starts inside the period
+    hi = (period - n_fft // 2) // hop  # last frame whose window ends inside it
+    pair_changes = _mel_changes(within_mel[:, lo : hi + 1])
+    within = pair_changes.unfold(0, window_pairs, 1).amax(dim=-1)
+
+    joints = list(range(0, total, period))
+    index = torch.stack([(j + torch.arange(-before, before + 1)) % total for j in joints])
+    with torch.no_grad():
+        seam_mels = frontend(mono[index]).mel  # (joints, n_mels, frames)
+    seam_changes = _mel_changes(seam_mels[..., first : last + 1]).amax(dim=-1)
+
+    steps = (torch.roll(x, -1, dims=-1) - x).abs()  # steps[:, t] = |x[t + 1] - x[t]|, circular
+    at_joint = torch.zeros(total, dtype=torch.bool)
+    at_joint[[(j - 1) % total for j in joints]] = True
+    return SeamReport(
+        period_samples=period,
+        joints=len(joints),
+        window_pairs=window_pairs,
+        seam_mel_change=float(seam_changes.max()),
+        within_mel_p95=float(torch.quantile(within, 0.95)),
+        within_mel_median=float(within.median()),
+        seam_sample_step=float(steps[:, at_joint].max()),
+        within_max_sample_step=float(steps[:, ~at_joint].max()),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# loading stages
+# ------------------------------------------------------------------------------------------------
