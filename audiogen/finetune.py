@@ -365,8 +365,15 @@ def stage_recipe(
             "train": _train_section(config, stage, (0.9, 0.99)),
         }
     if stage == "vocoder":
+        from audiogen.models.vocoder import VOCODER_TYPES
+
         model = _model_config(folders["vocoder"])
         mel = model.pop("mel")
+        saved_class = json.loads((folders["vocoder"] / "config.json").read_text())["class"]
+        kinds = [name for name, (cls, _) in VOCODER_TYPES.items() if cls.__name__ == saved_class]
+        if not kinds:
+            raise ValueError(f"{folders['vocoder']}: no training task for vocoder class {saved_class!r}")
+        model["type"] = kinds[0]
         hop = int(mel["hop_length"])
         return {
             "init": {"vocoder": str(folders["vocoder"])},

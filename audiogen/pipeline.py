@@ -493,8 +493,12 @@ class AudioGenPipeline:
 
         As :meth:`decode_circular`, with ``vocoder_context`` wrapped mel frames on each side (the
         vocoder's convolutions plus its inverse STFT's overlap-add); the output samples of the
-        middle frames are kept.
+        middle frames are kept. A vocoder with its own ``vocode_circular`` (one whose output couples
+        every frame, e.g. :class:`~audiogen.models.vocoder.GLRefineVocoder`'s Griffin-Lim) is asked
+        to do it itself, wrapping around the period at every step.
         """
+        if callable(getattr(self.vocoder, "vocode_circular", None)):
+            return self.vocoder.vocode_circular(mel)
         k, hop = self.vocoder_context, self.hop_length
         wav = self.vocoder(_wrap(mel, k))
         return wav[..., k * hop : (k + mel.shape[-1]) * hop]

@@ -19,6 +19,14 @@ Models (random weights: speed does not depend on them):
   ``remove_weight_norm`` (plain convolutions, as at inference).
 * ``ours@vocos-size``: our implementation at Vocos' width (512 / 1536), to separate the effect of
   the smaller configuration from that of the implementation.
+* ``gl-refine``: the hybrid :class:`audiogen.models.vocoder.GLRefineVocoder` with its default
+  :class:`GLRefineConfig` (NNLS mel inversion + 32 fast Griffin-Lim iterations + a 4-block × 160
+  channel ConvNeXt refiner), on the same front end as ``ours``.
+* ``griffin-lim-32``: :func:`audiogen.audio.spectral.griffin_lim` with 32 iterations (the
+  no-training baseline of ``audiogen eval reconstruct``), same front end.
+
+The GFLOP column counts matmuls and convolutions only (``torch.utils.flop_counter``); the FFTs of
+the Griffin-Lim iterations are not counted, so it understates the two Griffin-Lim rows.
 
 Input matching: each model gets a mel of ``round(seconds * sample_rate / hop_length)`` frames at its
 own sample rate and hop (10 s of audio by default: 861 frames at 22 050 Hz, 938 at 24 kHz), batch 1,
@@ -214,18 +222,36 @@ class Result:
         return self.wall_seconds / self.audio_seconds
 
 
+class GriffinLimBaseline(nn.Module):
+    """:func:`audiogen.audio.spectral.griffin_lim` as a module: log-mel ``(batch, n_mels, frames)`` →
+    waveform ``(batch, (frames - 1) * hop_length)`` (``n_iter`` fast Griffin-Lim iterations)."""
+
+    def __init__(self, mel_config, n_iter: int = 32):
+        super().__init__()
+        self.mel_config, self.n_iter = mel_config, n_iter
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_mels, frames)`` → ``(batch, samples)``."""
+        from audiogen.audio.spectral import griffin_lim
+
+        return griffin_lim(mel, self.mel_config, n_iter=self.n_iter)
+
+
 def build_entries() -> list[Entry]:
-    """Our default vocoder, Vocos, HiFi-GAN V1 and our implementation at Vocos' width."""
-    from audiogen.models.vocoder import VocoderConfig, VocosVocoder
+    """Our default vocoder, Vocos, HiFi-GAN V1, ours at Vocos' width, the hybrid and Griffin-Lim."""
+    from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder, VocoderConfig, VocosVocoder
 
     ours = VocosVocoder(VocoderConfig())
     wide = VocosVocoder(VocoderConfig(dim=512, intermediate_dim=1536, num_layers=8))
     mel = ours.config.mel
+    hybrid = GLRefineVocoder(GLRefineConfig(mel=mel))
     return [
         Entry("ours", ours, mel.sample_rate, mel.hop_length, mel.n_mels),
         Entry("vocos", VocosReference(), VocosReference.sample_rate, 256, 100),
         Entry("hifigan-v1", HiFiGANV1(), HiFiGANV1.sample_rate, 256, 80),
         Entry("ours@vocos-size", wide, mel.sample_rate, mel.hop_length, mel.n_mels),
+        Entry("gl-refine", hybrid, mel.sample_rate, mel.hop_length, mel.n_mels),
+        Entry("griffin-lim-32", GriffinLimBaseline(mel), mel.sample_rate, mel.hop_length, mel.n_mels),
     ]
 
 
@@ -312,6 +338,15 @@ def format_table(results: list[Result], title: str) -> str:
         f"ours/vocos speed ratio: {ours.x_realtime / by_name['vocos'].x_realtime:.2f}; "
         f"ours/hifigan-v1 speed ratio: {ours.x_realtime / by_name['hifigan-v1'].x_realtime:.2f}",
     ]
+    if "gl-refine" in by_name:
+        hybrid = by_name["gl-refine"]
+        lines.append(
+            "gl-refine speed relative to: "
+            + ", ".join(
+                f"{r.name} {hybrid.x_realtime / r.x_realtime:.2f}" for r in results if r is not hybrid
+            )
+            + " (> 1: gl-refine is faster)"
+        )
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Seam check of seamless loops from a pipeline (default: the bundled model).
 
 For each (seed, bars, bpm, style) case it renders ``pipe.loop(..., repeat=2)`` and prints the exact
-length and :func:`audiogen.pipeline.seam_report`: the log-mel frame change across the seam (end
+length and :func:`audiogen.loops.seam_report`: the log-mel frame change across the seam (end
 joined to start, and the joint between the two repeats) against the 95th percentile of the same
 change within the loop, and the sample step across the seam against the largest step within::
 

@@ -1,6 +1,12 @@
-"""Neural vocoder: natural-log mel spectrogram → waveform.
+"""Neural vocoders: natural-log mel spectrogram → waveform.
 
-The model is Vocos-style (Siuzdenko 2023, "Vocos: Closing the gap between time-domain and
+Two classes share the :class:`Vocoder` contract below and are picked by name from a recipe
+(``model.vocoder.type``, :data:`VOCODER_TYPES`) or from a model folder's ``config.json``
+(:meth:`Vocoder.from_pretrained`): :class:`VocosVocoder` (``"vocos"``, described here) and the
+hybrid :class:`GLRefineVocoder` (``"gl_refine"``: NNLS mel inversion + fast Griffin-Lim + a learned
+complex refinement, after Masuyama et al. 2019, "Deep Griffin-Lim Iteration"; see its docstring).
+
+:class:`VocosVocoder` is Vocos-style (Siuzdenko 2023, "Vocos: Closing the gap between time-domain and
 Fourier-based neural vocoders", https://arxiv.org/abs/2306.00814; reference implementation
 https://github.com/gemelo-ai/vocos): a ConvNeXt-1D backbone (Liu et al. 2022, "A ConvNet for the
 2020s") that runs entirely at the mel frame rate, and a head that predicts the log-magnitude and
@@ -259,6 +265,24 @@ def overlap_add(frames: torch.Tensor, hop_length: int) -> torch.Tensor:
     return rearrange(folded, "b 1 1 n -> b n")
 
 
+def istft_centered(spec: torch.Tensor, window: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """Inverse STFT of a channels-last complex spectrogram, ``center=True`` framing.
+
+    Shapes: ``spec`` ``(batch, frames, n_fft // 2 + 1)`` complex → ``(batch, frames * hop_length)``
+    float32 samples. Equals :func:`torch.istft` with ``window`` (``n_fft`` samples), ``center=True``
+    and ``length = frames * hop_length``: inverse real FFT, windowing, overlap-add, division by the
+    summed squared window, dropping the first ``n_fft // 2`` samples. Needs ``n_fft >= 4 *
+    hop_length`` for a well-conditioned last hop (see :class:`VocoderConfig`).
+    """
+    num_frames = spec.shape[1]
+    window = window.float()
+    frames = torch.fft.irfft(spec, n=n_fft, dim=-1) * window
+    audio = overlap_add(frames, hop_length)
+    envelope = overlap_add(rearrange(window.square(), "n -> 1 1 n").expand(1, num_frames, -1), hop_length)
+    start, stop = n_fft // 2, n_fft // 2 + num_frames * hop_length
+    return audio[:, start:stop] / envelope[:, start:stop]
+
+
 class ISTFTHead(nn.Module):
     """Vocos' iSTFT head: per-frame linear layer → log-magnitude and phase → inverse STFT.
 
@@ -289,15 +313,7 @@ class ISTFTHead(nn.Module):
 
     def istft(self, spec: torch.Tensor) -> torch.Tensor:
         """Inverse STFT of ``(batch, frames, n_fft // 2 + 1)`` complex → ``(batch, frames * hop_length)``."""
-        num_frames = spec.shape[1]
-        window = self.window.float()
-        frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1) * window
-        audio = overlap_add(frames, self.hop_length)
-        envelope = overlap_add(
-            rearrange(window.square(), "n -> 1 1 n").expand(1, num_frames, -1), self.hop_length
-        )
-        start, stop = self.n_fft // 2, self.n_fft // 2 + num_frames * self.hop_length
-        return audio[:, start:stop] / envelope[:, start:stop]
+        return istft_centered(spec, self.window, self.n_fft, self.hop_length)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, frames, dim)`` → ``(batch, 1, frames * hop_length)``."""
@@ -361,3 +377,360 @@ class VocosVocoder(Vocoder):
         """
         self.check_mel(mel)
         return self.head(self.features(mel))
+
+
+# ------------------------------------------------------------------------------------------------
+# hybrid vocoder: Griffin-Lim phase retrieval + learned complex refinement (Deep Griffin-Lim style)
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GLRefineConfig:
+    """Hyper-parameters of :class:`GLRefineVocoder`.
+
+    Attributes:
+        mel: the log-mel front end whose output the vocoder inverts. The Griffin-Lim projections and
+            the inverse STFT use a Hann window of ``mel.n_fft`` samples and ``mel.hop_length``.
+        gl_iters: fast Griffin-Lim iterations (Perraudin et al. 2013) run before the refiner
+            (``torchaudio``'s default is 32, as the project's Griffin-Lim baseline).
+        momentum: fast Griffin-Lim momentum in ``[0, 1)`` (0.99 as ``torchaudio``).
+        nnls_steps: multiplicative NNLS updates of the mel-filterbank inversion
+            (:func:`audiogen.audio.spectral._invert_filterbank`).
+        init_seed: seed of the fixed random initial phase (uniform in ``[0, 2π)``, drawn on the CPU
+            for each ``(n_freqs, frames)`` shape, so a mel always gives the same waveform).
+        dim: ConvNeXt channel width of the refiner.
+        intermediate_dim: hidden width of each block's pointwise MLP.
+        num_layers: ConvNeXt blocks.
+        kernel_size: depthwise kernel (frames) of each block and of the input embedding (odd).
+        layer_scale_init: initial per-channel residual scale; ``None`` means ``1 / num_layers``.
+        max_log_gain: bound (nepers) of the predicted log-magnitude correction, applied as
+            ``max_log_gain · tanh(Δ / max_log_gain)`` (identity near 0, no overflow).
+    """
+
+    mel: MelConfig = field(default_factory=MelConfig)
+    gl_iters: int = 32
+    momentum: float = 0.99
+    nnls_steps: int = 10
+    init_seed: int = 0
+    dim: int = 160
+    intermediate_dim: int = 480
+    num_layers: int = 4
+    kernel_size: int = 7
+    layer_scale_init: float | None = None
+    max_log_gain: float = 3.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mel, dict):  # from config.json / a recipe section
+            object.__setattr__(self, "mel", from_dict(MelConfig, self.mel))
+        for name in ("dim", "intermediate_dim", "num_layers", "kernel_size", "gl_iters"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"GLRefineConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.nnls_steps < 0:
+            raise ValueError(f"GLRefineConfig.nnls_steps must be >= 0, got {self.nnls_steps}")
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"GLRefineConfig.kernel_size must be odd, got {self.kernel_size}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"GLRefineConfig.momentum must be in [0, 1), got {self.momentum}")
+        if self.max_log_gain <= 0:
+            raise ValueError(f"GLRefineConfig.max_log_gain must be positive, got {self.max_log_gain}")
+        if self.n_fft % 2 != 0 or self.n_fft < 4 * self.mel.hop_length:
+            raise ValueError(
+                f"GLRefineConfig: mel.n_fft must be even and >= 4 * hop_length ({4 * self.mel.hop_length}), "
+                f"got {self.n_fft}"
+            )
+
+    @property
+    def n_fft(self) -> int:
+        """FFT size (samples) of the Griffin-Lim projections and of the inverse STFT (``mel.n_fft``)."""
+        return self.mel.n_fft
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per mel frame."""
+        return self.mel.hop_length
+
+    @property
+    def n_freqs(self) -> int:
+        """Frequency bins of the STFT, ``n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict for JSON."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class GLRefineOutput:
+    """What :meth:`GLRefineVocoder.analyse` computes for a mel.
+
+    Attributes:
+        waveform: refined waveform ``(batch, 1, frames * hop_length)``.
+        gl_waveform: the Griffin-Lim waveform the refiner started from, same shape.
+        spectrum: refined complex STFT ``(batch, n_freqs, frames)``.
+        gl_spectrum: Griffin-Lim complex STFT ``(batch, n_freqs, frames)`` (NNLS magnitude, GL phase).
+    """
+
+    waveform: torch.Tensor
+    gl_waveform: torch.Tensor
+    spectrum: torch.Tensor
+    gl_spectrum: torch.Tensor
+
+
+class GLRefineVocoder(Vocoder):
+    """Hybrid vocoder: NNLS mel inversion + fast Griffin-Lim phase, then a learned complex refinement.
+
+    Follows Masuyama et al. 2019, "Deep Griffin-Lim Iteration" (ICASSP, https://arxiv.org/abs/1903.03971),
+    which refines the complex spectrogram given by Griffin-Lim projections with a DNN; here the DNN
+    is a small Vocos-style ConvNeXt-1D stack at the frame rate (Siuzdenko 2023), applied once after
+    ``gl_iters`` fast Griffin-Lim iterations (Perraudin et al. 2013) rather than interleaved.
+
+    Forward, for ``mel`` ``(batch, n_mels, frames)`` natural-log amplitude:
+
+    1. without gradients, in float32: magnitude ``|S| (batch, n_freqs, frames)`` = non-negative
+       least-squares inverse of the mel filterbank applied to ``exp(mel)`` (``** (1 / power)``);
+       phase by ``gl_iters`` fast Griffin-Lim iterations (momentum ``momentum``) from a fixed
+       random phase, with a Hann window of ``n_fft``, ``hop_length``, centred frames and zero
+       padding at the ends (the inverse STFT of :func:`istft_centered`, length ``frames * hop_length``).
+       This gives ``X_gl = |S| · e^{iφ}``.
+    2. per-frame features ``(batch, 3 · n_freqs + n_mels, frames)``: ``ln|X_gl|``,
+       ``ln|STFT(iSTFT(X_gl))|`` (the magnitude the GL waveform really has, i.e. where the spectrogram
+       is inconsistent), ``Δφ_t = φ_t − φ_{t−1}`` wrapped to ``(−π, π]`` scaled by ``1/π`` (the
+       instantaneous-frequency cue), and the input log-mel.
+    3. a conv embedding, ``num_layers`` :class:`ConvNeXtBlock`, LayerNorm and a linear head to
+       ``2 · n_freqs`` values per frame: a log-gain ``g`` (bounded by ``max_log_gain · tanh``) and a
+       phase shift ``ψ`` (radians); ``X = X_gl · e^{g + iψ}``. The head is zero-initialised, so the
+       untrained model outputs exactly the Griffin-Lim waveform.
+    4. :func:`istft_centered` → waveform ``(batch, 1, frames * hop_length)`` (the length contract of
+       :class:`Vocoder`).
+
+    Gradients reach only the refiner (steps 2–4); Griffin-Lim has no parameters.
+
+    Raises (from :meth:`forward`):
+        ValueError: if ``mel`` is not ``(batch, n_mels, frames)`` floating point with ``frames >= 1``.
+    """
+
+    config_class = GLRefineConfig
+
+    def __init__(self, config: GLRefineConfig | None = None):
+        super().__init__()
+        from audiogen.audio.spectral import mel_filterbank
+
+        self.config = config = config or GLRefineConfig()
+        scale = config.layer_scale_init if config.layer_scale_init is not None else 1.0 / config.num_layers
+        in_channels = 3 * config.n_freqs + config.mel.n_mels
+        self.embed = nn.Conv1d(in_channels, config.dim, config.kernel_size, padding=config.kernel_size // 2)
+        self.norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(config.dim, config.intermediate_dim, config.kernel_size, scale)
+            for _ in range(config.num_layers)
+        )
+        self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.out = nn.Linear(config.dim, 2 * config.n_freqs)
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        self.register_buffer("filterbank", mel_filterbank(config.mel), persistent=False)
+        self.apply(VocosVocoder._init_weights)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    # ------------------------------------------------------------------ STFT helpers
+    def _stft(self, wave: torch.Tensor, frames: int, circular: bool) -> torch.Tensor:
+        """STFT ``(batch, n_freqs, frames)`` of ``(batch, samples)``: centred frames, Hann ``n_fft``.
+
+        Frame ``t`` is centred on sample ``t * hop_length``; outside the signal it sees zeros, or
+        with ``circular`` the signal repeated with period ``samples``.
+        """
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        if circular:
+            index = (
+                rearrange(torch.arange(frames, device=wave.device) * hop - n_fft // 2, "t -> t 1")
+                + torch.arange(n_fft, device=wave.device)
+            ) % wave.shape[-1]
+            segments = wave[:, index] * self.window.float()  # (batch, frames, n_fft)
+            return rearrange(torch.fft.rfft(segments, dim=-1), "b t f -> b f t")
+        window = self.window.float()
+        spec = torch.stft(
+            wave, n_fft, hop, n_fft, window, center=True, pad_mode="constant", return_complex=True
+        )
+        return spec[..., :frames]
+
+    def _istft(self, spec: torch.Tensor, circular: bool) -> torch.Tensor:
+        """Inverse of :meth:`_stft`: ``(batch, n_freqs, frames)`` → ``(batch, frames * hop_length)``.
+
+        With ``circular`` the overlap-add wraps around a period of ``frames * hop_length`` samples.
+        """
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        spec = rearrange(spec, "b f t -> b t f")
+        if not circular:
+            return istft_centered(spec, self.window, n_fft, hop)
+        num_frames, period = spec.shape[1], spec.shape[1] * hop
+        window = self.window.float()
+        audio = overlap_add(torch.fft.irfft(spec, n=n_fft, dim=-1) * window, hop)
+        envelope = overlap_add(rearrange(window.square(), "n -> 1 1 n").expand(1, num_frames, -1), hop)
+        index = (torch.arange(audio.shape[-1], device=spec.device) - n_fft // 2) % period
+        wrapped = audio.new_zeros(audio.shape[0], period).index_add_(1, index, audio)
+        norm = envelope.new_zeros(1, period).index_add_(1, index, envelope)
+        return wrapped / norm
+
+    # ------------------------------------------------------------------ the three stages
+    def griffin_lim_spectrum(self, mel: torch.Tensor, circular: bool = False) -> torch.Tensor:
+        """Complex spectrogram ``(batch, n_freqs, frames)`` from NNLS magnitude + fast Griffin-Lim phase.
+
+        Same algorithm as ``torchaudio.functional.griffinlim`` (fast GL, Perraudin et al. 2013), with
+        this model's framing (:meth:`_stft` / :meth:`_istft`) and a fixed-seed random initial phase.
+        Runs in float32 without gradients. ``circular``: treat the mel as one period of a loop.
+        """
+        from audiogen.audio.spectral import _invert_filterbank
+
+        cfg = self.config
+        frames = mel.shape[-1]
+        with torch.no_grad(), torch.autocast(mel.device.type, enabled=False):
+            power_spec = _invert_filterbank(mel.float().exp(), self.filterbank.float(), cfg.nnls_steps)
+            magnitude = power_spec.pow(1.0 / cfg.mel.power) if cfg.mel.power != 1.0 else power_spec
+            gen = torch.Generator().manual_seed(cfg.init_seed)
+            phase = torch.rand(cfg.n_freqs, frames, generator=gen) * (2 * math.pi)
+            angles = torch.polar(torch.ones_like(phase), phase).to(mel.device).expand_as(magnitude)
+            previous = torch.zeros_like(magnitude, dtype=angles.dtype)
+            for _ in range(cfg.gl_iters):
+                rebuilt = self._stft(self._istft(magnitude * angles, circular), frames, circular)
+                angles = rebuilt - previous * (cfg.momentum / (1 + cfg.momentum))
+                angles = angles / (angles.abs() + 1e-16)
+                previous = rebuilt
+            return magnitude * angles
+
+    def refine(self, gl_spectrum: torch.Tensor, mel: torch.Tensor, circular: bool = False) -> torch.Tensor:
+        """Refined complex spectrogram ``(batch, n_freqs, frames)`` = ``X_gl · exp(g + iψ)``.
+
+        Args:
+            gl_spectrum: ``X_gl`` ``(batch, n_freqs, frames)`` complex from :meth:`griffin_lim_spectrum`.
+            mel: the input log-mel ``(batch, n_mels, frames)``.
+            circular: wrap the convolutions around the frame axis (a loop) instead of zero padding.
+        """
+        cfg = self.config
+        frames = mel.shape[-1]
+        with torch.no_grad(), torch.autocast(mel.device.type, enabled=False):
+            consistent = self._stft(self._istft(gl_spectrum, circular), frames, circular)
+            phase = torch.angle(gl_spectrum)
+            previous = torch.roll(phase, 1, dims=-1) if circular else F.pad(phase, (1, 0))[..., :-1]
+            advance = torch.remainder(phase - previous + math.pi, 2 * math.pi) - math.pi
+            features = torch.cat(
+                [
+                    torch.log(gl_spectrum.abs().clamp_min(1e-5)),
+                    torch.log(consistent.abs().clamp_min(1e-5)),
+                    advance / math.pi,
+                    mel.float(),
+                ],
+                dim=1,
+            )  # (batch, 3 * n_freqs + n_mels, frames)
+        context = self.receptive_field if circular else 0
+        if context:
+            index = torch.arange(-context, frames + context, device=mel.device) % frames
+            features = features[..., index]
+        x = self.norm(rearrange(self.embed(features.to(self.embed.weight.dtype)), "b c t -> b t c"))
+        for block in self.blocks:
+            x = block(x)
+        x = self.out(self.final_norm(x)).float()[:, context : context + frames]
+        log_gain, shift = rearrange(x, "b t (two f) -> two b f t", two=2)
+        log_gain = cfg.max_log_gain * torch.tanh(log_gain / cfg.max_log_gain)
+        return gl_spectrum * torch.polar(torch.exp(log_gain), shift)
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames each side that the refiner's convolutions reach (the Griffin-Lim stage reaches further)."""
+        return (self.config.kernel_size // 2) * (self.config.num_layers + 1)
+
+    def analyse(self, mel: torch.Tensor, circular: bool = False) -> GLRefineOutput:
+        """Every stage's result for ``mel`` ``(batch, n_mels, frames)``; see :class:`GLRefineOutput`.
+
+        Raises:
+            ValueError: if ``mel`` is not ``(batch, n_mels, frames)`` floating point with ``frames >= 1``.
+        """
+        self.check_mel(mel)
+        gl_spectrum = self.griffin_lim_spectrum(mel, circular)
+        spectrum = self.refine(gl_spectrum, mel, circular)
+        with torch.no_grad():
+            gl_waveform = rearrange(self._istft(gl_spectrum, circular), "b n -> b 1 n")
+        waveform = rearrange(self._istft(spectrum, circular), "b n -> b 1 n")
+        return GLRefineOutput(waveform, gl_waveform, spectrum, gl_spectrum)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_mels, frames)`` log-mel → ``(batch, 1, frames * hop_length)`` waveform.
+
+        Raises:
+            ValueError: if ``mel`` is not ``(batch, n_mels, frames)`` floating point with ``frames >= 1``.
+        """
+        self.check_mel(mel)
+        spectrum = self.refine(self.griffin_lim_spectrum(mel), mel)
+        return rearrange(self._istft(spectrum, circular=False), "b n -> b 1 n")
+
+    def vocode_circular(self, mel: torch.Tensor) -> torch.Tensor:
+        """One period of a loop: periodic mel ``(batch, n_mels, M)`` → ``(batch, 1, M * hop_length)``.
+
+        Griffin-Lim, the refiner's convolutions and the inverse STFT all wrap around the ``M``
+        frames, so the output repeated end to end has no seam. Use this instead of vocoding a mel
+        padded with a finite wrapped context: Griffin-Lim couples every frame to every other, so no
+        finite context makes the ends of a non-circular run line up.
+
+        Raises:
+            ValueError: if ``mel`` is not ``(batch, n_mels, M)`` floating point with ``M >= 1``.
+        """
+        self.check_mel(mel)
+        spectrum = self.refine(self.griffin_lim_spectrum(mel, circular=True), mel, circular=True)
+        return rearrange(self._istft(spectrum, circular=True), "b n -> b 1 n")
+
+
+#: Vocoder classes by the short name a recipe's ``model.vocoder.type`` uses, with their configs.
+VOCODER_TYPES: dict[str, tuple[type[Vocoder], type]] = {
+    "vocos": (VocosVocoder, VocoderConfig),
+    "gl_refine": (GLRefineVocoder, GLRefineConfig),
+}
+
+
+
+@dataclass(frozen=True)
+class VocoderSpec:
+    """A vocoder type and its resolved configuration (see :func:`vocoder_spec`).
+
+    Attributes:
+        type: key of :data:`VOCODER_TYPES` (``"vocos"`` or ``"gl_refine"``).
+        config: the matching config dataclass (:class:`VocoderConfig` or :class:`GLRefineConfig`).
+    """
+
+    type: str
+    config: Any
+
+    def build(self) -> Vocoder:
+        """A fresh (untrained) vocoder of this type and configuration."""
+        return VOCODER_TYPES[self.type][0](self.config)
+
+
+def vocoder_spec(fields: dict[str, Any] | None, mel: MelConfig) -> VocoderSpec:
+    """Resolve a recipe's ``model.vocoder`` section against the recipe's front end.
+
+    Args:
+        fields: the section: an optional ``type`` (a key of :data:`VOCODER_TYPES`, default
+            ``"vocos"``) and the chosen config dataclass's fields except ``mel``.
+        mel: the front end (the recipe's ``mel`` section).
+
+    Returns:
+        :class:`VocoderSpec` with the type and the validated config.
+
+    Raises:
+        ValueError: if ``type`` is unknown (lists the known ones), ``mel`` is given in ``fields``, or
+            a field is unknown / invalid for the chosen config.
+    """
+    fields = dict(fields or {})
+    kind = fields.pop("type", "vocos")
+    if kind not in VOCODER_TYPES:
+        raise ValueError(f"model.vocoder.type: unknown vocoder {kind!r}; known: {sorted(VOCODER_TYPES)}")
+    if "mel" in fields:
+        raise ValueError("model.vocoder.mel: the front end is set in the recipe's 'mel' section")
+    return VocoderSpec(kind, from_dict(VOCODER_TYPES[kind][1], {**fields, "mel": mel}))
+
+
+def build_vocoder(fields: dict[str, Any] | None, mel: MelConfig) -> Vocoder:
+    """A fresh vocoder from a recipe's ``model.vocoder`` section: ``vocoder_spec(fields, mel).build()``.
+
+    Raises:
+        ValueError: as :func:`vocoder_spec`.
+    """
+    return vocoder_spec(fields, mel).build()

@@ -1,4 +1,5 @@
-"""Training stage: the neural vocoder (:class:`~audiogen.models.vocoder.VocosVocoder`) as a GAN.
+"""Training stage: a neural vocoder (:class:`~audiogen.models.vocoder.VocosVocoder` or the hybrid
+:class:`~audiogen.models.vocoder.GLRefineVocoder`, chosen by ``model.vocoder.type``) as a GAN.
 
 Batches are waveform segments of ``data.segment_samples`` samples (a multiple of the front end's
 ``hop_length``) from :class:`~audiogen.data.datasets.SegmentDataset`. On the training device the
@@ -36,7 +37,7 @@ true mel above the re-analysed mel of the output.
 
 The generator gets an EMA copy when ``train.ema_decay`` is set (``null`` turns it off); each
 checkpoint's ``ema/vocoder/`` (EMA weights) and ``models/vocoder/`` (raw weights) are model folders
-(``config.json`` + ``model.safetensors``) that :meth:`VocosVocoder.from_pretrained` loads;
+(``config.json`` + ``model.safetensors``) that :meth:`Vocoder.from_pretrained` loads;
 :func:`latest_vocoder` finds the newest one of a run.
 
 References: Siuzdenko 2023, "Vocos" (https://github.com/gemelo-ai/vocos,
@@ -63,7 +64,7 @@ from audiogen.models.discriminators import (
     VocoderLoss,
     VocoderLossConfig,
 )
-from audiogen.models.vocoder import VocoderConfig, VocosVocoder
+from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
 from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 DB_PER_NEPER = 20 / math.log(10)
@@ -74,8 +75,10 @@ class VocoderModelSection:
     """The ``model`` section of a vocoder recipe.
 
     Attributes:
-        vocoder: :class:`~audiogen.models.vocoder.VocoderConfig` fields except ``mel`` (the front end
-            is the recipe's ``mel`` section).
+        vocoder: ``type`` (a key of :data:`~audiogen.models.vocoder.VOCODER_TYPES`: ``"vocos"``, the
+            default, or ``"gl_refine"``) and that vocoder's config fields (``VocoderConfig`` /
+            ``GLRefineConfig`` in :mod:`audiogen.models.vocoder`) except ``mel`` (the front end is the
+            recipe's ``mel`` section).
         discriminator: :class:`~audiogen.models.discriminators.DiscriminatorConfig` fields.
         loss: :class:`~audiogen.models.discriminators.VocoderLossConfig` fields (adversarial loss
             type, MPD / MRD group weights, MR-STFT resolutions).
@@ -151,7 +154,7 @@ class VocoderDataConfig:
 class VocoderTask(Task):
     """The vocoder GAN stage; recipe sections ``mel``, ``model``, ``loss_weights``, ``data``, ``train``.
 
-    Models: ``"vocoder"`` (:class:`VocosVocoder`, EMA'd) and ``"discriminator"``
+    Models: ``"vocoder"`` (the ``model.vocoder.type`` class, EMA'd) and ``"discriminator"``
     (:class:`VocoderDiscriminator`). Phases: ``"discriminator"`` then ``"generator"``. Batches:
     ``{"waveform": (batch, channels, segment_samples)}``.
 
@@ -167,9 +170,8 @@ class VocoderTask(Task):
         super().__init__(recipe)
         self.mel_config = from_dict(MelConfig, recipe.get("mel"))
         self.model_section = from_dict(VocoderModelSection, recipe.get("model"))
-        self.vocoder_config = from_dict(
-            VocoderConfig, {**(self.model_section.vocoder or {}), "mel": self.mel_config}
-        )
+        spec = vocoder_spec(self.model_section.vocoder, self.mel_config)  # validates the section now
+        self.vocoder_type, self.vocoder_config = spec.type, spec.config
         self.discriminator_config = from_dict(DiscriminatorConfig, self.model_section.discriminator)
         self.loss_config = from_dict(VocoderLossConfig, self.model_section.loss)
         self.data_config = from_dict(VocoderDataConfig, recipe.get("data"))
@@ -192,9 +194,10 @@ class VocoderTask(Task):
 
     # ------------------------------------------------------------------ models and data
     def build_models(self) -> dict[str, nn.Module]:
-        """``{"vocoder": VocosVocoder, "discriminator": VocoderDiscriminator}``."""
+        """``{"vocoder": the model.vocoder.type class, "discriminator": VocoderDiscriminator}``."""
+        vocoder: Vocoder = VOCODER_TYPES[self.vocoder_type][0](self.vocoder_config)
         return {
-            "vocoder": VocosVocoder(self.vocoder_config),
+            "vocoder": vocoder,
             "discriminator": VocoderDiscriminator(self.discriminator_config),
         }
 
@@ -399,7 +402,7 @@ class VocoderTask(Task):
         from audiogen.models.pretrained import config_to_dict
 
         return {
-            "vocoder": config_to_dict(self.vocoder_config),
+            "vocoder": {"type": self.vocoder_type, **config_to_dict(self.vocoder_config)},
             "discriminator": config_to_dict(self.discriminator_config),
             "loss": config_to_dict(self.loss_config),
             "disc_start_step": self.model_section.disc_start_step,

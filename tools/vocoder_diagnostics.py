@@ -1,0 +1,147 @@
+"""Where a vocoder's reconstruction error comes from, on held-out clips of a manifest.
+
+Two reports (both 5 s crops, peak -1 dBFS, mono, as ``audiogen eval reconstruct``):
+
+* ``vae``: the VAE's own share of the "VAE + vocoder" error: mel L1 (dB) of the VAE's decoded
+  log-mel against the true one before any vocoder, VAE + Griffin-Lim (32 iterations), the vocoder
+  re-synthesising the decoded mel (measured against the decoded mel), and the vocoder on the true
+  mel::
+
+      .venv/bin/python tools/vocoder_diagnostics.py vae MANIFEST --vocoder runs/vocoder-gl \\
+          --autoencoder audiogen/assets/default --clips 24
+
+* ``error-png``: per-bin ``|re-analysed − true log-mel|`` (dB) of Griffin-Lim 32 and of the vocoder
+  on one clip, drawn one above the other::
+
+      .venv/bin/python tools/vocoder_diagnostics.py error-png MANIFEST --vocoder runs/vocoder-gl \\
+          --out docs/images/vocoder_gl_error.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+DB_PER_NEPER = 20 / math.log(10)
+
+
+def _clips(manifest: Path, split: str, count: int, sample_rate: int) -> list[torch.Tensor]:
+    """The first ``count`` files of ``split`` as 5 s mono crops ``(1, samples)`` at -1 dBFS peak."""
+    from audiogen.audio.io import load_audio
+    from audiogen.data.manifest import read_manifest
+
+    entries = [e for e in read_manifest(manifest) if e.split == split][:count]
+    if not entries:
+        raise SystemExit(f"error: {manifest} has no file in split {split!r}")
+    out = []
+    for e in entries:
+        wav = load_audio(e.path, sample_rate=sample_rate, channels=1, duration=5.0).waveform
+        out.append(wav * (10 ** (-1 / 20) / float(wav.abs().max().clamp_min(1e-8))))
+    return out
+
+
+def vae_report(args: argparse.Namespace) -> None:
+    """Print the mean of each error over the clips (see the module docstring)."""
+    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
+    from audiogen.evaluation import load_autoencoder, load_vocoder, mel_l1_db, mrstft_distance
+
+    vae, voc = load_autoencoder(args.autoencoder), load_vocoder(args.vocoder)
+    cfg = vae.mel_config
+    front = LogMelSpectrogram(cfg)
+    rows: dict[str, list[float]] = {
+        "VAE decoded mel vs true (dB)": [],
+        "VAE + Griffin-Lim 32 vs true (dB)": [],
+        "VAE + Griffin-Lim 32 MR-STFT": [],
+        "vocoder on the decoded mel vs decoded (dB)": [],
+        "vocoder on the true mel vs true (dB)": [],
+    }
+    for wav in _clips(args.manifest, args.split, args.clips, cfg.sample_rate):
+        n = wav.shape[-1]
+        with torch.no_grad():
+            mel = front(wav).mel
+            dec = vae.decode(vae.encode(mel), frames=mel.shape[-1])
+            torch.manual_seed(0)
+            gl = griffin_lim(dec, cfg, n_iter=32, length=n)
+            values = (
+                mel_l1_db(dec, mel),
+                mel_l1_db(front(gl).mel, mel),
+                mrstft_distance(gl, wav),
+                mel_l1_db(front(voc(dec)[:, 0, :n]).mel, dec),
+                mel_l1_db(front(voc(mel)[:, 0, :n]).mel, mel),
+            )
+        for key, value in zip(rows, values, strict=True):
+            rows[key].append(value)
+    for key, values in rows.items():
+        print(f"{key:45s} {sum(values) / len(values):.4f}")
+
+
+def error_png(args: argparse.Namespace) -> None:
+    """Write the per-bin error PNG of Griffin-Lim 32 and the vocoder on the first clip."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
+    from audiogen.evaluation import load_vocoder
+
+    voc = load_vocoder(args.vocoder)
+    cfg = voc.mel_config
+    front = LogMelSpectrogram(cfg)
+    wav = _clips(args.manifest, args.split, 1, cfg.sample_rate)[0]
+    n = wav.shape[-1]
+    with torch.no_grad():
+        mel = front(wav).mel
+        torch.manual_seed(0)
+        gl = griffin_lim(mel, cfg, n_iter=32, length=n)
+        hybrid = voc(mel)[:, 0, :n]
+    errors = {
+        "Griffin-Lim 32": (front(gl).mel - mel)[0] * DB_PER_NEPER,
+        type(voc).__name__: (front(hybrid).mel - mel)[0] * DB_PER_NEPER,
+    }
+    fig, axes = plt.subplots(len(errors), 1, figsize=(10, 6), constrained_layout=True)
+    seconds = mel.shape[-1] * cfg.hop_length / cfg.sample_rate
+    for ax, (name, err) in zip(axes, errors.items(), strict=True):
+        image = ax.imshow(
+            err.abs().numpy(), origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=4,
+            extent=(0, seconds, 0, cfg.n_mels),
+        )  # fmt: skip
+        ax.set_title(
+            f"|re-analysed − true log-mel|, {name}: mean {err.abs().mean():.2f} dB, "
+            f"mean signed {err.mean():+.2f} dB"
+        )
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("mel band")
+        fig.colorbar(image, ax=ax, label="dB")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=90)
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {float(v.abs().mean()):.3f} dB" for k, v in errors.items()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="report", required=True)
+    for name in ("vae", "error-png"):
+        p = sub.add_parser(name)
+        p.add_argument("manifest", type=Path)
+        p.add_argument("--vocoder", required=True, help="vocoder model / checkpoint / run folder")
+        p.add_argument("--split", default="test")
+        p.add_argument("--threads", type=int, default=1)
+        if name == "vae":
+            p.add_argument("--autoencoder", default="audiogen/assets/default")
+            p.add_argument("--clips", type=int, default=24)
+        else:
+            p.add_argument("--out", type=Path, default=Path("docs/images/vocoder_gl_error.png"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    (vae_report if args.report == "vae" else error_png)(args)
+
+
+if __name__ == "__main__":
+    main()
