@@ -75,7 +75,10 @@ class FinetuneConfig:
         source: a folder of audio (scanned recursively) or a JSONL manifest.
         out: the run folder; it becomes the fine-tuned pipeline folder.
         base: ``"default"`` (the bundled model) or a pipeline folder.
-        steps: optimizer steps for each fine-tuned stage.
+        steps: optimizer steps of the denoiser (and of the other stages unless given below).
+        vocoder_steps: optimizer steps of the vocoder (``None``: ``steps``); a vocoder step costs
+            far more than a denoiser step.
+        autoencoder_steps: optimizer steps of the autoencoder (``None``: ``steps``).
         stages: ``"generator"``, ``"generator+vocoder"`` or ``"all"`` (see :data:`STAGE_PLANS`).
         style: the style name of the collection (``None``: the manifest's labels if it has any,
             else the folder's name).
@@ -106,6 +109,8 @@ class FinetuneConfig:
     out: str
     base: str = "default"
     steps: int = 500
+    vocoder_steps: int | None = None
+    autoencoder_steps: int | None = None
     stages: Literal["generator", "generator+vocoder", "all"] = "generator"
     style: str | None = None
     batch_size: int = 8
@@ -129,6 +134,8 @@ class FinetuneConfig:
             raise ValueError(f"stages must be one of {sorted(STAGE_PLANS)}, got {self.stages!r}")
         if self.steps < 1 or self.batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise ValueError("steps, batch_size and gradient_accumulation_steps must be >= 1")
+        if any(n is not None and n < 1 for n in (self.vocoder_steps, self.autoencoder_steps)):
+            raise ValueError("vocoder_steps and autoencoder_steps must be >= 1")
         if self.sample_every is not None and self.sample_every < 1:
             raise ValueError(f"sample_every must be >= 1, got {self.sample_every}")
         if self.lr <= 0 or self.segment_seconds <= 0:
@@ -263,10 +270,17 @@ def _ema_decay(steps: int) -> float:
     return min(0.999, max(0.9, 1.0 - 10.0 / steps))
 
 
+def stage_steps(config: FinetuneConfig, stage: str) -> int:
+    """Optimizer steps of ``stage`` (``"autoencoder"``, ``"denoiser"`` or ``"vocoder"``)."""
+    own = {"vocoder": config.vocoder_steps, "autoencoder": config.autoencoder_steps}.get(stage)
+    return own or config.steps
+
+
 def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float]) -> dict[str, Any]:
-    every = config.sample_every or max(1, math.ceil(config.steps / 4))
+    steps = stage_steps(config, stage)
+    every = min(config.sample_every or max(1, math.ceil(steps / 4)), steps)
     return {
-        "max_steps": config.steps,
+        "max_steps": steps,
         "batch_size": config.batch_size,
         "num_workers": config.num_workers,
         "gradient_accumulation_steps": config.gradient_accumulation_steps,
@@ -274,10 +288,10 @@ def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float
         "lr": config.lr,
         "betas": list(betas),
         "lr_schedule": "constant",
-        "warmup_steps": min(100, max(1, config.steps // 10)),
+        "warmup_steps": min(100, max(1, steps // 10)),
         "grad_clip": 1.0,
-        "ema_decay": _ema_decay(config.steps),
-        "log_every": max(1, min(50, config.steps // 10)),
+        "ema_decay": _ema_decay(steps),
+        "log_every": max(1, min(50, steps // 10)),
         "validate_every": every,
         "val_batches": 1,
         "num_samples": 2,
@@ -378,7 +392,7 @@ def stage_recipe(
         return {
             "init": {"vocoder": str(folders["vocoder"])},
             "mel": mel,
-            "model": {"vocoder": model, "disc_start_step": config.steps + 1},  # no adversarial phase
+            "model": {"vocoder": model, "disc_start_step": stage_steps(config, stage) + 1},  # no GAN
             "loss_weights": {
                 "mel_l1": 45.0, "mrstft": 1.0, "adv_gen": 1.0, "feature_matching": 1.0, "adv_disc": 1.0
             },
@@ -394,13 +408,13 @@ def stage_recipe(
 
 
 def _model_card(config: FinetuneConfig, base_dir: Path, styles: list[str], files: dict[str, int]) -> str:
-    plan = ", ".join(STAGE_PLANS[config.stages])
+    steps = ", ".join(f"{stage} {stage_steps(config, stage)}" for stage in STAGE_PLANS[config.stages])
     return (
         "# Fine-tuned audiogen pipeline\n\n"
         f"- base: `{base_dir}` (see its MODEL_CARD.md)\n"
         f"- collection: `{config.source}` ({', '.join(f'{k} {v}' for k, v in files.items())} files)\n"
         f"- styles: {', '.join(styles)}\n"
-        f"- fine-tuned stages: {plan}; {config.steps} steps each, batch {config.batch_size}, lr {config.lr}\n"
+        f"- fine-tuned stages and steps: {steps}; batch {config.batch_size}, lr {config.lr}\n"
         f"- other stages: copied from the base\n\n"
         f"Generate: `audiogen generate --checkpoint {config.out} --style {styles[0]}`\n"
     )
@@ -456,7 +470,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         recipe = stage_recipe(stage, config, manifest, folders, styles, val_split)
         stage_dir = run_dir / "train" / stage
         if PartialState(cpu=config.cpu).is_main_process:
-            print(f"== fine-tuning the {stage} ({config.steps} steps) in {stage_dir}")
+            print(f"== fine-tuning the {stage} ({stage_steps(config, stage)} steps) in {stage_dir}")
         trained = train_stage(TRAINING_TASK[stage], recipe, stage_dir, resume=True)
         result.steps[stage] = trained.step
         result.last_losses[stage] = trained.last_losses

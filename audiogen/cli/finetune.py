@@ -21,7 +21,15 @@ def finetune(
     base: str = typer.Option(
         "default", "--from", help="Base pipeline: 'default' (the bundled model) or a pipeline folder."
     ),
-    steps: int = typer.Option(500, "--steps", min=1, help="Optimizer steps for each fine-tuned stage."),
+    steps: int = typer.Option(
+        500, "--steps", min=1, help="Optimizer steps of the denoiser (and default of the other stages)."
+    ),
+    vocoder_steps: int = typer.Option(
+        None, "--vocoder-steps", min=1, help="Optimizer steps of the vocoder [--steps]."
+    ),
+    autoencoder_steps: int = typer.Option(
+        None, "--autoencoder-steps", min=1, help="Optimizer steps of the autoencoder [--steps]."
+    ),
     stages: str = typer.Option(
         "generator",
         "--stages",
@@ -79,6 +87,8 @@ def finetune(
             out=str(out),
             base=base,
             steps=steps,
+            vocoder_steps=vocoder_steps,
+            autoencoder_steps=autoencoder_steps,
             stages=stages,  # type: ignore[arg-type]
             style=style,
             batch_size=batch_size,
