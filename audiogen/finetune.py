@@ -476,7 +476,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         result.last_losses[stage] = trained.last_losses
         folders[stage] = find_model_folder(stage_dir, stage)
 
-    state = PartialState(cpu=config.cpu)  # the trainer resets Accelerate's state after each stage
+    state = PartialState(cpu=config.cpu)  # the trainer resets Accelerate's state (not the group)
     state.wait_for_everyone()
     if state.is_main_process:
         from audiogen.evaluation import load_autoencoder, load_vocoder
@@ -492,6 +492,4 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         )
         pipe.save_pretrained(run_dir, model_card=_model_card(config, base_dir, styles, files))
     state.wait_for_everyone()
-    if state.use_distributed:  # a process group left open keeps `accelerate launch` workers from exiting
-        state.destroy_process_group()
     return result

@@ -198,9 +198,11 @@ def test_two_process_accelerate_launch(collection, base, tmp_path):
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "-m", "audiogen.cli", "finetune", str(collection), "--out", str(out), "--from", str(base),
         "--steps", "2", "--batch-size", "2", "--segment-seconds", "0.5", "--style", "chimes", "--cpu",
+        "--stages", "all", "--vocoder-steps", "1", "--autoencoder-steps", "1",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    state = _state(out, "denoiser")
-    assert state["step"] == 2 and state["num_processes"] == 2
+    for stage, steps in (("autoencoder", 1), ("denoiser", 2), ("vocoder", 1)):  # three trainers, one group
+        state = _state(out, stage)
+        assert state["step"] == steps and state["num_processes"] == 2, stage
     assert AudioGenPipeline.from_pretrained(out).styles[-1] == "chimes"

@@ -78,7 +78,7 @@ def finetune(
     from audiogen.audio.io import AudioLoadError
     from audiogen.finetune import FinetuneConfig, FinetuneError
     from audiogen.finetune import finetune as run_finetune
-    from audiogen.training import TrainingError
+    from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
 
     try:
@@ -106,7 +106,10 @@ def finetune(
             cpu=cpu,
             zero_terminal_snr=zero_snr,
         )
-        result = run_finetune(config)
+        try:
+            result = run_finetune(config)
+        finally:
+            end_distributed()
     except (
         FinetuneError, TrainingError, CheckpointError, ValueError, FileNotFoundError, AudioLoadError
     ) as e:

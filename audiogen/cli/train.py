@@ -21,7 +21,7 @@ OUT = typer.Option(None, "--out", help="Run folder (default: the recipe's run_di
 def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool, out: Path | None) -> None:
     """Load the recipe with overrides and train ``stage``; errors become a message and exit code 1."""
     from audiogen.config import load_recipe
-    from audiogen.training import TrainingError, train_stage
+    from audiogen.training import TrainingError, end_distributed, train_stage
     from audiogen.training.checkpoint import CheckpointError
 
     try:
@@ -31,6 +31,8 @@ def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool
     except (TrainingError, CheckpointError, ValueError, FileNotFoundError, KeyError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
+    finally:
+        end_distributed()
     typer.echo(
         f"{stage}: {result.step} steps ({result.nonfinite_steps} skipped as non-finite); "
         f"checkpoint {result.checkpoint}"

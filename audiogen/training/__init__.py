@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from audiogen.training.tasks import TASKS, Task, build_task
-from audiogen.training.trainer import TrainConfig, Trainer, TrainingError, TrainResult
+from audiogen.training.trainer import TrainConfig, Trainer, TrainingError, TrainResult, end_distributed
 
 __all__ = [
     "TASKS",
@@ -21,6 +21,7 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "build_task",
+    "end_distributed",
     "train_stage",
 ]
 

@@ -522,7 +522,22 @@ class Trainer:
 
         acc = getattr(self, "accelerator", None)
         if acc is not None:
-            acc.end_training()
+            # not acc.end_training(): that also destroys the process group, and re-creating it for a
+            # next stage in the same processes (audiogen finetune) races; see end_distributed()
+            for tracker in acc.trackers:
+                tracker.finish()
         # a later Trainer in the same process (tests, benchmarks) starts from a clean Accelerate state
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
+
+
+def end_distributed() -> None:
+    """Destroy the default process group if one is open (call once, when a process has trained).
+
+    :class:`Trainer` leaves the group of ``accelerate launch`` open so that several stages can train
+    one after the other in the same processes; a process that exits with it open can hang.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
