@@ -44,7 +44,8 @@ class TrainConfig:
         log_with: ``"tensorboard"`` or ``None``.
         cpu: force the CPU even if a GPU is present.
         gradient_checkpointing: recompute activations in the backward pass of the models that
-            support it (``enable_gradient_checkpointing``): less memory, about a third more time.
+            support it (``enable_gradient_checkpointing``): less memory, more time (see
+            ``tools/bench_checkpointing.py``).
     """
 
     max_steps: int = 100_000
