@@ -7,6 +7,7 @@ the pipeline folder that ``generate --checkpoint`` uses, the new style beside th
 resume, refusing a run folder of other settings, every stage, and a two-process run.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -136,6 +137,21 @@ def test_all_stages_keep_the_latent_scale_and_default_style_is_the_folder_name(c
         assert _state(out, stage)["step"] == steps
         new, before = getattr(pipe, stage).state_dict(), getattr(old, stage).state_dict()
         assert any(not torch.equal(v, before[k]) for k, v in new.items()), f"{stage} did not change"
+
+
+def test_a_manifest_with_labels_keeps_them_as_styles(collection, base, tmp_path):
+    from audiogen.data.manifest import scan_folder, write_manifest
+
+    scan = scan_folder(collection, min_seconds=0.1, valid_fraction=0.0, group_by="none", progress=False)
+    entries = [
+        dataclasses.replace(e, label="low" if i % 2 else "high") for i, e in enumerate(scan.entries)
+    ]
+    manifest = write_manifest(tmp_path / "sounds.jsonl", entries)
+    result = _finetune(manifest, base, tmp_path / "run2", "--steps", "1")
+    assert result.exit_code == 0, result.output
+    pipe = AudioGenPipeline.from_pretrained(tmp_path / "run2")
+    assert pipe.styles[-2:] == ["high", "low"]
+    assert len(pipe.styles) == len(AudioGenPipeline.from_pretrained(base).styles) + 2
 
 
 def test_memory_options_reach_the_trainer(collection, base, tmp_path):
