@@ -95,6 +95,35 @@ def _worker_rng(seed: int) -> random.Random:
     return random.Random(seed if info is None else f"{seed}-{info.seed}")
 
 
+class _CropRng:
+    """The ``random.Random`` that draws a dataset's crop offsets.
+
+    Built from ``seed`` on first use in each process / DataLoader worker (:func:`_worker_rng`), or
+    reseeded for one item by :meth:`reseed` (the trainer's per-item seed).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rng: random.Random | None = None
+        self._key: tuple[int, int | None] | None = None
+
+    @staticmethod
+    def _where() -> tuple[int, int | None]:
+        info = torch.utils.data.get_worker_info()
+        return os.getpid(), None if info is None else info.seed
+
+    def get(self) -> random.Random:
+        """This process's / worker's generator (rebuilt from ``seed`` after a fork or a new epoch)."""
+        key = self._where()
+        if self._rng is None or self._key != key:
+            self._rng, self._key = _worker_rng(self.seed), key
+        return self._rng
+
+    def reseed(self, seed: int) -> None:
+        """Replace the generator by ``random.Random(seed)`` for this process / worker."""
+        self._rng, self._key = random.Random(seed), self._where()
+
+
 def _crop_slots(lengths: Sequence[float], segment: float) -> list[int]:
     """Items per file for training: ``ceil(length / segment)``, at least 1."""
     return [max(1, math.ceil(length / segment - 1e-9)) for length in lengths]
@@ -221,19 +250,18 @@ class SegmentDataset(Dataset):
                 count = min(valid_crops_per_file, _crop_slots([d], self.segment_seconds)[0])
                 self._items.extend((i, offset) for offset in _even_offsets(d, self.segment_seconds, count))
         self._bad: set[int] = set()
-        self._rng: random.Random | None = None
-        self._rng_key: tuple[int, int | None] | None = None
+        self._crop_rng = _CropRng(self.seed)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def _generator(self) -> random.Random:
-        info = torch.utils.data.get_worker_info()
-        key = (os.getpid(), None if info is None else info.seed)
-        if self._rng is None or self._rng_key != key:
-            self._rng = _worker_rng(self.seed)
-            self._rng_key = key
-        return self._rng
+        return self._crop_rng.get()
+
+    def set_item_seed(self, seed: int) -> None:
+        """Draw the next item's random crop from a generator seeded with ``seed`` (the trainer's
+        per-item seed, so crops do not depend on ``num_workers`` and repeat exactly after a resume)."""
+        self._crop_rng.reseed(seed)
 
     def _read(self, entry: ManifestEntry, offset: float) -> torch.Tensor:
         """Decode, resample and channel-convert one crop; ``(channels, segment_samples)``."""
@@ -686,8 +714,7 @@ class FeatureCacheDataset(Dataset):
                 )
         self._handles: dict[int, Any] = {}
         self._handles_pid: int | None = None
-        self._rng: random.Random | None = None
-        self._rng_key: tuple[int, int | None] | None = None
+        self._crop_rng = _CropRng(self.seed)
 
     def __len__(self) -> int:
         return len(self._crops)
@@ -709,12 +736,12 @@ class FeatureCacheDataset(Dataset):
         return self._handles[shard]
 
     def _generator(self) -> random.Random:
-        info = torch.utils.data.get_worker_info()
-        key = (os.getpid(), None if info is None else info.seed)
-        if self._rng is None or self._rng_key != key:
-            self._rng = _worker_rng(self.seed)
-            self._rng_key = key
-        return self._rng
+        return self._crop_rng.get()
+
+    def set_item_seed(self, seed: int) -> None:
+        """Draw the next item's random crop from a generator seeded with ``seed`` (the trainer's
+        per-item seed, so crops do not depend on ``num_workers`` and repeat exactly after a resume)."""
+        self._crop_rng.reseed(seed)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < len(self._crops):

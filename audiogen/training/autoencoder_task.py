@@ -18,8 +18,6 @@ model, so the exported autoencoder gives unit-variance latents to the latent gen
 from __future__ import annotations
 
 import math
-import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -154,7 +152,7 @@ class AutoencoderTask(Task):
                 train=train,
                 normalize=d.normalize,
             )
-        return _ItemSeeded(dataset)
+        return dataset
 
     def build_datasets(self) -> Datasets:
         """Training and validation segments from the manifest / folder (via the mel cache if set).
@@ -287,35 +285,6 @@ class AutoencoderTask(Task):
     def export_config(self) -> dict[str, Any]:
         """The resolved model and front-end settings."""
         return {"model": _plain(self.model_config), "data": _plain(self.data_config)}
-
-
-class _ItemSeeded(torch.utils.data.Dataset):
-    """Gives ``SegmentDataset`` / ``MelCacheDataset`` the ``set_item_seed`` hook of the trainer.
-
-    Those datasets draw crop offsets from their own ``random.Random`` (``_rng``), rebuilt from
-    ``seed`` per process / worker, so seeding the global RNGs does not reach them. Until they
-    expose ``set_item_seed`` themselves, this wrapper installs a generator seeded per item, which
-    makes crops independent of ``num_workers`` and exact across a resume.
-    """
-
-    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def set_item_seed(self, seed: int) -> None:
-        """Seed the crop offsets of the next item."""
-        ds = self.dataset
-        if hasattr(ds, "set_item_seed"):
-            ds.set_item_seed(seed)
-        elif hasattr(ds, "_rng"):
-            info = torch.utils.data.get_worker_info()
-            ds._rng = random.Random(seed)
-            ds._rng_key = (os.getpid(), None if info is None else info.seed)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return self.dataset[index]
 
 
 def _plain(config: Any) -> dict[str, Any]:

@@ -167,21 +167,18 @@ class ClassifierTask(Task):
 
     def _dataset(self, split: str, train: bool) -> torch.utils.data.Dataset:
         from audiogen.data.datasets import SegmentDataset
-        from audiogen.training.autoencoder_task import _ItemSeeded
 
         d = self.data_config
-        return _ItemSeeded(
-            SegmentDataset(
-                self._entries(),
-                d.segment_seconds,
-                self.mel_config.sample_rate,
-                channels=1,
-                split=split,
-                train=train,
-                normalize=d.normalize,
-                labels=self.model_config.labels,
-                valid_crops_per_file=d.valid_crops_per_file,
-            )
+        return SegmentDataset(
+            self._entries(),
+            d.segment_seconds,
+            self.mel_config.sample_rate,
+            channels=1,
+            split=split,
+            train=train,
+            normalize=d.normalize,
+            labels=self.model_config.labels,
+            valid_crops_per_file=d.valid_crops_per_file,
         )
 
     def build_datasets(self) -> Datasets:

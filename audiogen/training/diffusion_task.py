@@ -353,7 +353,6 @@ class DiffusionTask(Task):
     def _dataset(
         self, entries: list[Any], split: str, train: bool, cache: Path | None
     ) -> torch.utils.data.Dataset:
-        from audiogen.training.autoencoder_task import _ItemSeeded
 
         d = self.data_config
         frames = self.latent_frames(d.segment_seconds)
@@ -379,7 +378,7 @@ class DiffusionTask(Task):
                 normalize=d.normalize,
                 labels=self.labels or None,
             )
-        return _ItemSeeded(dataset)
+        return dataset
 
     def build_datasets(self) -> Datasets:
         """Training and validation latent crops (building the latent cache on first use).

@@ -227,7 +227,6 @@ class VocoderTask(Task):
 
     def _dataset(self, entries: list[Any], split: str, train: bool) -> torch.utils.data.Dataset:
         from audiogen.data.datasets import SegmentDataset
-        from audiogen.training.autoencoder_task import _ItemSeeded
 
         d, cfg = self.data_config, self.mel_config
         dataset = SegmentDataset(
@@ -244,7 +243,7 @@ class VocoderTask(Task):
             raise ValueError(
                 f"SegmentDataset gives {dataset.segment_samples} samples, expected {d.segment_samples}"
             )
-        return _ItemSeeded(dataset)
+        return dataset
 
     def build_datasets(self) -> Datasets:
         """Training and validation segments from the manifest / folder.

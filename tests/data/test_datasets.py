@@ -133,6 +133,17 @@ def test_train_crops_are_random_but_seeded(files):
     assert not torch.equal(wa[0], wa[1])
 
 
+def test_set_item_seed_fixes_the_next_crop(files):
+    ds = SegmentDataset([files["valid"]], 0.5, RATE, split="valid", seed=0, normalize=None)
+    first = [ds[0]["waveform"] for _ in range(2)]
+    assert not torch.equal(*first)  # the dataset's own generator moves on
+    crops = {}
+    for seed in (5, 6, 5):
+        ds.set_item_seed(seed)
+        crops.setdefault(seed, []).append(ds[0]["waveform"])
+    assert torch.equal(*crops[5]) and not torch.equal(crops[5][0], crops[6][0])
+
+
 def test_silent_crops_are_skipped(files):
     entries = [files["halfsilent"]]
     # offsets in [0, 1.5) s give an all-silent 1 s crop (the tone starts at 2.5 s)
