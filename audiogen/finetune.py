@@ -207,7 +207,20 @@ def _check_settings(run_dir: Path, settings: dict[str, Any]) -> None:
         )
 
 
-def prepare_data(config: FinetuneConfig, base_styles: list[str], progress: bool = True) -> tuple[Path, int]:
+@dataclass(frozen=True)
+class PreparedData:
+    """The collection as :func:`prepare_data` left it.
+
+    Attributes:
+        manifest: ``RUN_DIR/data/manifest.jsonl`` (files, splits, styles).
+        rejected: files that could not be used (listed with reasons in ``data/rejected.jsonl``).
+    """
+
+    manifest: Path
+    rejected: int
+
+
+def prepare_data(config: FinetuneConfig, progress: bool = True) -> PreparedData:
     """Write (once) the collection's manifest with splits and style; report files that cannot be used.
 
     A folder is scanned (every file decoded; ``min_seconds``, silence and decode checks, splits per
@@ -216,7 +229,7 @@ def prepare_data(config: FinetuneConfig, base_styles: list[str], progress: bool 
     Later calls reuse ``RUN_DIR/data/manifest.jsonl``.
 
     Returns:
-        The manifest path and the number of rejected files.
+        :class:`PreparedData`.
 
     Raises:
         FinetuneError: no usable file in the collection, or no file in the training split.
@@ -228,8 +241,8 @@ def prepare_data(config: FinetuneConfig, base_styles: list[str], progress: bool 
     manifest = data_dir / "manifest.jsonl"
     rejected_path = data_dir / "rejected.jsonl"
     if manifest.is_file():
-        rejected = sum(1 for _ in rejected_path.open()) if rejected_path.is_file() else 0
-        return manifest, rejected
+        rejected = len(rejected_path.read_text().splitlines()) if rejected_path.is_file() else 0
+        return PreparedData(manifest, rejected)
     source = Path(config.source)
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such folder or manifest")
@@ -247,7 +260,7 @@ def prepare_data(config: FinetuneConfig, base_styles: list[str], progress: bool 
         )
         print(scan.summary())
         for r in scan.rejections:
-            print(f"  skipped {r.path}: {r.reason}" + (f" ({r.detail})" if getattr(r, "detail", "") else ""))
+            print(f"  skipped {r.path}: {r.reason}" + (f" ({r.detail})" if r.detail else ""))
         entries, rejections = list(scan.entries), list(scan.rejections)
         default_style = _style_name(source.resolve().name)
     else:
@@ -262,7 +275,7 @@ def prepare_data(config: FinetuneConfig, base_styles: list[str], progress: bool 
         raise FinetuneError(f"{source}: no file in the training split (of {len(entries)})")
     write_rejections(rejected_path, rejections)
     write_manifest(manifest, entries)
-    return manifest, len(rejections)
+    return PreparedData(manifest, len(rejections))
 
 
 def _ema_decay(steps: int) -> float:
@@ -304,9 +317,9 @@ def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float
     }
 
 
-def _model_config(folder: Path) -> dict[str, Any]:
-    """The ``config`` dict of a saved model folder's ``config.json``."""
-    return dict(json.loads((folder / "config.json").read_text())["config"])
+def _saved_config(folder: Path) -> dict[str, Any]:
+    """A saved model folder's ``config.json``: ``{"class": name, "config": {...}, ...}``."""
+    return json.loads((folder / "config.json").read_text())
 
 
 def stage_recipe(
@@ -333,7 +346,7 @@ def stage_recipe(
     """
     run_dir = Path(config.out)
     if stage == "autoencoder":
-        model = _model_config(folders["autoencoder"])
+        model = dict(_saved_config(folders["autoencoder"])["config"])
         mel = model.pop("mel")
         return {
             "init": {"autoencoder": str(folders["autoencoder"])},
@@ -349,7 +362,7 @@ def stage_recipe(
             "train": _train_section(config, stage, (0.9, 0.99)),
         }
     if stage == "denoiser":
-        model = _model_config(folders["denoiser"])
+        model = dict(_saved_config(folders["denoiser"])["config"])
         base_labels = list(model.pop("class_labels", None) or [])
         for key in ("latent_dim", "num_classes"):
             model.pop(key, None)
@@ -381,9 +394,9 @@ def stage_recipe(
     if stage == "vocoder":
         from audiogen.models.vocoder import VOCODER_TYPES
 
-        model = _model_config(folders["vocoder"])
+        saved = _saved_config(folders["vocoder"])
+        model, saved_class = dict(saved["config"]), saved["class"]
         mel = model.pop("mel")
-        saved_class = json.loads((folders["vocoder"] / "config.json").read_text())["class"]
         kinds = [name for name, (cls, _) in VOCODER_TYPES.items() if cls.__name__ == saved_class]
         if not kinds:
             raise ValueError(f"{folders['vocoder']}: no training task for vocoder class {saved_class!r}")
@@ -459,13 +472,14 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         if state.is_main_process:
             run_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(run_dir / SETTINGS_NAME, settings)
-        manifest, rejected = prepare_data(config, base.styles, progress=progress and state.is_main_process)
+        data = prepare_data(config, progress=progress and state.is_main_process)
+    manifest = data.manifest
     entries = read_manifest(manifest)
     files = {s: sum(e.split == s for e in entries) for s in ("train", "valid", "test")}
     styles = sorted({e.label for e in entries if e.label})
     val_split = "valid" if files["valid"] else "train"
 
-    result = FinetuneResult(run_dir, manifest, styles, files, rejected)
+    result = FinetuneResult(run_dir, manifest, styles, files, data.rejected)
     for stage in STAGE_PLANS[config.stages]:
         recipe = stage_recipe(stage, config, manifest, folders, styles, val_split)
         stage_dir = run_dir / "train" / stage

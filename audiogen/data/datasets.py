@@ -95,6 +95,24 @@ def _worker_rng(seed: int) -> random.Random:
     return random.Random(seed if info is None else f"{seed}-{info.seed}")
 
 
+def _crop_plan(
+    lengths: Sequence[float], segment: float, train: bool, valid_crops_per_file: int
+) -> list[tuple[int, float | None]]:
+    """The items of a crop dataset: ``(file index, start offset)``, lengths in any one unit.
+
+    Training: ``ceil(length / segment)`` items per file with offset ``None`` (drawn at random per
+    item). Validation: up to ``valid_crops_per_file`` fixed, evenly spaced offsets per file.
+    """
+    if train:
+        slots = _crop_slots(lengths, segment)
+        return [(i, None) for i, n in enumerate(slots) for _ in range(n)]
+    items: list[tuple[int, float | None]] = []
+    for i, length in enumerate(lengths):
+        count = min(valid_crops_per_file, _crop_slots([length], segment)[0])
+        items.extend((i, offset) for offset in _even_offsets(length, segment, count))
+    return items
+
+
 class _CropRng:
     """The ``random.Random`` that draws a dataset's crop offsets.
 
@@ -239,16 +257,7 @@ class SegmentDataset(Dataset):
         self.peak_db = peak_db
         self.loudness_db = loudness_db
         durations = [e.duration for e in self.entries]
-        if train:
-            slots = _crop_slots(durations, self.segment_seconds)
-            self._items: list[tuple[int, float | None]] = [
-                (i, None) for i, n in enumerate(slots) for _ in range(n)
-            ]
-        else:
-            self._items = []
-            for i, d in enumerate(durations):
-                count = min(valid_crops_per_file, _crop_slots([d], self.segment_seconds)[0])
-                self._items.extend((i, offset) for offset in _even_offsets(d, self.segment_seconds, count))
+        self._items = _crop_plan(durations, self.segment_seconds, train, valid_crops_per_file)
         self._bad: set[int] = set()
         self._crop_rng = _CropRng(self.seed)
 
@@ -700,18 +709,10 @@ class FeatureCacheDataset(Dataset):
         if not self.items:
             raise ValueError(f"{self.cache_dir}: no items in split {split!r}")
         lengths = [item["frames"] for item in self.items]
-        if train:
-            slots = _crop_slots(lengths, self.segment_frames)
-            self._crops: list[tuple[int, int | None]] = [
-                (i, None) for i, n in enumerate(slots) for _ in range(n)
-            ]
-        else:
-            self._crops = []
-            for i, n in enumerate(lengths):
-                count = min(valid_crops_per_file, _crop_slots([n], self.segment_frames)[0])
-                self._crops.extend(
-                    (i, round(offset)) for offset in _even_offsets(n, self.segment_frames, count)
-                )
+        self._crops = [
+            (i, None if offset is None else round(offset))
+            for i, offset in _crop_plan(lengths, self.segment_frames, train, valid_crops_per_file)
+        ]
         self._handles: dict[int, Any] = {}
         self._handles_pid: int | None = None
         self._crop_rng = _CropRng(self.seed)

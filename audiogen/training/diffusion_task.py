@@ -85,8 +85,9 @@ class DiffusionDataConfig:
         sample_styles: the styles of the validation samples, cycled (``None``: every label).
         pad_to_segment: latent cache: files shorter than ``segment_seconds`` are padded with
             silence before encoding, so short sounds are followed by the latents of silence.
-        normalize_cache: latent cache: peak-normalise each file to -1 dBFS before encoding (for
-            collections whose files have unrelated levels).
+        normalize_cache: latent cache: peak-normalise each file to -1 dBFS before encoding
+            (:func:`audiogen.frechet.peak_normalize`), for collections whose files have unrelated
+            levels.
     """
 
     autoencoder: str | None = None
@@ -308,6 +309,7 @@ class DiffusionTask(Task):
         """
         from audiogen.audio.spectral import LogMelSpectrogram
         from audiogen.data.datasets import build_feature_cache
+        from audiogen.frechet import peak_normalize
         from audiogen.models.pretrained import config_to_dict
 
         vae = self.autoencoder.cpu().eval()
@@ -317,12 +319,13 @@ class DiffusionTask(Task):
         min_samples = round(d.segment_seconds * self.mel_config.sample_rate) if d.pad_to_segment else 0
 
         def compute(waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            if d.normalize_cache:  # one file per call (batch_size=1): its peak to -1 dBFS
-                waveform = waveform * (10 ** (-1 / 20) / waveform.abs().amax().clamp_min(1e-8))
-            if waveform.shape[-1] < min_samples:  # silence after a short file
-                waveform = F.pad(waveform, (0, min_samples - waveform.shape[-1]))
+            mono = rearrange(waveform, "batch 1 samples -> batch samples")  # one file per call
+            if d.normalize_cache:
+                mono = peak_normalize(mono)  # peak to -1 dBFS (silent files are left alone)
+            if mono.shape[-1] < min_samples:  # silence after a short file
+                mono = F.pad(mono, (0, min_samples - mono.shape[-1]))
                 lengths = torch.full_like(lengths, min_samples)
-            out = frontend(rearrange(waveform, "batch 1 samples -> batch samples"), lengths)
+            out = frontend(mono, lengths)
             latent = vae.encode(out.mel)
             return latent, torch.div(out.frames.cpu() + ds - 1, ds, rounding_mode="floor")
 
@@ -562,7 +565,7 @@ class DiffusionTask(Task):
                 or the saved labels are unnamed and their number differs.
         """
         key = "label_embedding.weight"
-        if name != "denoiser" or key not in state and not self.labels:
+        if name != "denoiser" or (key not in state and not self.labels):
             return state
         saved_labels = list(config.get("class_labels") or [])
         if key not in state or not self.labels:

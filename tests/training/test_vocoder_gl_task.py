@@ -2,7 +2,6 @@
 CLI (GAN phase included), the exported model folder is a :class:`GLRefineVocoder` that beats its
 untrained self (= fast Griffin-Lim) on the training tones, and recipe errors for the type."""
 
-import contextlib
 import json
 import math
 from pathlib import Path
@@ -16,20 +15,11 @@ from audiogen.config import MelConfig, load_recipe
 from audiogen.models.discriminators import MelL1Loss
 from audiogen.models.vocoder import GLRefineVocoder, Vocoder
 from audiogen.training.vocoder_task import VocoderTask
+from tests.training.test_vocoder_task import one_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBUG_RECIPE = ROOT / "recipes" / "debug" / "vocoder_gl.yaml"
 SAMPLE_RATE = 16000
-
-
-@contextlib.contextmanager
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _tone(freq: float, seconds: float) -> torch.Tensor:
