@@ -51,6 +51,9 @@ class AutoencoderConfig:
             split into prime factors, one strided stage each).
         channels: width of the residual stream at every stage.
         blocks_per_stage: ConvNeXt blocks before each down/upsampling and at the bottleneck.
+        decoder_channels: width of the decoder (``None``: ``channels``). A decoder wider than the
+            encoder can be trained later behind a frozen encoder (``recipes/autoencoder_decoder.yaml``).
+        decoder_blocks_per_stage: the decoder's ConvNeXt blocks per stage (``None``: ``blocks_per_stage``).
         kernel_size: depthwise kernel size (frames) of the ConvNeXt blocks.
         mel_mean: offset subtracted from the natural-log mel before encoding.
         mel_std: scale the offset mel is divided by before encoding.
@@ -62,6 +65,8 @@ class AutoencoderConfig:
     time_downsample: int = 4
     channels: int = 256
     blocks_per_stage: int = 2
+    decoder_channels: int | None = None
+    decoder_blocks_per_stage: int | None = None
     kernel_size: int = 7
     mel_mean: float = -5.0
     mel_std: float = 2.5
@@ -75,6 +80,13 @@ class AutoencoderConfig:
                 raise ValueError(f"AutoencoderConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.blocks_per_stage < 0:
             raise ValueError(f"AutoencoderConfig.blocks_per_stage must be >= 0, got {self.blocks_per_stage}")
+        if self.decoder_channels is not None and self.decoder_channels < 1:
+            raise ValueError(f"AutoencoderConfig.decoder_channels must be >= 1, got {self.decoder_channels}")
+        if self.decoder_blocks_per_stage is not None and self.decoder_blocks_per_stage < 0:
+            raise ValueError(
+                "AutoencoderConfig.decoder_blocks_per_stage must be >= 0, got "
+                f"{self.decoder_blocks_per_stage}"
+            )
         if self.mel_std <= 0 or self.latent_scale <= 0:
             raise ValueError(
                 f"AutoencoderConfig: mel_std and latent_scale must be positive, got {self.mel_std}, "
@@ -276,7 +288,8 @@ class MelVAE(MelAutoencoder):
     Encoder: conv(k=7) n_mels→channels, then per prime factor ``f`` of ``time_downsample``:
     ``blocks_per_stage`` ConvNeXt blocks + a stride-``f`` conv; bottleneck blocks; LayerNorm;
     conv(k=1) → ``2 * latent_dim`` (mean, logvar; the logvar bias starts at ``INITIAL_LOGVAR``).
-    The decoder mirrors it with repeat-and-convolve upsampling and ends with conv(k=7) → n_mels.
+    The decoder mirrors it with repeat-and-convolve upsampling and ends with conv(k=7) → n_mels;
+    its width and depth may differ (``decoder_channels``, ``decoder_blocks_per_stage``).
 
     Args:
         config: :class:`AutoencoderConfig`.
@@ -289,7 +302,7 @@ class MelVAE(MelAutoencoder):
         c, k, n = config.channels, config.kernel_size, config.blocks_per_stage
         factors = factorize(config.time_downsample)
 
-        def blocks() -> list[nn.Module]:
+        def blocks(c: int = c, n: int = n) -> list[nn.Module]:
             return [ConvNeXtBlock1d(c, kernel_size=k) for _ in range(n)]
 
         enc: list[nn.Module] = [nn.Conv1d(config.n_mels, c, 7, padding=3)]
@@ -300,10 +313,12 @@ class MelVAE(MelAutoencoder):
         with torch.no_grad():
             enc[-1].bias[config.latent_dim :].fill_(INITIAL_LOGVAR)  # type: ignore[index]
 
-        dec: list[nn.Module] = [nn.Conv1d(config.latent_dim, c, 7, padding=3), *blocks()]
+        dc = config.decoder_channels or c
+        dn = n if config.decoder_blocks_per_stage is None else config.decoder_blocks_per_stage
+        dec: list[nn.Module] = [nn.Conv1d(config.latent_dim, dc, 7, padding=3), *blocks(dc, dn)]
         for f in reversed(factors):
-            dec += [Upsample1d(c, c, f), *blocks()]
-        dec += [ChannelLayerNorm(c), nn.Conv1d(c, config.n_mels, 7, padding=3)]
+            dec += [Upsample1d(dc, dc, f), *blocks(dc, dn)]
+        dec += [ChannelLayerNorm(dc), nn.Conv1d(dc, config.n_mels, 7, padding=3)]
         self.decoder = nn.Sequential(*dec)
 
     def posterior(self, mel: torch.Tensor) -> DiagonalGaussian:

@@ -10,7 +10,9 @@ The contract, in the order the trainer uses it:
 1. :meth:`Task.build_models` → ``{name: nn.Module}`` (on CPU; the trainer moves and wraps them).
    :attr:`Task.ema_models` names the ones that also get an EMA copy. The trainer then calls
    :meth:`Task.load_init_weights`, which starts the models named in the recipe's ``init`` section
-   from saved weights (fine-tuning) instead of a fresh initialisation.
+   from saved weights (fine-tuning) instead of a fresh initialisation, then
+   :meth:`Task.freeze_modules`, which stops training the sub-modules the recipe's ``freeze``
+   section names (e.g. a VAE's encoder while its decoder is fine-tuned).
 2. :meth:`Task.build_optimizers` → ``{name: Optimizer}``. Each optimizer is a *phase*: per batch the
    trainer calls ``step(batch, phase)`` once per optimizer, in order, and updates only that optimizer
    (one ``"main"`` phase for most stages; ``"discriminator"`` then ``"generator"`` for a GAN).
@@ -154,19 +156,23 @@ class Task:
         raise NotImplementedError
 
     def load_init_weights(self, models: dict[str, nn.Module]) -> list[str]:
-        """Start models from saved weights: the recipe's ``init`` section, ``{model name: path}``.
+        """Start models from saved weights: the recipe's ``init`` section, ``{model name: source}``.
 
-        ``path`` is anything :func:`~audiogen.training.checkpoint.find_model_folder` accepts (a model,
-        pipeline, checkpoint or run folder). The weights pass through :meth:`adapt_init_state`
-        (e.g. to grow a label embedding) and must then match the model exactly. A resumed run loads
-        its checkpoint over these weights afterwards.
+        ``source`` is a path, anything :func:`~audiogen.training.checkpoint.find_model_folder`
+        accepts (a model, pipeline, checkpoint or run folder), or ``{path: ..., only: [name, ...]}``
+        to load only the state-dict entries that are, or sit under, the given names (e.g.
+        ``[encoder, latent_scale]``: a VAE's encoder into a model with a new, wider decoder; the rest
+        keeps its fresh initialisation). The weights pass through :meth:`adapt_init_state` (e.g. to
+        grow a label embedding) and must then match the model exactly (the selected part, with
+        ``only``). A resumed run loads its checkpoint over these weights afterwards.
 
         Returns:
             The names of the models that were initialised.
 
         Raises:
-            ValueError: ``init`` names a model this stage does not have, or the saved weights do not
-                fit the model (names the folder and the mismatching tensors).
+            ValueError: ``init`` names a model this stage does not have, the saved weights do not
+                fit the model (names the folder and the mismatching tensors), or ``only`` selects
+                nothing.
             FileNotFoundError: no saved model at a path.
         """
         from audiogen.models.pretrained import load_model_files
@@ -179,11 +185,26 @@ class Task:
                 f"init: {unknown} are not models of stage {self.name!r} (it has {sorted(models)})"
             )
         for name, source in init.items():
+            only = None
+            if isinstance(source, dict):
+                if set(source) - {"path", "only"} or "path" not in source:
+                    raise ValueError(
+                        f"init.{name} must be a path or {{path: ..., only: [...]}}, got {source!r}"
+                    )
+                source, only = source["path"], list(source.get("only") or [])
             folder = find_model_folder(source, name)
             _, config, state = load_model_files(folder)
             state = self.adapt_init_state(name, models[name], state, config)
+            strict = True
+            if only is not None:
+                state = {k: v for k, v in state.items() if any(k == p or k.startswith(p + ".") for p in only)}
+                if not state:
+                    raise ValueError(f"init.{name}.only: {only} selects no weights of {folder}")
+                strict = False
             try:
-                models[name].load_state_dict(state, strict=True)
+                missing, unexpected = models[name].load_state_dict(state, strict=strict)
+                if unexpected:
+                    raise RuntimeError(f"unexpected keys {unexpected[:5]}")
             except RuntimeError as e:
                 raise ValueError(
                     f"init.{name}: the weights in {folder} do not fit this recipe's {name} "
@@ -196,6 +217,42 @@ class Task:
     ) -> dict[str, torch.Tensor]:
         """Map saved weights (with their saved ``config``) onto ``model`` before loading (default: as is)."""
         return state
+
+    def freeze_modules(self, models: dict[str, nn.Module]) -> list[str]:
+        """Stop training sub-modules: the recipe's ``freeze`` section, ``{model name: [sub-module, ...]}``.
+
+        Every parameter under a named sub-module (a dotted path as in ``named_modules``, e.g.
+        ``encoder``; ``""`` is the whole model) gets ``requires_grad = False``, so the optimizer
+        leaves it out; EMA copies of it stay equal to it. Used to fine-tune a VAE's decoder while its
+        encoder, and so the latent space a trained generator relies on, stays exactly as it was (as
+        Stable Diffusion's ``ft-MSE`` VAE decoder was fine-tuned).
+
+        Returns:
+            ``"model.sub-module"`` names that were frozen.
+
+        Raises:
+            ValueError: ``freeze`` names a model this stage does not have, a sub-module the model
+                does not have, or a value that is not a list of names.
+        """
+        freeze = dict(self.recipe.get("freeze") or {})
+        frozen: list[str] = []
+        for name, parts in freeze.items():
+            if name not in models:
+                raise ValueError(
+                    f"freeze: {name!r} is not a model of stage {self.name!r} (it has {sorted(models)})"
+                )
+            if isinstance(parts, str) or not all(isinstance(p, str) for p in parts or []):
+                raise ValueError(f"freeze.{name} must be a list of sub-module names, got {parts!r}")
+            modules = dict(models[name].named_modules())
+            for part in parts or []:
+                if part not in modules:
+                    children = sorted(n for n, _ in models[name].named_children())
+                    raise ValueError(
+                        f"freeze.{name}: {part!r} is not a sub-module of {name} (its children: {children})"
+                    )
+                modules[part].requires_grad_(False)
+                frozen.append(f"{name}.{part}" if part else name)
+        return frozen
 
     def build_optimizers(
         self, models: dict[str, nn.Module], config: TrainConfig

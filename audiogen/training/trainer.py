@@ -130,6 +130,9 @@ class Trainer:
         initialised = self.task.load_init_weights(models)
         if initialised:
             acc.print(f"initialised {', '.join(initialised)} from {self.recipe.get('init')}")
+        frozen = self.task.freeze_modules(models)
+        if frozen:
+            acc.print(f"frozen (not trained): {', '.join(frozen)}")
         if cfg.gradient_checkpointing:
             able = [n for n, m in models.items() if hasattr(m, "enable_gradient_checkpointing")]
             if not able:

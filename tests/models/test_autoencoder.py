@@ -15,10 +15,11 @@ def tiny_config(**kw) -> AutoencoderConfig:
     return AutoencoderConfig(**{**base, **kw})
 
 
+@pytest.mark.parametrize("decoder", [{}, {"decoder_channels": 20, "decoder_blocks_per_stage": 2}])
 @pytest.mark.parametrize("time_downsample", [1, 4, 6])
 @pytest.mark.parametrize("frames", [1, 3, 17, 40, 101])
-def test_shapes_on_any_length(frames, time_downsample):
-    model = MelVAE(tiny_config(time_downsample=time_downsample)).eval()
+def test_shapes_on_any_length(frames, time_downsample, decoder):
+    model = MelVAE(tiny_config(time_downsample=time_downsample, **decoder)).eval()
     mel = torch.randn(2, 24, frames) - 5.0
     latent_frames = math.ceil(frames / time_downsample)
     assert model.latent_frames(frames) == latent_frames
@@ -89,7 +90,7 @@ def test_rejects_wrong_input_shapes():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    model = MelVAE(tiny_config(time_downsample=2))
+    model = MelVAE(tiny_config(time_downsample=2, decoder_channels=20))
     model.set_latent_scale(0.5)
     model.save_pretrained(tmp_path / "vae")
     meta = json.loads((tmp_path / "vae" / "config.json").read_text())
@@ -102,6 +103,19 @@ def test_save_and_load_round_trip(tmp_path):
     torch.testing.assert_close(loaded.encode(mel), model.eval().encode(mel))
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key])
+
+
+def test_decoder_width_and_depth_are_its_own():
+    model = MelVAE(tiny_config(time_downsample=2, decoder_channels=20, decoder_blocks_per_stage=3))
+    assert model.encoder[0].out_channels == 16 and model.decoder[0].out_channels == 20
+    blocks = [m for m in model.decoder if type(m).__name__ == "ConvNeXtBlock1d"]
+    assert len(blocks) == 3 * 2  # after the input conv and after the one upsampling stage
+    loaded_cfg = json.loads(json.dumps(model.config.__dict__, default=lambda o: o.__dict__))
+    assert loaded_cfg["decoder_channels"] == 20
+    with pytest.raises(ValueError, match="decoder_channels"):
+        tiny_config(decoder_channels=0)
+    with pytest.raises(ValueError, match="decoder_blocks_per_stage"):
+        tiny_config(decoder_blocks_per_stage=-1)
 
 
 def test_load_errors_name_the_problem(tmp_path):

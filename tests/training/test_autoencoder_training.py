@@ -247,3 +247,55 @@ def test_cli_reports_recipe_errors(audio_dir, tmp_path):
     bad_latent.write_bytes(b"not a safetensors file")
     result = _invoke("decode", bad_latent, "--out", tmp_path / "x.wav", "--checkpoint", tmp_path)
     assert result.exit_code == 1 and "error" in result.output
+
+
+def test_decoder_finetune_keeps_the_encoder_and_latent_scale(trained_run, audio_dir, tmp_path):
+    """``init`` + ``freeze: {autoencoder: [encoder]}``: only the decoder trains, so latents are unchanged."""
+    base = trained_run / "checkpoints" / "checkpoint-00000040" / "ema" / "autoencoder"
+    run = tmp_path / "decoder"
+    args = _args(
+        audio_dir,
+        f"init.autoencoder={base}",
+        "freeze.autoencoder=[encoder]",
+        "data.latent_scale_batches=0",
+        "train.log_with=null",
+        "train.num_samples=0",
+    )
+    result = _invoke("train", "autoencoder", DEBUG_RECIPE, *args, "--out", run)
+    assert result.exit_code == 0, result.output
+    assert "frozen (not trained): autoencoder.encoder" in result.output
+
+    from audiogen.models.autoencoder import MelVAE
+
+    before = MelVAE.from_pretrained(base)
+    last = run / "checkpoints" / "checkpoint-00000040"
+    for folder in ("models/autoencoder", "ema/autoencoder"):
+        after = load_file(last / folder / "model.safetensors")
+        for key, value in before.state_dict().items():
+            if key.startswith("encoder."):
+                assert torch.equal(after[key], value), f"{folder}: {key} changed"
+        changed = [
+            k
+            for k, v in before.state_dict().items()
+            if k.startswith("decoder.") and not torch.equal(after[k], v)
+        ]
+        assert changed, f"{folder}: the decoder did not train"
+    tuned = MelVAE.from_pretrained(last / "ema" / "autoencoder")
+    assert tuned.config.latent_scale == before.config.latent_scale
+    mel = torch.randn(2, tuned.n_mels, 37) - 5
+    assert torch.equal(tuned.encode(mel, sample=False), before.encode(mel, sample=False))
+
+
+def test_freeze_errors_name_the_problem(audio_dir, tmp_path):
+    from audiogen.training.tasks import build_task
+
+    recipe = {"freeze": {"autoencoder": ["encodr"]}, "data": {"audio_dir": str(audio_dir)}}
+    task = build_task("autoencoder", recipe)
+    with pytest.raises(ValueError, match="'encodr' is not a sub-module of autoencoder"):
+        task.freeze_modules(task.build_models())
+    task = build_task("autoencoder", {**recipe, "freeze": {"vocoder": ["encoder"]}})
+    with pytest.raises(ValueError, match="not a model of stage"):
+        task.freeze_modules(task.build_models())
+    task = build_task("autoencoder", {**recipe, "freeze": {"autoencoder": "encoder"}})
+    with pytest.raises(ValueError, match="must be a list"):
+        task.freeze_modules(task.build_models())

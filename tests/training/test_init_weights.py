@@ -43,3 +43,45 @@ def test_init_errors_name_the_problem(tmp_path):
     task = _Task({"init": {"vocoder": str(tmp_path / "missing")}})
     with pytest.raises(FileNotFoundError, match="missing"):
         task.load_init_weights(task.build_models())
+
+
+def test_init_only_loads_the_named_parts_into_a_model_with_a_new_decoder(tmp_path):
+    from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
+
+    class _VAETask(Task):
+        name = "autoencoder"
+
+        def build_models(self) -> dict[str, nn.Module]:
+            cfg = AutoencoderConfig(mel=MEL, latent_dim=4, channels=16, decoder_channels=24)
+            return {"autoencoder": MelVAE(cfg)}
+
+    torch.manual_seed(1)
+    saved = MelVAE(AutoencoderConfig(mel=MEL, latent_dim=4, channels=16))
+    saved.set_latent_scale(1.7)
+    saved.save_pretrained(tmp_path / "vae")
+    source = {"path": str(tmp_path / "vae"), "only": ["encoder", "latent_scale"]}
+    task = _VAETask({"init": {"autoencoder": source}})
+    torch.manual_seed(2)
+    models = task.build_models()
+    fresh_decoder = {
+        k: v.clone() for k, v in models["autoencoder"].state_dict().items() if k.startswith("decoder.")
+    }
+    assert task.load_init_weights(models) == ["autoencoder"]
+    state = models["autoencoder"].state_dict()
+    for key, value in saved.state_dict().items():
+        if key.startswith("encoder.") or key == "latent_scale":
+            assert torch.equal(state[key], value), key
+    for key, value in fresh_decoder.items():
+        assert torch.equal(state[key], value), f"{key} was loaded although not selected"
+    assert float(state["latent_scale"]) == pytest.approx(1.7)
+
+    # without `only` the narrower saved decoder does not fit; a selection of nothing is an error
+    task = _VAETask({"init": {"autoencoder": str(tmp_path / "vae")}})
+    with pytest.raises(ValueError, match="do not fit"):
+        task.load_init_weights(task.build_models())
+    task = _VAETask({"init": {"autoencoder": {**source, "only": ["encodr"]}}})
+    with pytest.raises(ValueError, match="selects no weights"):
+        task.load_init_weights(task.build_models())
+    task = _VAETask({"init": {"autoencoder": {"from": str(tmp_path / "vae")}}})
+    with pytest.raises(ValueError, match="must be a path or"):
+        task.load_init_weights(task.build_models())
