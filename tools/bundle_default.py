@@ -9,6 +9,7 @@ a checkpoint folder or a model folder::
 The stages are checked for agreement (sample rate, n_mels, latent size) by
 :class:`audiogen.pipeline.AudioGenPipeline`; the folder is written with ``save_pretrained``
 (safetensors + JSON, no pickle) and its total size printed, since the package ships it (30 MB cap).
+``--fp16 vocoder`` stores that stage's parameters in float16 to fit the cap.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ def main() -> None:
     parser.add_argument("--vocoder", required=True, type=Path, help="vocoder run / checkpoint / model folder")
     parser.add_argument("--model-card", type=Path, default=None, help="Markdown file copied to MODEL_CARD.md")
     parser.add_argument("--out", type=Path, default=Path("audiogen/assets/default"), help="output folder")
+    parser.add_argument(
+        "--fp16",
+        action="append",
+        default=[],
+        choices=["autoencoder", "denoiser", "vocoder"],
+        help="store this stage's parameters as float16 (half the file; loaded back as float32); repeatable",
+    )
     args = parser.parse_args()
 
     from audiogen.pipeline import AudioGenPipeline
@@ -35,6 +43,10 @@ def main() -> None:
     pipe = AudioGenPipeline.from_stage_folders(args.autoencoder, args.denoiser, args.vocoder)
     card = args.model_card.read_text() if args.model_card else None
     out = pipe.save_pretrained(args.out, model_card=card)
+    for stage in args.fp16:
+        import torch
+
+        getattr(pipe, stage).save_pretrained(out / stage, parameter_dtype=torch.float16)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     for p in sorted(out.rglob("*")):
         if p.is_file():

@@ -138,17 +138,27 @@ class PretrainedMixin:
         """The config written to ``config.json``; override to sync fields from buffers."""
         return self.config
 
-    def save_pretrained(self, directory: str | Path) -> Path:
+    def save_pretrained(self, directory: str | Path, parameter_dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if missing).
+
+        Args:
+            directory: output folder.
+            parameter_dtype: store floating-point *parameters* in this dtype (e.g. ``torch.float16``
+                halves a shipped file); buffers (windows, filterbanks, scales) keep theirs.
+                :meth:`from_pretrained` loads them into the model's float32 parameters.
 
         Returns:
             ``directory`` as a :class:`~pathlib.Path`.
         """
+        state = self.state_dict()  # type: ignore[attr-defined]
+        if parameter_dtype is not None:
+            params = {name for name, _ in self.named_parameters()}  # type: ignore[attr-defined]
+            state = {
+                k: v.to(parameter_dtype) if k in params and v.is_floating_point() else v
+                for k, v in state.items()
+            }
         return save_model_files(
-            directory,
-            type(self).__name__,
-            config_to_dict(self._config_for_save()),
-            self.state_dict(),  # type: ignore[attr-defined]
+            directory, type(self).__name__, config_to_dict(self._config_for_save()), state
         )
 
     @classmethod

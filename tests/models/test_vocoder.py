@@ -203,6 +203,34 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
             assert torch.equal(loaded(mel), expected)
 
 
+def test_float16_parameters_halve_the_file_and_load_as_float32(tmp_path):
+    from safetensors.torch import load_file
+
+    model = VocosVocoder(tiny_config(num_layers=2)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.save_pretrained(tmp_path / "fp32")
+    model.save_pretrained(tmp_path / "fp16", parameter_dtype=torch.float16)
+    stored = load_file(tmp_path / "fp16" / "model.safetensors")
+    params = {n for n, _ in model.named_parameters()}
+    assert all(stored[n].dtype == torch.float16 for n in params)
+    assert all(
+        v.dtype == model.state_dict()[k].dtype for k, v in stored.items() if k not in params
+    )  # buffers
+    size = {d: (tmp_path / d / "model.safetensors").stat().st_size for d in ("fp32", "fp16")}
+    assert size["fp16"] < 0.6 * size["fp32"]
+
+    loaded = Vocoder.from_pretrained(tmp_path / "fp16")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    for name, p in loaded.named_parameters():
+        torch.testing.assert_close(p, model.get_parameter(name).half().float())
+    mel = torch.randn(1, model.config.mel.n_mels, 20) - 4
+    with torch.inference_mode():
+        a, b = model(mel), loaded(mel)
+    assert (a - b).abs().max() <= 0.01 * a.abs().max()
+
+
 def test_from_pretrained_rejects_missing_or_foreign_folders(tmp_path):
     with pytest.raises(FileNotFoundError):
         Vocoder.from_pretrained(tmp_path / "nothing")
