@@ -221,7 +221,8 @@ def seam_report(
     ``period_samples``) a stretch around it is analysed with frame centres half a hop either side
     of the joint; the joint's mel change is the largest adjacent-frame change among the pairs
     whose frames cover it (see :class:`SeamReport`). The same quantity at every place inside the
-    first period (analysed alone; places whose frames reach its edges left out) gives the
+    first period, analysed alone with the same frame alignment (centres half a hop off the
+    multiples of ``hop_length``; places whose frames reach its edges left out), gives the
     distribution the seam is compared with: a seamlessly periodic signal has joints that look like
     any other place in it, while a clip whose end does not continue into its start shows a jump
     (a click, or a sudden change of level or spectrum). The sample step at each joint is compared
@@ -272,10 +273,16 @@ def seam_report(
     first, last = covering[0] - 1, covering[-1] + 1  # plus the frames entering and leaving
     window_pairs = last - first
 
+    # inside the period the frames sit where they sit around a joint: centred half a hop off the
+    # multiples of hop_length, the vocoder's own frame grid (a loop period starts on it). On that
+    # grid a Griffin-Lim-based vocoder's output matches its mel closely but it fluctuates more
+    # between grid points, so comparing off-grid seam frames with on-grid ones would flag seams
+    # that are no different from any other place analysed the same way.
+    offset = hop // 2
     with torch.no_grad():
-        within_mel = frontend(mono[None, :period]).mel[0]
+        within_mel = frontend(mono[None, offset:period]).mel[0]
     lo = math.ceil((n_fft // 2) / hop)  # first frame whose window starts inside the period
-    hi = (period - n_fft // 2) // hop  # last frame whose window ends inside it
+    hi = (period - offset - n_fft // 2) // hop  # last frame whose window ends inside it
     pair_changes = _mel_changes(within_mel[:, lo : hi + 1])
     within = pair_changes.unfold(0, window_pairs, 1).amax(dim=-1)
 
