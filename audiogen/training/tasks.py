@@ -195,21 +195,20 @@ class Task:
             folder = find_model_folder(source, name)
             _, config, state = load_model_files(folder)
             state = self.adapt_init_state(name, models[name], state, config)
-            strict = True
             if only is not None:
                 state = {k: v for k, v in state.items() if any(k == p or k.startswith(p + ".") for p in only)}
                 if not state:
                     raise ValueError(f"init.{name}.only: {only} selects no weights of {folder}")
-                strict = False
-            try:
-                missing, unexpected = models[name].load_state_dict(state, strict=strict)
-                if unexpected:
-                    raise RuntimeError(f"unexpected keys {unexpected[:5]}")
+            misfit = (
+                f"init.{name}: the weights in {folder} do not fit this recipe's {name} "
+                "(use the same model settings as the saved config.json)"
+            )
+            try:  # with `only`, the model's other entries may be missing, but nothing may be extra
+                result = models[name].load_state_dict(state, strict=only is None)
             except RuntimeError as e:
-                raise ValueError(
-                    f"init.{name}: the weights in {folder} do not fit this recipe's {name} "
-                    f"(use the same model settings as the saved config.json): {e}"
-                ) from e
+                raise ValueError(f"{misfit}: {e}") from e
+            if result.unexpected_keys:
+                raise ValueError(f"{misfit}: unexpected keys {result.unexpected_keys[:5]}")
         return list(init)
 
     def adapt_init_state(

@@ -1,0 +1,47 @@
+"""The shipped recipes build their stage, and a recipe's ``init`` weights fit its models."""
+
+from pathlib import Path
+
+import pytest
+
+from audiogen.config import load_recipe
+from audiogen.training.tasks import build_task
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE_OF = {  # recipe file stem -> training stage
+    "autoencoder": "autoencoder",
+    "autoencoder_decoder": "autoencoder",
+    "classifier": "classifier",
+    "diffusion": "diffusion",
+    "vocoder": "vocoder",
+    "vocoder_gl": "vocoder",
+}
+
+
+def test_every_recipe_has_a_stage():
+    assert {p.stem for p in (ROOT / "recipes").glob("*.yaml")} == set(STAGE_OF)
+
+
+#: the diffusion stage reads its autoencoder when built; the recipe's default is a training run
+OVERRIDES = {"diffusion": ["data.autoencoder=audiogen/assets/default"]}
+
+
+@pytest.mark.parametrize("stem", sorted(STAGE_OF))
+def test_recipe_sections_are_valid(stem, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    recipe = load_recipe(ROOT / "recipes" / f"{stem}.yaml", OVERRIDES.get(stem, []))
+    build_task(STAGE_OF[stem], recipe)  # raises on an unknown key or a bad value
+
+
+@pytest.mark.parametrize(
+    "stem", [s for s in sorted(STAGE_OF) if "init" in load_recipe(ROOT / "recipes" / f"{s}.yaml")]
+)
+def test_init_weights_fit_the_recipe_models(stem, monkeypatch):
+    """A recipe that starts from saved weights (the bundled model) must match their architecture."""
+    monkeypatch.chdir(ROOT)  # init paths in recipes are relative to the repository root
+    recipe = load_recipe(ROOT / "recipes" / f"{stem}.yaml")
+    task = build_task(STAGE_OF[stem], recipe)
+    models = task.build_models()
+    assert task.load_init_weights(models) == list(recipe["init"])
+    frozen = task.freeze_modules(models)
+    assert frozen == [f"{m}.{p}" for m, parts in (recipe.get("freeze") or {}).items() for p in parts]
