@@ -5,7 +5,12 @@ length and :func:`audiogen.loops.seam_report`: the log-mel frame change across t
 joined to start, and the joint between the two repeats) against the 95th percentile of the same
 change within the loop, and the sample step across the seam against the largest step within::
 
-    .venv/bin/python tools/check_loops.py [--checkpoint DIR]
+    .venv/bin/python tools/check_loops.py [--checkpoint DIR] [--interior N]
+
+``--interior N`` also measures the seam quantity at ``N`` random places inside each loop, analysed
+exactly as the seam is: one copy is rolled by a whole number of hops so that the joint falls on
+that place. It prints the seam's rank among them (a seamless loop's seam ranks anywhere, at
+random; a seam that stands out ranks at the top).
 """
 
 from __future__ import annotations
@@ -30,7 +35,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled model)")
+    parser.add_argument(
+        "--interior", type=int, default=0, help="also rank the seam among N interior places (default 0: off)"
+    )
     args = parser.parse_args()
+
+    import torch
 
     from audiogen.loops import loop_samples, seam_report
     from audiogen.pipeline import load_pretrained
@@ -42,11 +52,27 @@ def main() -> None:
         result = pipe.loop(samples=exact, repeat=2, seed=seed, style=style, progress=False)
         report = seam_report(result.waveforms[0], pipe.mel_config, period_samples=result.loop_samples)
         passed += report.ok
+        rank = ""
+        if args.interior:
+            one = result.waveforms[0][..., : result.loop_samples]
+            hop, frames = pipe.mel_config.hop_length, result.loop_samples // pipe.mel_config.hop_length
+            shifts = torch.randint(1, frames, (args.interior,), generator=torch.Generator().manual_seed(seed))
+            inside = torch.tensor(
+                [
+                    seam_report(torch.roll(one, k * hop, -1), pipe.mel_config).seam_mel_change
+                    for k in shifts.tolist()
+                ]
+            )
+            seam = seam_report(one, pipe.mel_config).seam_mel_change
+            rank = (
+                f" | seam ranks {(inside < seam).float().mean():.2f} among {args.interior} interior places "
+                f"(their median {inside.median():.3f}, p95 {inside.quantile(0.95):.3f})"
+            )
         print(
             f"seed {seed} {bars} bars @ {bpm} bpm {style:8s} samples {result.loop_samples} (exact {exact}) | "
             f"seam mel change {report.seam_mel_change:.3f} vs within p95 {report.within_mel_p95:.3f} "
             f"({'ok' if report.mel_ok else 'over'}) | seam sample step {report.seam_sample_step:.4f} vs "
-            f"within max {report.within_max_sample_step:.4f} ({'ok' if report.sample_ok else 'over'})"
+            f"within max {report.within_max_sample_step:.4f} ({'ok' if report.sample_ok else 'over'}){rank}"
         )
     print(f"{passed} of {len(CASES)} loops pass both seam criteria")
 
