@@ -9,7 +9,6 @@ for the sets compared and docs/evaluation.md for how to read the numbers.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -62,6 +61,7 @@ def generate(
     the report, --plot-dir spectrogram PNGs.
     """
     from audiogen.audio.io import AudioLoadError
+    from audiogen.cli.reconstruct import print_report
     from audiogen.frechet import evaluate_generation
     from audiogen.pipeline import default_model_dir
 
@@ -95,10 +95,6 @@ def generate(
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
-    typer.echo(report.table())
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        typer.echo(f"wrote {json_out}")
+    print_report(report, json_out)
     if plot_dir is not None:
         typer.echo(f"wrote spectrograms to {plot_dir}")

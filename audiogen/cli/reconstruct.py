@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -56,6 +57,19 @@ def resolve_model_dir(given: Path | None, stage: str, option: str) -> Path:
         f"no {stage} given: pass {option} DIR (a model folder, checkpoint or training run), or install the "
         f"bundled default model; {default} does not exist"
     )
+
+
+def print_report(report: Any, json_out: Path | None) -> None:
+    """Print ``report.table()``; with ``json_out``, also write ``report.to_dict()`` there as JSON.
+
+    Shared by ``audiogen eval reconstruct`` and ``audiogen eval generate`` (any report with
+    ``table()`` and ``to_dict()``). Creates ``json_out``'s folder.
+    """
+    typer.echo(report.table())
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        typer.echo(f"wrote {json_out}")
 
 
 def _device(device: str | None) -> str:
@@ -151,10 +165,6 @@ def eval_reconstruct(
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
-    typer.echo(report.table())
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        typer.echo(f"wrote {json_out}")
+    print_report(report, json_out)
     if png is not None:
         typer.echo(f"wrote {png}")

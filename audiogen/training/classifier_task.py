@@ -26,7 +26,14 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.classifier import ClassifierConfig, StyleClassifier
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput
+from audiogen.training.tasks import (
+    Datasets,
+    Sample,
+    Task,
+    ValidationOutput,
+    apply_random_gain,
+    check_gain_db,
+)
 
 
 @dataclass(frozen=True)
@@ -79,13 +86,7 @@ class ClassifierDataConfig:
             )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"data.label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.gain_db is not None:
-            gain = tuple(float(g) for g in self.gain_db)
-            if len(gain) != 2 or gain[0] > gain[1]:
-                raise ValueError(
-                    f"data.gain_db must be [low, high] with low <= high (dB), got {self.gain_db}"
-                )
-            object.__setattr__(self, "gain_db", gain)
+        object.__setattr__(self, "gain_db", check_gain_db(self.gain_db))
 
 
 class ClassifierTask(Task):
@@ -218,10 +219,8 @@ class ClassifierTask(Task):
         if "waveform" not in batch:
             raise KeyError(f"classifier batch needs 'waveform' and 'label', got keys {sorted(batch)}")
         wav = batch["waveform"].float().mean(dim=1)  # (batch, samples)
-        gain = self.data_config.gain_db
-        if train and gain is not None and gain[1] > gain[0]:
-            db = torch.empty(wav.shape[0], 1, device=wav.device).uniform_(gain[0], gain[1])
-            wav = wav * torch.pow(10.0, db / 20.0)
+        if train:
+            wav = apply_random_gain(wav, self.data_config.gain_db)
         assert self.frontend is not None, "setup() was not called"
         with torch.no_grad():
             return self.frontend(wav).mel

@@ -109,6 +109,39 @@ def write_samples(folder: Path, samples: list[Sample], step: int, tensorboard: A
             save_mel_png(folder / f"{s.name}.png", mels, s.mel_config, s.titles or None)
 
 
+def check_gain_db(gain_db: Any) -> tuple[float, float] | None:
+    """Validate a data section's ``gain_db`` augmentation range ``[low, high]`` (dB).
+
+    Returns:
+        ``(low, high)`` as floats, or ``None`` for ``None`` (no augmentation).
+
+    Raises:
+        ValueError: not two numbers with ``low <= high``.
+    """
+    if gain_db is None:
+        return None
+    gain = tuple(float(g) for g in gain_db)
+    if len(gain) != 2 or gain[0] > gain[1]:
+        raise ValueError(f"data.gain_db must be [low, high] with low <= high (dB), got {gain_db}")
+    return gain  # type: ignore[return-value]
+
+
+def apply_random_gain(waveform: torch.Tensor, gain_db: tuple[float, float] | None) -> torch.Tensor:
+    """Scale each item of ``waveform (batch, ...)`` by a gain drawn uniformly in ``gain_db`` (dB).
+
+    The draw uses torch's global generator on ``waveform``'s device, one value per batch item.
+    ``None`` or an empty range (``low == high``) leaves the waveform as it is.
+
+    Returns:
+        A tensor of ``waveform``'s shape.
+    """
+    if gain_db is None or gain_db[1] <= gain_db[0]:
+        return waveform
+    shape = (waveform.shape[0],) + (1,) * (waveform.dim() - 1)
+    db = torch.empty(shape, device=waveform.device).uniform_(gain_db[0], gain_db[1])
+    return waveform * torch.pow(10.0, db / 20.0)
+
+
 def split_datasets(
     entries: list[Any],
     train_split: str,

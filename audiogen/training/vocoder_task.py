@@ -65,7 +65,15 @@ from audiogen.models.discriminators import (
     VocoderLossConfig,
 )
 from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
+from audiogen.training.tasks import (
+    Datasets,
+    Sample,
+    Task,
+    ValidationOutput,
+    apply_random_gain,
+    check_gain_db,
+    split_datasets,
+)
 
 DB_PER_NEPER = 20 / math.log(10)
 
@@ -142,13 +150,7 @@ class VocoderDataConfig:
                 "data.segment_samples, data.channels and data.valid_crops_per_file must be >= 1, got "
                 f"{self.segment_samples}, {self.channels}, {self.valid_crops_per_file}"
             )
-        if self.gain_db is not None:
-            gain = tuple(float(g) for g in self.gain_db)
-            if len(gain) != 2 or gain[0] > gain[1]:
-                raise ValueError(
-                    f"data.gain_db must be [low, high] with low <= high (dB), got {self.gain_db}"
-                )
-            object.__setattr__(self, "gain_db", gain)
+        object.__setattr__(self, "gain_db", check_gain_db(self.gain_db))
 
 
 class VocoderTask(Task):
@@ -254,7 +256,9 @@ class VocoderTask(Task):
         d = self.data_config
         entries = self._entries()
         return split_datasets(
-            entries, d.train_split, d.val_split,
+            entries,
+            d.train_split,
+            d.val_split,
             lambda es, split, train: self._dataset(es, split, train=train),
             d.manifest or d.audio_dir,
         )
@@ -306,10 +310,8 @@ class VocoderTask(Task):
         hop = self.mel_config.hop_length
         if wav.shape[-1] % hop:
             raise ValueError(f"segment of {wav.shape[-1]} samples is not a multiple of hop_length={hop}")
-        gain = self.data_config.gain_db
-        if train and gain is not None and gain[1] > gain[0]:
-            db = torch.empty(wav.shape[0], 1, 1, device=wav.device).uniform_(gain[0], gain[1])
-            wav = wav * torch.pow(10.0, db / 20.0)
+        if train:
+            wav = apply_random_gain(wav, self.data_config.gain_db)
         assert self.frontend is not None, "setup() was not called"
         with torch.no_grad():
             mel = self.frontend(rearrange(wav, "b 1 n -> b n")).mel  # (batch, n_mels, k + 1)
