@@ -932,14 +932,9 @@ def build_default_corpus(
             rendered += f.rendered
             reused += not f.rendered
             entries.append(
-                ManifestEntry(
-                    path=f.path,
-                    duration=info.duration,
-                    sample_rate=info.sample_rate,
-                    channels=info.channels,
-                    frames=info.frames,
-                    format=info.format,
-                    subtype=info.subtype,
+                ManifestEntry.from_probe(
+                    f.path,
+                    info,
                     split=split,
                     group=group,
                     label=f.instrument,

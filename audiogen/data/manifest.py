@@ -130,6 +130,21 @@ class ManifestEntry:
     rms_db: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_probe(cls, path: str | Path, info: Any, **fields: Any) -> ManifestEntry:
+        """An entry for ``path`` with the header fields of ``info`` (an
+        :class:`~audiogen.audio.io.AudioInfo` from :func:`~audiogen.audio.io.probe_audio`: duration,
+        sample rate, channels, frames, format, subtype) and the given other ``fields``.
+
+        Raises:
+            TypeError: a field name that :class:`ManifestEntry` does not have.
+        """
+        header = {
+            k: getattr(info, k)
+            for k in ("duration", "sample_rate", "channels", "frames", "format", "subtype")
+        }
+        return cls(path=str(path), **header, **fields)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON (``path`` as stored in memory)."""
         return dataclasses.asdict(self)
@@ -269,17 +284,7 @@ def check_audio_file(
                 f"RMS level {rms_db:.1f} dBFS (peak {peak_db:.1f} dBFS) is below "
                 f"silence_db={silence_db} dBFS",
             )
-        return ManifestEntry(
-            path=str(path),
-            duration=info.duration,
-            sample_rate=info.sample_rate,
-            channels=info.channels,
-            frames=info.frames,
-            format=info.format,
-            subtype=info.subtype,
-            peak_db=round(peak_db, 2),
-            rms_db=round(rms_db, 2),
-        )
+        return ManifestEntry.from_probe(path, info, peak_db=round(peak_db, 2), rms_db=round(rms_db, 2))
     except AudioLoadError as err:
         reason = err.reason
         if reason.startswith("empty file") or reason.startswith("no audio samples"):
