@@ -92,12 +92,15 @@ class VocoderModelSection:
             type, MPD / MRD group weights, MR-STFT resolutions).
         disc_start_step: optimizer steps trained on ``mel_l1`` + ``mrstft`` only before the
             adversarial losses (and the discriminator's training) start.
+        decoded_input: :class:`DecodedInputConfig` fields (``autoencoder``, ``fraction``): train part
+            of each batch on the mel the VAE gives back instead of the true mel. ``None``: off.
     """
 
     vocoder: dict[str, Any] = field(default_factory=dict)
     discriminator: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
     disc_start_step: int = 0
+    decoded_input: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.disc_start_step < 0:
@@ -106,6 +109,31 @@ class VocoderModelSection:
             raise ValueError(
                 "model.vocoder.mel: the front end is set in the recipe's 'mel' section, not under 'model'"
             )
+
+
+@dataclass(frozen=True)
+class DecodedInputConfig:
+    """``model.decoded_input``: fine-tune the vocoder on the mels the VAE decodes.
+
+    In generation the vocoder never sees a true mel, only what the VAE decoder gives. As HiFi-GAN
+    fine-tunes on the acoustic model's predicted mels (Kong et al. 2020, section 4.4), a random
+    ``fraction`` of each training batch's rows gets ``decode(encode(mel))`` (posterior mean) of a
+    frozen autoencoder as its input, while the target stays the true waveform. Validation reports
+    the true-mel metrics and the same metrics on the decoded mel (``decoded_mel_l1_db``,
+    ``decoded_mrstft``).
+
+    Attributes:
+        autoencoder: folder of the frozen VAE (a model, pipeline, checkpoint or run folder, as
+            :func:`audiogen.evaluation.load_autoencoder`), e.g. ``audiogen/assets/default``.
+        fraction: probability that a training row gets the decoded mel, in ``[0, 1]``.
+    """
+
+    autoencoder: str
+    fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"model.decoded_input.fraction must be in [0, 1], got {self.fraction}")
 
 
 @dataclass(frozen=True)
@@ -177,6 +205,9 @@ class VocoderTask(Task):
         self.discriminator_config = from_dict(DiscriminatorConfig, self.model_section.discriminator)
         self.loss_config = from_dict(VocoderLossConfig, self.model_section.loss)
         self.data_config = from_dict(VocoderDataConfig, recipe.get("data"))
+        decoded = self.model_section.decoded_input
+        self.decoded_config = None if decoded is None else from_dict(DecodedInputConfig, decoded)
+        self.autoencoder: nn.Module | None = None
         hop, seg = self.mel_config.hop_length, self.data_config.segment_samples
         if seg % hop:
             raise ValueError(
@@ -270,6 +301,17 @@ class VocoderTask(Task):
         super().setup(accelerator, models)
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
         self.loss = VocoderLoss(self.mel_config, self.loss_config).to(self.device)
+        if self.decoded_config is not None:
+            from audiogen.evaluation import load_autoencoder
+
+            path = self.decoded_config.autoencoder
+            self.autoencoder = load_autoencoder(path, self.device).eval().requires_grad_(False)
+            if self.autoencoder.mel_config != self.mel_config:
+                raise ValueError(
+                    f"model.decoded_input.autoencoder {path}: its front end "
+                    f"{self.autoencoder.mel_config.to_dict()} differs from the recipe's mel section "
+                    f"{self.mel_config.to_dict()}"
+                )
 
     # ------------------------------------------------------------------ helpers
     def optimizer_steps(self) -> int:
@@ -315,7 +357,26 @@ class VocoderTask(Task):
         assert self.frontend is not None, "setup() was not called"
         with torch.no_grad():
             mel = self.frontend(rearrange(wav, "b 1 n -> b n")).mel  # (batch, n_mels, k + 1)
-        return wav, mel[..., : wav.shape[-1] // hop]
+            mel = mel[..., : wav.shape[-1] // hop]
+            if train and self.autoencoder is not None:
+                assert self.decoded_config is not None
+                rows = torch.rand(mel.shape[0], device=mel.device) < self.decoded_config.fraction
+                if rows.any():
+                    mel = mel.clone()
+                    mel[rows] = self.decoded_mel(mel[rows])
+        return wav, mel
+
+    @torch.no_grad()
+    def decoded_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """The frozen VAE's reconstruction of ``mel (batch, n_mels, frames)`` (posterior mean), same shape.
+
+        Raises:
+            RuntimeError: if ``model.decoded_input`` is not set (no autoencoder loaded).
+        """
+        if self.autoencoder is None:
+            raise RuntimeError("decoded_mel needs model.decoded_input (no autoencoder loaded)")
+        ae: Any = self.autoencoder
+        return ae.decode(ae.encode(mel.float()), frames=mel.shape[-1]).to(mel.dtype)
 
     @contextlib.contextmanager
     def _frozen_discriminator(self) -> Iterator[nn.Module]:
@@ -383,6 +444,11 @@ class VocoderTask(Task):
                 "mel_l1_db": (out_mel - true_mel).abs().mean() * DB_PER_NEPER,
                 "mrstft": self.loss.mrstft(prediction, target),
             }
+            if self.autoencoder is not None:
+                decoded = self.models["vocoder"](self.decoded_mel(mel)).float()
+                decoded_mel = self.frontend(rearrange(decoded, "b 1 n -> b n")).mel
+                metrics["decoded_mel_l1_db"] = (decoded_mel - true_mel).abs().mean() * DB_PER_NEPER
+                metrics["decoded_mrstft"] = self.loss.mrstft(decoded, target)
         samples = []
         for i in range(min(num_samples, target.shape[0])):
             samples.append(
@@ -407,6 +473,7 @@ class VocoderTask(Task):
             "discriminator": config_to_dict(self.discriminator_config),
             "loss": config_to_dict(self.loss_config),
             "disc_start_step": self.model_section.disc_start_step,
+            "decoded_input": None if self.decoded_config is None else config_to_dict(self.decoded_config),
             "data": config_to_dict(self.data_config),
         }
 

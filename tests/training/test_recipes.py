@@ -15,6 +15,7 @@ STAGE_OF = {  # recipe file stem -> training stage
     "diffusion": "diffusion",
     "vocoder": "vocoder",
     "vocoder_gl": "vocoder",
+    "vocoder_gl_gan": "vocoder",
 }
 
 

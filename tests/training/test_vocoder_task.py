@@ -238,3 +238,55 @@ def test_recipe_errors_name_the_problem(audio_dir, tmp_path):
         VocoderTask(load_recipe(DEBUG_RECIPE, [*base, "model.vocoder.depth=3"]))
     with pytest.raises(FileNotFoundError, match="no vocoder here"):
         latest_vocoder(tmp_path)
+
+
+def _save_tiny_vae(folder: Path, **mel_overrides) -> Path:
+    from audiogen.config import MelConfig
+    from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
+
+    mel = MelConfig(**{"sample_rate": 16000, "n_fft": 512, "hop_length": 128, "n_mels": 32, **mel_overrides})
+    torch.manual_seed(0)
+    MelVAE(AutoencoderConfig(mel=mel, latent_dim=4, channels=16, blocks_per_stage=1)).save_pretrained(folder)
+    return folder
+
+
+def test_decoded_input_gives_the_vae_reconstruction_to_the_chosen_fraction_of_rows(audio_dir, tmp_path):
+    from audiogen.training.vocoder_task import DB_PER_NEPER
+
+    vae = _save_tiny_vae(tmp_path / "vae")
+    batch = _batch()
+    with one_thread(), torch.no_grad():
+        for fraction, expect_decoded in ((1.0, True), (0.0, False)):
+            overrides = [f"model.decoded_input.autoencoder={vae}", f"model.decoded_input.fraction={fraction}"]
+            task, _, _ = _task(audio_dir, *overrides)
+            wav, mel = task.segments(batch, train=True)
+            true_mel = task.frontend(wav[:, 0]).mel[..., : mel.shape[-1]]
+            decoded = task.decoded_mel(true_mel)
+            assert decoded.shape == true_mel.shape == mel.shape
+            assert float((decoded - true_mel).abs().mean()) > 0.1  # an untrained VAE changes the mel
+            torch.testing.assert_close(mel, decoded if expect_decoded else true_mel)
+        wav, mel = task.segments(batch, train=False)  # validation input is always the true mel
+        out = task.validate(batch, num_samples=0)
+        vocoded = task.models["vocoder"](task.decoded_mel(mel))
+        expected = (task.frontend(vocoded[:, 0]).mel - task.frontend(wav[:, 0]).mel).abs().mean()
+    assert set(out.metrics) == {"mel_l1_db", "mrstft", "decoded_mel_l1_db", "decoded_mrstft"}
+    expected = expected * DB_PER_NEPER
+    torch.testing.assert_close(out.metrics["decoded_mel_l1_db"], expected)
+    assert task.export_config()["decoded_input"] == {"autoencoder": str(vae), "fraction": 0.0}
+
+
+def test_decoded_input_errors_name_the_problem(audio_dir, tmp_path):
+    from audiogen.training.vocoder_task import VocoderTask
+
+    base = [f"data.audio_dir={audio_dir}"]
+    with pytest.raises(ValueError, match="fraction must be in"):
+        VocoderTask(load_recipe(DEBUG_RECIPE, [*base, "model.decoded_input.autoencoder=x",
+                                               "model.decoded_input.fraction=1.5"]))  # fmt: skip
+    other = _save_tiny_vae(tmp_path / "vae22k", sample_rate=22050)
+    with pytest.raises(ValueError, match=f"{other}.*front end"):
+        _task(audio_dir, f"model.decoded_input.autoencoder={other}")
+    with pytest.raises(FileNotFoundError, match="no such autoencoder"):
+        _task(audio_dir, f"model.decoded_input.autoencoder={tmp_path / 'missing'}")
+    task, _, _ = _task(audio_dir)
+    with pytest.raises(RuntimeError, match="decoded_input"):
+        task.decoded_mel(torch.zeros(1, 32, 8))
