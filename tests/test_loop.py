@@ -150,3 +150,20 @@ def test_seam_report_argument_errors():
         seam_report(torch.zeros(1000), MEL)
     with pytest.raises(ValueError, match="expected one waveform"):
         seam_report(torch.zeros(2, 1, 5000), MEL)
+
+
+def test_seam_report_analyses_the_inside_on_the_seams_frame_grid():
+    """The frames around a joint are centred half a hop off the multiples of ``hop_length``; the
+    within-loop distribution must use the same grid. A tone gated on and off every hop looks steady
+    on that grid (each frame sees the mirror image of its neighbour's gating) but alternates from
+    frame to frame on the multiples of the hop, so on the wrong grid the seam of this perfectly
+    periodic loop would sit far below the inside's median."""
+    hop, sr = MEL.hop_length, MEL.sample_rate
+    period = 2 * hop * math.ceil((3 * MEL.n_fft + 6 * hop + 1) / (2 * hop))
+    t = torch.arange(period)
+    cycles = round(1000.0 * period / sr)  # a whole number of cycles per period: ~1 kHz
+    gate = ((t // hop) % 2 == 0).float()
+    loop = 0.5 * gate * torch.sin(2 * math.pi * cycles * t / period)
+    report = seam_report(loop, MEL)
+    assert report.within_mel_median > 0
+    assert report.seam_mel_change == pytest.approx(report.within_mel_median, rel=0.05, abs=1e-3)

@@ -130,13 +130,16 @@ def apply_random_gain(waveform: torch.Tensor, gain_db: tuple[float, float] | Non
     """Scale each item of ``waveform (batch, ...)`` by a gain drawn uniformly in ``gain_db`` (dB).
 
     The draw uses torch's global generator on ``waveform``'s device, one value per batch item.
-    ``None`` or an empty range (``low == high``) leaves the waveform as it is.
+    A zero-width range ``[x, x]`` scales every item by ``x`` dB without a draw; ``None`` (or
+    ``[0, 0]``) leaves the waveform as it is.
 
     Returns:
         A tensor of ``waveform``'s shape.
     """
-    if gain_db is None or gain_db[1] <= gain_db[0]:
+    if gain_db is None or gain_db == (0.0, 0.0):
         return waveform
+    if gain_db[1] <= gain_db[0]:
+        return waveform * 10.0 ** (gain_db[0] / 20.0)
     shape = (waveform.shape[0],) + (1,) * (waveform.dim() - 1)
     db = torch.empty(shape, device=waveform.device).uniform_(gain_db[0], gain_db[1])
     return waveform * torch.pow(10.0, db / 20.0)

@@ -25,4 +25,12 @@ def test_random_gain_scales_each_item_within_the_range(shape):
     db = 20 * torch.log10(per_item[:, 0])
     assert bool(((db >= -12.0 - 1e-4) & (db <= -6.0 + 1e-4)).all())
     assert db.unique().numel() == shape[0]  # drawn per item
-    assert apply_random_gain(wav, None) is wav and apply_random_gain(wav, (-3.0, -3.0)) is wav
+    assert apply_random_gain(wav, None) is wav and apply_random_gain(wav, (0.0, 0.0)) is wav
+
+
+def test_zero_width_range_applies_that_gain_without_a_draw():
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    out = apply_random_gain(torch.ones(3, 1, 10), (-6.0, -6.0))
+    torch.testing.assert_close(out, torch.full((3, 1, 10), 10 ** (-6 / 20)))
+    assert torch.equal(torch.get_rng_state(), state)
