@@ -216,19 +216,28 @@ class Embedder(Protocol):
 
 
 class _MelEmbedder:
-    """Shared part of the built-in embedders: resample, log-mel, batch, run a mel model."""
+    """Shared part of the built-in embedders: resample, log-mel, batch, run a mel model.
 
-    def __init__(self, mel_config: Any, device: str | torch.device, batch_size: int) -> None:
+    Subclasses set ``title`` (the name shown in reports, followed by the source in brackets).
+    """
+
+    title = "mel model"
+
+    def __init__(
+        self, model: Any, device: str | torch.device = "cpu", batch_size: int = 16, source: str | None = None
+    ) -> None:
         import torch
 
         from audiogen.audio.spectral import LogMelSpectrogram
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.mel_config = mel_config
+        self.mel_config = model.config.mel
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.frontend = LogMelSpectrogram(mel_config).to(self.device)
+        self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
+        self.model = model.to(self.device).eval()
+        self.name = f"{self.title} ({source})" if source else self.title
 
     @property
     def sample_rate(self) -> int:
@@ -269,12 +278,7 @@ class ClassifierEmbedder(_MelEmbedder):
         source: where the model came from (for :attr:`name`).
     """
 
-    def __init__(
-        self, model: Any, device: str | torch.device = "cpu", batch_size: int = 16, source: str | None = None
-    ) -> None:
-        super().__init__(model.config.mel, device, batch_size)
-        self.model = model.to(self.device).eval()
-        self.name = f"StyleClassifier ({source})" if source else "StyleClassifier"
+    title = "StyleClassifier"
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -317,12 +321,7 @@ class AutoencoderEmbedder(_MelEmbedder):
         source: where the model came from (for :attr:`name`).
     """
 
-    def __init__(
-        self, model: Any, device: str | torch.device = "cpu", batch_size: int = 16, source: str | None = None
-    ) -> None:
-        super().__init__(model.config.mel, device, batch_size)
-        self.model = model.to(self.device).eval()
-        self.name = f"MelVAE latent statistics ({source})" if source else "MelVAE latent statistics"
+    title = "MelVAE latent statistics"
 
     def embed(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Embeddings ``(batch, 2 * latent_dim)`` of mono clips ``(batch, samples)`` at ``sample_rate`` Hz.
