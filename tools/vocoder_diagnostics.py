@@ -10,6 +10,10 @@ Two reports (both 5 s crops, peak -1 dBFS, mono, as ``audiogen eval reconstruct`
       .venv/bin/python tools/vocoder_diagnostics.py vae MANIFEST --vocoder runs/vocoder-gl \\
           --autoencoder audiogen/assets/default --clips 24
 
+  then the VAE's error by level: the mel bins grouped by how far (dB) they lie below their clip's
+  loudest bin, each group's share of the bins and mean ``|decoded − true|`` (dB), so that one can
+  see whether the error sits in inaudible, near-floor bins or in the loud ones.
+
 * ``error-png``: per-bin ``|re-analysed − true log-mel|`` (dB) of Griffin-Lim 32 and of the vocoder
   on one clip, drawn one above the other::
 
@@ -58,11 +62,19 @@ def vae_report(args: argparse.Namespace) -> None:
         "vocoder on the decoded mel vs decoded (dB)": [],
         "vocoder on the true mel vs true (dB)": [],
     }
+    bands = ((0, 20), (20, 40), (40, 60), (60, 80), (80, math.inf))  # dB below the clip's loudest bin
+    band_sums = {band: [0.0, 0] for band in bands}  # band -> [sum of |error| (dB), bins]
     for wav in _clips(args.manifest, args.split, args.clips, cfg.sample_rate):
         n = wav.shape[-1]
         with torch.no_grad():
             mel = front(wav).mel
             dec = vae.decode(vae.encode(mel), frames=mel.shape[-1])
+            below = (mel.max() - mel) * DB_PER_NEPER
+            error = (dec - mel).abs() * DB_PER_NEPER
+            for lo, hi in bands:
+                inside = (below >= lo) & (below < hi)
+                band_sums[(lo, hi)][0] += float(error[inside].sum())
+                band_sums[(lo, hi)][1] += int(inside.sum())
             torch.manual_seed(0)
             gl = griffin_lim(dec, cfg, n_iter=32, length=n)
             values = (
@@ -76,6 +88,12 @@ def vae_report(args: argparse.Namespace) -> None:
             rows[key].append(value)
     for key, values in rows.items():
         print(f"{key:45s} {sum(values) / len(values):.4f}")
+    total = sum(count for _, count in band_sums.values())
+    print("VAE decoded mel error by level (dB below the clip's loudest bin): share of bins, mean |error| dB")
+    for (lo, hi), (error_sum, count) in band_sums.items():
+        label = f"{lo}-{hi} dB" if math.isfinite(hi) else f">= {lo} dB"
+        mean = error_sum / count if count else float("nan")
+        print(f"  {label:12s} {count / max(total, 1):6.3f}  {mean:.3f}")
 
 
 def error_png(args: argparse.Namespace) -> None:
