@@ -362,7 +362,6 @@ class VocoderTask(Task):
                 assert self.decoded_config is not None
                 rows = torch.rand(mel.shape[0], device=mel.device) < self.decoded_config.fraction
                 if rows.any():
-                    mel = mel.clone()
                     mel[rows] = self.decoded_mel(mel[rows])
         return wav, mel
 
