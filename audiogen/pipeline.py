@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -787,24 +788,40 @@ class AudioGenPipeline:
             "styles": self.styles,
         }
 
-    def save_pretrained(self, directory: str | Path, model_card: str | None = None) -> Path:
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        model_card: str | None = None,
+        float16_stages: Sequence[str] = (),
+    ) -> Path:
         """Write the pipeline folder (see the module docstring); ``model_index.json`` is written last.
 
         Args:
             directory: output folder (created; existing stage files are replaced).
             model_card: Markdown text for ``MODEL_CARD.md`` (``None``: none written).
+            float16_stages: stages (``"autoencoder"``, ``"denoiser"``, ``"vocoder"``) whose
+                parameters are stored as float16 (half the file; loaded back as float32).
 
         Returns:
             ``directory`` as a :class:`~pathlib.Path`.
+
+        Raises:
+            ValueError: ``float16_stages`` names something that is not a stage with weights.
         """
         from audiogen.models.pretrained import write_json_atomic
 
+        stages = {"autoencoder": self.autoencoder, "denoiser": self.denoiser, "vocoder": self.vocoder}
+        unknown = sorted(set(float16_stages) - set(stages))
+        if unknown:
+            raise ValueError(
+                f"float16_stages: {unknown} are not stages with weights (choose from {sorted(stages)})"
+            )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.autoencoder.save_pretrained(directory / "autoencoder")
-        self.denoiser.save_pretrained(directory / "denoiser")
+        for name, model in stages.items():
+            dtype = torch.float16 if name in float16_stages else None
+            model.save_pretrained(directory / name, parameter_dtype=dtype)
         self.scheduler.save_config(str(directory / "scheduler"))
-        self.vocoder.save_pretrained(directory / "vocoder")
         if model_card is not None:
             (directory / MODEL_CARD_NAME).write_text(model_card)
         write_json_atomic(directory / MODEL_INDEX_NAME, self.model_index())

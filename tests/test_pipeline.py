@@ -106,6 +106,25 @@ def test_save_load_round_trip_gives_identical_audio(tmp_path):
     assert torch.equal(a.waveforms, b.waveforms) and torch.equal(a.latents, b.latents)
 
 
+def test_float16_stages_store_half_and_load_back_as_float32(tmp_path):
+    from safetensors import safe_open
+
+    original = make_tiny_pipeline()
+    folder = original.save_pretrained(tmp_path / "pipe", float16_stages=["vocoder"])
+    dtypes = {}
+    for stage in ("autoencoder", "vocoder"):
+        with safe_open(str(folder / stage / "model.safetensors"), framework="pt") as f:
+            params = {n for n, _ in getattr(original, stage).named_parameters()}
+            dtypes[stage] = {f.get_tensor(k).dtype for k in f.keys() if k in params}
+    assert dtypes == {"autoencoder": {torch.float32}, "vocoder": {torch.float16}}
+    loaded = AudioGenPipeline.from_pretrained(folder, device="cpu")
+    assert {p.dtype for p in loaded.vocoder.parameters()} == {torch.float32}
+    for a, b in zip(original.vocoder.parameters(), loaded.vocoder.parameters(), strict=True):
+        assert torch.equal(a.detach().half().float(), b.detach())
+    with pytest.raises(ValueError, match=r"float16_stages: \['scheduler'\] are not stages with weights"):
+        original.save_pretrained(tmp_path / "bad", float16_stages=["scheduler"])
+
+
 def test_mismatched_stages_raise_naming_the_difference(tmp_path):
     with pytest.raises(ValueError, match=r"vocoder's mel front end differs.*n_mels: 32 vs 24"):
         make_tiny_pipeline(vocoder_mel=MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=24))

@@ -38,15 +38,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    import torch
-
     from audiogen.pipeline import AudioGenPipeline
 
     pipe = AudioGenPipeline.from_stage_folders(args.autoencoder, args.denoiser, args.vocoder)
     card = args.model_card.read_text() if args.model_card else None
-    out = pipe.save_pretrained(args.out, model_card=card)
-    for stage in args.fp16:  # rewrite that stage's weights as float16
-        getattr(pipe, stage).save_pretrained(out / stage, parameter_dtype=torch.float16)
+    out = pipe.save_pretrained(args.out, model_card=card, float16_stages=args.fp16)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     for p in sorted(out.rglob("*")):
         if p.is_file():

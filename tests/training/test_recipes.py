@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGE_OF = {  # recipe file stem -> training stage
     "autoencoder": "autoencoder",
     "autoencoder_decoder": "autoencoder",
+    "autoencoder_finetune": "autoencoder",
     "classifier": "classifier",
     "diffusion": "diffusion",
     "vocoder": "vocoder",
