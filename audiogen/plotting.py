@@ -1,7 +1,10 @@
-"""Spectrogram images (matplotlib, Agg backend) for validation samples, demos and docs."""
+"""Images (matplotlib, Agg backend): spectrograms for validation samples, demos and docs, and the
+metric curves of training runs (``metrics.jsonl``)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +62,117 @@ def save_mel_png(
         if ttl:
             ax.set_title(ttl)
         fig.colorbar(im, ax=ax, label="dB")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class MetricCurve:
+    """One logged metric of a training run, as read from its ``metrics.jsonl``.
+
+    Attributes:
+        key: the logged name, e.g. ``val/mel_l1_db`` or ``train/total``.
+        steps: optimizer steps, increasing.
+        values: the metric at those steps.
+        source: the ``metrics.jsonl`` file it was read from.
+    """
+
+    key: str
+    steps: list[int]
+    values: list[float]
+    source: Path
+
+
+def read_metric_curve(run_dir: str | Path, key: str) -> MetricCurve:
+    """Read ``key`` from a run folder's ``metrics.jsonl`` (written by the trainer).
+
+    A resumed run logs again the steps after its checkpoint; for a step logged more than once the
+    last line wins, so the curve is the one the finished run followed.
+
+    Args:
+        run_dir: a training run folder, or its ``metrics.jsonl`` itself.
+        key: the logged name.
+
+    Returns:
+        The :class:`MetricCurve`, steps in increasing order.
+
+    Raises:
+        FileNotFoundError: there is no ``metrics.jsonl`` (names the path).
+        ValueError: a line is not a JSON object with an integer ``step`` (names file and line), or
+            no line logs ``key`` (lists the keys that are logged).
+    """
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such metrics file (a training run folder has metrics.jsonl)")
+    by_step: dict[int, float] = {}
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {number}: not JSON ({e.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            raise ValueError(f"{path}, line {number}: expected an object with an integer 'step'")
+        seen.update(k for k in record if k != "step")
+        if key in record:
+            by_step[record["step"]] = float(record[key])
+    if not by_step:
+        raise ValueError(f"{path}: {key!r} is never logged; logged keys: {sorted(seen)}")
+    steps = sorted(by_step)
+    return MetricCurve(key=key, steps=steps, values=[by_step[s] for s in steps], source=path)
+
+
+def save_curves_png(
+    path: str | Path,
+    curves: list[MetricCurve],
+    labels: list[str] | None = None,
+    step_offsets: list[int] | None = None,
+    ylabel: str | None = None,
+) -> Path:
+    """Plot metric curves against optimizer step, one line per curve, into a PNG.
+
+    Args:
+        path: output ``.png``; parent folders are created.
+        curves: the curves (see :func:`read_metric_curve`).
+        labels: legend entry per curve (default: each curve's run folder name).
+        step_offsets: added to each curve's steps, to draw a run that continued another where that
+            one stopped (default: 0 for every curve).
+        ylabel: y-axis label (default: the first curve's key).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: no curves, or ``labels`` / ``step_offsets`` of another length than ``curves``.
+    """
+    if not curves:
+        raise ValueError("no curves to plot")
+    labels = labels if labels is not None else [c.source.parent.name for c in curves]
+    offsets = step_offsets if step_offsets is not None else [0] * len(curves)
+    if len(labels) != len(curves) or len(offsets) != len(curves):
+        raise ValueError(
+            f"{len(curves)} curves but {len(labels)} labels and {len(offsets)} step offsets"
+        )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for curve, label, offset in zip(curves, labels, offsets, strict=True):
+        ax.plot([s + offset for s in curve.steps], curve.values, marker="o", markersize=3, label=label)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(ylabel or curves[0].key)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
