@@ -14,6 +14,27 @@ if TYPE_CHECKING:
     from audiogen.config import MelConfig
 
 
+def _pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (imported on first use: it is slow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (parents created, 100 dpi) and close it."""
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def save_mel_png(
     path: str | Path,
     log_mel: torch.Tensor | list[torch.Tensor],
@@ -34,11 +55,7 @@ def save_mel_png(
     Raises:
         ValueError: if a spectrogram is not 2-D or the number of titles does not match.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     mels = log_mel if isinstance(log_mel, (list, tuple)) else [log_mel]
     titles = title if isinstance(title, (list, tuple)) else [title] * len(mels)
     if len(titles) != len(mels):
@@ -62,12 +79,7 @@ def save_mel_png(
         if ttl:
             ax.set_title(ttl)
         fig.colorbar(im, ax=ax, label="dB")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 @dataclass
@@ -161,11 +173,7 @@ def save_curves_png(
         raise ValueError(
             f"{len(curves)} curves but {len(labels)} labels and {len(offsets)} step offsets"
         )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for curve, label, offset in zip(curves, labels, offsets, strict=True):
         ax.plot([s + offset for s in curve.steps], curve.values, marker="o", markersize=3, label=label)
@@ -173,9 +181,4 @@ def save_curves_png(
     ax.set_ylabel(ylabel or curves[0].key)
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
