@@ -664,7 +664,7 @@ def generate_clips(
     seconds: float,
     styles: Sequence[str | None],
     steps: int = 25,
-    cfg_scale: float = 3.0,
+    cfg_scale: float | None = None,
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
@@ -683,7 +683,7 @@ def generate_clips(
         seconds: clip length in seconds.
         styles: the styles cycled over (``[None]``: unconditional).
         steps: sampler steps.
-        cfg_scale: classifier-free guidance scale.
+        cfg_scale: classifier-free guidance scale; ``None``: the pipeline's default (``pipe.cfg_scale``).
         seed: base seed.
         batch_size: clips per pipeline call.
         progress: show a tqdm bar.
@@ -781,7 +781,7 @@ def evaluate_generation(
     num: int = 64,
     seconds: float = 4.0,
     steps: int = 25,
-    cfg_scale: float = 3.0,
+    cfg_scale: float | None = None,
     seed: int = 0,
     crops_per_file: int = 2,
     batch_size: int = 8,
@@ -810,7 +810,7 @@ def evaluate_generation(
         num: generated (and noise) clips.
         seconds: clip length in seconds.
         steps: sampler steps.
-        cfg_scale: classifier-free guidance scale.
+        cfg_scale: classifier-free guidance scale; ``None``: the pipeline's default (``pipe.cfg_scale``).
         seed: seed of generation and of the noise.
         crops_per_file: most crops per held-out file.
         batch_size: clips per generation / reconstruction / embedding batch.
@@ -878,6 +878,7 @@ def evaluate_generation(
         styles = list(styles)
     else:
         styles = list(pipe.styles) or [None]
+    cfg_scale = pipe.cfg_scale if cfg_scale is None else cfg_scale
     gen_wav, gen_rate = generate_clips(
         pipe, num, seconds, styles, steps=steps, cfg_scale=cfg_scale, seed=seed, batch_size=batch_size,
         progress=progress,

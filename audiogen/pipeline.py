@@ -32,7 +32,8 @@ decode, vocode.
 A pipeline folder (no pickle anywhere)::
 
     model_index.json               stage → subfolder and class, audiogen version, mel front end,
-                                   latent layout (latent_dim, time_downsample, length_multiple)
+                                   latent layout (latent_dim, time_downsample, length_multiple),
+                                   styles, generation.cfg_scale (the default CFG scale)
     autoencoder/  config.json  model.safetensors
     denoiser/     config.json  model.safetensors     (the EMA weights of training)
     scheduler/    scheduler_config.json              (diffusers ``save_config`` of the training
@@ -68,6 +69,8 @@ from audiogen.loops import (  # noqa: F401  (re-exported: the loop API predates 
 )
 
 MODEL_INDEX_NAME = "model_index.json"
+DEFAULT_CFG_SCALE = 3.0
+"""CFG scale of pipeline folders whose ``model_index.json`` records none (written before it did)."""
 SCHEDULER_CONFIG_NAME = "scheduler_config.json"
 MODEL_CARD_NAME = "MODEL_CARD.md"
 #: Stage name → subfolder of a pipeline folder.
@@ -278,12 +281,17 @@ class AudioGenPipeline:
         scheduler: the diffusers training noise scheduler
             (:func:`~audiogen.models.diffusion.noise_scheduler`); samplers are built from its config.
         vocoder: a :class:`~audiogen.models.vocoder.Vocoder`.
+        cfg_scale: this model's default classifier-free guidance scale (what :meth:`__call__`,
+            :meth:`loop` and :meth:`variation` use when given ``cfg_scale=None``; 1 = none). It is a
+            property of the trained denoiser, measured per bundle, and saved in ``model_index.json``
+            as ``generation.cfg_scale`` (folders without it load with :data:`DEFAULT_CFG_SCALE`).
 
     Raises:
-        ValueError: if the stages disagree, naming every difference: the autoencoder's or the
-            vocoder's front end vs ``mel_config`` (sample rate, n_mels, hop_length, ...), the latent
-            channels of the autoencoder vs the denoiser, the scheduler's noise process (prediction
-            type, timesteps, betas) vs the denoiser's, or (when the denoiser's config records one)
+        ValueError: if ``cfg_scale`` is not finite, or if the stages disagree, naming every
+            difference: the autoencoder's or the vocoder's front end vs ``mel_config`` (sample
+            rate, n_mels, hop_length, ...), the latent channels of the autoencoder vs the
+            denoiser, the scheduler's noise process (prediction type, timesteps, betas) vs the
+            denoiser's, or (when the denoiser's config records one)
             the time compression it was trained on vs the autoencoder's ``time_downsample``.
     """
 
@@ -294,7 +302,10 @@ class AudioGenPipeline:
         denoiser: nn.Module,
         scheduler: Any,
         vocoder: nn.Module,
+        cfg_scale: float = DEFAULT_CFG_SCALE,
     ) -> None:
+        if not math.isfinite(cfg_scale):
+            raise ValueError(f"cfg_scale (the pipeline's default) must be finite, got {cfg_scale}")
         problems = []
         for name, stage in (("autoencoder", autoencoder), ("vocoder", vocoder)):
             diff = _differences(mel_config, stage.mel_config)
@@ -325,6 +336,7 @@ class AudioGenPipeline:
         self.denoiser = denoiser.eval()
         self.scheduler = scheduler
         self.vocoder = vocoder.eval()
+        self.cfg_scale = float(cfg_scale)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -512,7 +524,7 @@ class AudioGenPipeline:
         num: int = 1,
         seed: int = 0,
         steps: int = 25,
-        cfg_scale: float = 3.0,
+        cfg_scale: float | None = None,
         style: str | None = None,
         sampler: str = "dpm++",
         progress: bool = True,
@@ -528,7 +540,8 @@ class AudioGenPipeline:
             num: clips, generated as one batch.
             seed: seed of the first clip.
             steps: sampler steps.
-            cfg_scale: classifier-free guidance scale (used only with a ``style``; 1 = none).
+            cfg_scale: classifier-free guidance scale (used only with a ``style``; 1 = none);
+                ``None``: the pipeline's default, :attr:`cfg_scale`.
             style: one of :attr:`styles`, or ``None`` for unconditional generation.
             sampler: ``"dpm++"``, ``"ddim"`` or ``"euler"``.
             progress: tqdm bar over the sampler steps.
@@ -540,6 +553,7 @@ class AudioGenPipeline:
             ValueError: bad ``seconds`` / ``num`` / ``steps`` / ``seed``, an unknown style or sampler.
         """
         self._check_seconds(seconds)
+        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
         self._check_common(num, steps, cfg_scale, seed)
         label = self.style_label(style)
         num_samples = round(seconds * self.sample_rate)
@@ -581,7 +595,7 @@ class AudioGenPipeline:
         num: int = 1,
         seed: int = 0,
         steps: int = 25,
-        cfg_scale: float = 3.0,
+        cfg_scale: float | None = None,
         style: str | None = None,
         sampler: str = "dpm++",
         progress: bool = True,
@@ -632,6 +646,7 @@ class AudioGenPipeline:
             raise ValueError(f"repeat must be >= 1, got {repeat}")
         if fit not in ("mel", "resample"):
             raise ValueError(f"fit must be 'mel' or 'resample', got {fit!r}")
+        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
         self._check_common(num, steps, cfg_scale, seed)
         label = self.style_label(style)
         device, timings = self.device, StageTimings()
@@ -680,7 +695,7 @@ class AudioGenPipeline:
         strength: float = 0.5,
         seed: int = 0,
         steps: int = 25,
-        cfg_scale: float = 3.0,
+        cfg_scale: float | None = None,
         style: str | None = None,
         sampler: str = "dpm++",
         progress: bool = True,
@@ -719,6 +734,7 @@ class AudioGenPipeline:
             )
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
+        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
         self._check_common(1, steps, cfg_scale, seed)
         label = self.style_label(style)
         device, timings = self.device, StageTimings()
@@ -766,7 +782,8 @@ class AudioGenPipeline:
 
     # ------------------------------------------------------------------ saving and loading
     def model_index(self) -> dict[str, Any]:
-        """The ``model_index.json`` content: stages, version, front end, latent layout, styles."""
+        """The ``model_index.json`` content: stages, version, front end, latent layout, styles and
+        ``generation.cfg_scale`` (the default CFG scale)."""
         from audiogen import __version__
 
         return {
@@ -786,6 +803,7 @@ class AudioGenPipeline:
                 "latent_frame_rate": self.sample_rate / self.samples_per_latent_frame,
             },
             "styles": self.styles,
+            "generation": {"cfg_scale": self.cfg_scale},
         }
 
     def save_pretrained(
@@ -858,7 +876,8 @@ class AudioGenPipeline:
         try:
             stages = {name: directory / index["stages"][name]["subfolder"] for name in STAGES}
             mel_config = from_dict(MelConfig, index["mel"])
-        except (KeyError, TypeError, ValueError) as e:
+            cfg_scale = float(index.get("generation", {}).get("cfg_scale", DEFAULT_CFG_SCALE))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{index_path}: malformed ({type(e).__name__}: {e})") from e
         for name, folder in stages.items():
             if not folder.is_dir():
@@ -869,6 +888,7 @@ class AudioGenPipeline:
             _load_model(stages["denoiser"], LatentDenoiser, device),
             _load_scheduler(stages["scheduler"]),
             _load_model(stages["vocoder"], Vocoder, device),
+            cfg_scale=cfg_scale,
         )
         recorded = index.get("latent", {})
         actual = pipeline.model_index()["latent"]
@@ -890,12 +910,14 @@ class AudioGenPipeline:
         denoiser: str | Path,
         vocoder: str | Path,
         device: str | torch.device = "cpu",
+        cfg_scale: float = DEFAULT_CFG_SCALE,
     ) -> AudioGenPipeline:
         """Assemble a pipeline from trained stages (model folders, checkpoints or training run folders).
 
         Run folders give their newest complete checkpoint's EMA weights. The scheduler is the
         denoiser's training noise schedule (:func:`~audiogen.models.diffusion.noise_scheduler`),
-        the front end the autoencoder's. Save the result with :meth:`save_pretrained`.
+        the front end the autoencoder's; ``cfg_scale`` becomes the pipeline's default CFG scale.
+        Save the result with :meth:`save_pretrained`.
 
         Raises:
             FileNotFoundError: a stage cannot be found (names the path).
@@ -906,7 +928,8 @@ class AudioGenPipeline:
 
         vae = load_autoencoder(autoencoder, device)
         den = LatentDenoiser.from_pretrained(_find_denoiser(Path(denoiser)), device=device)
-        return cls(vae.mel_config, vae, den, noise_scheduler(den.config), load_vocoder(vocoder, device))
+        voc = load_vocoder(vocoder, device)
+        return cls(vae.mel_config, vae, den, noise_scheduler(den.config), voc, cfg_scale=cfg_scale)
 
 
 def load_pretrained(

@@ -125,6 +125,34 @@ def test_float16_stages_store_half_and_load_back_as_float32(tmp_path):
         original.save_pretrained(tmp_path / "bad", float16_stages=["scheduler"])
 
 
+def test_default_cfg_scale_is_saved_loaded_and_used(tmp_path):
+    original = make_tiny_pipeline()
+    original.cfg_scale = 1.5
+    folder = original.save_pretrained(tmp_path / "pipe")
+    index = json.loads((folder / MODEL_INDEX_NAME).read_text())
+    assert index["generation"] == {"cfg_scale": 1.5}
+    loaded = AudioGenPipeline.from_pretrained(folder, device="cpu")
+    assert loaded.cfg_scale == 1.5
+    kwargs = dict(seconds=0.3, seed=2, steps=2, style="piano", progress=False)
+    by_default = loaded(**kwargs).waveforms
+    assert torch.equal(by_default, loaded(cfg_scale=1.5, **kwargs).waveforms)
+    assert (by_default - loaded(cfg_scale=4.0, **kwargs).waveforms).abs().max() > 0
+    loop_kwargs = dict(seed=2, steps=2, style="piano", progress=False)
+    looped = loaded.loop(0.3, **loop_kwargs).waveforms
+    assert torch.equal(looped, loaded.loop(0.3, cfg_scale=1.5, **loop_kwargs).waveforms)
+    # a folder written before generation.cfg_scale existed loads with the old fixed default
+    del index["generation"]
+    (folder / MODEL_INDEX_NAME).write_text(json.dumps(index))
+    assert AudioGenPipeline.from_pretrained(folder, device="cpu").cfg_scale == 3.0
+    index["generation"] = {"cfg_scale": "high"}
+    (folder / MODEL_INDEX_NAME).write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="model_index.json: malformed"):
+        AudioGenPipeline.from_pretrained(folder, device="cpu")
+    with pytest.raises(ValueError, match="cfg_scale"):
+        stages = (original.autoencoder, original.denoiser, original.scheduler, original.vocoder)
+        AudioGenPipeline(MEL, *stages, cfg_scale=math.nan)
+
+
 def test_mismatched_stages_raise_naming_the_difference(tmp_path):
     with pytest.raises(ValueError, match=r"vocoder's mel front end differs.*n_mels: 32 vs 24"):
         make_tiny_pipeline(vocoder_mel=MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=24))

@@ -9,7 +9,8 @@ a checkpoint folder or a model folder::
 The stages are checked for agreement (sample rate, n_mels, latent size) by
 :class:`audiogen.pipeline.AudioGenPipeline`; the folder is written with ``save_pretrained``
 (safetensors + JSON, no pickle) and its total size printed, since the package ships it (30 MB cap).
-``--fp16 vocoder`` stores that stage's parameters in float16 to fit the cap.
+``--fp16 vocoder`` stores that stage's parameters in float16 to fit the cap; ``--cfg-scale``
+records the model's default classifier-free guidance scale in ``model_index.json``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,20 @@ def main() -> None:
         choices=["autoencoder", "denoiser", "vocoder"],
         help="store this stage's parameters as float16 (half the file; loaded back as float32); repeatable",
     )
+    parser.add_argument(
+        "--cfg-scale",
+        type=float,
+        default=3.0,
+        help="the model's default classifier-free guidance scale, saved in model_index.json "
+        "(generation.cfg_scale); pick it by measuring FD (audiogen eval generate --cfg-scale)",
+    )
     args = parser.parse_args()
 
     from audiogen.pipeline import AudioGenPipeline
 
-    pipe = AudioGenPipeline.from_stage_folders(args.autoencoder, args.denoiser, args.vocoder)
+    pipe = AudioGenPipeline.from_stage_folders(
+        args.autoencoder, args.denoiser, args.vocoder, cfg_scale=args.cfg_scale
+    )
     card = args.model_card.read_text() if args.model_card else None
     out = pipe.save_pretrained(args.out, model_card=card, float16_stages=args.fp16)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

@@ -33,7 +33,11 @@ def generate(
     num: int = typer.Option(64, "--num", min=2, help="Generated clips (styles cycled evenly)."),
     seconds: float = typer.Option(4.0, "--seconds", min=0.1, help="Clip length in seconds (every set)."),
     steps: int = typer.Option(25, "--steps", min=1, help="Sampler steps."),
-    cfg_scale: float = typer.Option(3.0, "--cfg-scale", help="Classifier-free guidance scale."),
+    cfg_scale: float | None = typer.Option(
+        None,
+        "--cfg-scale",
+        help="Classifier-free guidance scale; default: the model's (model_index.json generation.cfg_scale).",
+    ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of generation and of the noise."),
     crops_per_file: int = typer.Option(
         2, "--crops-per-file", min=1, help="Evenly spaced crops per held-out file."

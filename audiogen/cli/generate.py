@@ -28,7 +28,12 @@ CHECKPOINT = typer.Option(
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda.")
 SEED = typer.Option(0, "--seed", help="Random seed (clip i of --num gets seed + i).")
 STEPS = typer.Option(25, "--steps", help="Sampler steps.")
-CFG_SCALE = typer.Option(3.0, "--cfg-scale", help="Classifier-free guidance scale (with --style; 1 = none).")
+CFG_SCALE = typer.Option(
+    None,
+    "--cfg-scale",
+    help="Classifier-free guidance scale (with --style; 1 = none); default: the model's "
+    "(model_index.json generation.cfg_scale; the bundled model's is in its MODEL_CARD.md).",
+)
 STYLE = typer.Option(None, "--style", help="Style name (the model's labels); default: unconditional.")
 SAMPLER = typer.Option("dpm++", "--sampler", help="dpm++ (DPM-Solver++ 2M), ddim or euler.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files.")
@@ -107,7 +112,7 @@ def generate(
     num: int = typer.Option(1, "--num", help="Number of clips."),
     seed: int = SEED,
     steps: int = STEPS,
-    cfg_scale: float = CFG_SCALE,
+    cfg_scale: float | None = CFG_SCALE,
     style: str = STYLE,
     out: Path = typer.Option(Path("generated"), "--out", help="Output folder."),
     checkpoint: Path = CHECKPOINT,
@@ -161,7 +166,7 @@ def generate(
             if plot:
                 title = (
                     f"{style or 'unconditional'}, seed {seeds[first + i]}, {steps} {sampler} steps, "
-                    f"cfg {cfg_scale:g}"
+                    f"cfg {pipeline.cfg_scale if cfg_scale is None else cfg_scale:g}"
                 )
                 save_mel_png(pngs[first + i], result.mels[i], pipeline.mel_config, title=title)
                 line += f" and {pngs[first + i].name}"
@@ -181,7 +186,7 @@ def loop(
     out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
     seed: int = SEED,
     steps: int = STEPS,
-    cfg_scale: float = CFG_SCALE,
+    cfg_scale: float | None = CFG_SCALE,
     style: str = STYLE,
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,
@@ -262,7 +267,7 @@ def variation(
     out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
     seed: int = SEED,
     steps: int = STEPS,
-    cfg_scale: float = CFG_SCALE,
+    cfg_scale: float | None = CFG_SCALE,
     style: str = STYLE,
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,

@@ -113,6 +113,7 @@ def test_trained_classifier_puts_noise_further_than_real_audio(tmp_path):
     assert noise.frechet_distance > 3 * real.frechet_distance, report.table()
     assert report.reference_style_accuracy > 0.8 and real.style_accuracy > 0.8
     assert report.rows[0].name == "generated" and math.isfinite(report.rows[0].frechet_distance)
+    assert report.cfg_scale == 3.0  # no cfg_scale given: the pipeline folder's default is recorded
 
 
 def test_missing_checkpoint_and_embedder_exit_with_clear_messages(tmp_path, monkeypatch):
