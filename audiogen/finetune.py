@@ -503,6 +503,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             denoiser,
             noise_scheduler(denoiser.config),  # the schedule it was fine-tuned on
             load_vocoder(folders["vocoder"]),
+            cfg_scale=base.cfg_scale,  # the base model's measured default; re-measure after fine-tuning
         )
         pipe.save_pretrained(run_dir, model_card=_model_card(config, base_dir, styles, files))
     state.wait_for_everyone()

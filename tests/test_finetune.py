@@ -55,7 +55,7 @@ def collection(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    return write_tiny_pipeline(tmp_path_factory.mktemp("base") / "pipe")
+    return write_tiny_pipeline(tmp_path_factory.mktemp("base") / "pipe", cfg_scale=2.0)
 
 
 def _finetune(collection: Path, base: Path, out: Path, *extra: str):
@@ -85,6 +85,7 @@ def test_generator_finetune_writes_a_pipeline_that_generates_the_new_style(colle
     pipe = AudioGenPipeline.from_pretrained(out)
     old = AudioGenPipeline.from_pretrained(base)
     assert pipe.styles == [*old.styles, "chimes"]
+    assert old.cfg_scale == pipe.cfg_scale == 2.0  # the base's default CFG scale is kept
     assert pipe.denoiser.config.rescale_betas_zero_snr and pipe.scheduler.config.rescale_betas_zero_snr
     assert _state(out, "denoiser")["step"] == 3
     before = old.denoiser.state_dict()

@@ -28,6 +28,7 @@ def make_tiny_pipeline(
     styles: tuple[str, ...] | None = STYLES,
     seed: int = 0,
     vocoder_mel: MelConfig | None = None,
+    cfg_scale: float = 3.0,
 ) -> AudioGenPipeline:
     """Tiny untrained stages (time_downsample 2, denoiser length_multiple 2) in a pipeline.
 
@@ -56,7 +57,7 @@ def make_tiny_pipeline(
         for p in denoiser.parameters():
             p.normal_(0.0, 0.1)
     vocoder = VocosVocoder(VocoderConfig(mel=vocoder_mel or mel, dim=16, intermediate_dim=32, num_layers=1))
-    return AudioGenPipeline(mel, vae, denoiser, noise_scheduler(config), vocoder)
+    return AudioGenPipeline(mel, vae, denoiser, noise_scheduler(config), vocoder, cfg_scale=cfg_scale)
 
 
 def write_tiny_pipeline(folder: Path, **kwargs) -> Path:
