@@ -878,7 +878,7 @@ def evaluate_generation(
         styles = list(styles)
     else:
         styles = list(pipe.styles) or [None]
-    cfg_scale = pipe.cfg_scale if cfg_scale is None else cfg_scale
+    cfg_scale = pipe.resolve_cfg_scale(cfg_scale)
     gen_wav, gen_rate = generate_clips(
         pipe, num, seconds, styles, steps=steps, cfg_scale=cfg_scale, seed=seed, batch_size=batch_size,
         progress=progress,

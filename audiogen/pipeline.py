@@ -406,6 +406,10 @@ class AudioGenPipeline:
         return conv_context(self.vocoder) + math.ceil(n_fft / (2 * self.hop_length))
 
     # ------------------------------------------------------------------ checks
+    def resolve_cfg_scale(self, cfg_scale: float | None) -> float:
+        """The CFG scale a call uses: ``cfg_scale``, or the default :attr:`cfg_scale` if ``None``."""
+        return self.cfg_scale if cfg_scale is None else cfg_scale
+
     def style_label(self, style: str | None) -> int | None:
         """Class index of ``style`` (``None`` → ``None``, unconditional).
 
@@ -553,7 +557,7 @@ class AudioGenPipeline:
             ValueError: bad ``seconds`` / ``num`` / ``steps`` / ``seed``, an unknown style or sampler.
         """
         self._check_seconds(seconds)
-        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
+        cfg_scale = self.resolve_cfg_scale(cfg_scale)
         self._check_common(num, steps, cfg_scale, seed)
         label = self.style_label(style)
         num_samples = round(seconds * self.sample_rate)
@@ -646,7 +650,7 @@ class AudioGenPipeline:
             raise ValueError(f"repeat must be >= 1, got {repeat}")
         if fit not in ("mel", "resample"):
             raise ValueError(f"fit must be 'mel' or 'resample', got {fit!r}")
-        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
+        cfg_scale = self.resolve_cfg_scale(cfg_scale)
         self._check_common(num, steps, cfg_scale, seed)
         label = self.style_label(style)
         device, timings = self.device, StageTimings()
@@ -734,7 +738,7 @@ class AudioGenPipeline:
             )
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
-        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
+        cfg_scale = self.resolve_cfg_scale(cfg_scale)
         self._check_common(1, steps, cfg_scale, seed)
         label = self.style_label(style)
         device, timings = self.device, StageTimings()

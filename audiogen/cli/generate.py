@@ -166,7 +166,7 @@ def generate(
             if plot:
                 title = (
                     f"{style or 'unconditional'}, seed {seeds[first + i]}, {steps} {sampler} steps, "
-                    f"cfg {pipeline.cfg_scale if cfg_scale is None else cfg_scale:g}"
+                    f"cfg {pipeline.resolve_cfg_scale(cfg_scale):g}"
                 )
                 save_mel_png(pngs[first + i], result.mels[i], pipeline.mel_config, title=title)
                 line += f" and {pngs[first + i].name}"
