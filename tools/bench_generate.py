@@ -8,9 +8,11 @@ Usage::
 
 What is timed: one call ``pipeline(seconds, num=1, steps, cfg_scale, style, sampler)`` — the
 sampler loop of the latent denoiser (``denoise``), the VAE decoder (``decode``) and the vocoder
-(``vocode``) — at the default settings (10 s, 25 DPM-Solver++ steps, guidance 3), in two
-conditions: with a style (classifier-free guidance: the conditional and the unconditional
-prediction in one batch of 2 per step) and unconditional (one prediction per step). ``--warmup``
+(``vocode``) — at the default settings (10 s, 25 DPM-Solver++ steps, the pipeline's own default CFG scale, as
+``audiogen generate`` uses it: ``generation.cfg_scale`` of its ``model_index.json``, 1.0 for the
+bundled model; random-init pipelines get 3.0), in two conditions: with a style (above CFG scale 1,
+classifier-free guidance runs the conditional and the unconditional prediction in one batch of 2
+per step; at 1, one prediction) and unconditional (one prediction per step). ``--warmup``
 calls first, then ``--repeats`` calls; the median of each stage over the repeats is reported
 (CUDA is synchronised before every reading). ``RTF`` = wall seconds per second of audio (< 1 is
 faster than real time); ``x realtime`` is its inverse.
@@ -113,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--cfg-scale", type=float, default=3.0)
+    parser.add_argument(
+        "--cfg-scale", type=float, default=None, help="styled row's CFG scale (default: the pipeline's own)"
+    )
     parser.add_argument("--sampler", default="dpm++")
     parser.add_argument(
         "--threads", type=int, default=2, help="torch.set_num_threads for the CPU (default 2)"
@@ -149,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
     style = pipeline.styles[0] if pipeline.styles else None
-    conditions = ([(f"style={style}, cfg {args.cfg_scale:g}", style)] if style else []) + [
+    cfg_scale = pipeline.resolve_cfg_scale(args.cfg_scale)
+    conditions = ([(f"style={style}, cfg {cfg_scale:g}", style)] if style else []) + [
         ("unconditional", None)
     ]
 
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         pipeline.to(device)
         name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu"
         for label, cond_style in conditions:
-            t = bench(pipeline, args.seconds, args.steps, args.cfg_scale, cond_style, args.sampler,
+            t = bench(pipeline, args.seconds, args.steps, cfg_scale, cond_style, args.sampler,
                       args.warmup, args.repeats)  # fmt: skip
             rtf = t["total"] / args.seconds
             print(

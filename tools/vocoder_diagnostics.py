@@ -1,6 +1,6 @@
 """Where a vocoder's reconstruction error comes from, on held-out clips of a manifest.
 
-Two reports (both 5 s crops, peak -1 dBFS, mono, as ``audiogen eval reconstruct``):
+Three reports (5 s crops, peak -1 dBFS, mono, as ``audiogen eval reconstruct``):
 
 * ``vae``: the VAE's own share of the "VAE + vocoder" error: mel L1 (dB) of the VAE's decoded
   log-mel against the true one before any vocoder, VAE + Griffin-Lim (32 iterations), the vocoder
@@ -13,6 +13,18 @@ Two reports (both 5 s crops, peak -1 dBFS, mono, as ``audiogen eval reconstruct`
   then the VAE's error by level: the mel bins grouped by how far (dB) they lie below their clip's
   loudest bin, each group's share of the bins and mean ``|decoded − true|`` (dB), so that one can
   see whether the error sits in inaudible, near-floor bins or in the loud ones.
+
+* ``latent-fit``: the encoder's share of the VAE's error (its amortisation gap). For each clip the
+  latent is optimised directly (Adam on the decoder's mel L1, starting from the encoder's posterior
+  mean, decoder frozen) and the mel L1 (dB) of the decoding is printed at a few step counts beside
+  the encoder's. What the fitted latent reaches bounds what a better encoder could give with this
+  decoder; the rest of the error is the decoder's (and the latent size's). The fitted latents are
+  not pulled towards the prior, so the spread of the latent and its drift from the encoder's are
+  printed too, beside the posterior's own standard deviation (all in the scaled latent units the
+  denoiser sees)::
+
+      .venv/bin/python tools/vocoder_diagnostics.py latent-fit MANIFEST \\
+          --autoencoder audiogen/assets/default --clips 24 --steps 400
 
 * ``error-png``: per-bin ``|re-analysed − true log-mel|`` (dB) of Griffin-Lim 32 and of the vocoder
   on one clip, drawn one above the other::
@@ -96,6 +108,55 @@ def vae_report(args: argparse.Namespace) -> None:
         print(f"  {label:12s} {count / max(total, 1):6.3f}  {mean:.3f}")
 
 
+def latent_fit_report(args: argparse.Namespace) -> None:
+    """Print the encoder's and the per-clip fitted latents' mel L1 (see the module docstring)."""
+    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.evaluation import load_autoencoder
+
+    vae = load_autoencoder(args.autoencoder)
+    vae.requires_grad_(False)
+    front = LogMelSpectrogram(vae.mel_config)
+    by_frames: dict[int, list[torch.Tensor]] = {}  # clips of equal length are fitted as one batch
+    for wav in _clips(args.manifest, args.split, args.clips, vae.mel_config.sample_rate):
+        mel = front(wav).mel
+        by_frames.setdefault(mel.shape[-1], []).append(mel)
+    mels = [torch.cat(group) for group in by_frames.values()]  # each (clips, n_mels, frames)
+    bins = sum(m.numel() for m in mels)
+
+    def error_db(latents: list[torch.Tensor]) -> torch.Tensor:
+        total = sum(
+            (vae.decode(z, frames=m.shape[-1]) - m).abs().sum() for z, m in zip(latents, mels, strict=True)
+        )
+        return total / bins * DB_PER_NEPER
+
+    with torch.no_grad():
+        start = [vae.encode(m) for m in mels]  # posterior means, scaled latents
+        noise = torch.cat([vae.posterior(m).std.flatten() for m in mels]) * vae.config.latent_scale
+        spread = torch.cat([z.flatten() for z in start]).std()
+        print(
+            f"{'encoder (posterior mean)':28s} {float(error_db(start)):.4f} dB   latent std "
+            f"{float(spread):.3f}, posterior std (mean) {float(noise.mean()):.4f}"
+        )
+    latents = [z.clone().requires_grad_(True) for z in start]
+    optimizer = torch.optim.Adam(latents, lr=args.lr)
+    report_at = {s for s in (25, 50, 100, 200, 400, 800, 1600) if s < args.steps} | {args.steps}
+    for step in range(1, args.steps + 1):
+        loss = error_db(latents)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step in report_at:
+            with torch.no_grad():
+                loss = error_db(latents)  # after this step's update
+            flat = torch.cat([z.detach().flatten() for z in latents])
+            drift = torch.cat([(z.detach() - z0).flatten() for z, z0 in zip(latents, start, strict=True)])
+            print(
+                f"{f'fitted, {step} Adam steps':28s} {float(loss):.4f} dB   "
+                f"latent std {float(flat.std()):.3f}, drift from the encoder's std {float(drift.std()):.3f}",
+                flush=True,
+            )
+
+
 def error_png(args: argparse.Namespace) -> None:
     """Write the per-bin error PNG of Griffin-Lim 32 and the vocoder on the first clip."""
     import matplotlib
@@ -145,20 +206,25 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="report", required=True)
-    for name in ("vae", "error-png"):
+    reports = {"vae": vae_report, "latent-fit": latent_fit_report, "error-png": error_png}
+    for name in reports:
         p = sub.add_parser(name)
         p.add_argument("manifest", type=Path)
-        p.add_argument("--vocoder", required=True, help="vocoder model / checkpoint / run folder")
         p.add_argument("--split", default="test")
         p.add_argument("--threads", type=int, default=1)
-        if name == "vae":
+        if name != "latent-fit":
+            p.add_argument("--vocoder", required=True, help="vocoder model / checkpoint / run folder")
+        if name == "error-png":
+            p.add_argument("--out", type=Path, default=Path("docs/images/vocoder_gl_error.png"))
+        else:
             p.add_argument("--autoencoder", default="audiogen/assets/default")
             p.add_argument("--clips", type=int, default=24)
-        else:
-            p.add_argument("--out", type=Path, default=Path("docs/images/vocoder_gl_error.png"))
+        if name == "latent-fit":
+            p.add_argument("--steps", type=int, default=400, help="Adam steps on the latents")
+            p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    (vae_report if args.report == "vae" else error_png)(args)
+    reports[args.report](args)
 
 
 if __name__ == "__main__":
