@@ -883,6 +883,8 @@ class AudioGenPipeline:
             cfg_scale = float(index.get("generation", {}).get("cfg_scale", DEFAULT_CFG_SCALE))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{index_path}: malformed ({type(e).__name__}: {e})") from e
+        if not math.isfinite(cfg_scale):
+            raise ValueError(f"{index_path}: malformed (generation.cfg_scale is {cfg_scale}, not finite)")
         for name, folder in stages.items():
             if not folder.is_dir():
                 raise FileNotFoundError(f"{folder}: missing {name} folder of the pipeline in {directory}")

@@ -149,6 +149,9 @@ def test_default_cfg_scale_is_saved_loaded_and_used(tmp_path):
     (folder / MODEL_INDEX_NAME).write_text(json.dumps(index))
     with pytest.raises(ValueError, match="model_index.json: malformed"):
         AudioGenPipeline.from_pretrained(folder, device="cpu")
+    (folder / MODEL_INDEX_NAME).write_text(json.dumps(index).replace('"high"', "NaN"))  # json allows NaN
+    with pytest.raises(ValueError, match=r"model_index.json: malformed \(generation.cfg_scale is nan"):
+        AudioGenPipeline.from_pretrained(folder, device="cpu")
     with pytest.raises(ValueError, match="cfg_scale"):
         stages = (original.autoencoder, original.denoiser, original.scheduler, original.vocoder)
         AudioGenPipeline(MEL, *stages, cfg_scale=math.nan)

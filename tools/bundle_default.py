@@ -40,16 +40,18 @@ def main() -> None:
     parser.add_argument(
         "--cfg-scale",
         type=float,
-        default=3.0,
+        default=None,
         help="the model's default classifier-free guidance scale, saved in model_index.json "
-        "(generation.cfg_scale); pick it by measuring FD (audiogen eval generate --cfg-scale)",
+        "(generation.cfg_scale); pick it by measuring FD (audiogen eval generate --cfg-scale); "
+        "default: audiogen.pipeline.DEFAULT_CFG_SCALE (3.0)",
     )
     args = parser.parse_args()
 
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipeline import DEFAULT_CFG_SCALE, AudioGenPipeline
 
+    cfg_scale = DEFAULT_CFG_SCALE if args.cfg_scale is None else args.cfg_scale
     pipe = AudioGenPipeline.from_stage_folders(
-        args.autoencoder, args.denoiser, args.vocoder, cfg_scale=args.cfg_scale
+        args.autoencoder, args.denoiser, args.vocoder, cfg_scale=cfg_scale
     )
     card = args.model_card.read_text() if args.model_card else None
     out = pipe.save_pretrained(args.out, model_card=card, float16_stages=args.fp16)
