@@ -347,3 +347,58 @@ class MelVAE(MelAutoencoder):
         x = self.decoder(latent)
         mel = x * self.config.mel_std + self.config.mel_mean
         return mel if frames is None else mel[..., :frames]
+
+
+def deepen_decoder_state(
+    state: dict[str, torch.Tensor], saved_blocks_per_stage: int, model: MelVAE
+) -> dict[str, torch.Tensor]:
+    """Map the weights of a :class:`MelVAE` onto ``model``, whose decoder has more blocks per stage.
+
+    Every saved tensor is kept; each decoder stage keeps its saved ConvNeXt blocks first and gets
+    the new ones after them. A new block takes ``model``'s own (fresh) weights with its layer scale
+    ``gamma`` set to 0, so it is exactly the identity and the deeper model decodes exactly as the
+    saved one until training moves it (function-preserving deepening as in Net2Net, Chen et al.,
+    2016, "Net2Net: Accelerating Learning via Knowledge Transfer"; a zero residual scale as in
+    ReZero, Bachlechner et al., 2021). The encoder, and so the latents, are untouched.
+
+    Args:
+        state: the saved model's state dict (decoder with ``saved_blocks_per_stage`` blocks per
+            stage, otherwise the same settings as ``model``).
+        saved_blocks_per_stage: the saved decoder's blocks per stage.
+        model: the deeper model (its ``config.decoder_blocks_per_stage`` is the new depth).
+
+    Returns:
+        A state dict that loads into ``model`` strictly.
+
+    Raises:
+        ValueError: ``model``'s decoder is not deeper than ``saved_blocks_per_stage``.
+    """
+    cfg = model.config
+    new_blocks = cfg.decoder_blocks_per_stage or cfg.blocks_per_stage
+    if not 0 < saved_blocks_per_stage < new_blocks:
+        raise ValueError(
+            f"deepen_decoder_state: the saved decoder has {saved_blocks_per_stage} blocks per stage, "
+            f"the model {new_blocks}; it can only grow"
+        )
+    stages = len(factorize(cfg.time_downsample)) + 1
+
+    def layout(blocks: int) -> dict[str, int]:
+        """Decoder index by layer name: conv, per stage (upsample,) blocks, then LayerNorm, conv."""
+        names = ["conv_in"]
+        for s in range(stages):
+            names += ([f"upsample{s}"] if s else []) + [f"block{s}.{j}" for j in range(blocks)]
+        return {name: i for i, name in enumerate([*names, "norm_out", "conv_out"])}
+
+    saved_index, new_name = layout(saved_blocks_per_stage), {i: n for n, i in layout(new_blocks).items()}
+    out: dict[str, torch.Tensor] = {}
+    for key, fresh in model.state_dict().items():
+        if not key.startswith("decoder."):
+            out[key] = state[key]
+            continue
+        _, index, rest = key.split(".", 2)
+        name = new_name[int(index)]
+        if name in saved_index:
+            out[key] = state[f"decoder.{saved_index[name]}.{rest}"]
+        else:
+            out[key] = torch.zeros_like(fresh) if rest == "gamma" else fresh.clone()
+    return out

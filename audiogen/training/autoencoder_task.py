@@ -28,7 +28,7 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
-from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
+from audiogen.models.autoencoder import AutoencoderConfig, MelVAE, deepen_decoder_state
 from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 DB_PER_NEPER = 20 / math.log(10)
@@ -281,6 +281,23 @@ class AutoencoderTask(Task):
             var = max(total_sq / count - (total / count) ** 2, 0.0)
             if var > 0:
                 model.set_latent_scale(1.0 / math.sqrt(var))
+
+    def adapt_init_state(
+        self, name: str, model: nn.Module, state: dict[str, torch.Tensor], config: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """Deepen a saved decoder when the recipe asks for more ``decoder_blocks_per_stage``.
+
+        The new blocks start as identities, so training starts from the saved model's output
+        (:func:`~audiogen.models.autoencoder.deepen_decoder_state`); with a frozen encoder the
+        latents, and a denoiser trained on them, stay valid. Any other difference is left for the
+        strict load to report.
+        """
+        saved = config.get("decoder_blocks_per_stage") or config.get("blocks_per_stage")
+        wanted = self.model_config.decoder_blocks_per_stage or self.model_config.blocks_per_stage
+        if name != "autoencoder" or not isinstance(saved, int) or not saved < wanted:
+            return state
+        print(f"init.autoencoder: deepening the decoder from {saved} to {wanted} blocks per stage")
+        return deepen_decoder_state(state, saved, model)  # type: ignore[arg-type]
 
     def export_config(self) -> dict[str, Any]:
         """The resolved model and front-end settings."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audiogen.config import MelConfig
-from audiogen.models.autoencoder import AutoencoderConfig, DiagonalGaussian, MelVAE
+from audiogen.models.autoencoder import AutoencoderConfig, DiagonalGaussian, MelVAE, deepen_decoder_state
 
 
 def tiny_config(**kw) -> AutoencoderConfig:
@@ -116,6 +116,33 @@ def test_decoder_width_and_depth_are_its_own():
         tiny_config(decoder_channels=0)
     with pytest.raises(ValueError, match="decoder_blocks_per_stage"):
         tiny_config(decoder_blocks_per_stage=-1)
+
+
+@pytest.mark.parametrize("time_downsample", [1, 4, 6])
+def test_a_deepened_decoder_decodes_exactly_as_the_saved_one(time_downsample):
+    torch.manual_seed(0)
+    saved = MelVAE(tiny_config(time_downsample=time_downsample, decoder_blocks_per_stage=2))
+    with torch.no_grad():  # trained-looking layer scales, so that a misplaced block would show
+        for name, p in saved.named_parameters():
+            if name.endswith("gamma"):
+                p.uniform_(0.5, 1.5)
+    deeper = MelVAE(tiny_config(time_downsample=time_downsample, decoder_blocks_per_stage=4))
+    deeper.load_state_dict(deepen_decoder_state(saved.state_dict(), 2, deeper))
+    saved.eval(), deeper.eval()
+    for latent_frames in (1, 5, 23):
+        z = torch.randn(2, 3, latent_frames)
+        assert torch.equal(deeper.decode(z), saved.decode(z))
+    mel = torch.randn(1, 24, 19) - 5.0
+    assert torch.equal(deeper.encode(mel), saved.encode(mel))
+    stages = {1: 1, 4: 3, 6: 3}[time_downsample]  # 1 + the prime factors of time_downsample
+    blocks = [m for m in deeper.decoder if type(m).__name__ == "ConvNeXtBlock1d"]
+    assert len(blocks) == 4 * stages
+    assert sum(int(not b.gamma.any()) for b in blocks) == 2 * stages  # two identity blocks per stage
+    with torch.no_grad():  # the new blocks are wired in: moving one changes the output
+        next(b for b in blocks if not b.gamma.any()).gamma.fill_(1.0)
+    assert not torch.equal(deeper.decode(z), saved.decode(z))
+    with pytest.raises(ValueError, match="can only grow"):
+        deepen_decoder_state(saved.state_dict(), 4, deeper)
 
 
 def test_load_errors_name_the_problem(tmp_path):

@@ -85,3 +85,35 @@ def test_init_only_loads_the_named_parts_into_a_model_with_a_new_decoder(tmp_pat
     task = _VAETask({"init": {"autoencoder": {"from": str(tmp_path / "vae")}}})
     with pytest.raises(ValueError, match="must be a path or"):
         task.load_init_weights(task.build_models())
+
+
+def test_init_deepens_a_saved_decoder_when_the_recipe_asks_for_more_blocks(tmp_path, capsys):
+    from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
+    from audiogen.training.autoencoder_task import AutoencoderTask
+
+    torch.manual_seed(1)
+    saved = MelVAE(AutoencoderConfig(mel=MEL, latent_dim=4, channels=16, decoder_blocks_per_stage=1))
+    saved.set_latent_scale(1.7)
+    saved.save_pretrained(tmp_path / "vae")
+    mel = {k: getattr(MEL, k) for k in ("sample_rate", "n_fft", "hop_length", "n_mels")}
+    recipe = {
+        "mel": mel,
+        "model": {"latent_dim": 4, "channels": 16, "decoder_blocks_per_stage": 3},
+        "data": {"manifest": "unused.jsonl"},
+        "init": {"autoencoder": str(tmp_path / "vae")},
+    }
+    task = AutoencoderTask(recipe)
+    models = task.build_models()
+    assert task.load_init_weights(models) == ["autoencoder"]
+    assert "deepening the decoder from 1 to 3 blocks per stage" in capsys.readouterr().out
+    deeper = models["autoencoder"].eval()
+    z = torch.randn(2, 4, 6)
+    assert torch.equal(deeper.decode(z), saved.eval().decode(z))
+    assert float(deeper.latent_scale) == pytest.approx(1.7)
+    # a shallower recipe is not a deepening: the strict load reports the misfit
+    task = AutoencoderTask({**recipe, "model": {**recipe["model"], "decoder_blocks_per_stage": 1}})
+    saved3 = MelVAE(AutoencoderConfig(mel=MEL, latent_dim=4, channels=16, decoder_blocks_per_stage=3))
+    saved3.save_pretrained(tmp_path / "vae3")
+    task.recipe["init"] = {"autoencoder": str(tmp_path / "vae3")}
+    with pytest.raises(ValueError, match="do not fit"):
+        task.load_init_weights(task.build_models())
