@@ -9,6 +9,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# also for fixtures of wider scope, which run before the per-test fixture below: an exact-resume
+# check compares runs made inside a module fixture and inside a test, so both use 2 threads
+torch.set_num_threads(2)
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads():

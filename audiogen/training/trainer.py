@@ -17,7 +17,9 @@ Resuming (``resume=True``) restores weights, EMA, optimizer, scheduler, grad sca
 process's RNG state and the position inside the epoch, so an interrupted run continues exactly as
 if it had not stopped. Data order is fixed by ``(seed, epoch)``, and each item is fetched under its
 own seed derived from ``(seed, epoch, position)``, so random crops are the same whatever
-``num_workers`` is and after a resume. Run multi-process unchanged with ``accelerate launch``.
+``num_workers`` is and after a resume (on the same number of threads and processes: float sums
+depend on the split). ``metrics.jsonl`` drops what the interrupted run logged after the checkpoint
+it resumes from, so each step is recorded once. Run multi-process unchanged with ``accelerate launch``.
 
 Run folder layout::
 
@@ -52,6 +54,30 @@ from audiogen.training.ema import EMA
 from audiogen.training.sampling import EpochSampler, SeededItems, to_device
 from audiogen.training.tasks import Sample, Task, write_samples
 from audiogen.training.train_config import TrainConfig, TrainingError, TrainResult, lr_lambda
+
+
+def _trim_metrics(path: Path, step: int) -> int:
+    """Keep the records of ``metrics.jsonl`` up to ``step``, the checkpoint a run resumes from.
+
+    What an interrupted run logged after its last checkpoint is logged again by the resumed run,
+    so those records (and a last line cut off mid-write) are removed, leaving one record per step
+    and kind. The file is replaced atomically. Returns the number of lines dropped.
+    """
+    if not path.is_file():
+        return 0
+    lines = path.read_text().splitlines()
+    kept = []
+    for line in lines:
+        try:
+            if int(json.loads(line)["step"]) <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            pass  # a line cut off mid-write
+    if len(kept) < len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(path)
+    return len(lines) - len(kept)
 
 
 def _seed_all(seed: int) -> None:
@@ -182,6 +208,10 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if checkpoint is None:
                 (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            else:
+                dropped = _trim_metrics(self.run_dir / "metrics.jsonl", self.step)
+                if dropped:
+                    acc.print(f"metrics.jsonl: dropped {dropped} records logged after step {self.step}")
             OmegaConf.save(OmegaConf.create(self.recipe), self.run_dir / "recipe.yaml")
         if cfg.log_with:
             acc.init_trackers("logs", config=_flatten_for_hparams(self.recipe))

@@ -104,10 +104,21 @@ def test_resume_is_exact_and_skips_a_checkpoint_cut_off_mid_write(trained_run, a
     (cut / "COMPLETE").unlink()
     weights = cut / "models" / "autoencoder" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 41, "train/to')  # the run was killed while logging
 
     result = _invoke("train", "autoencoder", DEBUG_RECIPE, *_args(audio_dir), "--out", run, "--resume")
     assert result.exit_code == 0, result.output
     assert "resumed from" in result.output and "checkpoint-00000020" in result.output
+    # what the dead run logged after step 20 is replaced by the resumed run's records, not repeated
+    assert "dropped 12 records logged after step 20" in result.output
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    reference_log = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [r["step"] for r in reference_log]
+    for a, b in zip(logged, reference_log, strict=True):
+        assert a.keys() == b.keys()
+        for key in a.keys() & {"train/total", "val/mel_l1_db"}:  # an exact resume logs the same losses
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (a["step"], key)
 
     resumed = run / "checkpoints" / "checkpoint-00000040"
     assert (resumed / "COMPLETE").is_file()
