@@ -14,7 +14,8 @@ A checkpoint is a folder ``checkpoint-{step:08d}`` under a run's ``checkpoints/`
 ``COMPLETE`` with the size and SHA-256 of each file, fsyncs, and only then renames it into place,
 so a crash mid-write leaves at worst a ``.tmp-*`` folder that is never loaded.
 :func:`find_latest_checkpoint` returns the newest folder whose ``COMPLETE`` manifest matches the
-files on disk, skipping (and reporting) incomplete or damaged ones.
+files on disk, skipping (and reporting) incomplete or damaged ones. On resume,
+:func:`trim_metrics_log` cuts the run's ``metrics.jsonl`` back to the checkpoint's step.
 
 Everything here is pickle-free: tensors go to safetensors, the rest to JSON (:func:`save_state`).
 """
@@ -363,3 +364,27 @@ def find_model_folder(path: str | os.PathLike[str], name: str) -> Path:
         f"{path}: no {name} here (expected a model folder with config.json, a pipeline folder with "
         f"{name}/, a checkpoint folder, or a training run folder with checkpoints/)"
     )
+
+
+def trim_metrics_log(path: Path, step: int) -> int:
+    """Keep the records of a run's ``metrics.jsonl`` up to ``step``, the checkpoint it resumes from.
+
+    What an interrupted run logged after its last checkpoint is logged again by the resumed run,
+    so those records (and a last line cut off mid-write) are removed, leaving one record per step
+    and kind. The file is replaced atomically. Returns the number of lines dropped.
+    """
+    if not path.is_file():
+        return 0
+    lines = path.read_text().splitlines()
+    kept = []
+    for line in lines:
+        try:
+            if int(json.loads(line)["step"]) <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            pass  # a line cut off mid-write
+    if len(kept) < len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(path)
+    return len(lines) - len(kept)

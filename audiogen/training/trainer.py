@@ -48,36 +48,13 @@ from audiogen.training.checkpoint import (
     preserved_rng,
     restore_rng_state,
     save_state,
+    trim_metrics_log,
     write_checkpoint,
 )
 from audiogen.training.ema import EMA
 from audiogen.training.sampling import EpochSampler, SeededItems, to_device
 from audiogen.training.tasks import Sample, Task, write_samples
 from audiogen.training.train_config import TrainConfig, TrainingError, TrainResult, lr_lambda
-
-
-def _trim_metrics(path: Path, step: int) -> int:
-    """Keep the records of ``metrics.jsonl`` up to ``step``, the checkpoint a run resumes from.
-
-    What an interrupted run logged after its last checkpoint is logged again by the resumed run,
-    so those records (and a last line cut off mid-write) are removed, leaving one record per step
-    and kind. The file is replaced atomically. Returns the number of lines dropped.
-    """
-    if not path.is_file():
-        return 0
-    lines = path.read_text().splitlines()
-    kept = []
-    for line in lines:
-        try:
-            if int(json.loads(line)["step"]) <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            pass  # a line cut off mid-write
-    if len(kept) < len(lines):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(path)
-    return len(lines) - len(kept)
 
 
 def _seed_all(seed: int) -> None:
@@ -209,7 +186,7 @@ class Trainer:
             if checkpoint is None:
                 (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
             else:
-                dropped = _trim_metrics(self.run_dir / "metrics.jsonl", self.step)
+                dropped = trim_metrics_log(self.run_dir / "metrics.jsonl", self.step)
                 if dropped:
                     acc.print(f"metrics.jsonl: dropped {dropped} records logged after step {self.step}")
             OmegaConf.save(OmegaConf.create(self.recipe), self.run_dir / "recipe.yaml")
