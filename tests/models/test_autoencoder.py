@@ -138,6 +138,12 @@ def test_a_deepened_decoder_decodes_exactly_as_the_saved_one(time_downsample):
     blocks = [m for m in deeper.decoder if type(m).__name__ == "ConvNeXtBlock1d"]
     assert len(blocks) == 4 * stages
     assert sum(int(not b.gamma.any()) for b in blocks) == 2 * stages  # two identity blocks per stage
+    saved_blocks = [m for m in saved.decoder if type(m).__name__ == "ConvNeXtBlock1d"]
+    for s in range(stages):  # the new blocks copy their stage's last trained block
+        last = saved_blocks[2 * s + 1]
+        for new in blocks[4 * s + 2 : 4 * s + 4]:
+            assert torch.equal(new.pwconv2.weight, last.pwconv2.weight)
+            assert torch.equal(new.dwconv.weight, last.dwconv.weight)
     with torch.no_grad():  # the new blocks are wired in: moving one changes the output
         next(b for b in blocks if not b.gamma.any()).gamma.fill_(1.0)
     assert not torch.equal(deeper.decode(z), saved.decode(z))
