@@ -292,9 +292,13 @@ class AutoencoderTask(Task):
         latents, and a denoiser trained on them, stay valid. Any other difference is left for the
         strict load to report.
         """
+        mc = self.model_config
         saved = config.get("decoder_blocks_per_stage") or config.get("blocks_per_stage")
-        wanted = self.model_config.decoder_blocks_per_stage or self.model_config.blocks_per_stage
-        if name != "autoencoder" or not isinstance(saved, int) or not saved < wanted:
+        wanted = mc.decoder_blocks_per_stage or mc.blocks_per_stage
+        same_layout = config.get("time_downsample") == mc.time_downsample and (
+            config.get("decoder_channels") or config.get("channels")
+        ) == (mc.decoder_channels or mc.channels)
+        if name != "autoencoder" or not isinstance(saved, int) or not saved < wanted or not same_layout:
             return state
         print(f"init.autoencoder: deepening the decoder from {saved} to {wanted} blocks per stage")
         return deepen_decoder_state(state, saved, model)  # type: ignore[arg-type]

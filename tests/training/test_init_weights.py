@@ -117,3 +117,8 @@ def test_init_deepens_a_saved_decoder_when_the_recipe_asks_for_more_blocks(tmp_p
     task.recipe["init"] = {"autoencoder": str(tmp_path / "vae3")}
     with pytest.raises(ValueError, match="do not fit"):
         task.load_init_weights(task.build_models())
+    # deeper but also of another width or time layout: not a deepening either, reported the same way
+    for other in ({"decoder_channels": 24}, {"time_downsample": 2}):
+        task = AutoencoderTask({**recipe, "model": {**recipe["model"], **other}})
+        with pytest.raises(ValueError, match="do not fit"):
+            task.load_init_weights(task.build_models())
