@@ -98,6 +98,17 @@ class AutoencoderConfig:
         """Mel bands in and out (``mel.n_mels``)."""
         return self.mel.n_mels
 
+    @property
+    def decoder_width(self) -> int:
+        """Channels of the decoder: ``decoder_channels``, else ``channels``."""
+        return self.channels if self.decoder_channels is None else self.decoder_channels
+
+    @property
+    def decoder_depth(self) -> int:
+        """ConvNeXt blocks per decoder stage: ``decoder_blocks_per_stage``, else ``blocks_per_stage``."""
+        depth = self.decoder_blocks_per_stage
+        return self.blocks_per_stage if depth is None else depth
+
 
 @dataclass
 class DiagonalGaussian:
@@ -313,8 +324,7 @@ class MelVAE(MelAutoencoder):
         with torch.no_grad():
             enc[-1].bias[config.latent_dim :].fill_(INITIAL_LOGVAR)  # type: ignore[index]
 
-        dc = config.decoder_channels or c
-        dn = n if config.decoder_blocks_per_stage is None else config.decoder_blocks_per_stage
+        dc, dn = config.decoder_width, config.decoder_depth
         dec: list[nn.Module] = [nn.Conv1d(config.latent_dim, dc, 7, padding=3), *blocks(dc, dn)]
         for f in reversed(factors):
             dec += [Upsample1d(dc, dc, f), *blocks(dc, dn)]
@@ -377,7 +387,7 @@ def deepen_decoder_state(
         ValueError: ``model``'s decoder is not deeper than ``saved_blocks_per_stage``.
     """
     cfg = model.config
-    new_blocks = cfg.decoder_blocks_per_stage or cfg.blocks_per_stage
+    new_blocks = cfg.decoder_depth
     if not 0 < saved_blocks_per_stage < new_blocks:
         raise ValueError(
             f"deepen_decoder_state: the saved decoder has {saved_blocks_per_stage} blocks per stage, "

@@ -292,16 +292,21 @@ class AutoencoderTask(Task):
         latents, and a denoiser trained on them, stay valid. Any other difference is left for the
         strict load to report.
         """
-        mc = self.model_config
-        saved = config.get("decoder_blocks_per_stage") or config.get("blocks_per_stage")
-        wanted = mc.decoder_blocks_per_stage or mc.blocks_per_stage
-        same_layout = config.get("time_downsample") == mc.time_downsample and (
-            config.get("decoder_channels") or config.get("channels")
-        ) == (mc.decoder_channels or mc.channels)
-        if name != "autoencoder" or not isinstance(saved, int) or not saved < wanted or not same_layout:
+        if name != "autoencoder":
             return state
-        print(f"init.autoencoder: deepening the decoder from {saved} to {wanted} blocks per stage")
-        return deepen_decoder_state(state, saved, model)  # type: ignore[arg-type]
+        try:
+            saved = from_dict(AutoencoderConfig, config)
+        except (TypeError, ValueError):
+            return state  # not a VAE config this can read: the strict load reports the misfit
+        mc = self.model_config
+        same_layout = (saved.time_downsample, saved.decoder_width) == (mc.time_downsample, mc.decoder_width)
+        if not (same_layout and 0 < saved.decoder_depth < mc.decoder_depth):
+            return state
+        print(
+            f"init.autoencoder: deepening the decoder from {saved.decoder_depth} to {mc.decoder_depth} "
+            "blocks per stage"
+        )
+        return deepen_decoder_state(state, saved.decoder_depth, model)  # type: ignore[arg-type]
 
     def export_config(self) -> dict[str, Any]:
         """The resolved model and front-end settings."""
