@@ -571,6 +571,42 @@ class GLRefineVocoder(Vocoder):
         norm = envelope.new_zeros(1, period).index_add_(1, index, envelope)
         return wrapped / norm
 
+    def _overlap_add_gain(self, frames: int, device: torch.device) -> torch.Tensor:
+        """Per-sample factor ``(samples,)`` on the full overlap-add of ``frames`` frames.
+
+        ``1 / Σ window²`` on the ``frames * hop_length`` samples :meth:`_istft` keeps (from sample
+        ``n_fft // 2``), 0 elsewhere: multiplying the raw overlap-add by it gives :meth:`_istft`'s
+        waveform, already zero-padded by ``n_fft // 2`` each side as :meth:`_stft` pads it.
+        """
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        window = self.window.float().to(device)
+        envelope = overlap_add(rearrange(window.square(), "n -> 1 1 n").expand(1, frames, -1), hop)[0]
+        gain = torch.zeros_like(envelope)
+        keep = slice(n_fft // 2, n_fft // 2 + frames * hop)
+        gain[keep] = 1.0 / envelope[keep]
+        return gain
+
+    def _project(self, spec: torch.Tensor, circular: bool, gain: torch.Tensor | None = None) -> torch.Tensor:
+        """``STFT(iSTFT(spec))`` channels-last: complex ``(batch, frames, n_freqs)`` → the same shape.
+
+        The Griffin-Lim projection onto consistent spectrograms, equal to :meth:`_stft` of
+        :meth:`_istft` (same framing and padding). The non-circular case never forms the waveform
+        separately: inverse FFT, window, overlap-add, times :meth:`_overlap_add_gain` (envelope
+        division and the crop / zero padding in one), then the frames are strided views of that
+        signal, windowed and FFT'd; 2–3× faster on CPU than ``torch.istft`` + ``torch.stft``.
+        ``gain``: a precomputed :meth:`_overlap_add_gain` for these frames (computed if None).
+        """
+        frames = spec.shape[1]
+        if circular:
+            wave = self._istft(rearrange(spec, "b t f -> b f t"), True)
+            return rearrange(self._stft(wave, frames, True), "b f t -> b t f")
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        if gain is None:
+            gain = self._overlap_add_gain(frames, spec.device)
+        window = self.window.float()
+        audio = overlap_add(torch.fft.irfft(spec, n=n_fft, dim=-1) * window, hop) * gain
+        return torch.fft.rfft(audio.unfold(-1, n_fft, hop) * window, dim=-1)
+
     # ------------------------------------------------------------------ the three stages
     def griffin_lim_spectrum(self, mel: torch.Tensor, circular: bool = False) -> torch.Tensor:
         """Complex spectrogram ``(batch, n_freqs, frames)`` from NNLS magnitude + fast Griffin-Lim phase.
@@ -588,14 +624,19 @@ class GLRefineVocoder(Vocoder):
             magnitude = power_spec.pow(1.0 / cfg.mel.power) if cfg.mel.power != 1.0 else power_spec
             gen = torch.Generator().manual_seed(cfg.init_seed)
             phase = torch.rand(cfg.n_freqs, frames, generator=gen) * (2 * math.pi)
-            angles = torch.polar(torch.ones_like(phase), phase).to(mel.device).expand_as(magnitude)
+            # channels-last (batch, frames, n_freqs) inside the loop: the FFTs run over the last axis
+            magnitude = rearrange(magnitude, "b f t -> b t f").contiguous()
+            angles = rearrange(torch.polar(torch.ones_like(phase), phase), "f t -> 1 t f").to(mel.device)
+            angles = angles.expand_as(magnitude)
+            gain = None if circular else self._overlap_add_gain(frames, mel.device)
             previous = torch.zeros_like(magnitude, dtype=angles.dtype)
             for _ in range(cfg.gl_iters):
-                rebuilt = self._stft(self._istft(magnitude * angles, circular), frames, circular)
-                angles = rebuilt - previous * (cfg.momentum / (1 + cfg.momentum))
-                angles = angles / (angles.abs() + 1e-16)
+                rebuilt = self._project(magnitude * angles, circular, gain)
+                # torch.add with alpha and torch.sgn (z / |z|, 0 at 0): several times faster on CPU than
+                # `rebuilt - previous * c` and `z / (|z| + eps)` on complex tensors
+                angles = torch.sgn(torch.add(rebuilt, previous, alpha=-cfg.momentum / (1 + cfg.momentum)))
                 previous = rebuilt
-            return magnitude * angles
+            return rearrange(magnitude * angles, "b t f -> b f t")
 
     def refine(self, gl_spectrum: torch.Tensor, mel: torch.Tensor, circular: bool = False) -> torch.Tensor:
         """Refined complex spectrogram ``(batch, n_freqs, frames)`` = ``X_gl · exp(g + iψ)``.
@@ -608,7 +649,9 @@ class GLRefineVocoder(Vocoder):
         cfg = self.config
         frames = mel.shape[-1]
         with torch.no_grad(), torch.autocast(mel.device.type, enabled=False):
-            consistent = self._stft(self._istft(gl_spectrum, circular), frames, circular)
+            consistent = rearrange(
+                self._project(rearrange(gl_spectrum, "b f t -> b t f"), circular), "b t f -> b f t"
+            )
             phase = torch.angle(gl_spectrum)
             previous = torch.roll(phase, 1, dims=-1) if circular else F.pad(phase, (1, 0))[..., :-1]
             advance = torch.remainder(phase - previous + math.pi, 2 * math.pi) - math.pi
