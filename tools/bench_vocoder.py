@@ -22,6 +22,8 @@ Models (random weights: speed does not depend on them):
 * ``gl-refine``: the hybrid :class:`audiogen.models.vocoder.GLRefineVocoder` with its default
   :class:`GLRefineConfig` (NNLS mel inversion + 32 fast Griffin-Lim iterations + a 4-block × 160
   channel ConvNeXt refiner), on the same front end as ``ours``.
+* ``gl-refine-loop``: the same model's ``vocode_circular`` (the mel as one period of a loop, what
+  ``audiogen loop`` runs: Griffin-Lim, refiner and inverse STFT wrap around).
 * ``griffin-lim-32``: :func:`audiogen.audio.spectral.griffin_lim` with 32 iterations (the
   no-training baseline of ``audiogen eval reconstruct``), same front end.
 
@@ -237,8 +239,21 @@ class GriffinLimBaseline(nn.Module):
         return griffin_lim(mel, self.mel_config, n_iter=self.n_iter)
 
 
+class CircularVocode(nn.Module):
+    """A vocoder's ``vocode_circular`` (one period of a loop, as ``audiogen loop`` vocodes) as a module:
+    log-mel ``(batch, n_mels, frames)`` → waveform ``(batch, 1, frames * hop_length)``."""
+
+    def __init__(self, vocoder: nn.Module):
+        super().__init__()
+        self.vocoder = vocoder
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_mels, frames)`` → ``(batch, 1, samples)``."""
+        return self.vocoder.vocode_circular(mel)
+
+
 def build_entries() -> list[Entry]:
-    """Our default vocoder, Vocos, HiFi-GAN V1, ours at Vocos' width, the hybrid and Griffin-Lim."""
+    """Ours, Vocos, HiFi-GAN V1, ours at Vocos' width, the hybrid (also as a loop) and Griffin-Lim."""
     from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder, VocoderConfig, VocosVocoder
 
     ours = VocosVocoder(VocoderConfig())
@@ -251,6 +266,7 @@ def build_entries() -> list[Entry]:
         Entry("hifigan-v1", HiFiGANV1(), HiFiGANV1.sample_rate, 256, 80),
         Entry("ours@vocos-size", wide, mel.sample_rate, mel.hop_length, mel.n_mels),
         Entry("gl-refine", hybrid, mel.sample_rate, mel.hop_length, mel.n_mels),
+        Entry("gl-refine-loop", CircularVocode(hybrid), mel.sample_rate, mel.hop_length, mel.n_mels),
         Entry("griffin-lim-32", GriffinLimBaseline(mel), mel.sample_rate, mel.hop_length, mel.n_mels),
     ]
 

@@ -97,9 +97,11 @@ def test_untrained_model_outputs_exactly_fast_griffin_lim():
     torch.testing.assert_close(stages.waveform, stages.gl_waveform, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("circular", [False, True])
 @pytest.mark.parametrize("hop_length", [128, 96])  # n_fft a multiple of the hop, and not (fold)
-def test_fast_projection_equals_stft_of_istft_for_random_frame_counts(hop_length):
-    """The Griffin-Lim projection written as one overlap-add + strided frames equals _stft(_istft(.))."""
+def test_fast_projection_equals_stft_of_istft_for_random_frame_counts(hop_length, circular):
+    """The Griffin-Lim projection written as one overlap-add + strided frames equals _stft(_istft(.)),
+    zero-padded or wrapped around (a loop), also for periods shorter than a window (1, 2 frames)."""
     mel = MelConfig(sample_rate=16000, n_fft=512, hop_length=hop_length, n_mels=40)
     model = GLRefineVocoder(GLRefineConfig(mel=mel, dim=8, intermediate_dim=8, num_layers=1, kernel_size=3))
     gen = torch.Generator().manual_seed(5)
@@ -107,8 +109,8 @@ def test_fast_projection_equals_stft_of_istft_for_random_frame_counts(hop_length
         spec = torch.polar(
             torch.rand(2, frames, 257, generator=gen), torch.rand(2, frames, 257, generator=gen) * 6.3
         )
-        ours = model._project(spec, circular=False)
-        ref = model._stft(model._istft(spec.transpose(1, 2), circular=False), frames, circular=False)
+        ours = model._project(spec, circular=circular)
+        ref = model._stft(model._istft(spec.transpose(1, 2), circular=circular), frames, circular=circular)
         assert ours.shape == spec.shape, frames
         torch.testing.assert_close(ours, ref.transpose(1, 2), rtol=1e-4, atol=1e-5)
 
