@@ -645,12 +645,13 @@ class GLRefineVocoder(Vocoder):
         this model's framing (:meth:`_stft` / :meth:`_istft`) and a fixed-seed random initial phase.
         Runs in float32 without gradients. ``circular``: treat the mel as one period of a loop.
         """
-        from audiogen.audio.spectral import _invert_filterbank
+        from audiogen.audio.spectral import _invert_filterbank, filterbank_inverse
 
         cfg = self.config
         frames = mel.shape[-1]
         with torch.no_grad(), torch.autocast(mel.device.type, enabled=False):
-            power_spec = _invert_filterbank(mel.float().exp(), self.filterbank.float(), cfg.nnls_steps)
+            operators = filterbank_inverse(cfg.mel, str(mel.device))  # pseudo-inverse + sparse filterbank
+            power_spec = _invert_filterbank(mel.float().exp(), operators, cfg.nnls_steps)
             magnitude = power_spec.pow(1.0 / cfg.mel.power) if cfg.mel.power != 1.0 else power_spec
             gen = torch.Generator().manual_seed(cfg.init_seed)
             phase = torch.rand(cfg.n_freqs, frames, generator=gen) * (2 * math.pi)

@@ -24,10 +24,12 @@ import torch
 
 from audiogen.audio.spectral import (
     STFT,
+    FilterbankInverse,
     LogMelSpectrogram,
     MelOutput,
     MelSpectrogram,
     SpectrogramOutput,
+    _invert_filterbank,
     frames_for_lengths,
     griffin_lim,
     mel_filterbank,
@@ -436,6 +438,46 @@ def test_griffin_lim_length_and_quality(center):
     err_recon = (front(recon).mel - log_mel).abs().mean()
     err_noise = (front(noise).mel - log_mel).abs().mean()
     assert err_recon < 0.5 * err_noise, (float(err_recon), float(err_noise))
+
+
+def _dense_nnls(mel: torch.Tensor, fb: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """The NNLS of ``_invert_filterbank`` written with dense float64 matrices (reference)."""
+    mel, fb = mel.double(), fb.double()
+    spec = torch.maximum(torch.linalg.pinv(fb) @ mel, 1e-10 * mel.amax(dim=(-2, -1), keepdim=True))
+    for _ in range(n_steps):
+        spec = spec * (fb.t() @ mel) / (fb.t() @ fb @ spec).clamp_min(1e-30)
+    return spec
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        MelConfig(),
+        MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=64, mel_scale="htk", norm=None),
+    ],
+    ids=["slaney", "htk"],
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_invert_filterbank_sparse_matches_dense_reference(cfg, seed):
+    gen = torch.Generator().manual_seed(seed)
+    frames = int(torch.randint(1, 40, (1,), generator=gen))
+    fb = mel_filterbank(cfg)
+    target = torch.rand(2, fb.shape[1], frames, generator=gen) ** 4  # peaky, like real spectra
+    mel = fb @ target
+    ops = FilterbankInverse.build(fb)
+    assert ops.w.layout == torch.sparse_csr and ops.wt.layout == torch.sparse_csr
+    ours = _invert_filterbank(mel, ops, n_steps=10)
+    assert ours.shape == target.shape and ours.dtype == torch.float32 and (ours >= 0).all()
+    torch.testing.assert_close(ours.double(), _dense_nnls(mel, fb, 10), atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(_invert_filterbank(mel, fb, n_steps=10), ours)  # tensor in: same result
+    start = _invert_filterbank(mel, ops, n_steps=0)
+    residual = lambda s: float((fb @ s - mel).square().sum())  # noqa: E731
+    assert residual(ours) < residual(start)  # the multiplicative updates reduce the fit error
+
+
+def test_filterbank_inverse_rejects_bad_filterbank():
+    with pytest.raises(ValueError, match="n_mels, n_freqs"):
+        FilterbankInverse.build(torch.ones(3))
 
 
 # ------------------------------------------------------------------------------------------------

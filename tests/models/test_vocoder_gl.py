@@ -196,6 +196,17 @@ def test_save_load_round_trip_and_base_class_dispatch(tmp_path):
         VocosVocoder.from_pretrained(tmp_path / "gl")
 
 
+def test_deep_copy_after_a_forward_gives_the_same_output():
+    """EMA and the trainer deep-copy models; the cached (sparse) NNLS operators must not ride along."""
+    import copy
+
+    model = tiny()
+    mel = torch.randn(1, 40, 17) - 4
+    with torch.no_grad():
+        first = model(mel)
+        torch.testing.assert_close(copy.deepcopy(model)(mel), first)
+
+
 def test_bad_input_and_config_raise_clear_errors():
     model = tiny()
     with pytest.raises(ValueError, match="n_mels=40"):
