@@ -32,6 +32,7 @@ __all__ = [
     "AudioLoadError",
     "convert_channels",
     "load_audio",
+    "output_format",
     "probe_audio",
     "resample",
     "save_audio",
@@ -388,6 +389,23 @@ def resample(waveform: torch.Tensor, orig_sample_rate: int, new_sample_rate: int
     return torchaudio.functional.resample(waveform, int(orig_sample_rate), int(new_sample_rate))
 
 
+def output_format(path: str | os.PathLike[str]) -> str:
+    """The container format :func:`save_audio` writes for ``path``'s suffix (``"WAV"``, ``"FLAC"``, ...).
+
+    Lets a command check its output path before it spends time computing the audio.
+
+    Raises:
+        ValueError: the suffix is not one of :data:`SUFFIX_FORMATS` (the message names the file).
+    """
+    path = Path(path)
+    format = SUFFIX_FORMATS.get(path.suffix.lower())
+    if format is None:
+        raise ValueError(
+            f"{path}: unsupported suffix {path.suffix!r}; use one of {', '.join(sorted(SUFFIX_FORMATS))}"
+        )
+    return format
+
+
 def save_audio(
     path: str | os.PathLike[str],
     waveform: torch.Tensor | np.ndarray,
@@ -433,12 +451,10 @@ def save_audio(
     """
     path = Path(path)
     if format is None:
-        format = SUFFIX_FORMATS.get(path.suffix.lower())
-        if format is None:
-            raise ValueError(
-                f"{path}: unsupported suffix {path.suffix!r}; use one of {sorted(SUFFIX_FORMATS)} "
-                f"or pass format="
-            )
+        try:
+            format = output_format(path)
+        except ValueError as e:
+            raise ValueError(f"{e}, or pass format=") from None
     format = format.upper()
     if format not in DEFAULT_SUBTYPES:
         raise ValueError(f"{path}: unsupported format {format!r}; use one of {sorted(DEFAULT_SUBTYPES)}")

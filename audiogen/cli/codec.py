@@ -140,11 +140,12 @@ def decode(
     """Decode a latent file to audio: VAE decoder → log-mel → Griffin-Lim."""
     import torch
 
-    from audiogen.audio.io import save_audio
+    from audiogen.audio.io import output_format, save_audio
     from audiogen.audio.spectral import griffin_lim
     from audiogen.config import MelConfig, from_dict
 
     try:
+        output_format(out)  # before any work: a bad --out would otherwise fail only at the end
         model = _load_autoencoder(checkpoint, device)
         data = load_latent_file(latent_path)
         cfg = model.mel_config
@@ -165,5 +166,9 @@ def decode(
     with torch.no_grad():
         mel = model.decode(data.latent[None].to(device), frames=frames)
         wav = griffin_lim(mel.float(), cfg, n_iter=n_iter, length=data.meta.get("samples"))
-    save_audio(out, wav.cpu(), cfg.sample_rate)
+    try:
+        save_audio(out, wav.cpu(), cfg.sample_rate)
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
     typer.echo(f"wrote {out}: {wav.shape[-1] / cfg.sample_rate:.2f} s at {cfg.sample_rate} Hz (Griffin-Lim)")

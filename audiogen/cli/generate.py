@@ -67,12 +67,12 @@ def _check_common(seed: int, steps: int, sampler: str, device: str) -> str:
 
 
 def _check_out_file(out: Path, overwrite: bool) -> None:
-    from audiogen.audio.io import SUFFIX_FORMATS
+    from audiogen.audio.io import output_format
 
-    if out.suffix.lower() not in SUFFIX_FORMATS:
-        raise _fail(
-            f"{out}: unsupported suffix {out.suffix!r}; use one of {', '.join(sorted(SUFFIX_FORMATS))}"
-        )
+    try:
+        output_format(out)
+    except ValueError as e:
+        raise _fail(str(e)) from e
     if out.exists() and not overwrite:
         raise _fail(f"{out} exists; pass --overwrite to replace it")
 
@@ -247,7 +247,10 @@ def loop(
         sampler=sampler,
         fit=fit,
     )
-    save_audio(out, result.waveforms[0], result.sample_rate)
+    try:
+        save_audio(out, result.waveforms[0], result.sample_rate)
+    except (OSError, ValueError) as e:
+        raise _fail(str(e), 1) from e
     sr = result.sample_rate
     typer.echo(
         f"loop: {samples} samples = {samples / sr:.6f} s at {sr} Hz "
@@ -306,7 +309,10 @@ def variation(
         )
     except ValueError as e:
         raise _fail(f"{audio}: {e}") from e
-    save_audio(out, result.waveforms[0], result.sample_rate)
+    try:
+        save_audio(out, result.waveforms[0], result.sample_rate)
+    except (OSError, ValueError) as e:
+        raise _fail(str(e), 1) from e
     typer.echo(
         f"wrote {out}: {result.num_samples} samples = {result.seconds:.3f} s at {result.sample_rate} Hz "
         f"(strength {strength:g}, seed {seed})"

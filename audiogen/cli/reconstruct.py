@@ -94,12 +94,13 @@ def reconstruct(
     import torch
     from einops import rearrange
 
-    from audiogen.audio.io import AudioLoadError, load_audio, save_audio
+    from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
     from audiogen.audio.spectral import LogMelSpectrogram
     from audiogen.evaluation import check_same_front_end, load_autoencoder, load_vocoder
 
     dev = _device(device)
     try:
+        output_format(out)  # before any work: a bad --out would otherwise fail only at the end
         vocoder_dir = resolve_model_dir(vocoder, "vocoder", "--vocoder")
         voc = load_vocoder(vocoder_dir, dev)
         vae = None
@@ -118,7 +119,11 @@ def reconstruct(
         if vae is not None:
             mel = vae.decode(vae.encode(mel), frames=mel.shape[-1])
         wav = rearrange(voc(mel.float())[..., :samples], "c 1 n -> c n")
-    save_audio(out, wav.float().cpu(), cfg.sample_rate)
+    try:
+        save_audio(out, wav.float().cpu(), cfg.sample_rate)
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
     route = "mel → vocoder" if vae is None else "mel → VAE → vocoder"
     typer.echo(
         f"wrote {out}: {samples / cfg.sample_rate:.2f} s, {wav.shape[0]} channel(s) at {cfg.sample_rate} Hz "

@@ -72,6 +72,19 @@ def test_missing_checkpoints_exit_with_a_clear_message(models, stereo_clip, tmp_
     assert not out.exists()
 
 
+def test_bad_out_path_exits_with_a_clear_message(models, stereo_clip, tmp_path):
+    # an unsupported suffix is caught before anything is loaded (the vocoder folder does not exist)
+    out = tmp_path / "rec"
+    result = _invoke("reconstruct", stereo_clip, "--out", out, "--vocoder", tmp_path / "nowhere", "--no-vae")
+    assert result.exit_code == 1 and f"{out}: unsupported suffix ''" in result.output
+    assert "no such vocoder folder" not in result.output
+    # a destination that cannot be created: the error after the work, named, and no traceback
+    blocked = stereo_clip / "rec.wav"  # a "folder" that is a file
+    args = ["--vocoder", models / "vocoder", "--no-vae", "--device", "cpu"]
+    result = _invoke("reconstruct", stereo_clip, "--out", blocked, *args)
+    assert result.exit_code == 1 and str(stereo_clip) in result.output and not blocked.exists()
+
+
 def test_eval_reconstruct_prints_the_three_rows_and_writes_json_and_png(models, tmp_path):
     manifest = write_tiny_manifest(tmp_path)
     report, png = tmp_path / "report.json", tmp_path / "spec.png"

@@ -247,6 +247,12 @@ def test_encode_decode_round_trip(trained_run, tmp_path):
     assert out.sample_rate == SAMPLE_RATE and out.waveform.shape[-1] == clip.shape[-1]
     assert out.waveform.abs().max() > 1e-3
 
+    # an --out the writer cannot handle fails before any work, with the file named, not a traceback
+    result = _invoke(
+        "decode", tmp_path / "z.safetensors", "--out", tmp_path / "out", "--checkpoint", trained_run
+    )
+    assert result.exit_code == 1 and f"{tmp_path / 'out'}: unsupported suffix ''" in result.output
+
 
 def test_cli_reports_recipe_errors(audio_dir, tmp_path):
     result = _invoke(
