@@ -30,6 +30,7 @@ from audiogen.audio.spectral import (
     MelSpectrogram,
     SpectrogramOutput,
     _invert_filterbank,
+    filterbank_inverse,
     frames_for_lengths,
     griffin_lim,
     mel_filterbank,
@@ -473,6 +474,18 @@ def test_invert_filterbank_sparse_matches_dense_reference(cfg, seed):
     start = _invert_filterbank(mel, ops, n_steps=0)
     residual = lambda s: float((fb @ s - mel).square().sum())  # noqa: E731
     assert residual(ours) < residual(start)  # the multiplicative updates reduce the fit error
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_invert_filterbank_on_cuda_matches_cpu():
+    cfg = MelConfig()
+    fb = mel_filterbank(cfg)
+    mel = fb @ (torch.rand(2, fb.shape[1], 50, generator=torch.Generator().manual_seed(3)) ** 4)
+    ops = filterbank_inverse(cfg, "cuda:0")
+    assert ops.w.is_cuda and ops.w.layout == torch.sparse_csr
+    ours = _invert_filterbank(mel.cuda(), ops, n_steps=10)
+    reference = _invert_filterbank(mel, filterbank_inverse(cfg))
+    torch.testing.assert_close(ours.cpu(), reference, atol=1e-6, rtol=1e-4)
 
 
 def test_filterbank_inverse_rejects_bad_filterbank():
