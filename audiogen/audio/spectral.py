@@ -871,8 +871,9 @@ class FilterbankInverse:
         pinv: ``(n_freqs, n_mels)`` pseudo-inverse of the filterbank (computed in float64).
         w: the filterbank ``(n_mels, n_freqs)``; a sparse CSR tensor on CPU and CUDA, dense
             elsewhere. A Slaney or HTK filterbank has at most two non-zero bands per frequency
-            bin (~2 % of the entries), so each product of the NNLS updates takes 0.08–0.14 ms
-            instead of 0.74 ms for a 10 s clip on one CPU thread (80 mels, ``n_fft`` 1024).
+            bin (~2 % of the entries), so each product of the NNLS updates took 0.08–0.14 ms
+            instead of 0.74 ms for a 10 s clip on one CPU thread (80 mels, ``n_fft`` 1024; an
+            ad-hoc timing with a training run on the other core).
         wt: its transpose ``(n_freqs, n_mels)``, stored the same way.
     """
 
@@ -906,6 +907,14 @@ def filterbank_inverse(config: MelConfig, device: str = "cpu") -> FilterbankInve
 
     Cached per ``(config, device)`` at module level rather than on a model, so modules that use it
     stay deep-copyable (sparse tensors cannot be deep-copied) and carry no extra state.
+
+    Args:
+        config: the mel settings (hashable: :class:`MelConfig` is a frozen dataclass).
+        device: a torch device string, e.g. ``"cpu"`` or ``"cuda:0"`` (``str(tensor.device)``).
+
+    Returns:
+        operators for ``(n_mels, n_freqs)`` with ``n_freqs = n_fft // 2 + 1``; shared between
+        callers, so never modify them in place.
     """
     return FilterbankInverse.build(mel_filterbank(config).to(device))
 

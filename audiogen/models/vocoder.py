@@ -528,8 +528,6 @@ class GLRefineVocoder(Vocoder):
 
     def __init__(self, config: GLRefineConfig | None = None):
         super().__init__()
-        from audiogen.audio.spectral import mel_filterbank
-
         self.config = config = config or GLRefineConfig()
         scale = config.layer_scale_init if config.layer_scale_init is not None else 1.0 / config.num_layers
         in_channels = 3 * config.n_freqs + config.mel.n_mels
@@ -542,7 +540,6 @@ class GLRefineVocoder(Vocoder):
         self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.out = nn.Linear(config.dim, 2 * config.n_freqs)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
-        self.register_buffer("filterbank", mel_filterbank(config.mel), persistent=False)
         self.apply(VocosVocoder._init_weights)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)

@@ -472,7 +472,10 @@ def test_invert_filterbank_sparse_matches_dense_reference(cfg, seed):
     torch.testing.assert_close(ours.double(), _dense_nnls(mel, fb, 10), atol=1e-6, rtol=1e-4)
     torch.testing.assert_close(_invert_filterbank(mel, fb, n_steps=10), ours)  # tensor in: same result
     start = _invert_filterbank(mel, ops, n_steps=0)
-    residual = lambda s: float((fb @ s - mel).square().sum())  # noqa: E731
+
+    def residual(spec: torch.Tensor) -> float:
+        return float((fb @ spec - mel).square().sum())
+
     assert residual(ours) < residual(start)  # the multiplicative updates reduce the fit error
 
 
