@@ -706,7 +706,7 @@ class AudioGenPipeline:
     ) -> GenerationResult:
         """A variation of ``waveform``: encode, noise to ``strength``, denoise, decode, vocode (SDEdit).
 
-        The input is mixed to mono and resampled to the model's rate (torchaudio); its log-mel is
+        The input is mixed to mono and resampled to the model's rate (libsoxr); its log-mel is
         encoded to the posterior mean, :func:`~audiogen.models.diffusion.noise_and_denoise` runs the
         last ``round(strength * steps)`` sampler steps, and the result is decoded and vocoded to
         the (resampled) input's length.

@@ -15,8 +15,8 @@ from typing import Any
 
 import typer
 
-#: The longest clip or loop the commands accept, in seconds.
-MAX_SECONDS = 600.0
+from audiogen.cli.checks import MAX_SECONDS, check_input_audio
+
 AUDIO_FORMATS = ("wav", "flac")
 
 CHECKPOINT = typer.Option(
@@ -280,6 +280,9 @@ def variation(
     """Write a variation of AUDIO to OUT: encode, noise to --strength, denoise, decode, vocode (SDEdit).
 
     The input is mixed to mono and resampled to the model's rate; the output has its duration.
+    Its length is checked from the header before anything is decoded or loaded, and it is decoded
+    straight to mono at the model's rate (streamed), so memory does not grow with its channel
+    count or sample rate.
     """
     from audiogen.audio.io import AudioLoadError, load_audio, save_audio
 
@@ -287,15 +290,14 @@ def variation(
         raise _fail(f"--strength must be in [0, 1], got {strength}")
     if not audio.is_file():
         raise _fail(f"{audio}: no such file")
+    check_input_audio(audio)
     dev = _check_common(seed, steps, sampler, device)
     _check_out_file(out, overwrite)
     pipeline = _load_pipeline(checkpoint, dev, style)
     try:
-        clip = load_audio(audio)
+        clip = load_audio(audio, sample_rate=pipeline.sample_rate, channels=1)
     except AudioLoadError as e:
         raise _fail(str(e)) from e
-    if clip.duration > MAX_SECONDS:
-        raise _fail(f"{audio}: {clip.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
     try:
         result = pipeline.variation(
             clip.waveform,
