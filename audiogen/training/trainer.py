@@ -128,6 +128,10 @@ class Trainer:
                 f"{self.run_dir} already holds checkpoints; pass --resume to continue that run "
                 "or choose another output folder"
             )
+        from audiogen.training.run_folder import claim_run_folder  # lock, ownership, data check
+
+        resuming = resume and bool(list_checkpoints(self.checkpoints_dir))
+        self._run_lock = claim_run_folder(acc, self.run_dir, resuming, self.recipe.get("data"))
         _seed_all(cfg.seed)  # identical initial weights on every process
         models = self.task.build_models()
         initialised = self.task.load_init_weights(models)
@@ -530,6 +534,9 @@ class Trainer:
     def _teardown(self) -> None:
         from accelerate.state import AcceleratorState, GradientState
 
+        lock = getattr(self, "_run_lock", None)
+        if lock is not None:
+            lock.release()
         acc = getattr(self, "accelerator", None)
         if acc is not None:
             # not acc.end_training(): that also destroys the process group, and re-creating it for a
