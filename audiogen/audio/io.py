@@ -653,7 +653,7 @@ def _decode_frames(
     Blocks of :data:`_READ_BLOCK_FRAMES` frames are checked for NaN/Inf, mixed to one channel
     when ``mono`` (channel mean, as :func:`convert_channels`), and resampled to ``out_rate`` Hz
     with one streaming libsoxr resampler (the result equals :func:`resample` on the whole
-    window). Only the output is held in memory, preallocated when its length is known.
+    window). Only the preallocated output and one block are held in memory.
 
     Raises :class:`AudioLoadError` when libsndfile fails part-way, returns fewer frames than asked,
     or a sample is NaN/Inf.
@@ -696,9 +696,9 @@ def _decode_frames(
                 block = f.read(min(_READ_BLOCK_FRAMES, wanted - decoded), dtype="float32", always_2d=True)
                 if len(block) == 0:
                     break
-                ok = finite.update(decoded, block)
+                finite.update(decoded, block)
                 decoded += len(block)
-                if not ok:
+                if finite.first is not None:
                     continue  # keep decoding to count every bad sample, but stop producing output
                 if mono and block.shape[1] > 1:
                     block = block.mean(axis=1, keepdims=True, dtype=np.float32)

@@ -130,7 +130,9 @@ def generate(
     audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
     sampler: str = SAMPLER,
-    batch_size: int = typer.Option(4, "--batch-size", help="Clips generated at once."),
+    batch_size: int = typer.Option(
+        4, "--batch-size", help="Clips generated at once (at most 256, and at most 600 s of audio)."
+    ),
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav."""
@@ -162,6 +164,9 @@ def generate(
         raise _fail(f"{len(existing)} output file(s) exist ({shown}); pass --overwrite to replace them")
     pipeline = _load_pipeline(checkpoint, dev, style)
     _check_min_seconds(pipeline, seconds)
+    # at most MAX_SECONDS of audio per batch (one longest clip): memory stays bounded whatever
+    # --batch-size says, and clips do not change (each has its own seed)
+    batch_size = min(batch_size, max(1, int(MAX_SECONDS // seconds)))
 
     for first in range(0, num, batch_size):
         count = min(batch_size, num - first)

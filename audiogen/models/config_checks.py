@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from audiogen.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
 __all__ = [
     "BETA_SCHEDULES",
     "INT_BOUNDS",
@@ -73,8 +75,7 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "win_length": (1, _MAX_FFT),
     "hop_length": (1, _MAX_FFT),
     "n_mels": (1, 1024),
-    # the same range as audiogen.audio.io.MIN_SAMPLE_RATE / MAX_SAMPLE_RATE
-    "sample_rate": (4_000, 192_000),
+    "sample_rate": (MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),  # the rates audio files may declare
     # iterations run at every call: 1000 Griffin-Lim iterations are 30x the default, already slow
     "gl_iters": (1, 1000),
     "nnls_steps": (0, 1000),
