@@ -39,13 +39,12 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from audiogen.audio.levels import DB_PER_NEPER
 from audiogen.config import MelConfig, from_dict
 from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE, deepen_decoder_state
 from audiogen.training.adversarial import adaptive_weight, frozen, optimizer_steps, zero_loss
 from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
-
-DB_PER_NEPER = 20 / math.log(10)
 
 
 @dataclass(frozen=True)

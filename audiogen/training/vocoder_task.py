@@ -46,7 +46,6 @@ References: Siuzdenko 2023, "Vocos" (https://github.com/gemelo-ai/vocos,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +54,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from audiogen.audio.levels import DB_PER_NEPER
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.discriminators import (
     DiscriminatorConfig,
@@ -73,8 +73,6 @@ from audiogen.training.tasks import (
     check_gain_db,
     split_datasets,
 )
-
-DB_PER_NEPER = 20 / math.log(10)
 
 
 @dataclass(frozen=True)
