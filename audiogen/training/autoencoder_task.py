@@ -98,6 +98,19 @@ class AutoencoderDataConfig:
             raise ValueError(f"data.segment_seconds must be positive, got {self.segment_seconds}")
 
 
+#: The ``adversarial`` section and the adversarial ``loss_weights`` of ``recipes/autoencoder_gan.yaml``
+#: (sized for CPU), which ``audiogen finetune`` also uses for an autoencoder stage.
+CPU_ADVERSARIAL: dict[str, Any] = {
+    "discriminator": {"scales": [1, 2, 4], "channels": 16, "max_channels": 128, "num_layers": 3},
+    "loss_type": "hinge",
+    "disc_start_step": 0,
+    "adaptive_weight": True,
+}
+ADVERSARIAL_LOSS_WEIGHTS: dict[str, float] = {"adv_gen": 0.5, "feature_matching": 0.1, "adv_disc": 1.0}
+#: AdamW betas of the adversarial phase (the latent-diffusion autoencoder's).
+ADVERSARIAL_BETAS = (0.5, 0.9)
+
+
 @dataclass(frozen=True)
 class AdversarialConfig:
     """The ``adversarial`` section of an autoencoder recipe (absent: no GAN phase).

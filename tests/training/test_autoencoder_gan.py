@@ -79,3 +79,16 @@ def test_decoder_only_training_keeps_the_encoder_bit_identical(gan_run):
     initial = json.loads((init / "config.json").read_text())
     assert saved["config"]["latent_scale"] == initial["config"]["latent_scale"]
     assert (checkpoint / "models/discriminator/model.safetensors").is_file()
+
+
+def test_the_gan_recipe_and_finetune_share_one_adversarial_setting():
+    from audiogen.training.autoencoder_task import (
+        ADVERSARIAL_BETAS,
+        ADVERSARIAL_LOSS_WEIGHTS,
+        CPU_ADVERSARIAL,
+    )
+
+    recipe = load_recipe(ROOT / "recipes" / "autoencoder_gan.yaml")
+    assert recipe["adversarial"] == CPU_ADVERSARIAL
+    assert {k: recipe["loss_weights"][k] for k in ADVERSARIAL_LOSS_WEIGHTS} == ADVERSARIAL_LOSS_WEIGHTS
+    assert tuple(recipe["train"]["betas"]) == ADVERSARIAL_BETAS
