@@ -101,7 +101,7 @@ class AutoencoderDataConfig:
 #: The ``adversarial`` section and the adversarial ``loss_weights`` of ``recipes/autoencoder_gan.yaml``
 #: (sized for CPU), which ``audiogen finetune`` also uses for an autoencoder stage.
 CPU_ADVERSARIAL: dict[str, Any] = {
-    "discriminator": {"scales": [1, 2, 4], "channels": 16, "max_channels": 128, "num_layers": 3},
+    "discriminator": {"scales": [1, 2, 4], "channels": 8, "max_channels": 64, "num_layers": 3},
     "loss_type": "hinge",
     "disc_start_step": 0,
     "adaptive_weight": True,
