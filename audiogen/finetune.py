@@ -359,7 +359,12 @@ def stage_recipe(
             "init": {"autoencoder": str(folders["autoencoder"])},
             "mel": mel,
             "model": model,
-            "adversarial": CPU_ADVERSARIAL,  # the GAN objective of recipes/autoencoder_gan.yaml
+            # the GAN objective of recipes/autoencoder_gan.yaml; a short run lets the discriminator
+            # learn for a quarter of its steps at most before it judges the decoder
+            "adversarial": {
+                **CPU_ADVERSARIAL,
+                "adv_start_step": min(CPU_ADVERSARIAL["adv_start_step"], stage_steps(config, stage) // 4),
+            },
             "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4, **ADVERSARIAL_LOSS_WEIGHTS},
             "data": {
                 "manifest": str(manifest),
