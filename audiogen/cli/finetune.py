@@ -90,6 +90,7 @@ def finetune(
     from audiogen.finetune import finetune as run_finetune
     from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
+    from audiogen.training.distributed import is_first_process
 
     try:
         config = FinetuneConfig(
@@ -127,6 +128,8 @@ def finetune(
     ) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
+    if not is_first_process():  # process 0 reports; the pipeline is on its machine
+        return
     steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())
     typer.echo(
         f"fine-tuned ({steps_done} steps) on {result.files['train']} training files "

@@ -32,6 +32,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,15 @@ def cache_builders_first(state: Any, shared: bool) -> Iterator[None]:
     """
     with state.main_process_first() if shared else state.local_main_process_first():
         yield
+
+
+def is_first_process() -> bool:
+    """Whether this is process 0 of the launch (``RANK`` unset or ``0``), the one that reports results.
+
+    Reads the environment that ``accelerate launch`` / torchrun sets, so it also holds after the
+    process group is closed.
+    """
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _distributed() -> bool:

@@ -57,10 +57,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(
-    audio_dir: Path, log: Path, run: Path, cache: Path, port: int, machine_rank: int | None, *extra: str
-) -> subprocess.Popen:
-    """One ``accelerate launch``: a machine of two (``machine_rank`` 0 / 1), or one machine with both."""
+def _accelerate(log: Path, port: int, machine_rank: int | None, *cli: str) -> subprocess.Popen:
+    """``accelerate launch ... -m audiogen.cli CLI...``: a machine of two (``machine_rank`` 0 / 1), or one
+    machine with both processes (``None``); output to ``log``."""
     if machine_rank is None:
         machines = ["--num_machines", "1", "--main_process_port", str(port)]
     else:
@@ -70,13 +69,7 @@ def _launch(
         ]  # fmt: skip
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", *machines,
-        "--mixed_precision", "no", "--dynamo_backend", "no",
-        "-m", "audiogen.cli", "train", "autoencoder", str(DEBUG_RECIPE),
-        f"data.audio_dir={audio_dir}", "data.valid_fraction=0.25",
-        "data.source=mel_cache", f"data.mel_cache={cache}",
-        f"train.max_steps={STEPS}", "train.checkpoint_every=2", "train.validate_every=0",
-        "train.log_with=null", "train.num_samples=0", f"train.dist_timeout_s={TIMEOUT_S}",
-        *extra, "--out", str(run),
+        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "audiogen.cli", *cli,
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -87,6 +80,21 @@ def _launch(
         return subprocess.Popen(
             cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
         )
+
+
+def _launch(
+    audio_dir: Path, log: Path, run: Path, cache: Path, port: int, machine_rank: int | None, *extra: str
+) -> subprocess.Popen:
+    """``audiogen train autoencoder`` on the debug recipe, reading a log-mel cache."""
+    return _accelerate(
+        log, port, machine_rank,
+        "train", "autoencoder", str(DEBUG_RECIPE),
+        f"data.audio_dir={audio_dir}", "data.valid_fraction=0.25",
+        "data.source=mel_cache", f"data.mel_cache={cache}",
+        f"train.max_steps={STEPS}", "train.checkpoint_every=2", "train.validate_every=0",
+        "train.log_with=null", "train.num_samples=0", f"train.dist_timeout_s={TIMEOUT_S}",
+        *extra, "--out", str(run),
+    )  # fmt: skip
 
 
 def _wait(procs: list[subprocess.Popen], logs: list[Path], guard_s: float) -> list[int]:
@@ -183,6 +191,35 @@ def test_killed_machine_stops_both_then_resumes(audio_dir, one_machine, tmp_path
     out1 = logs[1].read_text()
     assert "copied checkpoint-" in out1 and "resumed from" in out1, out1[-3000:]  # machine 1 had no copy
     _assert_same_weights(_weights(tmp_path / "run0"), one_machine)  # exactly as if never stopped
+
+
+def test_two_machines_finetune_every_stage(audio_dir, tmp_path):
+    """``audiogen finetune --stages all --no-shared-cache``: each stage's final checkpoint reaches the
+    machine without it (the next stage encodes its latents with the fine-tuned autoencoder there)."""
+    from audiogen.pipeline import AudioGenPipeline
+    from tests.test_pipeline import write_tiny_pipeline
+
+    base = write_tiny_pipeline(tmp_path / "base", cfg_scale=2.0)
+    port, logs = _free_port(), [tmp_path / f"finetune{r}.log" for r in (0, 1)]
+    procs = [
+        _accelerate(
+            logs[r], port, r,
+            "finetune", str(audio_dir), "--out", str(tmp_path / f"out{r}"), "--from", str(base),
+            "--steps", "2", "--batch-size", "2", "--segment-seconds", "0.5", "--style", "chimes", "--cpu",
+            "--stages", "all", "--vocoder-steps", "1", "--autoencoder-steps", "1",
+            "--no-shared-cache", "--dist-timeout", str(TIMEOUT_S),
+        )  # fmt: skip
+        for r in (0, 1)
+    ]
+    codes = _wait(procs, logs, LAUNCH_GUARD_S)
+    assert codes == [0, 0], "\n".join(log.read_text()[-3000:] for log in logs)
+    assert AudioGenPipeline.from_pretrained(tmp_path / "out0").styles[-1] == "chimes"
+    assert not (tmp_path / "out1" / "model_index.json").exists()  # the pipeline is written by process 0
+    assert "fine-tuned" in logs[0].read_text() and "fine-tuned" not in logs[1].read_text()
+    for stage in ("autoencoder", "denoiser", "vocoder"):
+        sent, received = (sorted((tmp_path / f"out{r}/train/{stage}/checkpoints").iterdir()) for r in (0, 1))
+        assert [p.name for p in received] == [sent[-1].name], stage
+        assert (received[0] / "COMPLETE").read_bytes() == (sent[-1] / "COMPLETE").read_bytes(), stage
 
 
 # ------------------------------------------------------------------ single-process behaviour
