@@ -16,8 +16,9 @@ One call goes from a folder of audio (or a manifest) to a complete pipeline fold
    * ``generator+vocoder``: also the vocoder, on waveform segments of the collection (mel L1 +
      multi-resolution STFT losses; the bundled vocoder has no discriminator to continue from).
    * ``all``: first the autoencoder (its ``latent_scale`` kept from the base, so the denoiser's
-     latents stay on the same scale), then the denoiser on the new autoencoder's latents, then the
-     vocoder.
+     latents stay on the same scale) with the adversarial objective of ``recipes/autoencoder_gan.yaml``
+     (mel patch discriminator, hinge loss, feature matching, adaptive weight), so the decoder stays
+     sharp on the new audio; then the denoiser on the new autoencoder's latents, then the vocoder.
 
 3. **pipeline**: the fine-tuned stages (EMA weights) and the base's other stages are written to
    ``RUN_DIR`` itself (``model_index.json`` + stage folders, as
@@ -35,7 +36,10 @@ Run folder::
     RUN_DIR/model_index.json, autoencoder/, denoiser/, scheduler/, vocoder/, MODEL_CARD.md
 
 Under ``accelerate launch`` every process runs this same function; the scan and the pipeline are
-written by the main process while the others wait.
+written by the main process while the others wait. On several machines without a shared disk
+(``shared_cache=False``, ``--no-shared-cache``) the first process of each machine scans into and
+caches in that machine's ``RUN_DIR``; checkpoints and the pipeline are written on the machine of
+process 0, and each stage's final checkpoint is copied to the other machines for the next stage.
 """
 
 from __future__ import annotations
@@ -103,6 +107,9 @@ class FinetuneConfig:
             schedule (:attr:`~audiogen.models.diffusion.DiffusionConfig.rescale_betas_zero_snr`),
             so it learns to start from pure noise: needed to generate sounds that begin or end in
             silence (one-shots) from a model trained on continuous music.
+        shared_cache: several machines see one ``RUN_DIR`` (``False``: each has its own disk);
+            the recipes' ``train.shared_cache``.
+        dist_timeout_s: seconds a process waits for the others (``train.dist_timeout_s``).
     """
 
     source: str
@@ -128,6 +135,8 @@ class FinetuneConfig:
     num_workers: int = 0
     cpu: bool = False
     zero_terminal_snr: bool = True
+    shared_cache: bool = True
+    dist_timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
         if self.stages not in STAGE_PLANS:
@@ -314,6 +323,8 @@ def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float
         "log_with": "tensorboard",
         "cpu": config.cpu,
         "gradient_checkpointing": config.gradient_checkpointing and stage == "denoiser",
+        "shared_cache": config.shared_cache,
+        "dist_timeout_s": config.dist_timeout_s,
     }
 
 
@@ -346,20 +357,32 @@ def stage_recipe(
     """
     run_dir = Path(config.out)
     if stage == "autoencoder":
+        from audiogen.training.autoencoder_task import (
+            ADVERSARIAL_BETAS,
+            ADVERSARIAL_LOSS_WEIGHTS,
+            CPU_ADVERSARIAL,
+        )
+
         model = dict(_saved_config(folders["autoencoder"])["config"])
         mel = model.pop("mel")
         return {
             "init": {"autoencoder": str(folders["autoencoder"])},
             "mel": mel,
             "model": model,
-            "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4},
+            # the GAN objective of recipes/autoencoder_gan.yaml; a short run lets the discriminator
+            # learn for a quarter of its steps at most before it judges the decoder
+            "adversarial": {
+                **CPU_ADVERSARIAL,
+                "adv_start_step": min(CPU_ADVERSARIAL["adv_start_step"], stage_steps(config, stage) // 4),
+            },
+            "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4, **ADVERSARIAL_LOSS_WEIGHTS},
             "data": {
                 "manifest": str(manifest),
                 "segment_seconds": config.segment_seconds,
                 "val_split": val_split,
                 "latent_scale_batches": 0,  # keep the base's latent scale
             },
-            "train": _train_section(config, stage, (0.9, 0.99)),
+            "train": _train_section(config, stage, ADVERSARIAL_BETAS),
         }
     if stage == "denoiser":
         model = dict(_saved_config(folders["denoiser"])["config"])
@@ -451,11 +474,11 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         ValueError: bad settings (or as the training tasks raise).
         audiogen.training.TrainingError: a stage could not train (e.g. non-finite losses).
     """
-    from accelerate import PartialState
 
+    from audiogen.training.distributed import start_process_group
     from audiogen.training.run_folder import claim_folder, finetune_inputs, finetune_verdict
 
-    state = PartialState(cpu=config.cpu)
+    state = start_process_group(config.cpu, config.dist_timeout_s)
     run_dir = Path(config.out)
     base_dir = resolve_base(config.base)
     settings = {
@@ -463,6 +486,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         "base": str(base_dir.resolve()),
         "source": str(Path(config.source).resolve()),
     }
+
     def checks() -> None:  # --out clear of the data and the base; empty or a fine-tuning run
         return finetune_verdict(run_dir, finetune_inputs(config.source, base_dir), SETTINGS_NAME)
 
@@ -490,13 +514,14 @@ def _finetune(
     from audiogen.pipeline import AudioGenPipeline
     from audiogen.training import train_stage
     from audiogen.training.checkpoint import find_model_folder
+    from audiogen.training.distributed import agree_on_checkpoint, cache_builders_first
 
     _check_settings(run_dir, settings)
     base = AudioGenPipeline.from_pretrained(base_dir)  # checks the base (stages agree) before any work
     folders = {name: find_model_folder(base_dir, name) for name in TRAINING_TASK}
 
-    with state.main_process_first():
-        if state.is_main_process:
+    with cache_builders_first(state, config.shared_cache):
+        if state.is_main_process or (state.is_local_main_process and not config.shared_cache):
             run_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(run_dir / SETTINGS_NAME, settings)
         data = prepare_data(config, progress=progress and state.is_main_process)
@@ -513,6 +538,8 @@ def _finetune(
         if PartialState(cpu=config.cpu).is_main_process:
             print(f"== fine-tuning the {stage} ({stage_steps(config, stage)} steps) in {stage_dir}")
         trained = train_stage(TRAINING_TASK[stage], recipe, stage_dir, resume=True)
+        if not config.shared_cache:  # the next stages and the pipeline read it on every machine
+            agree_on_checkpoint(PartialState(cpu=config.cpu), stage_dir / "checkpoints", resume=True)
         result.steps[stage] = trained.step
         result.last_losses[stage] = trained.last_losses
         folders[stage] = find_model_folder(stage_dir, stage)
