@@ -100,20 +100,20 @@ def _prepare(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tenso
     return resample(convert_channels(waveform.float().cpu(), 1), int(sample_rate), pipe.sample_rate)
 
 
-def _mask(total: int, kept_frames: list[tuple[int, int]], ramp: int) -> torch.Tensor:
-    """Latent mask ``(total,)``: 1 on kept frame runs, ramping ``ramp`` frames down at inner ends."""
+def _mask(total: int, kept_frames: list[tuple[int, int, bool, bool]], ramp: int) -> torch.Tensor:
+    """Latent mask ``(total,)``: 1 on kept frame runs ``(lo, hi, ramp_left, ramp_right)``, with the
+    ``ramp`` frames at a flagged end falling towards 0 (``d / (ramp + 1)`` at distance ``d``)."""
     mask = torch.zeros(total)
-    for lo, hi in kept_frames:
+    for lo, hi, ramp_left, ramp_right in kept_frames:
         if hi <= lo:
             continue
         run = torch.ones(hi - lo)
-        n = hi - lo
-        for d in range(1, ramp + 1):  # d = distance from the boundary, 1 = the frame next to it
-            value = d / (ramp + 1)
-            if lo > 0 and d - 1 < n:
-                run[d - 1] = min(run[d - 1].item(), value)
-            if hi < total and n - d >= 0:
-                run[n - d] = min(run[n - d].item(), value)
+        steps = torch.arange(1, ramp + 1, dtype=torch.float32) / (ramp + 1)
+        k = min(ramp, hi - lo)
+        if ramp_left and k:
+            run[:k] = torch.minimum(run[:k], steps[:k])
+        if ramp_right and k:
+            run[-k:] = torch.minimum(run[-k:], steps[:k].flip(0))
         mask[lo:hi] = run
     return mask
 
@@ -222,9 +222,15 @@ def _edit(
     kept_timeline = (
         [(lead, lead + n)] if span is None else [(lead, lead + span[0]), (lead + span[1], lead + n)]
     )
-    # (the input's own end, when nothing follows it, is no boundary: frames past it count as kept)
+    # the input's own ends are no boundaries when nothing is generated beyond them
+    edge_lo, edge_hi = lead, lead + n
     kept_frames = [
-        (math.ceil(a / spl), total if (b == lead + n and not after) else b // spl)
+        (
+            math.ceil(a / spl),
+            q + width if (b == edge_hi and not after) else b // spl,
+            not (a == edge_lo and not before),
+            not (b == edge_hi and not after),
+        )
         for a, b in kept_timeline
         if b > a
     ]

@@ -46,8 +46,6 @@ from torch import nn
 
 #: Denoising window in seconds (the default clip length; the bundled denoiser trained on 5 s crops).
 WINDOW_SECONDS = 10.0
-#: Overlap of adjacent windows in seconds.
-OVERLAP_SECONDS = 2.5
 #: Mel frames per vocoder chunk (1024 frames = 11.9 s at 22050 Hz, hop 256).
 VOCODER_CHUNK_FRAMES = 1024
 #: Extra mel frames of context each side of a vocoder chunk.
@@ -82,9 +80,9 @@ def window_starts(
         return [0]
     stride = size - overlap
     if circular:
-        count = math.ceil(total / stride)
+        count = math.ceil(total / max(1, stride - multiple))
         return [round(i * total / count / multiple) * multiple % total for i in range(count)]
-    count = math.ceil((total - size) / stride) + 1
+    count = math.ceil((total - size) / max(1, stride - multiple)) + 1  # rounded starts stay <= stride apart
     starts = [
         min(round(i * (total - size) / (count - 1) / multiple) * multiple, total - size) for i in range(count)
     ]
@@ -183,19 +181,27 @@ class WindowedDenoiser:
         return fused
 
 
-def windowed(pipe: Any, window_seconds: float = WINDOW_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
-             batch_windows: int = 4) -> WindowedDenoiser:  # fmt: skip
+def windowed(
+    pipe: Any,
+    window_seconds: float = WINDOW_SECONDS,
+    overlap_seconds: float | None = None,
+    batch_windows: int = 4,
+) -> WindowedDenoiser:
     """A :class:`WindowedDenoiser` for ``pipe``'s denoiser; window and overlap rounded to ``length_multiple``.
 
+    ``overlap_seconds`` defaults to ``window_seconds / 4`` (2.5 s for the 10 s default window).
+
     Raises:
-        ValueError: a window shorter than two ``length_multiple`` or an overlap over half the window.
+        ValueError: an overlap outside ``[0, window_seconds / 2]``.
     """
     m = pipe.length_multiple
     frames_per_second = pipe.sample_rate / pipe.samples_per_latent_frame
-    size = max(2 * m, round(window_seconds * frames_per_second / m) * m)
-    overlap = round(overlap_seconds * frames_per_second / m) * m
-    if not 0 <= overlap <= size // 2:
+    if overlap_seconds is None:
+        overlap_seconds = window_seconds / 4
+    if not 0 <= overlap_seconds <= window_seconds / 2:
         raise ValueError(f"overlap {overlap_seconds} s must be in [0, half the window ({window_seconds} s)]")
+    size = max(2 * m, round(window_seconds * frames_per_second / m) * m)
+    overlap = min(size // 2, round(overlap_seconds * frames_per_second / m) * m)
     return WindowedDenoiser(pipe.denoiser, size, overlap, batch_windows)
 
 
@@ -322,7 +328,7 @@ def generate_long(
     sampler: str = "dpm++",
     progress: bool = True,
     window_seconds: float = WINDOW_SECONDS,
-    overlap_seconds: float = OVERLAP_SECONDS,
+    overlap_seconds: float | None = None,
 ) -> tuple[Any, LongReportPlaces]:
     """``pipe(seconds, ...)`` for any length in memory that does not grow with it (besides the output).
 
