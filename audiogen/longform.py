@@ -392,3 +392,94 @@ def generate_long(
         vocoder_joints=[j for j in joints if 0 < j < num_samples],
     )
     return result, places
+
+
+def loop_long(
+    pipe: Any,
+    samples: int,
+    repeat: int = 1,
+    seed: int = 0,
+    steps: int = 25,
+    cfg_scale: float | None = None,
+    style: str | None = None,
+    sampler: str = "dpm++",
+    progress: bool = True,
+    fit: str = "mel",
+    window_seconds: float = WINDOW_SECONDS,
+) -> tuple[Any, LongReportPlaces]:
+    """:meth:`AudioGenPipeline.loop` (one loop of ``samples`` samples) for long loops, in bounded memory.
+
+    The circular latent is denoised in windows spread round the circle (:class:`WindowedDenoiser`
+    with ``circular=True``), decoded with :func:`decode_chunked` and vocoded with
+    :func:`vocode_chunked` around the circle (the end-to-start joint is one of the chunk joints);
+    then fitted to ``samples`` and tiled as :meth:`AudioGenPipeline.loop` does.
+
+    Returns:
+        a :class:`~audiogen.pipeline.LoopResult` (``waveforms (1, 1, repeat * samples)``) and the
+        :class:`LongReportPlaces` of one period (window boundaries and vocoder joints, in samples
+        of the generated period before fitting).
+
+    Raises:
+        ValueError: as :meth:`AudioGenPipeline.loop`.
+    """
+    from einops import repeat as einops_repeat
+
+    from audiogen.loops import periodic_resample, periodic_stretch
+    from audiogen.models.diffusion import make_sampler, sample_latents
+    from audiogen.pipeline import LoopResult, StageTimings, _sync
+
+    if samples < 1 or repeat < 1 or fit not in ("mel", "resample"):
+        raise ValueError(
+            f"need samples >= 1, repeat >= 1 and fit mel or resample; got {samples}, {repeat}, {fit!r}"
+        )
+    cfg_scale = pipe.resolve_cfg_scale(cfg_scale)
+    pipe._check_common(1, steps, cfg_scale, seed)
+    label = pipe.style_label(style)
+    device, timings = pipe.device, StageTimings()
+    latent_frames = pipe.loop_latent_frames(samples)
+    period = latent_frames * pipe.samples_per_latent_frame
+    denoiser = windowed(pipe, window_seconds)
+    start = time.perf_counter()
+    latents = sample_latents(
+        denoiser,
+        make_sampler(sampler, pipe.scheduler),
+        (1, pipe.denoiser.config.latent_dim, latent_frames),
+        labels=label,
+        cfg_scale=cfg_scale,
+        generator=pipe._generators(seed, 1),
+        circular=True,
+        progress=progress,
+        num_inference_steps=steps,
+    )
+    _sync(device)
+    t1 = time.perf_counter()
+    mel = decode_chunked(pipe, latents, circular=True)
+    if fit == "mel":
+        mel = periodic_stretch(mel, max(1, round(samples / pipe.hop_length)))
+    _sync(device)
+    t2 = time.perf_counter()
+    one_period, joints = vocode_chunked(pipe, mel, circular=True)
+    _sync(device)
+    t3 = time.perf_counter()
+    waveforms = einops_repeat(periodic_resample(one_period, samples), "b c n -> b c (r n)", r=repeat)
+    t4 = time.perf_counter()
+    timings.denoise, timings.decode, timings.vocode = t1 - start, t2 - t1, t3 - t2
+    timings.resample, timings.total = t4 - t3, t4 - start
+    result = LoopResult(
+        waveforms=waveforms.cpu(),
+        sample_rate=pipe.sample_rate,
+        latents=latents.float().cpu(),
+        mels=mel.float().cpu(),
+        seeds=[seed],
+        style=style,
+        timings=timings,
+        loop_samples=samples,
+        period_samples=period,
+        vocoded_samples=one_period.shape[-1],
+        pitch_ratio=one_period.shape[-1] / samples,
+        stretch_ratio=one_period.shape[-1] / period,
+        fit=fit,
+        repeat=repeat,
+    )
+    spl = pipe.samples_per_latent_frame
+    return result, LongReportPlaces([b * spl for b in denoiser.boundaries], joints)

@@ -175,3 +175,15 @@ def test_cli_bad_input_exits_2_with_one_line(checkpoint, wav, tmp_path, args, fr
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.output
     assert not out.exists()
+
+
+def test_cli_long_generate_and_loop_are_windowed_and_report_their_boundaries(checkpoint, tmp_path):
+    common = ["--checkpoint", checkpoint, "--device", "cpu", "--steps", 1, "--report"]
+    result = _invoke("generate", "--seconds", 24, "--out", tmp_path / "g", *common)
+    assert result.exit_code == 0, result.output
+    assert "boundary window" in result.output and "clip p95" in result.output
+    assert sf.info(str(tmp_path / "g" / "any_seed000000.wav")).frames == 24 * MEL.sample_rate
+    result = _invoke("loop", "--bars", 6, "--bpm", 30, "--out", tmp_path / "l.wav", *common)
+    assert result.exit_code == 0, result.output
+    assert "boundary window" in result.output
+    assert sf.info(str(tmp_path / "l.wav")).frames == 48 * MEL.sample_rate
