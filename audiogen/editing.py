@@ -176,6 +176,7 @@ def _fades(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cos(0.5 * math.pi * u), torch.sin(0.5 * math.pi * u)
 
 
+@torch.no_grad()
 def _edit(
     pipe: Any,
     audio: torch.Tensor,

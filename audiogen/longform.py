@@ -215,6 +215,7 @@ def _chunk_index(start: int, stop: int, total: int, circular: bool, device: torc
     return index % total if circular else index.clamp(0, total - 1)
 
 
+@torch.no_grad()
 def decode_chunked(
     pipe: Any, latent: torch.Tensor, chunk: int = DECODER_CHUNK_FRAMES, circular: bool = False
 ) -> torch.Tensor:
@@ -246,6 +247,7 @@ def _equal_power(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tens
     return torch.cos(0.5 * math.pi * u), torch.sin(0.5 * math.pi * u)
 
 
+@torch.no_grad()
 def vocode_chunked(
     pipe: Any,
     mel: torch.Tensor,
@@ -317,6 +319,7 @@ class LongReportPlaces:
     vocoder_joints: list[int]
 
 
+@torch.no_grad()
 def generate_long(
     pipe: Any,
     seconds: float,
@@ -394,6 +397,7 @@ def generate_long(
     return result, places
 
 
+@torch.no_grad()
 def loop_long(
     pipe: Any,
     samples: int,
