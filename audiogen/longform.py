@@ -26,9 +26,11 @@ Decoding and vocoding long latents run in chunks as well:
   latent context on each side and the middle kept: the same mel as decoding in one piece, up to
   float rounding.
 * :func:`vocode_chunked`: the bundled vocoder's Griffin-Lim stage couples every frame to every
-  other one, so no finite context reproduces the one-piece output; chunks are vocoded with
-  ``context`` extra mel frames each side and joined with an equal-power crossfade over ``fade``
-  frames (their phases are independent, so equal power keeps the level).
+  other one, so no finite context reproduces the one-piece output; chunks are vocoded one after
+  another with ``context`` extra mel frames each side, each chunk's Griffin-Lim starting from the
+  previous chunk's phase on the frames they share, and joined with a linear crossfade over
+  ``fade`` frames (with independent random starting phases the joints stood out: see
+  docs/generation.md).
 
 Both also work around a circle (seamless loops: chunk indices wrap).
 """
@@ -50,8 +52,8 @@ WINDOW_SECONDS = 10.0
 VOCODER_CHUNK_FRAMES = 1024
 #: Extra mel frames of context each side of a vocoder chunk.
 VOCODER_CONTEXT_FRAMES = 32
-#: Mel frames of the equal-power crossfade between vocoder chunks.
-VOCODER_FADE_FRAMES = 8
+#: Mel frames of the crossfade between vocoder chunks.
+VOCODER_FADE_FRAMES = 16
 #: Latent frames per decoder chunk (without its context).
 DECODER_CHUNK_FRAMES = 256
 
@@ -260,9 +262,16 @@ def vocode_chunked(
 
     Chunk ``j`` renders the mel frames ``[j * chunk - fade / 2, (j + 1) * chunk + fade / 2)`` with
     ``context`` more frames each side (cut at the clip's ends or wrapped with ``circular``); the
-    chunks are joined by an equal-power crossfade of ``fade * hop_length`` samples centred on each
-    joint. A mel of at most ``chunk + 2 * context`` frames is vocoded in one piece
-    (``pipe.vocoder`` or ``pipe.vocode_circular``).
+    chunks are joined by a crossfade of ``fade * hop_length`` samples centred on each joint. A mel of
+    at most ``chunk + 2 * context`` frames is vocoded in one piece (``pipe.vocoder`` or
+    ``pipe.vocode_circular``).
+
+    A vocoder with Griffin-Lim phase retrieval (one with ``analyse(mel, init=...)``,
+    :class:`~audiogen.models.vocoder.GLRefineVocoder`) renders the chunks one after another, each
+    starting its Griffin-Lim iterations from the previous chunk's phase on the frames they share
+    (and, round a circle, the last chunk also from the first chunk's), so neighbouring chunks agree
+    where they overlap and the crossfade is linear; other vocoders' chunks have independent phases
+    and are joined with an equal-power crossfade.
 
     Returns:
         the waveform and the joints (sample positions; a circular joint at 0 included).
@@ -277,7 +286,15 @@ def vocode_chunked(
         count -= 1
     joints = [j * chunk for j in range(0 if circular else 1, count)]
     out = torch.zeros(mel.shape[0], 1, frames * hop, device=mel.device)
-    fade_out, fade_in = _equal_power(fade * hop, mel.device)
+    coherent = callable(getattr(pipe.vocoder, "analyse", None)) and callable(
+        getattr(pipe.vocoder, "griffin_lim_spectrum", None)
+    )
+    if coherent:
+        fade_in = (torch.arange(fade * hop, device=mel.device, dtype=torch.float32) + 0.5) / (fade * hop)
+        fade_out = 1 - fade_in
+    else:
+        fade_out, fade_in = _equal_power(fade * hop, mel.device)
+    rendered: list[tuple[torch.Tensor, torch.Tensor]] = []  # (absolute frame index, GL spectrum)
     for j in range(count):
         start, stop = j * chunk, frames if (j == count - 1 and not circular) else (j + 1) * chunk
         lo = start - half if (circular or j > 0) else 0
@@ -285,7 +302,25 @@ def vocode_chunked(
         clo, chi = (
             (lo - context, hi + context) if circular else (max(0, lo - context), min(frames, hi + context))
         )
-        wav = pipe.vocoder(mel[..., _chunk_index(clo, chi, frames, circular, mel.device)]).float()
+        index = _chunk_index(clo, chi, frames, circular, mel.device)
+        part = mel[..., index]
+        if coherent:
+            init = None
+            for known_index, spectrum in rendered:  # the previous chunk, and round a circle the first
+                match = (index[:, None] == known_index[None, :]).nonzero()
+                if len(match):
+                    if init is None:
+                        init = torch.zeros(
+                            *spectrum.shape[:2], len(index), dtype=spectrum.dtype, device=mel.device
+                        )
+                    init[..., match[:, 0]] = spectrum[..., match[:, 1]]
+            result = pipe.vocoder.analyse(part, init=init)
+            wav = result.waveform.float()
+            if j == 0:
+                first = (index, result.gl_spectrum)
+            rendered = ([first] if circular and j > 0 else []) + [(index, result.gl_spectrum)]
+        else:
+            wav = pipe.vocoder(part).float()
         piece = wav[..., (lo - clo) * hop : (hi - clo) * hop].clone()
         if lo != start:
             piece[..., : fade * hop] *= fade_in
