@@ -14,7 +14,9 @@ unconditionally (no ``--style``: the new audio follows from the kept audio alone
 ``--style-from label``, conditioned on the clip's label. Reported per edit:
 
 * at each boundary, the frame-to-frame log-mel change and the clip's own 95th percentile
-  (:func:`audiogen.boundaries.boundary_report`, what ``--report`` prints);
+  (:func:`audiogen.boundaries.boundary_report`, what ``--report`` prints), and the same for the
+  original recording at the same places (its true continuation: a note onset there shows up in
+  both);
 * the style classifier's prediction (``classifier/`` of the pipeline folder, else the bundled one)
   for the kept part (the crop without the edited span) and the new part (the edited span; for
   extend, the new seconds), and whether they agree; also the prediction for the kept part against
@@ -101,12 +103,24 @@ def main(argv: list[str] | None = None) -> None:
                 kept = torch.cat([x[0, 0, :ia], x[0, 0, ib:]])
                 new = r.waveforms[0, 0, ia:ib]
             stats = boundary_report(r.waveforms[0], pipe.mel_config, [("edit", p) for p in r.boundaries])
+            # the same places in the original recording (its true continuation), where it is long enough
+            total = r.waveforms.shape[-1] / sr
+            reference = None
+            if e.duration >= args.offset + total:
+                original = load_audio(e.path, sample_rate=sr, channels=1, offset=args.offset, duration=total)
+                if original.waveform.shape[-1] >= r.waveforms.shape[-1]:
+                    original_stats = boundary_report(
+                        original.waveform[:, : r.waveforms.shape[-1]], pipe.mel_config,
+                        [("original", p) for p in r.boundaries],
+                    )  # fmt: skip
+                    reference = [s.to_dict() for s in original_stats]
             kept_style, new_style = predict(kept), predict(new)
             row = {
                 "file": Path(e.path).name,
                 "label": e.label,
                 "edit": kind,
                 "boundaries": [s.to_dict() for s in stats],
+                "original_at_boundaries": reference,
                 "kept_style": kept_style,
                 "new_style": new_style,
                 "agree": kept_style == new_style,
@@ -115,6 +129,12 @@ def main(argv: list[str] | None = None) -> None:
             }
             rows.append(row)
             marks = ", ".join(f"{s.mel_change:.3f}/{s.clip_p95:.3f}{'' if s.ok else ' OVER'}" for s in stats)
+            if reference:
+                marks += (
+                    " (original recording there: "
+                    + ", ".join(f"{s['mel_change']:.3f}/{s['clip_p95']:.3f}" for s in reference)
+                    + ")"
+                )
             print(
                 f"{e.label:<8} {row['file']:<22} {kind:<8} boundaries (change/p95) {marks}; "
                 f"kept {kept_style}, new {new_style} ({'agree' if row['agree'] else 'DIFFER'})",
