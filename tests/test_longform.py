@@ -162,6 +162,7 @@ def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
             vocoder=vocoder, hop_length=pipe.hop_length, vocode_circular=vocoder.vocode_circular
         )
         wav, joints = vocode_chunked(fake, mel, chunk=30, context=6, fade=4)
+        loop, loop_joints = vocode_chunked(fake, mel, chunk=30, context=6, fade=4, circular=True)
     assert torch.equal(started[..., 40:].abs(), plain[..., 40:].abs())  # same magnitudes
     assert not torch.allclose(started[..., :20], plain[..., :20], atol=1e-3)  # a different start
     assert wav.shape == (1, 1, 90 * pipe.hop_length) and joints == [
@@ -169,3 +170,4 @@ def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
         60 * pipe.hop_length,
     ]
     assert bool(torch.isfinite(wav).all()) and wav.abs().max() > 0
+    assert loop.shape == wav.shape and loop_joints == [0] + joints and bool(torch.isfinite(loop).all())
