@@ -942,6 +942,34 @@ class AudioGenPipeline:
         voc = load_vocoder(vocoder, device)
         return cls(vae.mel_config, vae, den, noise_scheduler(den.config), voc, cfg_scale=cfg_scale)
 
+    # ------------------------------------------------------------------ editing (audiogen.editing)
+    def extend(
+        self,
+        waveform: torch.Tensor,
+        sample_rate: int,
+        seconds: float = 0.0,
+        before: float = 0.0,
+        **kwargs: Any,
+    ) -> Any:
+        """Continue ``waveform (batch, channels, samples)``: ``seconds`` after it, ``before`` seconds before.
+
+        See :func:`audiogen.editing.extend` (keyword arguments, result, errors).
+        """
+        from audiogen.editing import extend
+
+        return extend(self, waveform, sample_rate, seconds, before, **kwargs)
+
+    def inpaint(
+        self, waveform: torch.Tensor, sample_rate: int, start: float, end: float, **kwargs: Any
+    ) -> Any:
+        """Regenerate ``[start, end)`` seconds of ``waveform (batch, channels, samples)``, keep the rest.
+
+        See :func:`audiogen.editing.inpaint` (keyword arguments, result, errors).
+        """
+        from audiogen.editing import inpaint
+
+        return inpaint(self, waveform, sample_rate, start, end, **kwargs)
+
 
 def load_pretrained(
     path: str | Path | None = None, device: str | torch.device | None = None

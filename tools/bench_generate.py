@@ -17,6 +17,13 @@ calls first, then ``--repeats`` calls; the median of each stage over the repeats
 (CUDA is synchronised before every reading). ``RTF`` = wall seconds per second of audio (< 1 is
 faster than real time); ``x realtime`` is its inverse.
 
+Long generation (``--long 60,600``): for each length, a fresh process (``--threads`` threads)
+loads the pipeline and generates one clip of that length with :func:`audiogen.longform.generate_long`
+(windowed denoising, chunked decoding and vocoding; the path ``audiogen generate`` takes above 10 s),
+then reports the wall time per audio second and the process's peak resident memory (``ru_maxrss``),
+also after loading only; the last lines give the ratios of the longest to the shortest length
+(the issue's bar: within 1.3x). ``--steps`` applies.
+
 Models: ``--checkpoint DIR`` (a pipeline folder), else the bundled model
 (``audiogen/assets/default``) when it is installed, else ``--random-init RECIPE_DIR``: the stages
 are built from the ``mel`` and ``model`` sections of ``RECIPE_DIR/{autoencoder,diffusion,vocoder}.yaml``
@@ -102,6 +109,99 @@ def bench(pipeline, seconds: float, steps: int, cfg_scale: float, style: str | N
     return {stage: statistics.median(r[stage] for r in runs) for stage in STAGES}
 
 
+def _load(args) -> tuple:
+    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+
+    if args.checkpoint is not None:
+        return AudioGenPipeline.from_pretrained(args.checkpoint), f"checkpoint {args.checkpoint}"
+    if args.random_init is not None:
+        return (
+            build_random_pipeline(args.random_init),
+            f"RANDOM weights built from {args.random_init}/{{autoencoder,diffusion,vocoder}}.yaml",
+        )
+    if (default_model_dir() / MODEL_INDEX_NAME).is_file():
+        return AudioGenPipeline.from_pretrained(default_model_dir()), f"bundled {default_model_dir()}"
+    raise SystemExit(
+        f"error: the bundled model is not installed ({default_model_dir()}); pass --checkpoint DIR or "
+        "--random-init recipes (untrained stages: speed does not depend on the weights)"
+    )
+
+
+def _peak_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def long_child(args) -> None:
+    """Generate one clip of ``args.long_child`` seconds in this process; print one JSON line."""
+    import time
+
+    from audiogen.longform import generate_long
+
+    pipeline, source = _load(args)
+    style = pipeline.styles[0] if pipeline.styles else None
+    loaded = _peak_mib()
+    start = time.perf_counter()
+    result, places = generate_long(
+        pipeline, args.long_child, steps=args.steps, style=style, sampler=args.sampler, progress=False
+    )
+    wall = time.perf_counter() - start
+    print(json.dumps({
+        "seconds": args.long_child, "wall_s": wall, "s_per_audio_s": wall / args.long_child,
+        "peak_mib": _peak_mib(), "peak_after_load_mib": loaded, "model": source,
+        "windows": len(places.window_boundaries) + 1, "timings": result.timings.to_dict(),
+    }))  # fmt: skip
+
+
+def long_bench(args) -> None:
+    """Run :func:`long_child` in a fresh process per length and print the table and the ratios."""
+    import subprocess
+    import sys
+
+    lengths = [float(x) for x in args.long.split(",")]
+    rows = []
+    print(
+        f"long generation: {args.steps} {args.sampler} steps, {args.threads} threads, load average "
+        f"{os.getloadavg()[0]:.1f}, one fresh process per length"
+    )
+    print(
+        f"{'seconds':>8}{'wall (s)':>10}{'s / audio s':>13}{'peak RSS (MiB)':>16}{'after load':>12}"
+        f"{'windows':>9}"
+    )
+    for seconds in lengths:
+        command = [sys.executable, __file__, "--long-child", str(seconds), "--steps", str(args.steps),
+                   "--sampler", args.sampler, "--threads", str(args.threads)]  # fmt: skip
+        if args.checkpoint is not None:
+            command += ["--checkpoint", str(args.checkpoint)]
+        if args.random_init is not None:
+            command += ["--random-init", str(args.random_init)]
+        # the child imports audiogen from this checkout (the script's folder is tools/)
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        if proc.returncode:
+            raise SystemExit(f"error: the {seconds:g} s run failed:\n{proc.stderr[-3000:]}")
+        out = proc.stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        rows.append(row)
+        print(
+            f"{seconds:>8g}{row['wall_s']:>10.1f}{row['s_per_audio_s']:>13.3f}{row['peak_mib']:>16.0f}"
+            f"{row['peak_after_load_mib']:>12.0f}{row['windows']:>9}"
+        )
+    first, last = rows[0], rows[-1]
+    print(f"model: {first['model']}")
+    print(
+        f"ratio {last['seconds']:g} s / {first['seconds']:g} s: time per audio second "
+        f"{last['s_per_audio_s'] / first['s_per_audio_s']:.2f}x, peak memory "
+        f"{last['peak_mib'] / first['peak_mib']:.2f}x"
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps({"long": rows, "args": vars(args)}, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print a table (and ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -128,9 +228,17 @@ def main(argv: list[str] | None = None) -> None:
         "--devices", default=None, help="comma-separated (default: cpu, and cuda if available)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--long", default=None, metavar="S1,S2", help="long generation: lengths in seconds, e.g. 60,600"
+    )
+    parser.add_argument("--long-child", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     torch.set_num_threads(args.threads)
+    if args.long_child is not None:
+        return long_child(args)
+    if args.long is not None:
+        return long_bench(args)
 
     from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
 
@@ -154,9 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     style = pipeline.styles[0] if pipeline.styles else None
     cfg_scale = pipeline.resolve_cfg_scale(args.cfg_scale)
-    conditions = ([(f"style={style}, cfg {cfg_scale:g}", style)] if style else []) + [
-        ("unconditional", None)
-    ]
+    conditions = ([(f"style={style}, cfg {cfg_scale:g}", style)] if style else []) + [("unconditional", None)]
 
     print(f"model: {source}")
     print(

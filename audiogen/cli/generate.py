@@ -113,6 +113,31 @@ def _load_pipeline(checkpoint: Path | None, device: str, style: str | None) -> A
     return pipeline
 
 
+REPORT = typer.Option(
+    False,
+    "--report",
+    help="Long (windowed) output: print, per window boundary and vocoder joint, the frame-to-frame log-mel "
+    "change there and the clip's own 95th percentile.",
+)
+
+
+def _report(waveform: Any, pipeline: Any, places: Any, scale: float = 1.0) -> None:
+    """Print the boundary report of one long clip (``places``: a ``LongReportPlaces`` or ``None``)."""
+    from audiogen.boundaries import boundary_report, format_report
+
+    if places is None:
+        typer.echo("  report: one denoising window, no window boundaries")
+        return
+    total = waveform.shape[-1]
+    marks = [("window", round(p * scale)) for p in places.window_boundaries]
+    marks += [("vocoder", round(p * scale)) for p in places.vocoder_joints]
+    marks = [(kind, p) for kind, p in marks if 0 < p < total]  # a loop's wrap at 0: see seam_report
+    for line in format_report(
+        boundary_report(waveform, pipeline.mel_config, sorted(marks, key=lambda m: m[1]))
+    ):
+        typer.echo("  " + line)
+
+
 def _safe_name(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text).strip("_") or "style"
 
@@ -134,8 +159,13 @@ def generate(
         4, "--batch-size", help="Clips generated at once (at most 256, and at most 600 s of audio)."
     ),
     overwrite: bool = OVERWRITE,
+    report: bool = REPORT,
 ) -> None:
-    """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav."""
+    """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav.
+
+    Clips longer than one 10 s denoising window are denoised in overlapping windows and decoded and
+    vocoded in chunks (memory bounded, time linear in the length; audiogen.longform).
+    """
     import math
 
     from audiogen.audio.io import save_audio
@@ -167,18 +197,19 @@ def generate(
     # at most MAX_SECONDS of audio per batch (one longest clip): memory stays bounded whatever
     # --batch-size says, and clips do not change (each has its own seed)
     batch_size = min(batch_size, max(1, int(MAX_SECONDS // seconds)))
+    from audiogen.longform import generate_long, is_long
 
+    long = is_long(pipeline, pipeline.latent_frames_for(round(seconds * pipeline.sample_rate)))
+    places = None
     for first in range(0, num, batch_size):
         count = min(batch_size, num - first)
-        result = pipeline(
-            seconds,
-            num=count,
-            seed=seed + first,
-            steps=steps,
-            cfg_scale=cfg_scale,
-            style=style,
-            sampler=sampler,
+        kwargs = dict(
+            num=count, seed=seed + first, steps=steps, cfg_scale=cfg_scale, style=style, sampler=sampler
         )
+        if long:
+            result, places = generate_long(pipeline, seconds, **kwargs)
+        else:
+            result = pipeline(seconds, **kwargs)
         for i in range(count):
             k = seed + first + i
             path = out / f"{stem}_seed{k:06d}.{audio_format}"
@@ -195,6 +226,8 @@ def generate(
             except (OSError, ValueError) as e:
                 raise _fail(str(e), 1) from e
             typer.echo(line)
+            if report:
+                _report(result.waveforms[i], pipeline, places)
         typer.echo(
             f"  {count} clip(s) in {result.timings.total:.2f} s (denoise {result.timings.denoise:.2f} s, "
             f"decode {result.timings.decode:.2f} s, vocode {result.timings.vocode:.2f} s; "
@@ -222,8 +255,12 @@ def loop(
         "(pitch kept within a few cents); resample: resample the generated period (pitch shifts).",
     ),
     overwrite: bool = OVERWRITE,
+    report: bool = REPORT,
 ) -> None:
     """Generate a seamless loop of exactly BARS bars at BPM and write it (tiled --repeat times) to OUT.
+
+    Loops longer than one 10 s denoising window are denoised in windows spread round the circle and
+    decoded and vocoded in chunks round it (audiogen.longform.loop_long).
 
     The loop is periodic by construction (circular denoising and decoding), generated with the
     achievable period nearest to the exact length, then fitted to it: with --fit mel (default) the
@@ -270,16 +307,16 @@ def loop(
             f"{bars:g} bars at {bpm:g} bpm is {samples} samples; this model's shortest loop is {granularity} "
             f"samples ({granularity / pipeline.sample_rate:.3f} s)"
         )
-    result = pipeline.loop(
-        samples=samples,
-        repeat=repeat,
-        seed=seed,
-        steps=steps,
-        cfg_scale=cfg_scale,
-        style=style,
-        sampler=sampler,
-        fit=fit,
+    from audiogen.longform import is_long, loop_long
+
+    kwargs = dict(
+        repeat=repeat, seed=seed, steps=steps, cfg_scale=cfg_scale, style=style, sampler=sampler, fit=fit
     )
+    places = None
+    if is_long(pipeline, pipeline.loop_latent_frames(samples)):
+        result, places = loop_long(pipeline, samples, **kwargs)
+    else:
+        result = pipeline.loop(samples=samples, **kwargs)
     try:
         save_audio(out, result.waveforms[0], result.sample_rate)
     except (OSError, ValueError) as e:
@@ -295,6 +332,19 @@ def loop(
         f"generated period {result.period_samples} samples, tempo stretch {result.stretch_ratio:.5f}, "
         f"pitch ratio {result.pitch_ratio:.5f} ({1200 * math.log2(result.pitch_ratio):+.1f} cents)"
     )
+    if report and places is not None:  # window boundaries in period samples, joints in vocoded samples
+        from audiogen.longform import LongReportPlaces
+
+        scale = samples / result.period_samples
+        joints = [p * result.period_samples / result.vocoded_samples for p in places.vocoder_joints]
+        _report(
+            result.waveforms[0, :, :samples],
+            pipeline,
+            LongReportPlaces(places.window_boundaries, joints),
+            scale,
+        )
+    elif report:
+        _report(result.waveforms[0], pipeline, None)
 
 
 def variation(

@@ -636,12 +636,17 @@ class GLRefineVocoder(Vocoder):
         return torch.fft.rfft(audio.unfold(-1, n_fft, hop) * window, dim=-1)
 
     # ------------------------------------------------------------------ the three stages
-    def griffin_lim_spectrum(self, mel: torch.Tensor, circular: bool = False) -> torch.Tensor:
+    def griffin_lim_spectrum(
+        self, mel: torch.Tensor, circular: bool = False, init: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Complex spectrogram ``(batch, n_freqs, frames)`` from NNLS magnitude + fast Griffin-Lim phase.
 
         Same algorithm as ``torchaudio.functional.griffinlim`` (fast GL, Perraudin et al. 2013), with
         this model's framing (:meth:`_stft` / :meth:`_istft`) and a fixed-seed random initial phase.
         Runs in float32 without gradients. ``circular``: treat the mel as one period of a loop.
+        ``init``: optional complex ``(batch, n_freqs, frames)`` whose phase starts the iterations
+        where it is non-zero (e.g. a neighbouring chunk's result on shared frames, so that chunks
+        vocoded one after another agree there; :func:`audiogen.longform.vocode_chunked`).
         """
         from audiogen.audio.spectral import _invert_filterbank, filterbank_inverse
 
@@ -657,6 +662,9 @@ class GLRefineVocoder(Vocoder):
             magnitude = rearrange(magnitude, "b f t -> b t f").contiguous()
             angles = rearrange(torch.polar(torch.ones_like(phase), phase), "f t -> 1 t f").to(mel.device)
             angles = angles.expand_as(magnitude)
+            if init is not None:
+                given = rearrange(init.to(mel.device), "b f t -> b t f")
+                angles = torch.where(given.abs() > 0, torch.sgn(given), angles)
             plan = self._projection_plan(frames, circular, mel.device)
             previous = torch.zeros_like(magnitude, dtype=angles.dtype)
             for _ in range(cfg.gl_iters):
@@ -710,14 +718,18 @@ class GLRefineVocoder(Vocoder):
         """Frames each side that the refiner's convolutions reach (the Griffin-Lim stage reaches further)."""
         return (self.config.kernel_size // 2) * (self.config.num_layers + 1)
 
-    def analyse(self, mel: torch.Tensor, circular: bool = False) -> GLRefineOutput:
+    def analyse(
+        self, mel: torch.Tensor, circular: bool = False, init: torch.Tensor | None = None
+    ) -> GLRefineOutput:
         """Every stage's result for ``mel`` ``(batch, n_mels, frames)``; see :class:`GLRefineOutput`.
+
+        ``init``: initial Griffin-Lim phase where non-zero, as :meth:`griffin_lim_spectrum`.
 
         Raises:
             ValueError: if ``mel`` is not ``(batch, n_mels, frames)`` floating point with ``frames >= 1``.
         """
         self.check_mel(mel)
-        gl_spectrum = self.griffin_lim_spectrum(mel, circular)
+        gl_spectrum = self.griffin_lim_spectrum(mel, circular, init)
         spectrum = self.refine(gl_spectrum, mel, circular)
         with torch.no_grad():
             gl_waveform = rearrange(self._istft(gl_spectrum, circular), "b n -> b 1 n")
@@ -755,7 +767,6 @@ VOCODER_TYPES: dict[str, tuple[type[Vocoder], type]] = {
     "vocos": (VocosVocoder, VocoderConfig),
     "gl_refine": (GLRefineVocoder, GLRefineConfig),
 }
-
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,145 @@
+"""Chunked decoding and vocoding of long latents and mels (used by :mod:`audiogen.longform`).
+
+* :func:`decode_chunked`: the VAE decoder is convolutional with a bounded reach
+  (``AudioGenPipeline.decoder_context`` latent frames), so each chunk is decoded with that much
+  context on each side and its middle kept: one-piece decoding up to float rounding.
+* :func:`vocode_chunked`: overlapping vocoder chunks joined by a crossfade; with a Griffin-Lim
+  vocoder each chunk starts from its neighbour's phase on the frames they share.
+
+Both also work round a circle (seamless loops: chunk indices wrap).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+#: Mel frames per vocoder chunk (1024 frames = 11.9 s at 22050 Hz, hop 256).
+VOCODER_CHUNK_FRAMES = 1024
+#: Extra mel frames of context each side of a vocoder chunk.
+VOCODER_CONTEXT_FRAMES = 32
+#: Mel frames of the crossfade between vocoder chunks.
+VOCODER_FADE_FRAMES = 16
+#: Latent frames per decoder chunk (without its context).
+DECODER_CHUNK_FRAMES = 256
+
+
+def _chunk_index(start: int, stop: int, total: int, circular: bool, device: torch.device) -> torch.Tensor:
+    index = torch.arange(start, stop, device=device)
+    return index % total if circular else index.clamp(0, total - 1)
+
+
+@torch.no_grad()
+def decode_chunked(
+    pipe: Any, latent: torch.Tensor, chunk: int = DECODER_CHUNK_FRAMES, circular: bool = False
+) -> torch.Tensor:
+    """Decode ``latent (batch, latent_dim, frames)`` → mel ``(batch, n_mels, frames * td)`` in chunks.
+
+    ``td`` is ``time_downsample``.
+
+    Each chunk of ``chunk`` latent frames is decoded with ``pipe.decoder_context`` frames of context
+    each side (the decoder's reach; cut at the clip's ends, or wrapped with ``circular``), and its
+    middle kept: the result equals one-piece decoding (``pipe.autoencoder.decode`` or
+    ``pipe.decode_circular``) up to float rounding.
+    """
+    total = latent.shape[-1]
+    if total <= chunk:
+        return pipe.decode_circular(latent) if circular else pipe.autoencoder.decode(latent)
+    k, td = pipe.decoder_context, pipe.time_downsample
+    parts = []
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        lo, hi = (start - k, stop + k) if circular else (max(0, start - k), min(total, stop + k))
+        mel = pipe.autoencoder.decode(latent[..., _chunk_index(lo, hi, total, circular, latent.device)])
+        parts.append(mel[..., (start - lo) * td : (stop - lo) * td].float())
+    return torch.cat(parts, dim=-1)
+
+
+def _equal_power(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fade-out and fade-in gains ``(n,)`` with ``out² + in² = 1``."""
+    u = (torch.arange(n, device=device, dtype=torch.float32) + 0.5) / n
+    return torch.cos(0.5 * math.pi * u), torch.sin(0.5 * math.pi * u)
+
+
+@torch.no_grad()
+def vocode_chunked(
+    pipe: Any,
+    mel: torch.Tensor,
+    chunk: int = VOCODER_CHUNK_FRAMES,
+    context: int = VOCODER_CONTEXT_FRAMES,
+    fade: int = VOCODER_FADE_FRAMES,
+    circular: bool = False,
+) -> tuple[torch.Tensor, list[int]]:
+    """Vocode ``mel (batch, n_mels, M)`` → ``(batch, 1, M * hop_length)`` in overlapping chunks.
+
+    Chunk ``j`` renders the mel frames ``[j * chunk - fade / 2, (j + 1) * chunk + fade / 2)`` with
+    ``context`` more frames each side (cut at the clip's ends or wrapped with ``circular``); the
+    chunks are joined by a crossfade of ``fade * hop_length`` samples centred on each joint. A mel of
+    at most ``chunk + 2 * context`` frames is vocoded in one piece (``pipe.vocoder`` or
+    ``pipe.vocode_circular``).
+
+    A vocoder with Griffin-Lim phase retrieval (one with ``analyse(mel, init=...)``,
+    :class:`~audiogen.models.vocoder.GLRefineVocoder`) renders the chunks one after another, each
+    starting its Griffin-Lim iterations from the previous chunk's phase on the frames they share
+    (and, round a circle, the last chunk also from the first chunk's), so neighbouring chunks agree
+    where they overlap and the crossfade is linear; other vocoders' chunks have independent phases
+    and are joined with an equal-power crossfade.
+
+    Returns:
+        the waveform and the joints (sample positions; a circular joint at 0 included).
+    """
+    frames = mel.shape[-1]
+    if frames <= chunk + 2 * context:
+        wav = pipe.vocode_circular(mel) if circular else pipe.vocoder(mel)
+        return wav.float(), []
+    hop, half = pipe.hop_length, fade // 2
+    count = math.ceil(frames / chunk)
+    if not circular and frames - (count - 1) * chunk < fade:  # a last chunk shorter than the fade
+        count -= 1
+    joints = [j * chunk for j in range(0 if circular else 1, count)]
+    out = torch.zeros(mel.shape[0], 1, frames * hop, device=mel.device)
+    coherent = callable(getattr(pipe.vocoder, "analyse", None)) and callable(
+        getattr(pipe.vocoder, "griffin_lim_spectrum", None)
+    )
+    if coherent:
+        fade_in = (torch.arange(fade * hop, device=mel.device, dtype=torch.float32) + 0.5) / (fade * hop)
+        fade_out = 1 - fade_in
+    else:
+        fade_out, fade_in = _equal_power(fade * hop, mel.device)
+    rendered: list[tuple[torch.Tensor, torch.Tensor]] = []  # (absolute frame index, GL spectrum)
+    for j in range(count):
+        start, stop = j * chunk, frames if (j == count - 1 and not circular) else (j + 1) * chunk
+        lo = start - half if (circular or j > 0) else 0
+        hi = stop + half if (circular or j < count - 1) else frames
+        clo, chi = (
+            (lo - context, hi + context) if circular else (max(0, lo - context), min(frames, hi + context))
+        )
+        index = _chunk_index(clo, chi, frames, circular, mel.device)
+        part = mel[..., index]
+        if coherent:
+            init = None
+            for known_index, spectrum in rendered:  # the previous chunk, and round a circle the first
+                match = (index[:, None] == known_index[None, :]).nonzero()
+                if len(match):
+                    if init is None:
+                        init = torch.zeros(
+                            *spectrum.shape[:2], len(index), dtype=spectrum.dtype, device=mel.device
+                        )
+                    init[..., match[:, 0]] = spectrum[..., match[:, 1]]
+            result = pipe.vocoder.analyse(part, init=init)
+            wav = result.waveform.float()
+            if j == 0:
+                first = (index, result.gl_spectrum)
+            rendered = ([first] if circular and j > 0 else []) + [(index, result.gl_spectrum)]
+        else:
+            wav = pipe.vocoder(part).float()
+        piece = wav[..., (lo - clo) * hop : (hi - clo) * hop].clone()
+        if lo != start:
+            piece[..., : fade * hop] *= fade_in
+        if hi != stop:
+            piece[..., -fade * hop :] *= fade_out
+        positions = torch.arange(lo * hop, hi * hop, device=mel.device) % (frames * hop)
+        out.index_add_(-1, positions, piece)
+    return out, [j * hop for j in joints]

@@ -1,0 +1,411 @@
+"""Editing audio with a trained pipeline: continue a clip (extend / outpaint) or regenerate a span (inpaint).
+
+Training-free, with the pipeline's own denoiser (no mask-conditioned model): the *replacement*
+method of RePaint (Lugmayr et al., 2022, "RePaint: Inpainting using Denoising Diffusion
+Probabilistic Models", without its resampling jumps) as diffusers' inpainting pipelines run it
+with any sampler. In latent space:
+
+1. the input (mixed to the model's one channel and resampled to its rate) is encoded to its latent
+   (posterior mean) and placed on a timeline of latent frames with room for the new audio;
+2. a mask marks the latent frames that lie wholly inside audio the user keeps (1) and the frames
+   to generate (0); the ``ramp`` kept frames nearest each boundary get mask values falling from 1
+   towards 0 (a short latent-domain crossfade), so the new part is denoised against a soft edge;
+3. the sampler starts from noise; after every step the latent becomes
+   ``lerp(x, add_noise(known, noise, t_next), mask)``: the known frames are replaced by the
+   input's latent noised to the sampler's current noise level (the same noise draw every step, as
+   diffusers does), so the denoiser always sees the kept audio at the right noise level around
+   the part it is generating and continues it; after the last step the known frames are set to the
+   clean input latent. Frames with mask 1 are the input's latent bit for bit (tested);
+4. the whole timeline latent is decoded and vocoded (the convolutional decoder and the vocoder
+   need context on both sides of a boundary; long timelines in chunks, :mod:`audiogen.longform`);
+5. outside the edited spans the ORIGINAL input samples are pasted back, and at each boundary the
+   output crossfades between the input and the vocoded audio over ``crossfade`` seconds
+   (default 0.1 s, at most 0.5 s) lying on the kept side of the boundary: from the input to the
+   re-synthesised audio before a new part, from the re-synthesised audio to the input after one.
+   The two are the same music with different phase (the vocoder's Griffin-Lim phase), so the
+   crossfade is equal-power (``cos² + sin² = 1``). Everywhere else kept, the output *is* the
+   input, sample for sample.
+
+Long timelines are denoised in overlapping windows (:class:`~audiogen.longform.WindowedDenoiser`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+#: Default crossfade between kept input and generated audio, seconds.
+CROSSFADE_SECONDS = 0.1
+#: The longest crossfade accepted, seconds.
+MAX_CROSSFADE_SECONDS = 0.5
+#: Kept latent frames per boundary whose mask ramps down towards it.
+RAMP_FRAMES = 2
+
+
+@dataclass
+class EditResult:
+    """Output of :func:`extend` and :func:`inpaint` (all tensors float32 on the CPU).
+
+    Attributes:
+        waveforms: ``(batch, 1, samples)`` at ``sample_rate``.
+        sample_rate: Hz (the model's).
+        latents: the final timeline latents ``(batch, latent_dim, latent_frames)``.
+        mask: ``(latent_frames,)``: 1 where the latent is the input's (bit for bit), 0 where it was
+            generated, in between on the ramps.
+        lead_samples: timeline samples before the first output sample (latent frame 0 starts
+            ``lead_samples`` before the output).
+        kept: ``[start, stop)`` sample ranges of the output copied from the input (crossfade zones
+            included, at the kept ends next to a boundary).
+        edited: ``[start, stop)`` sample ranges of newly generated audio.
+        boundaries: output samples where kept and generated audio meet.
+        crossfade_samples: length of each crossfade.
+        seeds: seed of each batch item.
+        style: the style the new audio was generated with, or ``None``.
+        timings: :class:`~audiogen.pipeline.StageTimings` of the call.
+    """
+
+    waveforms: torch.Tensor
+    sample_rate: int
+    latents: torch.Tensor
+    mask: torch.Tensor
+    lead_samples: int
+    kept: list[tuple[int, int]]
+    edited: list[tuple[int, int]]
+    boundaries: list[int]
+    crossfade_samples: int
+    seeds: list[int]
+    style: str | None
+    timings: Any = field(default=None)
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per clip."""
+        return int(self.waveforms.shape[-1])
+
+
+def _prepare(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """``(batch, channels, samples)`` float → ``(batch, 1, n)`` at the model's rate (CPU)."""
+    from audiogen.audio.io import convert_channels, resample
+
+    if waveform.dim() != 3 or not waveform.is_floating_point() or waveform.shape[-1] < 1:
+        raise ValueError(
+            f"waveform must be float (batch, channels, samples), got {tuple(waveform.shape)} {waveform.dtype}"
+        )
+    if int(sample_rate) != sample_rate or sample_rate < 1:
+        raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+    return resample(convert_channels(waveform.float().cpu(), 1), int(sample_rate), pipe.sample_rate)
+
+
+def _mask(total: int, kept_frames: list[tuple[int, int, bool, bool]], ramp: int) -> torch.Tensor:
+    """Latent mask ``(total,)``: 1 on kept frame runs ``(lo, hi, ramp_left, ramp_right)``, with the
+    ``ramp`` frames at a flagged end falling towards 0 (``d / (ramp + 1)`` at distance ``d``)."""
+    mask = torch.zeros(total)
+    for lo, hi, ramp_left, ramp_right in kept_frames:
+        if hi <= lo:
+            continue
+        run = torch.ones(hi - lo)
+        steps = torch.arange(1, ramp + 1, dtype=torch.float32) / (ramp + 1)
+        k = min(ramp, hi - lo)
+        if ramp_left and k:
+            run[:k] = torch.minimum(run[:k], steps[:k])
+        if ramp_right and k:
+            run[-k:] = torch.minimum(run[-k:], steps[:k].flip(0))
+        mask[lo:hi] = run
+    return mask
+
+
+@torch.no_grad()
+def _denoise_replacing(
+    pipe: Any,
+    known: torch.Tensor,
+    mask: torch.Tensor,
+    seed: int,
+    steps: int,
+    cfg_scale: float,
+    label: int | None,
+    sampler: str,
+    progress: bool,
+    window_seconds: float,
+) -> torch.Tensor:
+    """The sampler loop with the known frames replaced after every step (see the module docstring)."""
+    from diffusers.utils.torch_utils import randn_tensor
+    from tqdm.auto import tqdm
+
+    from audiogen.longform import windowed
+    from audiogen.models.diffusion import _as_labels, _check_pair, make_sampler
+
+    denoiser = windowed(pipe, window_seconds)
+    scheduler = make_sampler(sampler, pipe.scheduler)
+    _check_pair(pipe.denoiser, scheduler, known.shape[1])
+    device, batch = pipe.device, known.shape[0]
+    known = known.to(device)
+    weight = mask.to(device)
+    scheduler.set_timesteps(steps, device=device)
+    generators = pipe._generators(seed, batch)  # one CPU generator per item, as AudioGenPipeline
+    noise = randn_tensor(tuple(known.shape), generator=generators, device=device, dtype=torch.float32)
+    timesteps = scheduler.timesteps
+    x = torch.lerp(
+        noise * scheduler.init_noise_sigma, scheduler.add_noise(known, noise, timesteps[:1]), weight
+    )
+    labels = _as_labels(label, batch, device)
+    guided = labels is not None and cfg_scale != 1.0
+    if guided:
+        both = torch.cat([labels, torch.full_like(labels, pipe.denoiser.config.null_label)])
+    for i, t in enumerate(tqdm(timesteps, desc="denoise", leave=False, disable=not progress)):
+        model_input = scheduler.scale_model_input(x, t)
+        if guided:
+            out = denoiser(torch.cat([model_input, model_input]), t.expand(2 * batch), both).float()
+            cond, uncond = out.chunk(2)
+            prediction = uncond + cfg_scale * (cond - uncond)
+        else:
+            prediction = denoiser(model_input, t.expand(batch), labels).float()
+        x = scheduler.step(prediction, t, x, generator=generators).prev_sample
+        target = (
+            known if i + 1 == len(timesteps) else scheduler.add_noise(known, noise, timesteps[i + 1 : i + 2])
+        )
+        x = torch.lerp(x, target, weight)
+    return x
+
+
+def _fades(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    u = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+    return torch.cos(0.5 * math.pi * u), torch.sin(0.5 * math.pi * u)
+
+
+@torch.no_grad()
+def _edit(
+    pipe: Any,
+    audio: torch.Tensor,
+    before: int,
+    after: int,
+    span: tuple[int, int] | None,
+    seed: int,
+    steps: int,
+    cfg_scale: float | None,
+    style: str | None,
+    sampler: str,
+    progress: bool,
+    crossfade: float,
+    ramp: int,
+    window_seconds: float,
+) -> EditResult:
+    """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
+    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.longform import decode_chunked, vocode_chunked
+    from audiogen.pipeline import StageTimings, _sync
+
+    cfg_scale = pipe.resolve_cfg_scale(cfg_scale)
+    pipe._check_common(audio.shape[0], steps, cfg_scale, seed)
+    label = pipe.style_label(style)
+    if not 0 <= crossfade <= MAX_CROSSFADE_SECONDS:
+        raise ValueError(f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {crossfade}")
+    if ramp < 0:
+        raise ValueError(f"ramp must be >= 0 latent frames, got {ramp}")
+    batch, n = audio.shape[0], audio.shape[-1]
+    spl, device, timings = pipe.samples_per_latent_frame, pipe.device, StageTimings()
+    start_time = time.perf_counter()
+
+    # the timeline: `lead` samples (whole latent frames) of new audio, the input, `after` samples
+    q = math.ceil(before / spl)
+    lead = q * spl
+    out_len = before + n + after
+    total = pipe.latent_frames_for(lead + n + after)
+    mel = LogMelSpectrogram(pipe.mel_config).to(device)(audio[:, 0].to(device)).mel  # (batch, n_mels, frames)
+    z_in = pipe.autoencoder.encode(mel).float()
+    known = torch.zeros(batch, z_in.shape[1], total, device=device)
+    width = min(z_in.shape[-1], total - q)
+    known[..., q : q + width] = z_in[..., :width]
+    # kept sample ranges on the timeline → latent frames wholly inside them
+    kept_timeline = (
+        [(lead, lead + n)] if span is None else [(lead, lead + span[0]), (lead + span[1], lead + n)]
+    )
+    # the input's own ends are no boundaries when nothing is generated beyond them
+    edge_lo, edge_hi = lead, lead + n
+    kept_frames = [
+        (
+            math.ceil(a / spl),
+            q + width if (b == edge_hi and not after) else b // spl,
+            not (a == edge_lo and not before),
+            not (b == edge_hi and not after),
+        )
+        for a, b in kept_timeline
+        if b > a
+    ]
+    mask = _mask(total, kept_frames, ramp)
+    if not bool((mask < 1).any()):
+        raise ValueError("nothing to generate: the edited span covers no whole latent frame")
+    _sync(device)
+    t0 = time.perf_counter()
+    latents = _denoise_replacing(
+        pipe, known, mask, seed, steps, cfg_scale, label, sampler, progress, window_seconds
+    )
+    _sync(device)
+    t1 = time.perf_counter()
+    mel_out = decode_chunked(pipe, latents)
+    _sync(device)
+    t2 = time.perf_counter()
+    wav, _ = vocode_chunked(pipe, mel_out)
+    _sync(device)
+    t3 = time.perf_counter()
+    offset = lead - before
+    out = wav[..., offset : offset + out_len].float().cpu().clone()
+    if out.shape[-1] < out_len:  # cannot happen with latent_frames_for, kept as a guard
+        out = torch.nn.functional.pad(out, (0, out_len - out.shape[-1]))
+
+    # paste the input back, crossfading on the kept side of each boundary
+    kept = (
+        [(before, before + n)]
+        if span is None
+        else [(before, before + span[0]), (before + span[1], before + n)]
+    )
+    kept = [(a, b) for a, b in kept if b > a]
+    edited = [(0, before)] if before else []
+    edited += [(before + n, out_len)] if after else []
+    edited += [(before + span[0], before + span[1])] if span is not None else []
+    boundaries = sorted({p for a, b in kept for p in (a, b) if 0 < p < out_len})
+    fade = round(crossfade * pipe.sample_rate)
+    synth, source = out.clone(), audio.cpu()
+    for a, b in kept:
+        out[..., a:b] = source[..., a - before : b - before]
+        left, right = a in boundaries, b in boundaries
+        length = min(fade, (b - a) // (2 if left and right else 1))
+        if not length:
+            continue
+        fade_out, fade_in = _fades(length)
+        if left:  # generated before: re-synthesis → input
+            out[..., a : a + length] = (
+                synth[..., a : a + length] * fade_out + out[..., a : a + length] * fade_in
+            )
+        if right:  # generated after: input → re-synthesis
+            out[..., b - length : b] = (
+                out[..., b - length : b] * fade_out + synth[..., b - length : b] * fade_in
+            )
+    _sync(device)
+    t4 = time.perf_counter()
+    timings.encode, timings.denoise, timings.decode = t0 - start_time, t1 - t0, t2 - t1
+    timings.vocode, timings.resample, timings.total = t3 - t2, t4 - t3, t4 - start_time
+    return EditResult(
+        waveforms=out,
+        sample_rate=pipe.sample_rate,
+        latents=latents.float().cpu(),
+        mask=mask,
+        lead_samples=offset,
+        kept=kept,
+        edited=sorted(edited),
+        boundaries=boundaries,
+        crossfade_samples=fade,
+        seeds=[seed + i for i in range(batch)],
+        style=style,
+        timings=timings,
+    )
+
+
+def extend(
+    pipe: Any,
+    waveform: torch.Tensor,
+    sample_rate: int,
+    seconds: float = 0.0,
+    before: float = 0.0,
+    *,
+    seed: int = 0,
+    steps: int = 25,
+    cfg_scale: float | None = None,
+    style: str | None = None,
+    sampler: str = "dpm++",
+    progress: bool = True,
+    crossfade: float = CROSSFADE_SECONDS,
+    ramp: int = RAMP_FRAMES,
+    window_seconds: float = 10.0,
+) -> EditResult:
+    """Continue ``waveform`` by ``seconds`` after it and/or ``before`` seconds before it (outpainting).
+
+    The input is mixed to one channel and resampled to the model's rate; the output is
+    ``round(before * sr)`` new samples, the input, then ``round(seconds * sr)`` new samples, with
+    the input itself (sample for sample) except in the ``crossfade`` at its generated sides.
+
+    Args:
+        pipe: an :class:`~audiogen.pipeline.AudioGenPipeline`.
+        waveform: ``(batch, channels, samples)`` float audio; item ``i`` gets seed ``seed + i``.
+        sample_rate: its rate in Hz.
+        seconds: new audio after the input (>= 0).
+        before: new audio before the input (>= 0); at least one of the two must be > 0.
+        seed, steps, cfg_scale, style, sampler, progress: as :meth:`AudioGenPipeline.__call__`.
+        crossfade: seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).
+        ramp: kept latent frames per boundary whose replacement weight ramps down.
+        window_seconds: denoising window (longer timelines use overlapping windows).
+
+    Returns:
+        :class:`EditResult` with ``waveforms (batch, 1, before + n + after)`` samples.
+
+    Raises:
+        ValueError: a bad shape, rate, length, crossfade, or as :meth:`AudioGenPipeline.__call__`.
+    """
+    for name, value in (("seconds", seconds), ("before", before)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a non-negative number of seconds, got {value}")
+    audio = _prepare(pipe, waveform, sample_rate)
+    after_samples, before_samples = round(seconds * pipe.sample_rate), round(before * pipe.sample_rate)
+    if after_samples + before_samples < pipe.samples_per_latent_frame:
+        raise ValueError(
+            f"extend: {seconds + before:g} s of new audio is shorter than one latent frame "
+            f"({pipe.samples_per_latent_frame / pipe.sample_rate:.3f} s)"
+        )
+    return _edit(pipe, audio, before_samples, after_samples, None, seed, steps, cfg_scale, style, sampler,
+                 progress, crossfade, ramp, window_seconds)  # fmt: skip
+
+
+def inpaint(
+    pipe: Any,
+    waveform: torch.Tensor,
+    sample_rate: int,
+    start: float,
+    end: float,
+    *,
+    seed: int = 0,
+    steps: int = 25,
+    cfg_scale: float | None = None,
+    style: str | None = None,
+    sampler: str = "dpm++",
+    progress: bool = True,
+    crossfade: float = CROSSFADE_SECONDS,
+    ramp: int = RAMP_FRAMES,
+    window_seconds: float = 10.0,
+) -> EditResult:
+    """Regenerate the span ``[start, end)`` seconds of ``waveform`` and keep the rest.
+
+    The output has the input's length (at the model's rate, one channel); outside the span and the
+    ``crossfade`` before and after it, it is the input sample for sample.
+
+    Args:
+        pipe, waveform, sample_rate, seed, steps, cfg_scale, style, sampler, progress, crossfade,
+            ramp, window_seconds: as :func:`extend`.
+        start: span start in seconds (>= 0).
+        end: span end in seconds (<= the input's duration).
+
+    Returns:
+        :class:`EditResult` with ``waveforms (batch, 1, n)``.
+
+    Raises:
+        ValueError: ``start >= end``, a span outside the clip or shorter than one latent frame, or
+            as :func:`extend`.
+    """
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ValueError(f"the span must be finite seconds, got [{start}, {end})")
+    if start >= end:
+        raise ValueError(f"the span start ({start:g} s) must be before its end ({end:g} s)")
+    audio = _prepare(pipe, waveform, sample_rate)
+    n, sr = audio.shape[-1], pipe.sample_rate
+    if start < 0 or end > n / sr + 0.5 / sr:
+        raise ValueError(f"the span [{start:g}, {end:g}) s is outside the clip (0 to {n / sr:.3f} s)")
+    a, b = round(start * sr), min(n, round(end * sr))
+    spl = pipe.samples_per_latent_frame
+    if b - a < spl:
+        raise ValueError(
+            f"the span [{start:g}, {end:g}) s is shorter than one latent frame ({spl / sr:.3f} s)"
+        )
+    return _edit(pipe, audio, 0, 0, (a, b), seed, steps, cfg_scale, style, sampler, progress, crossfade,
+                 ramp, window_seconds)  # fmt: skip

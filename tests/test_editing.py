@@ -1,0 +1,189 @@
+"""extend / inpaint (audiogen.editing, pipe.extend / pipe.inpaint) and their CLI on a tiny pipeline."""
+
+import math
+
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from audiogen.audio.spectral import LogMelSpectrogram
+from audiogen.boundaries import boundary_report
+from audiogen.cli import app
+from tests.test_pipeline import MEL, make_tiny_pipeline, write_tiny_pipeline
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return make_tiny_pipeline()
+
+
+def _clip(batch=2, channels=2, samples=8000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(samples) / MEL.sample_rate
+    tone = 0.3 * torch.sin(2 * math.pi * 330 * t)
+    return tone + 0.05 * torch.randn(batch, channels, samples, generator=g)
+
+
+def _input_latent(pipe, mono):
+    with torch.no_grad():
+        return pipe.autoencoder.encode(LogMelSpectrogram(pipe.mel_config)(mono[:, 0]).mel)
+
+
+def test_extend_keeps_the_input_latent_bit_for_bit_and_its_samples_outside_the_crossfade(pipe):
+    x = _clip()
+    mono = x.mean(dim=1, keepdim=True)
+    r = pipe.extend(x, MEL.sample_rate, 0.5, before=0.3, steps=3, progress=False, style="piano")
+    before, n, after = 4800, 8000, 8000
+    assert r.waveforms.shape == (2, 1, before + n + after)
+    assert r.kept == [(before, before + n)] and r.boundaries == [before, before + n]
+    assert r.edited == [(0, before), (before + n, before + n + after)]
+    fade = r.crossfade_samples
+    assert fade == round(0.1 * MEL.sample_rate)
+    assert torch.equal(r.waveforms[..., before + fade : before + n - fade], mono[..., fade : n - fade])
+    assert not torch.equal(r.waveforms[..., before : before + fade], mono[..., :fade])  # crossfaded
+    # the latent frames with mask 1 are the input's encoding, bit for bit
+    spl = pipe.samples_per_latent_frame
+    q = math.ceil(before / spl)
+    keep = (r.mask == 1).nonzero().flatten()
+    assert len(keep) > 10 and bool((r.mask[: q - 1] == 0).all())
+    z = _input_latent(pipe, mono)
+    assert torch.equal(r.latents[..., keep], z[..., keep - q])
+    assert r.lead_samples == q * spl - before
+
+
+def test_inpaint_keeps_everything_outside_the_span_and_regenerates_inside(pipe):
+    x = _clip(batch=1, channels=1, samples=12000)
+    r = pipe.inpaint(x, MEL.sample_rate, 0.2, 0.45, steps=3, progress=False, crossfade=0.05)
+    a, b, fade = 3200, 7200, 800
+    assert r.waveforms.shape == x.shape and r.boundaries == [a, b] and r.edited == [(a, b)]
+    assert torch.equal(r.waveforms[..., : a - fade], x[..., : a - fade])
+    assert torch.equal(r.waveforms[..., b + fade :], x[..., b + fade :])
+    assert (r.waveforms[..., a:b] - x[..., a:b]).abs().max() > 0.01
+    keep = (r.mask == 1).nonzero().flatten()
+    spl = pipe.samples_per_latent_frame
+    assert bool((r.mask[a // spl : math.ceil(b / spl)] == 0).all())
+    assert torch.equal(r.latents[..., keep], _input_latent(pipe, x)[..., keep])
+    stats = boundary_report(r.waveforms[0], MEL, [("edit", p) for p in r.boundaries])
+    assert [s.sample for s in stats] == [a, b] and all(s.clip_p95 > 0 for s in stats)
+
+
+def test_seeds_reproduce_and_items_get_seed_plus_i(pipe):
+    x = _clip()
+    kwargs = dict(steps=3, progress=False)
+    a = pipe.inpaint(x, MEL.sample_rate, 0.1, 0.3, seed=7, **kwargs)
+    b = pipe.inpaint(x, MEL.sample_rate, 0.1, 0.3, seed=7, **kwargs)
+    c = pipe.inpaint(x, MEL.sample_rate, 0.1, 0.3, seed=8, **kwargs)
+    assert torch.equal(a.waveforms, b.waveforms) and torch.equal(a.latents, b.latents)
+    assert not torch.equal(a.latents, c.latents)
+    second = pipe.inpaint(x[1:], MEL.sample_rate, 0.1, 0.3, seed=8, **kwargs)
+    assert torch.allclose(second.latents[0], a.latents[1], atol=1e-5) and a.seeds == [7, 8]
+
+
+def test_long_timelines_are_windowed_and_keep_the_input(pipe):
+    x = _clip(batch=1, channels=1, samples=16000)
+    r = pipe.extend(x, MEL.sample_rate, 1.5, steps=2, progress=False, window_seconds=0.5)
+    assert r.waveforms.shape[-1] == 16000 + 24000
+    assert torch.equal(r.waveforms[..., : 16000 - 1600], x[..., : 16000 - 1600])
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p, x: p.inpaint(x, 16000, 0.3, 0.2), "before its end"),
+        (lambda p, x: p.inpaint(x, 16000, -0.1, 0.2), "outside the clip"),
+        (lambda p, x: p.inpaint(x, 16000, 0.2, 0.9), "outside the clip"),
+        (lambda p, x: p.inpaint(x, 16000, 0.2, 0.21), "shorter than one latent frame"),
+        (lambda p, x: p.extend(x, 16000, 0.01), "shorter than one latent frame"),
+        (lambda p, x: p.extend(x, 16000, -1.0), "non-negative"),
+        (lambda p, x: p.extend(x, 16000, 0.5, crossfade=0.8), "crossfade"),
+        (lambda p, x: p.extend(x[0], 16000, 0.5), "(batch, channels, samples)"),
+    ],
+)
+def test_bad_arguments_raise(pipe, call, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call(pipe, _clip(samples=8000))
+
+
+# ------------------------------------------------------------------------------------------------
+# command line
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return write_tiny_pipeline(tmp_path_factory.mktemp("pipeline") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audio") / "in.wav"
+    sf.write(
+        str(path), _clip(batch=1, channels=2, samples=12000)[0].T.numpy(), MEL.sample_rate, subtype="FLOAT"
+    )
+    return path
+
+
+def _invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_extend_and_inpaint_write_the_input_back_and_report(checkpoint, wav, tmp_path):
+    common = ["--checkpoint", checkpoint, "--device", "cpu", "--steps", 2, "--report"]
+    out = tmp_path / "ext.wav"
+    result = _invoke("extend", wav, "--seconds", 0.5, "--out", out, *common)
+    assert result.exit_code == 0, result.output
+    assert "boundary edit" in result.output and "clip p95" in result.output
+    data, sr = sf.read(str(out), dtype="float32")
+    source, _ = sf.read(str(wav), dtype="float32")
+    assert sr == MEL.sample_rate and data.shape == (12000 + 8000,)
+    mono = source.mean(axis=1)
+    assert abs(data[:10000] - mono[:10000]).max() <= 1 / 32768  # 16-bit output of the input itself
+
+    out = tmp_path / "inp.wav"
+    result = _invoke("inpaint", wav, "--start", 0.2, "--end", 0.4, "--out", out, "--style", "piano", *common)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("boundary edit") == 2
+    data, _ = sf.read(str(out), dtype="float32")
+    assert data.shape == (12000,) and abs(data[8000:] - mono[8000:]).max() <= 1 / 32768
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["inpaint", "WAV", "--start", 0.5, "--end", 0.2], "--start (0.5 s) must be before --end"),
+        (["inpaint", "WAV", "--start", 0.2, "--end", 0.2], "must be before --end"),
+        (["inpaint", "WAV", "--start", 0.2, "--end", 5.0], "is outside"),
+        (["inpaint", "WAV", "--start", -1, "--end", 0.2], "is outside"),
+        (["inpaint", "WAV", "--start", 0.2, "--end", 0.205], "shorter than one latent frame"),
+        (["inpaint", "MISSING", "--start", 0.1, "--end", 0.2], "no such file"),
+        (["inpaint", "TEXT", "--start", 0.1, "--end", 0.2], "not an audio file"),
+        (["extend", "WAV", "--seconds", 0.005], "shorter than one latent frame"),
+        (["extend", "WAV"], "give --seconds"),
+        (["extend", "MISSING", "--seconds", 1], "no such file"),
+        (["extend", "TEXT", "--seconds", 1], "not an audio file"),
+        (["extend", "WAV", "--seconds", 1, "--crossfade", 0.9], "--crossfade"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(checkpoint, wav, tmp_path, args, fragment):
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio at all\n")
+    names = {"WAV": wav, "MISSING": tmp_path / "missing.wav", "TEXT": text}
+    args = [names.get(a, a) if isinstance(a, str) else a for a in args]
+    out = tmp_path / "o.wav"
+    result = _invoke(*args, "--out", out, "--checkpoint", checkpoint, "--device", "cpu", "--steps", 1)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.output
+    assert not out.exists()
+
+
+def test_cli_long_generate_and_loop_are_windowed_and_report_their_boundaries(checkpoint, tmp_path):
+    common = ["--checkpoint", checkpoint, "--device", "cpu", "--steps", 1, "--report"]
+    result = _invoke("generate", "--seconds", 24, "--out", tmp_path / "g", *common)
+    assert result.exit_code == 0, result.output
+    assert "boundary window" in result.output and "clip p95" in result.output
+    assert sf.info(str(tmp_path / "g" / "any_seed000000.wav")).frames == 24 * MEL.sample_rate
+    result = _invoke("loop", "--bars", 6, "--bpm", 30, "--out", tmp_path / "l.wav", *common)
+    assert result.exit_code == 0, result.output
+    assert "boundary window" in result.output
+    assert sf.info(str(tmp_path / "l.wav")).frames == 48 * MEL.sample_rate

@@ -1,0 +1,173 @@
+"""Windowed (MultiDiffusion) denoising, chunked decoding / vocoding and long generation on tiny models."""
+
+import pytest
+import torch
+from torch import nn
+
+from audiogen.longform import (
+    WindowedDenoiser,
+    decode_chunked,
+    generate_long,
+    vocode_chunked,
+    window_starts,
+    window_weights,
+    windowed,
+)
+from audiogen.models.diffusion import make_sampler, sample_latents
+from tests.test_pipeline import make_tiny_pipeline
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return make_tiny_pipeline()
+
+
+class Identity(nn.Module):
+    """A 'denoiser' whose prediction is its input (with the config the samplers read)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.scale = nn.Parameter(torch.ones(()))
+        self.calls = []
+
+    def forward(self, latent, timestep, labels=None, circular=False):
+        self.calls.append(latent.shape[-1])
+        return latent * self.scale
+
+
+@pytest.mark.parametrize("circular", [False, True])
+@pytest.mark.parametrize("total", [40, 64, 150])
+def test_windows_cover_every_frame_with_the_overlap(total, circular):
+    size, overlap = 24, 8
+    starts = window_starts(total, size, overlap, multiple=2, circular=circular)
+    cover = torch.zeros(total)
+    for s in starts:
+        cover[(s + torch.arange(size)) % total] += 1
+        assert s % 2 == 0 or s == total - size
+    assert bool((cover >= 1).all())
+    ordered = sorted(starts)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    if circular:
+        gaps.append(ordered[0] + total - ordered[-1])
+    else:
+        assert ordered[0] == 0 and ordered[-1] + size == total
+    assert max(gaps) <= size - overlap  # neighbours share at least `overlap` frames
+    assert window_starts(20, size, overlap) == [0]
+
+
+def test_window_weights_are_positive_trapezoids():
+    w = window_weights(16, 4, left_edge=True, right_edge=False)
+    assert bool((w > 0).all()) and w[0] == 1 and w[-1] < 0.2 and bool((w[:12] == 1).all())
+    with pytest.raises(ValueError):
+        window_starts(100, 10, 6)
+
+
+@pytest.mark.parametrize("circular", [False, True])
+@pytest.mark.parametrize("sampler", ["dpm++", "ddim", "euler"])
+def test_window_stitching_is_exact_for_an_identity_denoiser(pipe, circular, sampler):
+    identity = Identity(pipe.denoiser.config)
+    frames = 60  # 5 windows of 16 frames
+    shape = (2, pipe.denoiser.config.latent_dim, frames)
+
+    def run(denoiser):
+        return sample_latents(
+            denoiser, make_sampler(sampler, pipe.scheduler), shape, labels=1, cfg_scale=2.0,
+            generator=[torch.Generator().manual_seed(s) for s in (5, 6)], circular=circular,
+            progress=False, num_inference_steps=4,
+        )  # fmt: skip
+
+    plain = run(identity)
+    assert max(identity.calls) == frames
+    identity.calls.clear()
+    stitched = run(WindowedDenoiser(identity, size=16, overlap=4, batch_windows=2))
+    assert set(identity.calls) == {16}  # really windowed
+    assert torch.equal(stitched, plain)
+
+
+def test_windowed_prediction_is_a_weighted_average_and_short_latents_pass_through(pipe):
+    latent = torch.randn(1, pipe.denoiser.config.latent_dim, 40)
+    wd = WindowedDenoiser(pipe.denoiser, size=16, overlap=4)
+    with torch.no_grad():
+        fused = wd(latent, torch.tensor([500]))
+        plain_short = pipe.denoiser(latent[..., :16], torch.tensor([500]))
+        short = wd(latent[..., :16], torch.tensor([500]))
+        first = pipe.denoiser(latent[..., :16], torch.tensor([500]))
+    assert torch.equal(short, plain_short)
+    # frames only the first window covers are that window's prediction
+    starts = window_starts(40, 16, 4, multiple=pipe.length_multiple)
+    only_first = starts[1]
+    assert torch.allclose(fused[..., :only_first], first[..., :only_first], atol=1e-6)
+    assert wd.boundaries and all(0 < b < 40 for b in wd.boundaries)
+
+
+def test_chunked_decoding_equals_one_piece(pipe):
+    latent = torch.randn(1, pipe.denoiser.config.latent_dim, 50)
+    with torch.no_grad():
+        whole = pipe.autoencoder.decode(latent)
+        chunked = decode_chunked(pipe, latent, chunk=12)
+        circ = pipe.decode_circular(latent)
+        circ_chunked = decode_chunked(pipe, latent, chunk=12, circular=True)
+    assert chunked.shape == whole.shape
+    assert torch.allclose(chunked, whole, atol=1e-4)
+    assert torch.allclose(circ_chunked, circ, atol=1e-4)
+
+
+def test_chunked_vocoding_length_joints_and_one_piece_for_short_mels(pipe):
+    mel = torch.randn(1, pipe.mel_config.n_mels, 100) - 4
+    with torch.no_grad():
+        wav, joints = vocode_chunked(pipe, mel, chunk=30, context=6, fade=4)
+        whole = pipe.vocoder(mel)
+        short, none = vocode_chunked(pipe, mel[..., :40], chunk=30, context=6, fade=4)
+        circ, circ_joints = vocode_chunked(pipe, mel, chunk=30, context=6, fade=4, circular=True)
+    hop = pipe.hop_length
+    assert wav.shape == whole.shape == circ.shape and joints == [30 * hop, 60 * hop, 90 * hop]
+    assert none == [] and torch.equal(short, pipe.vocoder(mel[..., :40]))
+    assert circ_joints[0] == 0
+    # far from the joints the (convolutional) tiny vocoder's chunks equal the one-piece output
+    assert torch.allclose(wav[..., 5 * hop : 25 * hop], whole[..., 5 * hop : 25 * hop], atol=1e-4)
+
+
+def test_generate_long_equals_the_pipeline_for_one_window_and_is_seeded(pipe):
+    kwargs = dict(num=2, seed=3, steps=3, style="flute", progress=False)
+    result, places = generate_long(pipe, 0.3, **kwargs)
+    plain = pipe(0.3, **kwargs)
+    assert torch.equal(result.waveforms, plain.waveforms) and places.window_boundaries == []
+    long_a, places = generate_long(pipe, 2.0, window_seconds=0.4, **kwargs)
+    long_b, _ = generate_long(pipe, 2.0, window_seconds=0.4, **kwargs)
+    assert long_a.waveforms.shape == (2, 1, 32000) and torch.equal(long_a.waveforms, long_b.waveforms)
+    assert places.window_boundaries and all(0 < p < 32000 for p in places.window_boundaries)
+    one, _ = generate_long(pipe, 2.0, window_seconds=0.4, **{**kwargs, "num": 1, "seed": 4})
+    assert torch.allclose(one.waveforms[0], long_a.waveforms[1], atol=1e-5)  # item i has seed + i
+    with pytest.raises(ValueError):
+        windowed(pipe, 1.0, overlap_seconds=0.8)
+
+
+def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
+    from types import SimpleNamespace
+
+    from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder
+
+    torch.manual_seed(0)
+    vocoder = GLRefineVocoder(
+        GLRefineConfig(mel=pipe.mel_config, dim=16, intermediate_dim=32, num_layers=1, gl_iters=4)
+    )
+    mel = torch.randn(1, pipe.mel_config.n_mels, 90) - 4
+    with torch.no_grad():
+        plain = vocoder.griffin_lim_spectrum(mel)
+        init = torch.zeros_like(plain)
+        init[..., :20] = plain[..., :20] * 1j  # phases a quarter turn away on the first frames
+        started = vocoder.griffin_lim_spectrum(mel, init=init)
+        fake = SimpleNamespace(
+            vocoder=vocoder, hop_length=pipe.hop_length, vocode_circular=vocoder.vocode_circular
+        )
+        wav, joints = vocode_chunked(fake, mel, chunk=30, context=6, fade=4)
+        loop, loop_joints = vocode_chunked(fake, mel, chunk=30, context=6, fade=4, circular=True)
+    assert torch.equal(started[..., 40:].abs(), plain[..., 40:].abs())  # same magnitudes
+    assert not torch.allclose(started[..., :20], plain[..., :20], atol=1e-3)  # a different start
+    assert wav.shape == (1, 1, 90 * pipe.hop_length) and joints == [
+        30 * pipe.hop_length,
+        60 * pipe.hop_length,
+    ]
+    assert bool(torch.isfinite(wav).all()) and wav.abs().max() > 0
+    assert loop.shape == wav.shape and loop_joints == [0] + joints and bool(torch.isfinite(loop).all())

@@ -1,0 +1,168 @@
+"""Check extend / inpaint on held-out clips: boundary smoothness and style agreement.
+
+Usage::
+
+    .venv/bin/python tools/check_editing.py MANIFEST --split test --per-style 2 --json docs/editing_eval.json
+
+For each chosen clip of the manifest's split (``--per-style`` files per label, in manifest order),
+a ``--seconds`` crop starting ``--offset`` seconds in is
+
+* extended by ``--extend`` seconds (``pipe.extend``; new audio after the crop), and
+* inpainted over ``--span A,B`` seconds of the crop (``pipe.inpaint``),
+
+unconditionally (no ``--style``: the new audio follows from the kept audio alone) or, with
+``--style-from label``, conditioned on the clip's label. Reported per edit:
+
+* at each boundary, the frame-to-frame log-mel change and the clip's own 95th percentile
+  (:func:`audiogen.boundaries.boundary_report`, what ``--report`` prints), and the same for the
+  original recording at the same places (its true continuation: a note onset there shows up in
+  both);
+* the style classifier's prediction (``classifier/`` of the pipeline folder, else the bundled one)
+  for the kept part (the crop without the edited span) and the new part (the edited span; for
+  extend, the new seconds), and whether they agree; also the prediction for the kept part against
+  the clip's label (the classifier's own accuracy on these crops).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the check, print one line per edit and the totals (and ``--json``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--per-style", type=int, default=2)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="pipeline folder (default: bundled)")
+    parser.add_argument("--offset", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--extend", type=float, default=5.0)
+    parser.add_argument("--span", default="4,6")
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--style-from", choices=("none", "label"), default="none")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from audiogen.audio.io import load_audio
+    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.boundaries import boundary_report
+    from audiogen.data.manifest import read_manifest
+    from audiogen.models.classifier import StyleClassifier
+    from audiogen.pipeline import default_model_dir, load_pretrained
+
+    folder = args.checkpoint or default_model_dir()
+    pipe = load_pretrained(args.checkpoint, device="cpu")
+    classifier_dir = (
+        folder / "classifier" if (folder / "classifier").is_dir() else default_model_dir() / "classifier"
+    )
+    classifier = StyleClassifier.from_pretrained(classifier_dir).eval()
+    frontend = LogMelSpectrogram(classifier.config.mel)
+    sr = pipe.sample_rate
+
+    def predict(wave: torch.Tensor) -> str:
+        with torch.no_grad():
+            logits = classifier(frontend(wave.reshape(1, -1)).mel).logits
+        return classifier.labels[int(logits.argmax())]
+
+    entries = [e for e in read_manifest(args.manifest) if e.split == args.split]
+    chosen, count = [], {}
+    for e in entries:
+        if count.get(e.label, 0) < args.per_style and e.duration >= args.offset + args.seconds:
+            chosen.append(e)
+            count[e.label] = count.get(e.label, 0) + 1
+    a, b = (float(x) for x in args.span.split(","))
+    rows = []
+    for e in chosen:
+        clip = load_audio(e.path, sample_rate=sr, channels=1, offset=args.offset, duration=args.seconds)
+        x = clip.waveform[None]  # (1, 1, samples)
+        style = e.label if args.style_from == "label" else None
+        for kind in ("extend", "inpaint"):
+            start = time.perf_counter()
+            if kind == "extend":
+                r = pipe.extend(
+                    x, sr, args.extend, seed=args.seed, steps=args.steps, style=style, progress=False
+                )
+                n = x.shape[-1]
+                kept, new = x[0, 0], r.waveforms[0, 0, n:]
+            else:
+                r = pipe.inpaint(x, sr, a, b, seed=args.seed, steps=args.steps, style=style, progress=False)
+                ia, ib = round(a * sr), round(b * sr)
+                kept = torch.cat([x[0, 0, :ia], x[0, 0, ib:]])
+                new = r.waveforms[0, 0, ia:ib]
+            stats = boundary_report(r.waveforms[0], pipe.mel_config, [("edit", p) for p in r.boundaries])
+            # the same places in the original recording (its true continuation), where it is long enough
+            total = r.waveforms.shape[-1] / sr
+            reference = None
+            if e.duration >= args.offset + total:
+                original = load_audio(e.path, sample_rate=sr, channels=1, offset=args.offset, duration=total)
+                if original.waveform.shape[-1] >= r.waveforms.shape[-1]:
+                    original_stats = boundary_report(
+                        original.waveform[:, : r.waveforms.shape[-1]], pipe.mel_config,
+                        [("original", p) for p in r.boundaries],
+                    )  # fmt: skip
+                    reference = [s.to_dict() for s in original_stats]
+            kept_style, new_style = predict(kept), predict(new)
+            row = {
+                "file": Path(e.path).name,
+                "label": e.label,
+                "edit": kind,
+                "boundaries": [s.to_dict() for s in stats],
+                "original_at_boundaries": reference,
+                "kept_style": kept_style,
+                "new_style": new_style,
+                "agree": kept_style == new_style,
+                "kept_is_label": kept_style == e.label,
+                "seconds": time.perf_counter() - start,
+            }
+            rows.append(row)
+            marks = ", ".join(f"{s.mel_change:.3f}/{s.clip_p95:.3f}{'' if s.ok else ' OVER'}" for s in stats)
+            if reference:
+                marks += (
+                    " (original recording there: "
+                    + ", ".join(f"{s['mel_change']:.3f}/{s['clip_p95']:.3f}" for s in reference)
+                    + ")"
+                )
+            print(
+                f"{e.label:<8} {row['file']:<22} {kind:<8} boundaries (change/p95) {marks}; "
+                f"kept {kept_style}, new {new_style} ({'agree' if row['agree'] else 'DIFFER'})",
+                flush=True,
+            )
+    bounds = [s for r in rows for s in r["boundaries"]]
+    summary = {}
+    for kind in ("extend", "inpaint"):
+        sel = [r for r in rows if r["edit"] == kind]
+        bs = [s for r in sel for s in r["boundaries"]]
+        summary[kind] = {
+            "edits": len(sel),
+            "style_agreement": sum(r["agree"] for r in sel) / max(1, len(sel)),
+            "boundaries_ok": sum(s["ok"] for s in bs),
+            "boundaries": len(bs),
+        }
+        print(
+            f"{kind}: style agreement kept vs new {sum(r['agree'] for r in sel)}/{len(sel)}; "
+            f"boundaries within the clip's p95 {summary[kind]['boundaries_ok']}/{len(bs)}"
+        )
+    accuracy = sum(r["kept_is_label"] for r in rows) / max(1, len(rows))
+    print(f"classifier on the kept parts vs the labels: {accuracy:.2f}; all boundaries ok "
+          f"{sum(s['ok'] for s in bounds)}/{len(bounds)}")  # fmt: skip
+    if args.json is not None:
+        payload = {"args": vars(args), "summary": summary, "kept_label_accuracy": accuracy, "rows": rows}
+        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
