@@ -5,6 +5,9 @@ default: the bundled model in ``audiogen/assets/default``, :func:`~audiogen.pipe
 Bad arguments (a length out of range, an unknown style, a missing model, CUDA asked for but not
 there, an output that exists without ``--overwrite``) print ``error: ...`` and exit with status 2
 before anything is generated; a model folder that exists but cannot be loaded exits with status 1.
+``--lora DIR[:STRENGTH]`` (repeatable) stacks LoRA adapters on the denoiser
+(:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`); an adapter made for another base exits
+with status 1 and a one-line message naming its file.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ CFG_SCALE = typer.Option(
 STYLE = typer.Option(None, "--style", help="Style name (the model's labels); default: unconditional.")
 SAMPLER = typer.Option("dpm++", "--sampler", help="dpm++ (DPM-Solver++ 2M), ddim or euler.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files.")
+LORA = typer.Option(
+    None,
+    "--lora",
+    help="LoRA adapter DIR[:STRENGTH] (audiogen finetune --lora: the run, RUN/lora or the adapter folder); "
+    "repeat to stack; strength 1 by default, 0 = off.",
+)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -77,9 +86,20 @@ def _check_out_file(out: Path, overwrite: bool) -> None:
         raise _fail(f"{out} exists; pass --overwrite to replace it")
 
 
-def _load_pipeline(checkpoint: Path | None, device: str, style: str | None) -> Any:
-    """Load the pipeline and check ``style`` against its labels (exit 2 / 1 with a message)."""
+def _load_pipeline(
+    checkpoint: Path | None, device: str, style: str | None, loras: list[str] | None = None
+) -> Any:
+    """Load the pipeline and its ``--lora`` adapters, check ``style`` against its labels (exit 2 / 1)."""
+    from audiogen.models.lora import parse_lora_spec
     from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+
+    try:
+        specs = [parse_lora_spec(spec) for spec in loras or []]
+    except ValueError as e:
+        raise _fail(str(e)) from e
+    for path, _ in specs:
+        if not path.exists():
+            raise _fail(f"--lora {path}: no such adapter folder")
 
     if checkpoint is None:
         default = default_model_dir()
@@ -96,6 +116,13 @@ def _load_pipeline(checkpoint: Path | None, device: str, style: str | None) -> A
         raise _fail(str(e)) from e
     except ValueError as e:
         raise _fail(f"cannot load the pipeline in {checkpoint}: {e}", code=1) from e
+    for path, strength in specs:
+        try:
+            pipeline.load_lora(path, strength=strength)
+        except FileNotFoundError as e:
+            raise _fail(str(e)) from e
+        except ValueError as e:  # LoraError: corrupt, or made for another base
+            raise _fail(str(e), code=1) from e
     try:
         pipeline.style_label(style)
     except ValueError as e:
@@ -122,6 +149,7 @@ def generate(
     sampler: str = SAMPLER,
     batch_size: int = typer.Option(4, "--batch-size", help="Clips generated at once."),
     overwrite: bool = OVERWRITE,
+    lora: list[str] = LORA,
 ) -> None:
     """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav."""
     import math
@@ -146,7 +174,7 @@ def generate(
     if existing and not overwrite:
         shown = ", ".join(str(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
         raise _fail(f"{len(existing)} output file(s) exist ({shown}); pass --overwrite to replace them")
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, style, lora)
 
     for first in range(0, num, batch_size):
         count = min(batch_size, num - first)
@@ -198,6 +226,7 @@ def loop(
         "(pitch kept within a few cents); resample: resample the generated period (pitch shifts).",
     ),
     overwrite: bool = OVERWRITE,
+    lora: list[str] = LORA,
 ) -> None:
     """Generate a seamless loop of exactly BARS bars at BPM and write it (tiled --repeat times) to OUT.
 
@@ -229,7 +258,7 @@ def loop(
         )
     dev = _check_common(seed, steps, sampler, device)
     _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, style, lora)
     samples = loop_samples(bars, bpm, pipeline.sample_rate, beats_per_bar)
     granularity = pipeline.length_multiple * pipeline.samples_per_latent_frame
     if samples < granularity:
@@ -276,6 +305,7 @@ def variation(
     device: str = DEVICE,
     sampler: str = SAMPLER,
     overwrite: bool = OVERWRITE,
+    lora: list[str] = LORA,
 ) -> None:
     """Write a variation of AUDIO to OUT: encode, noise to --strength, denoise, decode, vocode (SDEdit).
 
@@ -289,7 +319,7 @@ def variation(
         raise _fail(f"{audio}: no such file")
     dev = _check_common(seed, steps, sampler, device)
     _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, style, lora)
     try:
         clip = load_audio(audio)
     except AudioLoadError as e:
