@@ -24,6 +24,13 @@ One call goes from a folder of audio (or a manifest) to a complete pipeline fold
    :meth:`~audiogen.pipeline.AudioGenPipeline.save_pretrained`), so
    ``audiogen generate --checkpoint RUN_DIR --style STYLE`` uses it.
 
+With ``lora_rank`` (``--lora RANK``) the denoiser stays frozen: only a peft LoRA adapter and the
+embedding rows of the new styles train (:func:`audiogen.models.lora.attach_for_training`), and
+instead of a pipeline the run writes the adapter, ``RUN_DIR/lora/denoiser/`` (peft's
+``adapter_config.json`` + ``adapter_model.safetensors``, the style rows, a sidecar with the base
+denoiser's SHA-256) and ``RUN_DIR/lora/MODEL_CARD.md``; ``audiogen generate --lora RUN_DIR``
+loads it onto the base (:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`).
+
 Run folder::
 
     RUN_DIR/finetune.json        settings (a re-run must name the same data, base, stages, style)
@@ -33,6 +40,7 @@ Run folder::
     RUN_DIR/train/<stage>/       trainer run folders: checkpoints, TensorBoard logs, metrics.jsonl,
                                  samples/step-XXXXXXXX/ (WAV + spectrogram PNG every --sample-every)
     RUN_DIR/model_index.json, autoencoder/, denoiser/, scheduler/, vocoder/, MODEL_CARD.md
+    RUN_DIR/lora/denoiser/, RUN_DIR/lora/MODEL_CARD.md   (instead, with --lora)
 
 Under ``accelerate launch`` every process runs this same function; the scan and the pipeline are
 written by the main process while the others wait.
