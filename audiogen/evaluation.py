@@ -18,7 +18,10 @@ Benchmark (:func:`evaluate_reconstruction`): for held-out clips of a manifest sp
 clip with (a) Griffin-Lim (``n_iter`` iterations) on the clip's true log-mel, (b) the vocoder on
 the true log-mel, (c) the VAE (posterior mean → decode) followed by the vocoder; each by
 :func:`mel_l1_db` between the clip's log-mel and the log-mel re-analysed from the reconstruction,
-and :func:`mrstft_distance`, averaged over clips.
+and :func:`mrstft_distance`, averaged over clips. Beside them, the fine structure of each set of
+mels (:func:`~audiogen.audio.sharpness.mel_sharpness`: frequency- and time-direction log-mel
+gradients, spectral flatness, on the frames that are not silent in the clip), for the true mel, every
+reconstruction's re-analysed mel and the VAE's decoded mel itself, so blur shows as a number.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from audiogen.audio.levels import DB_PER_NEPER, SILENCE_DB
+
 if TYPE_CHECKING:
     import torch
 
     from audiogen.config import MelConfig
 
-DB_PER_NEPER = 20 / math.log(10)
 
 #: Resolutions of :func:`mrstft_distance` (auraloss' defaults), in samples.
 MRSTFT_FFT_SIZES = (1024, 2048, 512)
@@ -47,6 +51,10 @@ METHODS = {
     "vocoder": "vocoder on the true mel",
     "vae_vocoder": "VAE (mean) + vocoder",
 }
+
+#: Sets of mels whose fine structure is reported, with their descriptions (methods re-analysed).
+SHARPNESS_SETS = {"true": "true mel", **METHODS, "vae_mel": "VAE decoded mel (no vocoder)"}
+SHARPNESS_KEYS = ("freq_gradient_db", "time_gradient_db", "spectral_flatness")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -230,7 +238,9 @@ class ReconstructionReport:
         vocoder: the vocoder folder used (``None``: no vocoder rows).
         autoencoder: the autoencoder folder used (``None``: no VAE row).
         scores: one :class:`MethodScore` per method, in :data:`METHODS` order.
-        per_clip: ``{"path", "<method>/mel_l1_db", "<method>/mrstft", ...}`` per clip.
+        sharpness: ``{set: {measure: mean over clips}}`` for the sets of :data:`SHARPNESS_SETS`
+            that were evaluated and the measures of :data:`SHARPNESS_KEYS`.
+        per_clip: ``{"path", "<method>/mel_l1_db", "<method>/mrstft", "<set>/<measure>", ...}`` per clip.
     """
 
     manifest: str
@@ -243,6 +253,7 @@ class ReconstructionReport:
     vocoder: str | None
     autoencoder: str | None
     scores: list[MethodScore] = field(default_factory=list)
+    sharpness: dict[str, dict[str, float]] = field(default_factory=dict)
     per_clip: list[dict[str, Any]] = field(default_factory=list)
 
     def score(self, method: str) -> MethodScore:
@@ -269,6 +280,19 @@ class ReconstructionReport:
             f"{self.clips} clips of split {self.split!r} ({seconds}, {self.sample_rate} Hz, "
             f"{self.skipped} skipped), Griffin-Lim {self.n_iter} iterations"
         )
+        if self.sharpness:
+            set_w = max(len(SHARPNESS_SETS[k]) for k in self.sharpness)
+            lines += [
+                "",
+                f"{'fine structure':<{set_w}}  {'freq grad (dB)':>14}  {'time grad (dB)':>14}  "
+                f"{'flatness':>8}",
+                f"{'-' * set_w}  {'-' * 14}  {'-' * 14}  {'-' * 8}",
+            ]
+            for key, v in self.sharpness.items():
+                lines.append(
+                    f"{SHARPNESS_SETS[key]:<{set_w}}  {v['freq_gradient_db']:>14.3f}  "
+                    f"{v['time_gradient_db']:>14.3f}  {v['spectral_flatness']:>8.4f}"
+                )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -330,6 +354,7 @@ def evaluate_reconstruction(
     from tqdm.auto import tqdm
 
     from audiogen.audio.io import load_audio
+    from audiogen.audio.sharpness import active_frames, mel_sharpness
     from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
     from audiogen.config import MelConfig
     from audiogen.data.manifest import read_manifest
@@ -367,7 +392,7 @@ def evaluate_reconstruction(
     for entry in tqdm(entries, desc=f"reconstruct {split}", disable=not progress, dynamic_ncols=True):
         wav = load_audio(entry.path, sample_rate=cfg.sample_rate, channels=1, duration=seconds).waveform
         rms_db = 20 * math.log10(max(float(wav.double().square().mean().sqrt()), 1e-12))
-        if rms_db < -60.0 or wav.shape[-1] < min_samples:
+        if rms_db < SILENCE_DB or wav.shape[-1] < min_samples:
             skipped += 1
             continue
         if normalize == "peak":
@@ -382,11 +407,11 @@ def evaluate_reconstruction(
                 outputs["griffin_lim"] = griffin_lim(mel, cfg, n_iter=n_iter, length=n)
             if vocoder is not None:
                 outputs["vocoder"] = vocoder(mel)[:, 0, :n].float()
+            vae_mel = None
             if autoencoder is not None:
                 latent = autoencoder.encode(mel)  # posterior mean
-                outputs["vae_vocoder"] = vocoder(autoencoder.decode(latent, frames=mel.shape[-1]))[
-                    :, 0, :n
-                ].float()
+                vae_mel = autoencoder.decode(latent, frames=mel.shape[-1])
+                outputs["vae_vocoder"] = vocoder(vae_mel)[:, 0, :n].float()
             row: dict[str, Any] = {"path": str(entry.path)}
             mels = {"true": mel[0]}
             for method in methods:
@@ -394,6 +419,12 @@ def evaluate_reconstruction(
                 mels[method] = out_mel[0]
                 row[f"{method}/mel_l1_db"] = mel_l1_db(out_mel, mel)
                 row[f"{method}/mrstft"] = mrstft_distance(outputs[method], wav)
+            mask = active_frames(mel[0])
+            sets = {**mels, **({"vae_mel": vae_mel[0]} if vae_mel is not None else {})}
+            for key, m in sets.items():
+                frames = min(m.shape[-1], mask.shape[0])
+                found = mel_sharpness(m[:, :frames].float().cpu(), mask[:frames].cpu()).to_dict()
+                row.update({f"{key}/{k}": found[k] for k in SHARPNESS_KEYS})
         if png_path is not None and not per_clip:
             from audiogen.plotting import save_mel_png
 
@@ -415,6 +446,11 @@ def evaluate_reconstruction(
         )
         for m in methods
     ]
+    sharp_sets = [k for k in SHARPNESS_SETS if f"{k}/{SHARPNESS_KEYS[0]}" in per_clip[0]]
+    sharpness = {
+        k: {m: sum(r[f"{k}/{m}"] for r in per_clip) / len(per_clip) for m in SHARPNESS_KEYS}
+        for k in sharp_sets
+    }
     return ReconstructionReport(
         manifest=str(manifest),
         split=split,
@@ -426,5 +462,6 @@ def evaluate_reconstruction(
         vocoder=None if vocoder_dir is None else str(vocoder_dir),
         autoencoder=None if autoencoder_dir is None else str(autoencoder_dir),
         scores=scores,
+        sharpness=sharpness,
         per_clip=per_clip,
     )

@@ -16,8 +16,9 @@ One call goes from a folder of audio (or a manifest) to a complete pipeline fold
    * ``generator+vocoder``: also the vocoder, on waveform segments of the collection (mel L1 +
      multi-resolution STFT losses; the bundled vocoder has no discriminator to continue from).
    * ``all``: first the autoencoder (its ``latent_scale`` kept from the base, so the denoiser's
-     latents stay on the same scale), then the denoiser on the new autoencoder's latents, then the
-     vocoder.
+     latents stay on the same scale) with the adversarial objective of ``recipes/autoencoder_gan.yaml``
+     (mel patch discriminator, hinge loss, feature matching, adaptive weight), so the decoder stays
+     sharp on the new audio; then the denoiser on the new autoencoder's latents, then the vocoder.
 
 3. **pipeline**: the fine-tuned stages (EMA weights) and the base's other stages are written to
    ``RUN_DIR`` itself (``model_index.json`` + stage folders, as
@@ -377,20 +378,27 @@ def stage_recipe(
     """
     run_dir = Path(config.out)
     if stage == "autoencoder":
+        from audiogen.training.autoencoder_task import (
+            ADVERSARIAL_BETAS,
+            ADVERSARIAL_LOSS_WEIGHTS,
+            CPU_ADVERSARIAL,
+        )
+
         model = dict(_saved_config(folders["autoencoder"])["config"])
         mel = model.pop("mel")
         return {
             "init": {"autoencoder": str(folders["autoencoder"])},
             "mel": mel,
             "model": model,
-            "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4},
+            "adversarial": CPU_ADVERSARIAL,  # the GAN objective of recipes/autoencoder_gan.yaml
+            "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4, **ADVERSARIAL_LOSS_WEIGHTS},
             "data": {
                 "manifest": str(manifest),
                 "segment_seconds": config.segment_seconds,
                 "val_split": val_split,
                 "latent_scale_batches": 0,  # keep the base's latent scale
             },
-            "train": _train_section(config, stage, (0.9, 0.99)),
+            "train": _train_section(config, stage, ADVERSARIAL_BETAS),
         }
     if stage == "denoiser":
         model = dict(_saved_config(folders["denoiser"])["config"])

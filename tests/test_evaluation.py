@@ -124,6 +124,13 @@ def test_evaluate_reconstruction_scores_three_methods(tmp_path):
     assert report.score("griffin_lim").mel_l1_db < report.score("vocoder").mel_l1_db
     assert "Griffin-Lim on the true mel" in report.table()
     assert report.to_dict()["scores"][2]["method"] == "vae_vocoder"
+    # fine structure of every set, averaged over the clips
+    assert list(report.sharpness) == ["true", *METHODS, "vae_mel"]
+    for key, values in report.sharpness.items():
+        clip_mean = sum(r[f"{key}/freq_gradient_db"] for r in report.per_clip) / 3
+        assert values["freq_gradient_db"] == pytest.approx(clip_mean)
+        assert 0 < values["spectral_flatness"] <= 1
+    assert "fine structure" in report.table() and "VAE decoded mel" in report.table()
 
 
 def test_evaluate_reconstruction_skips_silence_and_leaves_out_missing_models(tmp_path):

@@ -134,6 +134,9 @@ def test_all_stages_keep_the_latent_scale_and_default_style_is_the_folder_name(c
     old = AudioGenPipeline.from_pretrained(base)
     assert pipe.styles[-1] == collection.name
     assert float(pipe.autoencoder.latent_scale) == float(old.autoencoder.latent_scale)
+    # the autoencoder stage trains adversarially: the discriminator's and the decoder's GAN losses are on
+    rows = [json.loads(x) for x in (out / "train" / "autoencoder" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("train/adv_disc", 0) > 0 and r.get("train/adv_gen", 0) > 0 for r in rows), rows
     for stage, steps in (("autoencoder", 3), ("denoiser", 2), ("vocoder", 1)):
         assert _state(out, stage)["step"] == steps
         new, before = getattr(pipe, stage).state_dict(), getattr(old, stage).state_dict()

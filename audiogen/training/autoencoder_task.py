@@ -7,6 +7,19 @@ saves decoding audio on the CPU every epoch.
 
 Losses (keys of ``loss_weights``): ``mel_l1`` and ``mel_l2`` between input and reconstruction
 (natural-log mel, nats), ``kl`` (nats per latent element, see :func:`audiogen.losses.kl_loss`).
+
+With an ``adversarial`` section (:class:`AdversarialConfig`) the stage is a GAN, as the
+latent-diffusion autoencoder (Rombach et al. 2022, ``LPIPSWithDiscriminator``) and DAC / EnCodec:
+a :class:`~audiogen.models.discriminators.MultiScaleMelDiscriminator` judges mel patches, and each
+step has two phases, one AdamW each: ``"discriminator"`` (``adv_disc``, hinge by default, on the
+input mel and the detached reconstruction) then ``"generator"`` (the reconstruction losses above,
+plus ``adv_gen`` and ``feature_matching``). ``adv_gen`` is multiplied by the adaptive weight
+(:func:`audiogen.training.adversarial.adaptive_weight`: the ratio of the reconstruction's and the
+adversarial loss's gradient norms at the decoder's output layer; logged as ``adv_weight``, the raw
+loss as ``adv_gen_raw``) when ``adversarial.adaptive_weight`` is on, and by its recipe weight. For
+the first ``adversarial.disc_start_step`` generator updates the adversarial terms are zero and the
+discriminator is not run. With the encoder frozen (``freeze: {autoencoder: [encoder]}``) this is a
+decoder-only fine-tune that leaves the latent space, and a denoiser trained on it, valid.
 Validation logs the same on the posterior mean plus ``mel_l1_db``, and writes for each sample the
 input/reconstruction spectrogram PNG and Griffin-Lim audio of both mels (plus the original audio).
 
@@ -18,7 +31,7 @@ model, so the exported autoencoder gives unit-variance latents to the latent gen
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,12 +39,12 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from audiogen.audio.levels import DB_PER_NEPER
 from audiogen.config import MelConfig, from_dict
 from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE, deepen_decoder_state
+from audiogen.training.adversarial import adaptive_weight, frozen, optimizer_steps, zero_loss
 from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
-
-DB_PER_NEPER = 20 / math.log(10)
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,50 @@ class AutoencoderDataConfig:
             raise ValueError(f"data.segment_seconds must be positive, got {self.segment_seconds}")
 
 
+#: The ``adversarial`` section and the adversarial ``loss_weights`` of ``recipes/autoencoder_gan.yaml``
+#: (sized for CPU), which ``audiogen finetune`` also uses for an autoencoder stage.
+CPU_ADVERSARIAL: dict[str, Any] = {
+    "discriminator": {"scales": [1, 2, 4], "channels": 8, "max_channels": 64, "num_layers": 3},
+    "loss_type": "hinge",
+    "disc_start_step": 0,
+    "adaptive_weight": True,
+}
+ADVERSARIAL_LOSS_WEIGHTS: dict[str, float] = {"adv_gen": 0.5, "feature_matching": 0.1, "adv_disc": 1.0}
+#: AdamW betas of the adversarial phase (the latent-diffusion autoencoder's).
+ADVERSARIAL_BETAS = (0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """The ``adversarial`` section of an autoencoder recipe (absent: no GAN phase).
+
+    Attributes:
+        discriminator: :class:`~audiogen.models.discriminators.MelDiscriminatorConfig` fields
+            (``mel_mean`` / ``mel_std`` default to the VAE's).
+        loss_type: ``"hinge"`` (LDM, Vocos) or ``"lsgan"``.
+        disc_start_step: generator updates trained on reconstruction only before the adversarial
+            terms (and the discriminator's training) start (LDM's ``disc_start``).
+        adaptive_weight: scale ``adv_gen`` by the gradient-norm ratio at the decoder's last layer.
+        max_adaptive_weight: clamp of that ratio.
+    """
+
+    discriminator: dict[str, Any] = field(default_factory=dict)
+    loss_type: Literal["hinge", "lsgan"] = "hinge"
+    disc_start_step: int = 0
+    adaptive_weight: bool = True
+    max_adaptive_weight: float = 1.0e4
+
+    def __post_init__(self) -> None:
+        if self.loss_type not in ("hinge", "lsgan"):
+            raise ValueError(f"adversarial.loss_type must be 'hinge' or 'lsgan', got {self.loss_type!r}")
+        if self.disc_start_step < 0:
+            raise ValueError(f"adversarial.disc_start_step must be >= 0, got {self.disc_start_step}")
+        if not self.max_adaptive_weight > 0:
+            raise ValueError(
+                f"adversarial.max_adaptive_weight must be positive, got {self.max_adaptive_weight}"
+            )
+
+
 class AutoencoderTask(Task):
     """The mel VAE stage; recipe sections ``mel``, ``model``, ``loss_weights``, ``data``, ``train``.
 
@@ -105,12 +162,47 @@ class AutoencoderTask(Task):
             )
         self.model_config = from_dict(AutoencoderConfig, {**model_section, "mel": self.mel_config})
         self.data_config = from_dict(AutoencoderDataConfig, recipe.get("data"))
+        section = recipe.get("adversarial")
+        self.adversarial = from_dict(AdversarialConfig, section) if section else None
+        if self.adversarial is not None:
+            from audiogen.models.discriminators import MelDiscriminatorConfig
+
+            mc = self.model_config
+            self.discriminator_config = from_dict(
+                MelDiscriminatorConfig,
+                {"mel_mean": mc.mel_mean, "mel_std": mc.mel_std, **self.adversarial.discriminator},
+            )
         self.frontend: nn.Module | None = None
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._cache: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ models and data
     def build_models(self) -> dict[str, nn.Module]:
-        """``{"autoencoder": MelVAE(model_config)}``."""
-        return {"autoencoder": MelVAE(self.model_config)}
+        """``{"autoencoder": MelVAE}``, plus ``"discriminator"`` with an ``adversarial`` section."""
+        models: dict[str, nn.Module] = {"autoencoder": MelVAE(self.model_config)}
+        if self.adversarial is not None:
+            from audiogen.models.discriminators import MultiScaleMelDiscriminator
+
+            models["discriminator"] = MultiScaleMelDiscriminator(self.discriminator_config)
+        return models
+
+    def build_optimizers(self, models: dict[str, nn.Module], config: Any) -> dict[str, torch.optim.Optimizer]:
+        """One AdamW over the trainable weights (phase ``"main"``), or, for a GAN, one per phase:
+        ``"discriminator"`` then ``"generator"`` (``train.lr``, ``betas``, ``weight_decay``)."""
+        if self.adversarial is None:
+            return super().build_optimizers(models, config)
+
+        def adamw(model: nn.Module) -> torch.optim.Optimizer:
+            params = [p for p in model.parameters() if p.requires_grad]
+            return torch.optim.AdamW(
+                params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+            )
+
+        self._optimizers = {
+            "discriminator": adamw(models["discriminator"]),
+            "generator": adamw(models["autoencoder"]),
+        }
+        return dict(self._optimizers)
 
     def _entries(self) -> list[Any]:
         from audiogen.data.manifest import read_manifest, scan_folder
@@ -194,15 +286,80 @@ class AutoencoderTask(Task):
         return rearrange(mel, "b c m t -> (b c) m t")
 
     # ------------------------------------------------------------------ training and validation
-    def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
-        """Reconstruction losses and KL of one batch (single phase ``"main"``)."""
+    def adversarial_active(self) -> bool:
+        """Whether the adversarial terms are on (generator updates >= ``adversarial.disc_start_step``)."""
+        if self.adversarial is None:
+            return False
+        return optimizer_steps(self._optimizers.get("generator")) >= self.adversarial.disc_start_step
+
+    def _reconstruct(self, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         mel = self.log_mel(batch)
-        out = self.models["autoencoder"](mel, sample_posterior=True)
+        return mel, self.models["autoencoder"](mel, sample_posterior=True)
+
+    def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
+        """Losses of one batch, unweighted: phase ``"main"`` (reconstruction + KL), or for a GAN
+        ``"discriminator"`` (``adv_disc``) then ``"generator"`` (adds ``adv_gen``, ``feature_matching``).
+
+        Raises:
+            ValueError: on an unknown phase.
+        """
+        if phase == "main":
+            mel, out = self._reconstruct(batch)
+            return self._reconstruction_losses(mel, out)
+        if self.adversarial is None or phase not in ("discriminator", "generator"):
+            raise ValueError(f"autoencoder task: unknown phase {phase!r}")
+        from audiogen.models.discriminators import (
+            discriminator_adversarial_loss,
+            feature_matching_loss,
+            generator_adversarial_loss,
+        )
+
+        loss_type, active = self.adversarial.loss_type, self.adversarial_active()
+        if phase == "discriminator":
+            if not active:
+                self._cache = None
+                return {"adv_disc": zero_loss(self.models["discriminator"])}
+            mel, out = self._reconstruct(batch)
+            self._cache = (batch, mel, out)  # reused, with its graph, by the generator phase
+            disc = self.models["discriminator"]
+            real, fake = disc(mel), disc(out.reconstruction.detach().float())
+            return {"adv_disc": discriminator_adversarial_loss(real.logits, fake.logits, loss_type)}
+        cache, self._cache = self._cache, None
+        mel, out = cache[1:] if cache is not None and cache[0] is batch else self._reconstruct(batch)
+        losses = self._reconstruction_losses(mel, out)
+        zero = mel.new_zeros((), dtype=torch.float32)
+        if not active:
+            return {**losses, "adv_gen": zero, "feature_matching": zero, "adv_weight": zero}
+        with frozen(self.models["discriminator"], self.accelerator) as disc:
+            with torch.no_grad():
+                real = disc(mel)
+            fake = disc(out.reconstruction.float())
+        adv = generator_adversarial_loss(fake.logits, loss_type)
+        weight = mel.new_ones((), dtype=torch.float32)
+        if self.adversarial.adaptive_weight and torch.is_grad_enabled():
+            weights = self.recipe.get("loss_weights") or {}
+            rec = sum(float(weights.get(n, 0.0)) * losses[n] for n in ("mel_l1", "mel_l2"))
+            if isinstance(rec, torch.Tensor) and rec.requires_grad:
+                weight = adaptive_weight(rec, adv, self._last_layer(), self.adversarial.max_adaptive_weight)
+        return {
+            **losses,
+            "adv_gen": weight * adv,
+            "feature_matching": feature_matching_loss(real.feature_maps, fake.feature_maps),
+            "adv_weight": weight,
+            "adv_gen_raw": adv.detach(),
+        }
+
+    def _reconstruction_losses(self, mel: torch.Tensor, out: Any) -> dict[str, torch.Tensor]:
         return {
             "mel_l1": mel_l1_loss(out.reconstruction, mel),
             "mel_l2": mel_l2_loss(out.reconstruction, mel),
             "kl": kl_loss(out.posterior),
         }
+
+    def _last_layer(self) -> torch.Tensor:
+        """The weight of the decoder's output convolution (where the adaptive weight is measured)."""
+        model, acc = self.models["autoencoder"], self.accelerator
+        return (acc.unwrap_model(model) if acc is not None else model).decoder[-1].weight
 
     def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:
         """Losses on the posterior mean, and ``num_samples`` spectrogram + Griffin-Lim samples."""
@@ -309,8 +466,12 @@ class AutoencoderTask(Task):
         return deepen_decoder_state(state, saved.decoder_depth, model)  # type: ignore[arg-type]
 
     def export_config(self) -> dict[str, Any]:
-        """The resolved model and front-end settings."""
-        return {"model": _plain(self.model_config), "data": _plain(self.data_config)}
+        """The resolved model, front-end and (for a GAN) adversarial settings."""
+        out = {"model": _plain(self.model_config), "data": _plain(self.data_config)}
+        if self.adversarial is not None:
+            disc = _plain(self.discriminator_config)
+            out["adversarial"] = {**_plain(self.adversarial), "discriminator": disc}
+        return out
 
 
 def _plain(config: Any) -> dict[str, Any]:

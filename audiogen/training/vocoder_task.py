@@ -46,9 +46,6 @@ References: Siuzdenko 2023, "Vocos" (https://github.com/gemelo-ai/vocos,
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +54,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from audiogen.audio.levels import DB_PER_NEPER
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.discriminators import (
     DiscriminatorConfig,
@@ -65,6 +63,7 @@ from audiogen.models.discriminators import (
     VocoderLossConfig,
 )
 from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
+from audiogen.training.adversarial import frozen, optimizer_steps, zero_loss
 from audiogen.training.tasks import (
     Datasets,
     Sample,
@@ -74,8 +73,6 @@ from audiogen.training.tasks import (
     check_gain_db,
     split_datasets,
 )
-
-DB_PER_NEPER = 20 / math.log(10)
 
 
 @dataclass(frozen=True)
@@ -316,15 +313,7 @@ class VocoderTask(Task):
     # ------------------------------------------------------------------ helpers
     def optimizer_steps(self) -> int:
         """Generator optimizer steps done so far (restored with the optimizer on ``--resume``)."""
-        opt = self._optimizers.get("generator")
-        if opt is None:
-            return 0
-        for group in opt.param_groups:
-            for p in group["params"]:
-                step = opt.state.get(p, {}).get("step")
-                if step is not None:
-                    return int(step)
-        return 0
+        return optimizer_steps(self._optimizers.get("generator"))
 
     def adversarial_active(self) -> bool:
         """Whether the adversarial losses are on (``optimizer_steps() >= model.disc_start_step``)."""
@@ -377,26 +366,6 @@ class VocoderTask(Task):
         ae: Any = self.autoencoder
         return ae.decode(ae.encode(mel.float()), frames=mel.shape[-1]).to(mel.dtype)
 
-    @contextlib.contextmanager
-    def _frozen_discriminator(self) -> Iterator[nn.Module]:
-        """The unwrapped discriminator with ``requires_grad`` off, restored afterwards.
-
-        Calls made inside record no graph edges to the discriminator's parameters (gradients
-        still flow to its input), so a later backward writes nothing into them; the plain module
-        is used so that no DDP reducer waits for gradients it will not get.
-        """
-        acc = self.accelerator
-        disc = self.models["discriminator"]
-        disc = acc.unwrap_model(disc) if acc is not None else disc
-        flags = [(p, p.requires_grad) for p in disc.parameters()]
-        for p, _ in flags:
-            p.requires_grad_(False)
-        try:
-            yield disc
-        finally:
-            for p, flag in flags:
-                p.requires_grad_(flag)
-
     # ------------------------------------------------------------------ training and validation
     def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
         """Losses of ``phase`` (``"discriminator"`` or ``"generator"``) on one batch, unweighted.
@@ -409,9 +378,7 @@ class VocoderTask(Task):
         if phase == "discriminator":
             if not active:
                 self._cache = None
-                disc = self.models["discriminator"]
-                params = [p for p in disc.parameters() if p.requires_grad]
-                return {"adv_disc": torch.stack([p.sum() for p in params]).sum() * 0.0}
+                return {"adv_disc": zero_loss(self.models["discriminator"])}
             target, mel = self.segments(batch, train=True)
             prediction = self.models["vocoder"](mel)
             self._cache = (batch, target, prediction)  # reused (with its graph) by the generator phase
@@ -428,7 +395,7 @@ class VocoderTask(Task):
             losses = self.loss.generator_losses(prediction, target)
             zero = prediction.new_zeros((), dtype=torch.float32)
             return {**losses, "adv_gen": zero, "feature_matching": zero}
-        with self._frozen_discriminator() as disc:
+        with frozen(self.models["discriminator"], self.accelerator) as disc:
             return self.loss.generator_losses(prediction, target, disc)
 
     def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:

@@ -94,12 +94,15 @@ def test_eval_reconstruct_prints_the_three_rows_and_writes_json_and_png(models, 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     for name in ("Griffin-Lim on the true mel", "vocoder on the true mel", "VAE (mean) + vocoder"):
-        (row,) = [x for x in lines if x.startswith(name)]
+        row, sharp = [x for x in lines if x.startswith(name)]  # error table, then fine-structure table
         mel_db, mrstft = (float(v) for v in row[len(name) :].split())
         assert math.isfinite(mel_db) and mrstft > 0
+        freq, time, flatness = (float(v) for v in sharp[len(name) :].split())
+        assert freq > 0 and time > 0 and 0 < flatness <= 1
     data = json.loads(report.read_text())
     assert [s["method"] for s in data["scores"]] == ["griffin_lim", "vocoder", "vae_vocoder"]
     assert data["clips"] == 2 and data["split"] == "test" and png.stat().st_size > 0
+    assert set(data["sharpness"]) == {"true", "griffin_lim", "vocoder", "vae_vocoder", "vae_mel"}
 
     result = _invoke("eval", "reconstruct", manifest, "--vocoder", models, "--no-vae", "--split", "valid")
     assert result.exit_code == 1 and "no files in split 'valid'" in result.output

@@ -12,6 +12,7 @@ STAGE_OF = {  # recipe file stem -> training stage
     "autoencoder": "autoencoder",
     "autoencoder_decoder": "autoencoder",
     "autoencoder_finetune": "autoencoder",
+    "autoencoder_gan": "autoencoder",
     "classifier": "classifier",
     "diffusion": "diffusion",
     "vocoder": "vocoder",
