@@ -44,7 +44,10 @@ Run folder::
     RUN_DIR/lora/denoiser/, RUN_DIR/lora/MODEL_CARD.md   (instead, with --lora)
 
 Under ``accelerate launch`` every process runs this same function; the scan and the pipeline are
-written by the main process while the others wait.
+written by the main process while the others wait. On several machines without a shared disk
+(``shared_cache=False``, ``--no-shared-cache``) the first process of each machine scans into and
+caches in that machine's ``RUN_DIR``; checkpoints and the pipeline are written on the machine of
+process 0, and each stage's final checkpoint is copied to the other machines for the next stage.
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class FinetuneConfig:
         lora_alpha: the adapter's ``lora_alpha`` (``None``: the rank, so the update's scale is 1).
         lora_targets: module name suffixes that get LoRA (``None``:
             :data:`~audiogen.models.lora.DEFAULT_TARGETS`).
+        shared_cache: several machines see one ``RUN_DIR`` (``False``: each has its own disk);
+            the recipes' ``train.shared_cache``.
+        dist_timeout_s: seconds a process waits for the others (``train.dist_timeout_s``).
     """
 
     source: str
@@ -146,6 +152,8 @@ class FinetuneConfig:
     lora_rank: int | None = None
     lora_alpha: float | None = None
     lora_targets: tuple[str, ...] | None = None
+    shared_cache: bool = True
+    dist_timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
         if self.stages not in STAGE_PLANS:
@@ -346,6 +354,8 @@ def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float
         "log_with": "tensorboard",
         "cpu": config.cpu,
         "gradient_checkpointing": config.gradient_checkpointing and stage == "denoiser",
+        "shared_cache": config.shared_cache,
+        "dist_timeout_s": config.dist_timeout_s,
     }
 
 
@@ -390,7 +400,12 @@ def stage_recipe(
             "init": {"autoencoder": str(folders["autoencoder"])},
             "mel": mel,
             "model": model,
-            "adversarial": CPU_ADVERSARIAL,  # the GAN objective of recipes/autoencoder_gan.yaml
+            # the GAN objective of recipes/autoencoder_gan.yaml; a short run lets the discriminator
+            # learn for a quarter of its steps at most before it judges the decoder
+            "adversarial": {
+                **CPU_ADVERSARIAL,
+                "adv_start_step": min(CPU_ADVERSARIAL["adv_start_step"], stage_steps(config, stage) // 4),
+            },
             "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4, **ADVERSARIAL_LOSS_WEIGHTS},
             "data": {
                 "manifest": str(manifest),
@@ -532,19 +547,18 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
 
     Raises:
         FinetuneError: empty collection, or ``config.out`` holds a run of other settings.
+        audiogen.training.run_folder.RunFolderError: ``config.out`` is in use by another process,
+            overlaps the audio folder, the manifest's files or the base pipeline, or is a non-empty
+            folder that is not a fine-tuning run.
         FileNotFoundError: missing source or base pipeline.
         ValueError: bad settings (or as the training tasks raise).
         audiogen.training.TrainingError: a stage could not train (e.g. non-finite losses).
     """
-    from accelerate import PartialState
 
-    from audiogen.data.manifest import read_manifest
-    from audiogen.models.pretrained import write_json_atomic
-    from audiogen.pipeline import AudioGenPipeline
-    from audiogen.training import train_stage
-    from audiogen.training.checkpoint import find_model_folder
+    from audiogen.training.distributed import start_process_group
+    from audiogen.training.run_folder import claim_folder, finetune_inputs, finetune_verdict
 
-    state = PartialState(cpu=config.cpu)
+    state = start_process_group(config.cpu, config.dist_timeout_s)
     run_dir = Path(config.out)
     base_dir = resolve_base(config.base)
     settings = {
@@ -553,12 +567,42 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         "source": str(Path(config.source).resolve()),
         "lora_targets": list(config.lora_targets) if config.lora_targets else None,
     }
+
+    def checks() -> None:  # --out clear of the data and the base; empty or a fine-tuning run
+        return finetune_verdict(run_dir, finetune_inputs(config.source, base_dir), SETTINGS_NAME)
+
+    lock = claim_folder(state, run_dir, checks, precheck=checks)
+    try:
+        return _finetune(config, state, run_dir, base_dir, settings, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _finetune(
+    config: FinetuneConfig,
+    state: Any,
+    run_dir: Path,
+    base_dir: Path,
+    settings: dict[str, Any],
+    progress: bool,
+) -> FinetuneResult:
+    """:func:`finetune` once its run folder is claimed."""
+    from accelerate import PartialState
+
+    from audiogen.data.manifest import read_manifest
+    from audiogen.models.pretrained import write_json_atomic
+    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.training import train_stage
+    from audiogen.training.checkpoint import find_model_folder
+    from audiogen.training.distributed import agree_on_checkpoint, cache_builders_first
+
     _check_settings(run_dir, settings)
     base = AudioGenPipeline.from_pretrained(base_dir)  # checks the base (stages agree) before any work
     folders = {name: find_model_folder(base_dir, name) for name in TRAINING_TASK}
 
-    with state.main_process_first():
-        if state.is_main_process:
+    with cache_builders_first(state, config.shared_cache):
+        if state.is_main_process or (state.is_local_main_process and not config.shared_cache):
             run_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(run_dir / SETTINGS_NAME, settings)
         data = prepare_data(config, progress=progress and state.is_main_process)
@@ -575,6 +619,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         if PartialState(cpu=config.cpu).is_main_process:
             print(f"== fine-tuning the {stage} ({stage_steps(config, stage)} steps) in {stage_dir}")
         trained = train_stage(TRAINING_TASK[stage], recipe, stage_dir, resume=True)
+        if not config.shared_cache:  # the next stages and the pipeline read it on every machine
+            agree_on_checkpoint(PartialState(cpu=config.cpu), stage_dir / "checkpoints", resume=True)
         result.steps[stage] = trained.step
         result.last_losses[stage] = trained.last_losses
         folders[stage] = find_model_folder(stage_dir, stage)

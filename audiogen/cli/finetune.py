@@ -1,7 +1,9 @@
 """``audiogen finetune DIR_OR_MANIFEST --out RUN_DIR``: fine-tune a pipeline on your own audio.
 
 Runs on one device as is and on several processes / GPUs unchanged through
-``accelerate launch [--multi_gpu] --num_processes N -m audiogen.cli finetune ...``.
+``accelerate launch [--multi_gpu] --num_processes N -m audiogen.cli finetune ...``, and on several
+machines with ``--num_machines M --machine_rank R --main_process_ip IP --main_process_port PORT``
+(docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -75,6 +77,14 @@ def finetune(
         "--lora-targets",
         help="Module names that get LoRA (repeat, or comma-separated) [pwconv1,pwconv2,qkv,proj,modulation].",
     ),
+    shared_cache: bool = typer.Option(
+        True,
+        "--shared-cache/--no-shared-cache",
+        help="Several machines: all see one --out folder (shared disk), or each has its own copy.",
+    ),
+    dist_timeout: float = typer.Option(
+        1800.0, "--dist-timeout", min=1.0, help="Seconds a process waits for the others before it stops."
+    ),
 ) -> None:
     """Fine-tune the bundled (or another) pipeline on a folder of your own sounds.
 
@@ -91,6 +101,7 @@ def finetune(
     from audiogen.finetune import finetune as run_finetune
     from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
+    from audiogen.training.distributed import is_first_process
 
     try:
         config = FinetuneConfig(
@@ -119,6 +130,8 @@ def finetune(
             lora_rank=lora,
             lora_alpha=lora_alpha,
             lora_targets=tuple(t for item in lora_targets or [] for t in item.split(",") if t) or None,
+            shared_cache=shared_cache,
+            dist_timeout_s=dist_timeout,
         )
         try:
             result = run_finetune(config)
@@ -129,6 +142,8 @@ def finetune(
     ) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
+    if not is_first_process():  # process 0 reports; the pipeline is on its machine
+        return
     steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())
     if lora is not None:
         typer.echo(
