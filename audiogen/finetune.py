@@ -25,6 +25,13 @@ One call goes from a folder of audio (or a manifest) to a complete pipeline fold
    :meth:`~audiogen.pipeline.AudioGenPipeline.save_pretrained`), so
    ``audiogen generate --checkpoint RUN_DIR --style STYLE`` uses it.
 
+With ``lora_rank`` (``--lora RANK``) the denoiser stays frozen: only a peft LoRA adapter and the
+embedding rows of the new styles train (:func:`audiogen.models.lora.attach_for_training`), and
+instead of a pipeline the run writes the adapter, ``RUN_DIR/lora/denoiser/`` (peft's
+``adapter_config.json`` + ``adapter_model.safetensors``, the style rows, a sidecar with the base
+denoiser's SHA-256) and ``RUN_DIR/lora/MODEL_CARD.md``; ``audiogen generate --lora RUN_DIR``
+loads it onto the base (:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`).
+
 Run folder::
 
     RUN_DIR/finetune.json        settings (a re-run must name the same data, base, stages, style)
@@ -34,6 +41,7 @@ Run folder::
     RUN_DIR/train/<stage>/       trainer run folders: checkpoints, TensorBoard logs, metrics.jsonl,
                                  samples/step-XXXXXXXX/ (WAV + spectrogram PNG every --sample-every)
     RUN_DIR/model_index.json, autoencoder/, denoiser/, scheduler/, vocoder/, MODEL_CARD.md
+    RUN_DIR/lora/denoiser/, RUN_DIR/lora/MODEL_CARD.md   (instead, with --lora)
 
 Under ``accelerate launch`` every process runs this same function; the scan and the pipeline are
 written by the main process while the others wait. On several machines without a shared disk
@@ -64,7 +72,7 @@ TRAINING_TASK = {"autoencoder": "autoencoder", "denoiser": "diffusion", "vocoder
 
 SETTINGS_NAME = "finetune.json"
 # settings a resumed run must share with the run it continues (the rest may change, e.g. --steps)
-_FIXED_SETTINGS = ("source", "base", "stages", "style")
+_FIXED_SETTINGS = ("source", "base", "stages", "style", "lora_rank", "lora_alpha", "lora_targets")
 
 
 class FinetuneError(RuntimeError):
@@ -107,6 +115,12 @@ class FinetuneConfig:
             schedule (:attr:`~audiogen.models.diffusion.DiffusionConfig.rescale_betas_zero_snr`),
             so it learns to start from pure noise: needed to generate sounds that begin or end in
             silence (one-shots) from a model trained on continuous music.
+        lora_rank: train a LoRA adapter of this rank on the frozen denoiser instead of its weights
+            (with the embedding rows of new styles); written to ``RUN_DIR/lora/denoiser/``
+            (:mod:`audiogen.models.lora`). ``None``: full fine-tuning.
+        lora_alpha: the adapter's ``lora_alpha`` (``None``: the rank, so the update's scale is 1).
+        lora_targets: module name suffixes that get LoRA (``None``:
+            :data:`~audiogen.models.lora.DEFAULT_TARGETS`).
         shared_cache: several machines see one ``RUN_DIR`` (``False``: each has its own disk);
             the recipes' ``train.shared_cache``.
         dist_timeout_s: seconds a process waits for the others (``train.dist_timeout_s``).
@@ -135,6 +149,9 @@ class FinetuneConfig:
     num_workers: int = 0
     cpu: bool = False
     zero_terminal_snr: bool = True
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
+    lora_targets: tuple[str, ...] | None = None
     shared_cache: bool = True
     dist_timeout_s: float = 1800.0
 
@@ -153,6 +170,20 @@ class FinetuneConfig:
             raise ValueError("style must not be empty")
         if not 0 <= self.valid_fraction + self.test_fraction < 1:
             raise ValueError("valid_fraction + test_fraction must be in [0, 1)")
+        if self.lora_targets is not None:
+            object.__setattr__(self, "lora_targets", tuple(str(t) for t in self.lora_targets))
+        if self.lora_rank is not None:
+            if self.lora_rank < 1:
+                raise ValueError(f"--lora: the rank must be >= 1, got {self.lora_rank}")
+            if self.stages != "generator":
+                raise ValueError(
+                    f"--lora trains an adapter of the denoiser only: use --stages generator, "
+                    f"not {self.stages}"
+                )
+            if self.lora_alpha is not None and self.lora_alpha <= 0:
+                raise ValueError(f"--lora-alpha must be positive, got {self.lora_alpha}")
+        elif self.lora_alpha is not None or self.lora_targets is not None:
+            raise ValueError("--lora-alpha and --lora-targets need --lora RANK")
 
 
 @dataclass
@@ -392,7 +423,16 @@ def stage_recipe(
         if config.zero_terminal_snr and model.get("prediction_type", "v_prediction") == "v_prediction":
             model["rescale_betas_zero_snr"] = True
         labels = base_labels + [s for s in styles if s not in base_labels] if base_labels else None
+        lora = None
+        if config.lora_rank is not None:
+            lora = {
+                "rank": config.lora_rank,
+                "alpha": config.lora_alpha,
+                "targets": list(config.lora_targets) if config.lora_targets else None,
+                "styles": [s for s in styles if s not in base_labels] if labels else [],
+            }
         return {
+            **({"lora": lora} if lora else {}),
             "init": {"denoiser": str(folders["denoiser"])},
             "model": model,
             "loss_weights": {"diffusion_mse": 1.0},
@@ -456,6 +496,46 @@ def _model_card(config: FinetuneConfig, base_dir: Path, styles: list[str], files
     )
 
 
+def export_lora(
+    config: FinetuneConfig, base_dir: Path, stage_dir: Path, styles: list[str], files: dict[str, int]
+) -> Path:
+    """Write the LoRA run's adapter (EMA weights of its newest checkpoint) to ``RUN_DIR/lora/denoiser/``
+    and a model card to ``RUN_DIR/lora/MODEL_CARD.md``; returns ``RUN_DIR/lora``."""
+    from audiogen.config import from_dict
+    from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
+    from audiogen.models.lora import attach_for_training, lora_config, save_adapter, weights_sha256
+    from audiogen.models.pretrained import load_model_files
+    from audiogen.training.checkpoint import find_model_folder
+
+    base = LatentDenoiser.from_pretrained(find_model_folder(base_dir, "denoiser"))
+    base_labels = list(base.config.class_labels or [])
+    trained = find_model_folder(stage_dir, "denoiser")
+    _, saved_config, state = load_model_files(trained)
+    model = LatentDenoiser(from_dict(DiffusionConfig, saved_config))
+    new_styles = [s for s in styles if s not in base_labels] if base_labels else []
+    lora = lora_config(config.lora_rank, config.lora_alpha, config.lora_targets)  # type: ignore[arg-type]
+    attach_for_training(model, lora, new_styles)
+    model.load_state_dict(state, strict=True)
+    out = Path(config.out) / "lora"
+    info = {"base": str(base_dir), "source": config.source, "steps": stage_steps(config, "denoiser"),
+            "trained_from": str(trained)}  # fmt: skip
+    save_adapter(model, out / "denoiser", weights_sha256(base), base_labels, info)
+    (out / "MODEL_CARD.md").write_text(
+        "# LoRA adapter for an audiogen pipeline\n\n"
+        f"- base: `{base_dir}` (the adapter loads only onto this denoiser: SHA-256 in "
+        "`denoiser/audiogen_lora.json`)\n"
+        f"- collection: `{config.source}` ({', '.join(f'{k} {v}' for k, v in files.items())} files)\n"
+        f"- styles: {', '.join(styles)}; new: {', '.join(new_styles) or 'none'}\n"
+        f"- LoRA rank {config.lora_rank}, alpha {config.lora_alpha or config.lora_rank}, targets "
+        f"{', '.join(sorted(model.peft_config['default'].target_modules))}; "
+        f"{stage_steps(config, 'denoiser')} steps, batch {config.batch_size}, lr {config.lr}\n"
+        f"- noise schedule: {'zero terminal SNR' if model.config.rescale_betas_zero_snr else 'the base'}\n\n"
+        f"Generate: `audiogen generate --lora {config.out} --style {styles[0]}` "
+        "(`--lora DIR:STRENGTH`, repeatable)\n"
+    )
+    return out
+
+
 def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     """Fine-tune the base pipeline on ``config.source`` and write the pipeline to ``config.out``.
 
@@ -485,6 +565,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         **dataclasses.asdict(config),
         "base": str(base_dir.resolve()),
         "source": str(Path(config.source).resolve()),
+        "lora_targets": list(config.lora_targets) if config.lora_targets else None,
     }
 
     def checks() -> None:  # --out clear of the data and the base; empty or a fine-tuning run
@@ -546,7 +627,9 @@ def _finetune(
 
     state = PartialState(cpu=config.cpu)  # the trainer resets Accelerate's state (not the group)
     state.wait_for_everyone()
-    if state.is_main_process:
+    if state.is_main_process and config.lora_rank is not None:
+        result.pipeline_dir = export_lora(config, base_dir, run_dir / "train" / "denoiser", styles, files)
+    elif state.is_main_process:
         from audiogen.evaluation import load_autoencoder, load_vocoder
         from audiogen.models.diffusion import LatentDenoiser, noise_scheduler
 

@@ -789,6 +789,7 @@ def evaluate_generation(
     plot_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     styles: Sequence[str] | None = None,
+    loras: Sequence[tuple[str | os.PathLike[str], float]] = (),
 ) -> GenerationReport:
     """FD of generated clips, of the VAE + vocoder floor, of real audio and of noise against held-out audio.
 
@@ -820,6 +821,8 @@ def evaluate_generation(
         progress: show progress bars.
         styles: generate only these styles (cycled), e.g. the style a fine-tuned pipeline learnt;
             ``None``: every style of the pipeline.
+        loras: LoRA adapters ``(folder, strength)`` loaded onto the pipeline first
+            (:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`; their styles can be generated).
 
     Returns:
         :class:`GenerationReport`.
@@ -859,6 +862,8 @@ def evaluate_generation(
     from audiogen.pipeline import AudioGenPipeline
 
     pipe = AudioGenPipeline.from_pretrained(pipeline_dir, device=device)
+    for lora_dir, strength in loras:
+        pipe.load_lora(lora_dir, strength=strength)
     vocoder = load_vocoder(pipeline_dir, device)
     autoencoder = load_autoencoder(pipeline_dir, device)
     check_same_front_end(vocoder, autoencoder, pipeline_dir, pipeline_dir)

@@ -832,10 +832,13 @@ class AudioGenPipeline:
             ``directory`` as a :class:`~pathlib.Path`.
 
         Raises:
-            ValueError: ``float16_stages`` names something that is not a stage with weights.
+            ValueError: ``float16_stages`` names something that is not a stage with weights, or LoRA
+                adapters are loaded (fuse or unload them first).
         """
         from audiogen.models.pretrained import write_json_atomic
 
+        if self.loras:
+            raise ValueError("save_pretrained: LoRA adapters are loaded; fuse_lora() or unload_lora() first")
         stages = {"autoencoder": self.autoencoder, "denoiser": self.denoiser, "vocoder": self.vocoder}
         unknown = sorted(set(float16_stages) - set(stages))
         if unknown:
@@ -969,6 +972,56 @@ class AudioGenPipeline:
         from audiogen.editing import inpaint
 
         return inpaint(self, waveform, sample_rate, start, end, **kwargs)
+
+    # ------------------------------------------------------------------ LoRA adapters (audiogen.models.lora)
+    def _lora_stack(self) -> Any:
+        from audiogen.models.lora import LoraStack
+
+        if getattr(self, "_lora", None) is None:
+            self._lora = LoraStack(self)
+        return self._lora
+
+    @property
+    def loras(self) -> dict[str, float]:
+        """The loaded LoRA adapters, ``{name: strength}`` in load order (``{}``: none)."""
+        stack = getattr(self, "_lora", None)
+        return stack.summary() if stack is not None else {}
+
+    def load_lora(self, path: str | Path, name: str | None = None, strength: float = 1.0) -> str:
+        """Load a LoRA adapter of the denoiser (``audiogen finetune --lora``) at ``strength``; they stack.
+
+        Its styles join :attr:`styles` (with CFG as the built-in ones); see :mod:`audiogen.models.lora`.
+
+        Args:
+            path: the adapter folder, ``RUN/lora`` or the fine-tuning run folder ``RUN``.
+            name: the adapter's name (default: its first style, else its folder's name).
+            strength: 0 = off (output bit-identical to the base), 1 = as trained; any finite value.
+
+        Returns:
+            The adapter's name.
+
+        Raises:
+            FileNotFoundError: no adapter at ``path``.
+            audiogen.models.lora.LoraError: a corrupt adapter, or one made for another base model
+                (one line naming the file), a name or style already loaded.
+        """
+        return self._lora_stack().load(path, name=name, strength=strength)
+
+    def set_lora_strength(self, name: str, strength: float) -> None:
+        """Set a loaded adapter's strength. Raises ``KeyError`` for an unknown name."""
+        self._lora_stack().set_strength(name, strength)
+
+    def unload_lora(self, name: str) -> None:
+        """Remove a loaded adapter (the base is restored exactly when none is left). Raises ``KeyError``."""
+        self._lora_stack().unload(name)
+
+    def fuse_lora(self) -> None:
+        """Merge the loaded adapters at their strengths into the denoiser's weights (faster; final).
+
+        The result is a plain pipeline (``save_pretrained`` writes it); strengths cannot change after.
+        """
+        self._lora_stack().fuse()
+        self._lora = None
 
 
 def load_pretrained(

@@ -55,6 +55,9 @@ def generate(
     device: str = typer.Option(
         None, "--device", help="torch device, e.g. cpu or cuda (default: cuda if any)."
     ),
+    lora: list[str] = typer.Option(
+        None, "--lora", help="LoRA adapter DIR[:STRENGTH] on the pipeline's denoiser (repeat to stack)."
+    ),
 ) -> None:
     """FD(generated, real) beside the floor FD(VAE + vocoder, real) and the ceiling FD(noise, real).
 
@@ -67,8 +70,14 @@ def generate(
     from audiogen.audio.io import AudioLoadError
     from audiogen.cli.reconstruct import print_report
     from audiogen.frechet import evaluate_generation
+    from audiogen.models.lora import parse_lora_spec
     from audiogen.pipeline import default_model_dir
 
+    try:
+        loras = [parse_lora_spec(spec) for spec in lora or []]
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
     pipeline_dir = checkpoint
     if pipeline_dir is None:
         pipeline_dir = default_model_dir()
@@ -95,6 +104,7 @@ def generate(
             device=device,
             plot_dir=plot_dir,
             styles=style or None,
+            loras=loras,
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)

@@ -68,6 +68,15 @@ def finetune(
         "--zero-snr/--no-zero-snr",
         help="Fine-tune on the zero-terminal-SNR noise schedule (lets one-shots start/end in silence).",
     ),
+    lora: int = typer.Option(
+        None, "--lora", min=1, help="Train a LoRA adapter of this rank instead of the denoiser's weights."
+    ),
+    lora_alpha: float = typer.Option(None, "--lora-alpha", help="The adapter's lora_alpha [the rank]."),
+    lora_targets: list[str] = typer.Option(
+        None,
+        "--lora-targets",
+        help="Module names that get LoRA (repeat, or comma-separated) [pwconv1,pwconv2,qkv,proj,modulation].",
+    ),
     shared_cache: bool = typer.Option(
         True,
         "--shared-cache/--no-shared-cache",
@@ -84,6 +93,8 @@ def finetune(
     RUN_DIR. Progress: a bar per stage; sample clips and spectrogram PNGs in
     RUN_DIR/train/<stage>/samples/. Interrupted? Run the same command again: it resumes; a larger
     --steps continues a finished run. Then: audiogen generate --checkpoint RUN_DIR --style STYLE.
+    With --lora RANK only a LoRA adapter (and the new style's embedding row) is trained, written to
+    RUN_DIR/lora/denoiser/ (peft format); then: audiogen generate --lora RUN_DIR --style STYLE.
     """
     from audiogen.audio.io import AudioLoadError
     from audiogen.finetune import FinetuneConfig, FinetuneError
@@ -116,6 +127,9 @@ def finetune(
             num_workers=workers,
             cpu=cpu,
             zero_terminal_snr=zero_snr,
+            lora_rank=lora,
+            lora_alpha=lora_alpha,
+            lora_targets=tuple(t for item in lora_targets or [] for t in item.split(",") if t) or None,
             shared_cache=shared_cache,
             dist_timeout_s=dist_timeout,
         )
@@ -131,6 +145,14 @@ def finetune(
     if not is_first_process():  # process 0 reports; the pipeline is on its machine
         return
     steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())
+    if lora is not None:
+        typer.echo(
+            f"trained a LoRA adapter ({steps_done} steps) on {result.files['train']} training files "
+            f"({result.rejected} skipped, see {result.manifest.parent / 'rejected.jsonl'}); "
+            f"adapter in {result.pipeline_dir}\n"
+            f"generate: audiogen generate --lora {out} --style {result.styles[0]}"
+        )
+        return
     typer.echo(
         f"fine-tuned ({steps_done} steps) on {result.files['train']} training files "
         f"({result.rejected} skipped, see {result.manifest.parent / 'rejected.jsonl'}); "

@@ -7,6 +7,9 @@ there, an output that exists without ``--overwrite``, an output location that is
 or not writable) print ``error: ...`` and exit with status 2 before the model is loaded (the
 flags' ranges are in :mod:`audiogen.cli.checks`); a model folder that exists but cannot be loaded,
 or an output that fails to write, exits with status 1.
+``--lora DIR[:STRENGTH]`` (repeatable) stacks LoRA adapters on the denoiser
+(:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`); an adapter made for another base exits
+with status 1 and a one-line message naming its file.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ CFG_SCALE = typer.Option(
 STYLE = typer.Option(None, "--style", help="Style name (the model's labels); default: unconditional.")
 SAMPLER = typer.Option("dpm++", "--sampler", help="dpm++ (DPM-Solver++ 2M), ddim or euler.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files.")
+LORA = typer.Option(
+    None,
+    "--lora",
+    help="LoRA adapter DIR[:STRENGTH] (audiogen finetune --lora: the run, RUN/lora or the adapter folder); "
+    "repeat to stack; strength 1 by default, 0 = off.",
+)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -87,9 +96,20 @@ def _check_min_seconds(pipeline: Any, seconds: float) -> None:
         )
 
 
-def _load_pipeline(checkpoint: Path | None, device: str, style: str | None) -> Any:
-    """Load the pipeline and check ``style`` against its labels (exit 2 / 1 with a message)."""
+def _load_pipeline(
+    checkpoint: Path | None, device: str, style: str | None, loras: list[str] | None = None
+) -> Any:
+    """Load the pipeline and its ``--lora`` adapters, check ``style`` against its labels (exit 2 / 1)."""
+    from audiogen.models.lora import parse_lora_spec
     from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+
+    try:
+        specs = [parse_lora_spec(spec) for spec in loras or []]
+    except ValueError as e:
+        raise _fail(str(e)) from e
+    for path, _ in specs:
+        if not path.exists():
+            raise _fail(f"--lora {path}: no such adapter folder")
 
     if checkpoint is None:
         default = default_model_dir()
@@ -106,6 +126,13 @@ def _load_pipeline(checkpoint: Path | None, device: str, style: str | None) -> A
         raise _fail(str(e)) from e
     except ValueError as e:
         raise _fail(f"cannot load the pipeline in {checkpoint}: {e}", code=1) from e
+    for path, strength in specs:
+        try:
+            pipeline.load_lora(path, strength=strength)
+        except FileNotFoundError as e:
+            raise _fail(str(e)) from e
+        except ValueError as e:  # LoraError: corrupt, or made for another base
+            raise _fail(str(e), code=1) from e
     try:
         pipeline.style_label(style)
     except ValueError as e:
@@ -160,6 +187,7 @@ def generate(
     ),
     overwrite: bool = OVERWRITE,
     report: bool = REPORT,
+    lora: list[str] = LORA,
 ) -> None:
     """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav.
 
@@ -192,7 +220,7 @@ def generate(
     if existing and not overwrite:
         shown = ", ".join(str(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
         raise _fail(f"{len(existing)} output file(s) exist ({shown}); pass --overwrite to replace them")
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, style, lora)
     _check_min_seconds(pipeline, seconds)
     # at most MAX_SECONDS of audio per batch (one longest clip): memory stays bounded whatever
     # --batch-size says, and clips do not change (each has its own seed)
@@ -256,6 +284,7 @@ def loop(
     ),
     overwrite: bool = OVERWRITE,
     report: bool = REPORT,
+    lora: list[str] = LORA,
 ) -> None:
     """Generate a seamless loop of exactly BARS bars at BPM and write it (tiled --repeat times) to OUT.
 
@@ -296,7 +325,7 @@ def loop(
         )
     dev = _check_common(seed, steps, sampler, device)
     _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, style, lora)
     try:
         samples = loop_samples(bars, bpm, pipeline.sample_rate, beats_per_bar)
     except ValueError:
@@ -359,6 +388,7 @@ def variation(
     device: str = DEVICE,
     sampler: str = SAMPLER,
     overwrite: bool = OVERWRITE,
+    lora: list[str] = LORA,
 ) -> None:
     """Write a variation of AUDIO to OUT: encode, noise to --strength, denoise, decode, vocode (SDEdit).
 
@@ -377,7 +407,7 @@ def variation(
     check_input_audio(audio)
     dev = _check_common(seed, steps, sampler, device)
     _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, style, lora)
     try:
         clip = load_audio(audio, sample_rate=pipeline.sample_rate, channels=1)
     except AudioLoadError as e:

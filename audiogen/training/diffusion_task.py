@@ -551,6 +551,22 @@ class DiffusionTask(Task):
                 return rearrange(self.vocoder(mel), "b 1 n -> b n")
         return griffin_lim(mel, self.mel_config, n_iter=self.data_config.griffin_lim_iters)
 
+    def load_init_weights(self, models: dict[str, nn.Module]) -> list[str]:
+        """As :meth:`Task.load_init_weights`; then, with a ``lora`` recipe section, LoRA training form.
+
+        ``lora: {rank, alpha, targets, styles}`` freezes the (initialised) denoiser and trains only a
+        peft LoRA adapter plus the embedding rows of ``styles`` (the new labels, last in
+        ``data.labels``); see :func:`audiogen.models.lora.attach_for_training`.
+        """
+        names = super().load_init_weights(models)
+        lora = self.recipe.get("lora")
+        if lora:
+            from audiogen.models.lora import attach_for_training, lora_config
+
+            config = lora_config(int(lora["rank"]), lora.get("alpha"), lora.get("targets"))
+            attach_for_training(models["denoiser"], config, list(lora.get("styles") or []))
+        return names
+
     def adapt_init_state(
         self, name: str, model: nn.Module, state: dict[str, torch.Tensor], config: dict[str, Any]
     ) -> dict[str, torch.Tensor]:

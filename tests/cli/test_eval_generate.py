@@ -140,3 +140,20 @@ def test_missing_checkpoint_and_embedder_exit_with_clear_messages(tmp_path, monk
 
     result = _invoke("eval", "generate", manifest, "--checkpoint", pipe, "--split", "valid")
     assert result.exit_code == 1 and "split 'valid' has 0 file(s)" in result.output
+
+
+def test_eval_generate_measures_a_lora_adapters_style(tmp_path):
+    from audiogen.pipeline import AudioGenPipeline
+    from tests.models.test_lora import make_adapter
+
+    pipe = write_tiny_pipeline(tmp_path / "pipe", with_classifier=True)
+    make_adapter(AudioGenPipeline.from_pretrained(pipe), tmp_path / "adapter", "hiss", seed=1)
+    manifest = write_style_manifest(tmp_path)
+    report = tmp_path / "fd.json"
+    args = ("eval", "generate", manifest, "--checkpoint", pipe, "--num", 4, "--seconds", 0.5, "--steps", 2,
+            "--device", "cpu", "--style", "hiss", "--json", report)  # fmt: skip
+    result = _invoke(*args, "--lora", f"{tmp_path / 'adapter'}:0.5")
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["styles"] == ["hiss"] * 4
+    result = _invoke(*args)  # without the adapter the style does not exist
+    assert result.exit_code == 1 and "hiss" in result.output
