@@ -128,7 +128,7 @@ class ResultPanel:
 class SamplingControls:
     style: gr.Dropdown
     seed: gr.Number
-    steps: gr.Slider
+    steps: gr.Number
     cfg: gr.Slider
     sampler: gr.Dropdown
 
@@ -143,7 +143,9 @@ class SamplingControls:
                 elem_id=f"{name}-style",
             )
             seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id=f"{name}-seed")
-            steps = gr.Slider(1, 200, value=25, step=1, label="steps", elem_id=f"{name}-steps")
+            steps = gr.Number(
+                25, label="steps", precision=0, minimum=1, maximum=1000, elem_id=f"{name}-steps"
+            )
             cfg = gr.Slider(1.0, 10.0, value=cfg_scale, step=0.1, label="CFG scale", elem_id=f"{name}-cfg")
             sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="sampler", elem_id=f"{name}-sampler")
         return cls(style, seed, steps, cfg, sampler)

@@ -71,3 +71,111 @@ def chromium(profile: Path, width: int = 1280, height: int = 1400) -> Any:
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={width},{height}")
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+# ---------------------------------------------------------------------------------------------- driving
+def load(driver: Any, url: str, timeout: float = 120.0) -> None:
+    """Open the app at ``url`` and wait until its page has been built."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, timeout, poll_frequency=0.25).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#generate-style input")
+    )
+
+
+def open_tab(driver: Any, label: str) -> None:
+    """Click the tab button named ``label``."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.XPATH, f"//button[@role='tab' and normalize-space()='{label}']").click()
+
+
+def set_number(driver: Any, elem_id: str, value: float) -> None:
+    """Type ``value`` into the number box of component ``elem_id`` (a gr.Number or a gr.Slider)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=number]")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(f"{value:g}", Keys.TAB)
+
+
+def choose(driver: Any, elem_id: str, value: str) -> None:
+    """Pick ``value`` in the gr.Dropdown ``elem_id``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
+    box.click()
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(value, Keys.ENTER)
+
+
+def wait_for_audio(driver: Any, elem_id: str, previous: str | None = None, timeout: float = 300.0) -> str:
+    """Wait for the gr.Audio ``elem_id`` to show an ``<audio>`` element with a file other than
+    ``previous``; returns the file's URL (the player's download link)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(d: Any) -> str | bool:
+        found = d.find_elements(By.CSS_SELECTOR, f"#{elem_id} audio")
+        links = d.find_elements(By.CSS_SELECTOR, f"#{elem_id} a[download]")
+        if not found or not links:
+            return False
+        url = found[0].get_attribute("src") or links[0].get_attribute("href")
+        return url if url and url != previous else False
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.25).until(ready)
+
+
+def fetch(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url) as response:  # noqa: S310 (a local http URL of the test server)
+        return response.read()
+
+
+def screenshot_tabs(driver: Any, url: str, folder: Path, upload: Path | None = None) -> list[Path]:
+    """Open every tab of the app at ``url``, run its job with short settings where it has one, and
+    save ``folder/ui_<tab>.png``. ``upload``: an audio file for the Variation and Extend / Inpaint tabs.
+
+    Returns:
+        The PNG paths.
+    """
+    from selenium.webdriver.common.by import By
+
+    folder.mkdir(parents=True, exist_ok=True)
+    load(driver, url)
+    shots = []
+
+    def shot(name: str) -> None:
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1280, min(max(int(height), 800), 4000))
+        driver.execute_script("window.scrollTo(0, 0);")
+        path = folder / f"ui_{name}.png"
+        driver.save_screenshot(str(path))
+        shots.append(path)
+
+    jobs = [("Generate", "generate"), ("Loop", "loop"), ("Variation", "variation")]
+    if driver.find_elements(By.XPATH, "//button[@role='tab' and normalize-space()='Extend / Inpaint']"):
+        jobs.append(("Extend / Inpaint", "edit"))
+    for label, name in jobs:
+        open_tab(driver, label)
+        choose(driver, f"{name}-style", "piano")
+        if name == "generate":
+            set_number(driver, "generate-seconds", 2)
+        elif name == "loop":
+            set_number(driver, "loop-bars", 1)
+        elif upload is not None:
+            driver.find_element(By.CSS_SELECTOR, f"#{name}-input input[type=file]").send_keys(str(upload))
+        else:
+            shot(name)
+            continue
+        driver.find_element(By.ID, f"{name}-run").click()
+        wait_for_audio(driver, f"{name}-audio-0")
+        shot(name)
+    open_tab(driver, "Fine-tune")
+    shot("finetune")
+    return shots
