@@ -43,6 +43,14 @@ def ui(
     if device not in ("auto", "cpu", "cuda"):
         typer.echo(f"error: --device must be auto, cpu or cuda, got {device!r}", err=True)
         raise typer.Exit(2)
+    from audiogen.ui.host import is_loopback
+
+    if not is_loopback(host):
+        typer.echo(
+            f"warning: serving on {host}, not only this machine: anyone who can reach port {port} can "
+            "generate, read the result files and start fine-tuning runs on this server's folders",
+            err=True,
+        )
     if checkpoint is not None and not checkpoint.is_dir():
         typer.echo(f"error: --checkpoint {checkpoint}: no such folder", err=True)
         raise typer.Exit(2)
@@ -54,7 +62,7 @@ def ui(
         raise typer.Exit(2) from e
     import torch
 
-    from audiogen.ui.app import _is_loopback, launch
+    from audiogen.ui.app import launch
     from audiogen.ui.host import ModelHost, UIError
 
     if device == "auto":
@@ -65,12 +73,6 @@ def ui(
             err=True,
         )
         raise typer.Exit(2)
-    if not _is_loopback(host):
-        typer.echo(
-            f"warning: serving on {host}, not only this machine: anyone who can reach port {port} can "
-            "generate, read the result files and start fine-tuning runs on this server's folders",
-            err=True,
-        )
     out_dir = out or Path(tempfile.mkdtemp(prefix="audiogen-ui-"))
     model_host = ModelHost(checkpoint, device, runs_dir, out_dir)
     try:

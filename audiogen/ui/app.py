@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,15 +158,6 @@ def _sampling(fmt: str, style: str, seed: float, steps: float, cfg: float, sampl
     return jobs.Sampling(
         style or None, int(seed) if seed is not None else -1, int(steps), cfg, sampler, fmt or "wav"
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build_app(host: ModelHost) -> gr.Blocks:

@@ -9,11 +9,22 @@ Jobs run one at a time (:meth:`ModelHost.job` holds a lock; the page also queues
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address) serves this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class UIError(Exception):
