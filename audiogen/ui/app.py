@@ -139,6 +139,7 @@ class SamplingControls:
                 value=styles[0] if styles else "",
                 label="style",
                 info="empty: unconditional",
+                allow_custom_value=True,  # styles change with the model; jobs check them (CLI message)
                 elem_id=f"{name}-style",
             )
             seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id=f"{name}-seed")
@@ -174,7 +175,12 @@ def build_app(host: ModelHost) -> gr.Blocks:
         gr.Markdown("# audiogen\nGenerate, loop, vary, edit and fine-tune with the pipeline the CLI uses.")
         with gr.Row():
             model = gr.Dropdown(
-                host.models(), value=str(host.default_path), label="model", scale=4, elem_id="model"
+                host.models(),
+                value=str(host.default_path),
+                label="model",
+                scale=4,
+                allow_custom_value=True,  # runs finished after the page was built (host.load checks them)
+                elem_id="model",
             )
             refresh = gr.Button("refresh models", scale=0, elem_id="refresh-models")
             fmt = gr.Radio(
