@@ -151,11 +151,19 @@ def screenshot_tabs(driver: Any, url: str, folder: Path, upload: Path | None = N
     shots = []
 
     def shot(name: str) -> None:
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1280, min(max(int(height), 800), 4000))
+        import base64
+
         driver.execute_script("window.scrollTo(0, 0);")
+        size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        png = driver.execute_cdp_cmd(  # the whole page, not only the window
+            "Page.captureScreenshot",
+            {
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            },
+        )["data"]
         path = folder / f"ui_{name}.png"
-        driver.save_screenshot(str(path))
+        path.write_bytes(base64.b64decode(png))
         shots.append(path)
 
     jobs = [("Generate", "generate"), ("Loop", "loop"), ("Variation", "variation")]
