@@ -36,7 +36,10 @@ Run folder::
     RUN_DIR/model_index.json, autoencoder/, denoiser/, scheduler/, vocoder/, MODEL_CARD.md
 
 Under ``accelerate launch`` every process runs this same function; the scan and the pipeline are
-written by the main process while the others wait.
+written by the main process while the others wait. On several machines without a shared disk
+(``shared_cache=False``, ``--no-shared-cache``) the first process of each machine scans into and
+caches in that machine's ``RUN_DIR``; checkpoints and the pipeline are written on the machine of
+process 0, and each stage's final checkpoint is copied to the other machines for the next stage.
 """
 
 from __future__ import annotations
@@ -104,6 +107,9 @@ class FinetuneConfig:
             schedule (:attr:`~audiogen.models.diffusion.DiffusionConfig.rescale_betas_zero_snr`),
             so it learns to start from pure noise: needed to generate sounds that begin or end in
             silence (one-shots) from a model trained on continuous music.
+        shared_cache: several machines see one ``RUN_DIR`` (``False``: each has its own disk);
+            the recipes' ``train.shared_cache``.
+        dist_timeout_s: seconds a process waits for the others (``train.dist_timeout_s``).
     """
 
     source: str
@@ -129,6 +135,8 @@ class FinetuneConfig:
     num_workers: int = 0
     cpu: bool = False
     zero_terminal_snr: bool = True
+    shared_cache: bool = True
+    dist_timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
         if self.stages not in STAGE_PLANS:
@@ -315,6 +323,8 @@ def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float
         "log_with": "tensorboard",
         "cpu": config.cpu,
         "gradient_checkpointing": config.gradient_checkpointing and stage == "denoiser",
+        "shared_cache": config.shared_cache,
+        "dist_timeout_s": config.dist_timeout_s,
     }
 
 
@@ -359,7 +369,12 @@ def stage_recipe(
             "init": {"autoencoder": str(folders["autoencoder"])},
             "mel": mel,
             "model": model,
-            "adversarial": CPU_ADVERSARIAL,  # the GAN objective of recipes/autoencoder_gan.yaml
+            # the GAN objective of recipes/autoencoder_gan.yaml; a short run lets the discriminator
+            # learn for a quarter of its steps at most before it judges the decoder
+            "adversarial": {
+                **CPU_ADVERSARIAL,
+                "adv_start_step": min(CPU_ADVERSARIAL["adv_start_step"], stage_steps(config, stage) // 4),
+            },
             "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4, **ADVERSARIAL_LOSS_WEIGHTS},
             "data": {
                 "manifest": str(manifest),
@@ -463,8 +478,9 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     from audiogen.pipeline import AudioGenPipeline
     from audiogen.training import train_stage
     from audiogen.training.checkpoint import find_model_folder
+    from audiogen.training.distributed import agree_on_checkpoint, cache_builders_first, start_process_group
 
-    state = PartialState(cpu=config.cpu)
+    state = start_process_group(config.cpu, config.dist_timeout_s)
     run_dir = Path(config.out)
     base_dir = resolve_base(config.base)
     settings = {
@@ -476,8 +492,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     base = AudioGenPipeline.from_pretrained(base_dir)  # checks the base (stages agree) before any work
     folders = {name: find_model_folder(base_dir, name) for name in TRAINING_TASK}
 
-    with state.main_process_first():
-        if state.is_main_process:
+    with cache_builders_first(state, config.shared_cache):
+        if state.is_main_process or (state.is_local_main_process and not config.shared_cache):
             run_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(run_dir / SETTINGS_NAME, settings)
         data = prepare_data(config, progress=progress and state.is_main_process)
@@ -494,6 +510,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         if PartialState(cpu=config.cpu).is_main_process:
             print(f"== fine-tuning the {stage} ({stage_steps(config, stage)} steps) in {stage_dir}")
         trained = train_stage(TRAINING_TASK[stage], recipe, stage_dir, resume=True)
+        if not config.shared_cache:  # the next stages and the pipeline read it on every machine
+            agree_on_checkpoint(PartialState(cpu=config.cpu), stage_dir / "checkpoints", resume=True)
         result.steps[stage] = trained.step
         result.last_losses[stage] = trained.last_losses
         folders[stage] = find_model_folder(stage_dir, stage)

@@ -21,7 +21,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("demo")(demo.demo)
-app.add_typer(data.app, name="data", help="Scan audio folders into manifests; build the default corpus.")
+app.add_typer(
+    data.app,
+    name="data",
+    help="Scan audio folders into manifests; build the default corpus; pre-compute feature caches.",
+)
 app.add_typer(train.app, name="train", help="Train a stage (autoencoder, ...) from a YAML recipe.")
 app.command("encode")(codec.encode)
 app.command("decode")(codec.decode)

@@ -1,4 +1,5 @@
-"""``audiogen data ...``: scan folders of audio into manifests, build the default corpus."""
+"""``audiogen data ...``: scan folders of audio into manifests, build the default corpus, pre-compute a
+recipe's feature cache."""
 
 from __future__ import annotations
 
@@ -149,3 +150,44 @@ def build_default(
     typer.echo(result.summary())
     if result.failures:
         raise typer.Exit(1)
+
+
+CACHED_STAGES = {"autoencoder": "mel_cache", "diffusion": "latent_cache"}
+"""The training stages that read a feature cache, and the ``data.source`` that makes them do so."""
+
+
+@app.command("cache")
+def cache(
+    stage: str = typer.Argument(..., help="autoencoder (log-mel cache) or diffusion (latent cache)."),
+    recipe: Path = typer.Argument(..., exists=True, dir_okay=False, help="The training recipe (YAML)."),
+    overrides: list[str] = typer.Argument(None, help="Overrides, e.g. data.latent_cache=/shared/latents."),
+) -> None:
+    """Build the feature cache a training recipe reads, once, in this one process.
+
+    The same cache folder `audiogen train STAGE RECIPE` would build on its first run (its name holds
+    a key of the settings and of every file's path, size and modification time), so a training run
+    with the same recipe finds it and starts at once: build it here before a launch on several GPUs or
+    machines, then put it on the shared disk or copy it to each machine. Prints the cache folder.
+    """
+    from audiogen.config import load_recipe
+    from audiogen.training import build_task
+
+    try:
+        if stage not in CACHED_STAGES:
+            raise ValueError(f"stage {stage!r} reads no feature cache; these do: {sorted(CACHED_STAGES)}")
+        config = load_recipe(recipe, list(overrides or []))
+        config.pop("run_dir", None)
+        task = build_task(stage, config)
+        source = CACHED_STAGES[stage]
+        if task.data_config.source != source:  # type: ignore[attr-defined]
+            raise ValueError(
+                f"{recipe}: data.source is {task.data_config.source!r}, so training reads no cache; "  # type: ignore[attr-defined]
+                f"pass data.source={source} and data.{source}=FOLDER"
+            )
+        datasets = task.build_datasets()
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    folder = datasets.train.cache_dir  # type: ignore[attr-defined]
+    items = len(datasets.train) + (len(datasets.val) if datasets.val is not None else 0)  # type: ignore[arg-type]
+    typer.echo(f"cache: {folder} ({items} training + validation items)")

@@ -1,7 +1,9 @@
 """``audiogen finetune DIR_OR_MANIFEST --out RUN_DIR``: fine-tune a pipeline on your own audio.
 
 Runs on one device as is and on several processes / GPUs unchanged through
-``accelerate launch [--multi_gpu] --num_processes N -m audiogen.cli finetune ...``.
+``accelerate launch [--multi_gpu] --num_processes N -m audiogen.cli finetune ...``, and on several
+machines with ``--num_machines M --machine_rank R --main_process_ip IP --main_process_port PORT``
+(docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ def finetune(
         "--zero-snr/--no-zero-snr",
         help="Fine-tune on the zero-terminal-SNR noise schedule (lets one-shots start/end in silence).",
     ),
+    shared_cache: bool = typer.Option(
+        True,
+        "--shared-cache/--no-shared-cache",
+        help="Several machines: all see one --out folder (shared disk), or each has its own copy.",
+    ),
+    dist_timeout: float = typer.Option(
+        1800.0, "--dist-timeout", min=1.0, help="Seconds a process waits for the others before it stops."
+    ),
 ) -> None:
     """Fine-tune the bundled (or another) pipeline on a folder of your own sounds.
 
@@ -80,6 +90,7 @@ def finetune(
     from audiogen.finetune import finetune as run_finetune
     from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
+    from audiogen.training.distributed import is_first_process
 
     try:
         config = FinetuneConfig(
@@ -105,6 +116,8 @@ def finetune(
             num_workers=workers,
             cpu=cpu,
             zero_terminal_snr=zero_snr,
+            shared_cache=shared_cache,
+            dist_timeout_s=dist_timeout,
         )
         try:
             result = run_finetune(config)
@@ -115,6 +128,8 @@ def finetune(
     ) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
+    if not is_first_process():  # process 0 reports; the pipeline is on its machine
+        return
     steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())
     typer.echo(
         f"fine-tuned ({steps_done} steps) on {result.files['train']} training files "

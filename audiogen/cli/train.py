@@ -23,6 +23,7 @@ def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool
     from audiogen.config import load_recipe
     from audiogen.training import TrainingError, end_distributed, train_stage
     from audiogen.training.checkpoint import CheckpointError
+    from audiogen.training.distributed import is_first_process
 
     try:
         recipe = load_recipe(recipe_path, list(overrides or []))
@@ -33,6 +34,8 @@ def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool
         raise typer.Exit(1) from e
     finally:
         end_distributed()
+    if not is_first_process():  # process 0 reports; the checkpoint is on its machine
+        return
     typer.echo(
         f"{stage}: {result.step} steps ({result.nonfinite_steps} skipped as non-finite); "
         f"checkpoint {result.checkpoint}"

@@ -17,8 +17,9 @@ plus ``adv_gen`` and ``feature_matching``). ``adv_gen`` is multiplied by the ada
 (:func:`audiogen.training.adversarial.adaptive_weight`: the ratio of the reconstruction's and the
 adversarial loss's gradient norms at the decoder's output layer; logged as ``adv_weight``, the raw
 loss as ``adv_gen_raw``) when ``adversarial.adaptive_weight`` is on, and by its recipe weight. For
-the first ``adversarial.disc_start_step`` generator updates the adversarial terms are zero and the
-discriminator is not run. With the encoder frozen (``freeze: {autoencoder: [encoder]}``) this is a
+the first ``adversarial.disc_start_step`` generator updates the discriminator is not run, and until
+``adversarial.adv_start_step`` the decoder's adversarial terms are zero (the discriminator learns
+first). With the encoder frozen (``freeze: {autoencoder: [encoder]}``) this is a
 decoder-only fine-tune that leaves the latent space, and a denoiser trained on it, valid.
 Validation logs the same on the posterior mean plus ``mel_l1_db``, and writes for each sample the
 input/reconstruction spectrogram PNG and Griffin-Lim audio of both mels (plus the original audio).
@@ -101,9 +102,11 @@ class AutoencoderDataConfig:
 #: The ``adversarial`` section and the adversarial ``loss_weights`` of ``recipes/autoencoder_gan.yaml``
 #: (sized for CPU), which ``audiogen finetune`` also uses for an autoencoder stage.
 CPU_ADVERSARIAL: dict[str, Any] = {
-    "discriminator": {"scales": [1, 2, 4], "channels": 16, "max_channels": 128, "num_layers": 3},
+    "discriminator": {"scales": [1, 2, 4], "channels": 8, "max_channels": 64, "num_layers": 3},
     "loss_type": "hinge",
     "disc_start_step": 0,
+    "adv_start_step": 300,
+    "disc_lr_scale": 4.0,
     "adaptive_weight": True,
 }
 ADVERSARIAL_LOSS_WEIGHTS: dict[str, float] = {"adv_gen": 0.5, "feature_matching": 0.1, "adv_disc": 1.0}
@@ -119,23 +122,37 @@ class AdversarialConfig:
         discriminator: :class:`~audiogen.models.discriminators.MelDiscriminatorConfig` fields
             (``mel_mean`` / ``mel_std`` default to the VAE's).
         loss_type: ``"hinge"`` (LDM, Vocos) or ``"lsgan"``.
-        disc_start_step: generator updates trained on reconstruction only before the adversarial
-            terms (and the discriminator's training) start (LDM's ``disc_start``).
+        disc_start_step: generator updates before the discriminator starts training (LDM's
+            ``disc_start``).
+        adv_start_step: generator updates before ``adv_gen`` and ``feature_matching`` reach the
+            decoder (``None``: ``disc_start_step``); a later start lets the discriminator learn
+            first, so a decoder that is already trained is not pushed around by an untrained judge.
         adaptive_weight: scale ``adv_gen`` by the gradient-norm ratio at the decoder's last layer.
         max_adaptive_weight: clamp of that ratio.
+        disc_lr_scale: the discriminator's learning rate is ``train.lr`` times this (two time-scale
+            update rule, Heusel et al. 2017: a faster discriminator).
     """
 
     discriminator: dict[str, Any] = field(default_factory=dict)
     loss_type: Literal["hinge", "lsgan"] = "hinge"
     disc_start_step: int = 0
+    adv_start_step: int | None = None
     adaptive_weight: bool = True
     max_adaptive_weight: float = 1.0e4
+    disc_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.loss_type not in ("hinge", "lsgan"):
             raise ValueError(f"adversarial.loss_type must be 'hinge' or 'lsgan', got {self.loss_type!r}")
         if self.disc_start_step < 0:
             raise ValueError(f"adversarial.disc_start_step must be >= 0, got {self.disc_start_step}")
+        if self.adv_start_step is not None and self.adv_start_step < self.disc_start_step:
+            raise ValueError(
+                f"adversarial.adv_start_step ({self.adv_start_step}) must be >= disc_start_step "
+                f"({self.disc_start_step})"
+            )
+        if not 0 < self.disc_lr_scale <= 100:
+            raise ValueError(f"adversarial.disc_lr_scale must be in (0, 100], got {self.disc_lr_scale}")
         if not self.max_adaptive_weight > 0:
             raise ValueError(
                 f"adversarial.max_adaptive_weight must be positive, got {self.max_adaptive_weight}"
@@ -188,19 +205,18 @@ class AutoencoderTask(Task):
 
     def build_optimizers(self, models: dict[str, nn.Module], config: Any) -> dict[str, torch.optim.Optimizer]:
         """One AdamW over the trainable weights (phase ``"main"``), or, for a GAN, one per phase:
-        ``"discriminator"`` then ``"generator"`` (``train.lr``, ``betas``, ``weight_decay``)."""
+        ``"discriminator"`` (``train.lr`` x ``adversarial.disc_lr_scale``) then ``"generator"``
+        (``train.lr``); both with ``train.betas`` and ``weight_decay``."""
         if self.adversarial is None:
             return super().build_optimizers(models, config)
 
-        def adamw(model: nn.Module) -> torch.optim.Optimizer:
+        def adamw(model: nn.Module, lr: float) -> torch.optim.Optimizer:
             params = [p for p in model.parameters() if p.requires_grad]
-            return torch.optim.AdamW(
-                params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-            )
+            return torch.optim.AdamW(params, lr=lr, betas=config.betas, weight_decay=config.weight_decay)
 
         self._optimizers = {
-            "discriminator": adamw(models["discriminator"]),
-            "generator": adamw(models["autoencoder"]),
+            "discriminator": adamw(models["discriminator"], config.lr * self.adversarial.disc_lr_scale),
+            "generator": adamw(models["autoencoder"], config.lr),
         }
         return dict(self._optimizers)
 
@@ -286,11 +302,16 @@ class AutoencoderTask(Task):
         return rearrange(mel, "b c m t -> (b c) m t")
 
     # ------------------------------------------------------------------ training and validation
-    def adversarial_active(self) -> bool:
-        """Whether the adversarial terms are on (generator updates >= ``adversarial.disc_start_step``)."""
-        if self.adversarial is None:
+    def adversarial_active(self, phase: str = "discriminator") -> bool:
+        """Whether ``phase``'s adversarial terms are on: generator updates so far >=
+        ``adversarial.disc_start_step`` (``"discriminator"``) or ``adv_start_step`` (``"generator"``)."""
+        adv = self.adversarial
+        if adv is None:
             return False
-        return optimizer_steps(self._optimizers.get("generator")) >= self.adversarial.disc_start_step
+        start = adv.disc_start_step
+        if phase == "generator" and adv.adv_start_step is not None:
+            start = adv.adv_start_step
+        return optimizer_steps(self._optimizers.get("generator")) >= start
 
     def _reconstruct(self, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         mel = self.log_mel(batch)
@@ -314,7 +335,7 @@ class AutoencoderTask(Task):
             generator_adversarial_loss,
         )
 
-        loss_type, active = self.adversarial.loss_type, self.adversarial_active()
+        loss_type, active = self.adversarial.loss_type, self.adversarial_active(phase)
         if phase == "discriminator":
             if not active:
                 self._cache = None

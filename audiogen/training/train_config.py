@@ -46,6 +46,13 @@ class TrainConfig:
         gradient_checkpointing: recompute activations in the backward pass of the models that
             support it (``enable_gradient_checkpointing``): less memory, more time (see
             ``tools/bench_checkpointing.py``).
+        shared_cache: several machines: ``True`` if they all see the same cache folders (one
+            process in all builds each cache), ``False`` if each machine has its own disk (the
+            first process of each machine builds that machine's copy); see
+            :mod:`audiogen.training.distributed`.
+        dist_timeout_s: seconds a collective operation (gradient all-reduce, barrier) waits for the
+            other processes before the run stops with an error; also bounds how long the other
+            processes wait while the main process builds a cache or writes a checkpoint.
     """
 
     max_steps: int = 100_000
@@ -72,6 +79,8 @@ class TrainConfig:
     log_with: Literal["tensorboard"] | None = "tensorboard"
     cpu: bool = False
     gradient_checkpointing: bool = False
+    shared_cache: bool = True
+    dist_timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -95,6 +104,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
             raise ValueError(f"train.keep_checkpoints must be >= 1 or null, got {self.keep_checkpoints}")
+        if not self.dist_timeout_s > 0:
+            raise ValueError(f"train.dist_timeout_s must be > 0 (seconds), got {self.dist_timeout_s}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"train.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
 

@@ -19,7 +19,10 @@ if it had not stopped. Data order is fixed by ``(seed, epoch)``, and each item i
 own seed derived from ``(seed, epoch, position)``, so random crops are the same whatever
 ``num_workers`` is and after a resume (on the same number of threads and processes: float sums
 depend on the split). ``metrics.jsonl`` drops what the interrupted run logged after the checkpoint
-it resumes from, so each step is recorded once. Run multi-process unchanged with ``accelerate launch``.
+it resumes from, so each step is recorded once. Run multi-process unchanged with ``accelerate launch``;
+on several machines, caches are built once in all or once per machine (``train.shared_cache``), a
+resume uses the newest checkpoint any machine holds, and a lost process stops the others with one
+line after at most ``train.dist_timeout_s`` (:mod:`audiogen.training.distributed`).
 
 Run folder layout::
 
@@ -42,14 +45,19 @@ import torch
 
 from audiogen.training.checkpoint import (
     capture_rng_state,
-    find_latest_checkpoint,
-    list_checkpoints,
     load_state,
     preserved_rng,
     restore_rng_state,
     save_state,
     trim_metrics_log,
     write_checkpoint,
+)
+from audiogen.training.distributed import (
+    agree_on_checkpoint,
+    cache_builders_first,
+    is_communication_error,
+    lost_contact_message,
+    start_process_group,
 )
 from audiogen.training.ema import EMA
 from audiogen.training.sampling import EpochSampler, SeededItems, to_device
@@ -115,19 +123,18 @@ class Trainer:
         from accelerate.utils import ProjectConfiguration
 
         cfg = self.config
+        cpu = cfg.cpu or not torch.cuda.is_available()  # CPU-only: a gloo group under accelerate launch
+        start_process_group(cpu, cfg.dist_timeout_s)
         self.accelerator = acc = Accelerator(
             mixed_precision=cfg.mixed_precision,
             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
             log_with=cfg.log_with,
             project_config=ProjectConfiguration(project_dir=str(self.run_dir), logging_dir=str(self.run_dir)),
-            cpu=cfg.cpu or not torch.cuda.is_available(),  # CPU-only: a gloo group under accelerate launch
+            cpu=cpu,
             step_scheduler_with_optimizer=False,
         )
-        if not resume and list_checkpoints(self.checkpoints_dir):
-            raise TrainingError(
-                f"{self.run_dir} already holds checkpoints; pass --resume to continue that run "
-                "or choose another output folder"
-            )
+        # the same answer on every process; a machine that lacks the checkpoint receives a copy
+        checkpoint = agree_on_checkpoint(acc, self.checkpoints_dir, resume, keep=cfg.keep_checkpoints)
         _seed_all(cfg.seed)  # identical initial weights on every process
         models = self.task.build_models()
         initialised = self.task.load_init_weights(models)
@@ -156,7 +163,7 @@ class Trainer:
         if cfg.ema_decay is not None:
             self.ema = {n: EMA(acc.unwrap_model(self.models[n]), cfg.ema_decay) for n in self.task.ema_models}
 
-        with acc.main_process_first():  # caches a task builds are written once, then read by the others
+        with cache_builders_first(acc, cfg.shared_cache):  # once in all, or once per machine
             data = self.task.build_datasets()
         self.train_dataset = data.train
         n, rank = acc.num_processes, acc.process_index
@@ -172,7 +179,6 @@ class Trainer:
             self.val_loader = self._loader(data.val, val_sampler)
         self.task.setup(acc, self.models)
 
-        checkpoint = find_latest_checkpoint(self.checkpoints_dir) if resume else None
         if checkpoint is not None:
             self._load(checkpoint)
         else:
@@ -228,6 +234,7 @@ class Trainer:
         """
         from tqdm.auto import tqdm
 
+        progress = None
         try:
             self._setup(resume)
             acc, cfg = self.accelerator, self.config
@@ -257,6 +264,15 @@ class Trainer:
             return TrainResult(
                 self.step, self.run_dir, self.last_checkpoint, self.nonfinite_steps, dict(self.last_losses)
             )
+        except RuntimeError as e:  # a peer process is gone: one clear line instead of a gloo/NCCL trace
+            acc = getattr(self, "accelerator", None)
+            if acc is None or acc.num_processes == 1 or not is_communication_error(e):
+                raise
+            if progress is not None:
+                progress.close()  # the message starts on a line of its own
+            raise TrainingError(
+                lost_contact_message(e, self.step, self.last_checkpoint, self.config.dist_timeout_s)
+            ) from e
         finally:
             self._teardown()
 

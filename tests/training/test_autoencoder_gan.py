@@ -57,8 +57,9 @@ def test_losses_are_finite_and_the_adversarial_terms_switch_on(gan_run):
     for row in train:
         for name in ("mel_l1", "adv_gen", "feature_matching", "adv_disc", "adv_weight"):
             assert math.isfinite(row[f"train/{name}"]), (name, row)
-    # disc_start_step 4: off for the first logged steps, on at the end
+    # disc_start_step 2, adv_start_step 6: both off first, then the discriminator alone, then both
     assert train[0]["train/adv_disc"] == 0 and train[0]["train/adv_gen"] == 0
+    assert train[1]["train/adv_disc"] > 0 and train[1]["train/adv_gen"] == 0
     assert train[-1]["train/adv_disc"] > 0 and train[-1]["train/adv_gen"] > 0
     assert train[-1]["train/adv_weight"] > 0
 
