@@ -324,6 +324,10 @@ def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
     return info
 
 
+def _seconds(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _load_upload(path: str | Path) -> Any:
     from audiogen.audio.io import AudioLoadError, load_audio
 
@@ -420,8 +424,27 @@ def edit(
     """
     if mode not in ("extend", "inpaint"):
         raise UIError(f"mode must be extend or inpaint, got {mode!r}")
+    first, second = _seconds(first), _seconds(second)
+    if mode == "extend":  # the checks and messages of audiogen extend
+        for name, value in (("--seconds", second), ("--before", first)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UIError(f"{name} must be a non-negative number of seconds, got {value}")
+        if second == 0 and first == 0:
+            raise UIError("give --seconds S (new audio after the input) and/or --before S (before it)")
+    else:  # ... and of audiogen inpaint
+        if not (math.isfinite(first) and math.isfinite(second)):
+            raise UIError(f"--start and --end must be finite seconds, got {first} and {second}")
+        if first >= second:
+            raise UIError(f"--start ({first:g} s) must be before --end ({second:g} s)")
     s = check_sampling(sampling)
     clip = _load_upload(audio)
+    if mode == "extend" and clip.duration + first + second > MAX_SECONDS:
+        raise UIError(
+            f"{audio}: the result would be {clip.duration + first + second:.1f} s; "
+            f"the limit is {MAX_SECONDS:g} s"
+        )
+    if mode == "inpaint" and (first < 0 or second > clip.duration):
+        raise UIError(f"the span [{first:g}, {second:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
     with host.job(token):
         pipe = _pipeline(host, model, s.style)
         if not hasattr(pipe, mode):

@@ -223,3 +223,74 @@ def test_jobs_wait_for_each_other(served):
     finally:
         handle.remove()
     assert seen and max(seen) == 1
+
+
+def test_extend_and_inpaint_tab(served, tmp_path):
+    """The Extend / Inpaint tab (present once the pipeline has extend / inpaint)."""
+    import soundfile as sf
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from audiogen.pipeline import AudioGenPipeline
+
+    if not hasattr(AudioGenPipeline, "extend"):
+        pytest.skip("this audiogen's pipeline has no extend / inpaint")
+    host, url = served
+    rate = host.pipeline.sample_rate
+    source = tmp_path / "clip.wav"
+    sf.write(source, [0.1 * ((i // 50) % 2) for i in range(rate)], rate)  # 1 s square wave
+    client = _client(url)
+    d = str(host.default_path)
+    extended = client.predict(
+        d,
+        "wav",
+        "piano",
+        0,
+        8,
+        1.0,
+        "dpm++",
+        handle_file(str(source)),
+        "extend",
+        0.5,
+        1.0,
+        0.0,
+        0.0,
+        api_name="/edit",
+    )
+    assert sf.info(extended[0]["value"]).frames == round(2.5 * rate)
+    assert " --before 0.5 --seconds 1 " in extended[-1]
+    inpainted = client.predict(
+        d,
+        "flac",
+        "piano",
+        0,
+        8,
+        1.0,
+        "dpm++",
+        handle_file(str(source)),
+        "inpaint",
+        0,
+        0,
+        0.25,
+        0.75,
+        api_name="/edit",
+    )
+    assert sf.info(inpainted[0]["value"]).frames == rate
+    with pytest.raises(AppError) as caught:
+        client.predict(
+            d,
+            "wav",
+            "piano",
+            0,
+            8,
+            1.0,
+            "dpm++",
+            handle_file(str(source)),
+            "inpaint",
+            0,
+            0,
+            0.75,
+            0.25,
+            api_name="/edit",
+        )
+    assert str(caught.value).strip() == "error: --start (0.75 s) must be before --end (0.25 s)"
