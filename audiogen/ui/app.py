@@ -452,6 +452,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
                         wavs or None,
                         job.command,
                         gr.Dropdown(),
+                        *([gr.Textbox()] if lora_path is not None else []),
                     )
                     if st.returncode is not None:
                         break
@@ -460,20 +461,29 @@ def build_app(host: ModelHost) -> gr.Blocks:
                 await asyncio.to_thread(job.cancel)  # no-op once it has ended
             if st.returncode != 0:
                 raise gr.Error(f"error: {st.error}", print_exception=False)
+            if job.lora:  # an adapter, not a pipeline folder: offered under LoRA adapters
+                message = f"**done**: {done} steps; load the adapter {job.out} under *LoRA adapters*"
+                selected, adapter = gr.Dropdown(), [str(job.out)]
+            else:
+                message = f"**done**: {done} steps; the fine-tuned model is selected above"
+                selected = gr.Dropdown(choices=host.models(), value=str(job.out))
+                adapter = [gr.Textbox()] if lora_path is not None else []
             yield (
-                f"**done**: {done} steps; the fine-tuned model is selected above",
+                message,
                 st.log,
                 pngs,
                 wavs[0] if wavs else None,
                 wavs or None,
                 job.command,
-                gr.Dropdown(choices=host.models(), value=str(job.out)),
+                selected,
+                *adapter,
             )
 
         f_event = f_run.click(
             on_finetune,
             [f_source, f_out, f_style, f_steps, f_stages, f_lora],
-            [f_status, f_log, f_gallery, f_sample, f_files, f_command, model],
+            [f_status, f_log, f_gallery, f_sample, f_files, f_command, model]
+            + ([lora_path] if lora_path is not None else []),
             api_name="finetune",
             concurrency_id="finetune",
             concurrency_limit=1,
@@ -537,8 +547,16 @@ def build_app(host: ModelHost) -> gr.Blocks:
             async def on_lora_clear(m):
                 return await run_job(clear_loras, m)
 
-            lora_load.click(on_lora_load, [model, lora_path], style_boxes + lora_outputs, **model_queue)
-            lora_clear.click(on_lora_clear, [model], style_boxes + lora_outputs, **model_queue)
+            lora_load.click(
+                on_lora_load,
+                [model, lora_path],
+                style_boxes + lora_outputs,
+                api_name="lora_load",
+                **model_queue,
+            )
+            lora_clear.click(
+                on_lora_clear, [model], style_boxes + lora_outputs, api_name="lora_unload_all", **model_queue
+            )
             for i, slider in enumerate(lora_sliders):
 
                 def set_strength(value: float, token: CancelToken, i: int = i) -> None:
@@ -551,7 +569,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
                 async def on_strength(value, set_strength=set_strength):
                     await run_job(set_strength, value)
 
-                slider.release(on_strength, [slider], None, **model_queue)
+                slider.release(on_strength, [slider], None, api_name=f"lora_strength_{i}", **model_queue)
     return app
 
 

@@ -25,7 +25,7 @@ def lora_supported() -> bool:
     """Whether this audiogen's ``finetune`` can train a LoRA adapter (``--lora RANK``)."""
     from audiogen.finetune import FinetuneConfig
 
-    return any(f.name == "lora" for f in fields(FinetuneConfig))
+    return any(f.name == "lora_rank" for f in fields(FinetuneConfig))
 
 
 @dataclass
@@ -101,6 +101,7 @@ class FinetuneJob:
         if lora_rank and not lora_supported():
             raise UIError("--lora: this version of audiogen cannot fine-tune LoRA adapters")
         self.source, self.out = Path(source).resolve(), Path(out).resolve()
+        self.lora = bool(lora_rank)
         self.stages = ("denoiser",) if lora_rank else STAGE_PLANS[stages]
         self.steps = int(steps)
         args = ["finetune", str(self.source), "--out", str(self.out), "--steps", str(self.steps)]

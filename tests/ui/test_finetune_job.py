@@ -97,3 +97,41 @@ def test_finetune_tab_trains_and_offers_the_result(tmp_path):
         assert f"--checkpoint {run.resolve()}" in out[-1]
     finally:
         app.close()
+
+
+@pytest.mark.slow
+def test_lora_finetune_and_strength_sliders(tmp_path):
+    """A LoRA fine-tune from the Fine-tune tab, loaded under LoRA adapters, its strength on the command."""
+    pytest.importorskip("gradio")
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.ui.finetune_job import lora_supported
+    from tests.ui import browser
+
+    if not (hasattr(AudioGenPipeline, "load_lora") and lora_supported()):
+        pytest.skip("this audiogen has no LoRA adapters")
+    sounds = _collection(tmp_path / "sounds")
+    app, host, url = browser.start_app(runs_dir=tmp_path / "runs", out_dir=tmp_path / "out")
+    try:
+        client = Client(url, verbose=False)
+        run = tmp_path / "runs" / "bells"
+        final = client.submit(str(sounds), str(run), "bells", 1, "generator", 4, api_name="/finetune").result(
+            timeout=900
+        )
+        assert "load the adapter" in final[0] and final[-1] == str(run.resolve())
+        assert "--lora 4" in final[5]
+        d = str(host.default_path)
+        loaded = client.predict(d, str(run), api_name="/lora_load")
+        assert loaded[-4]["label"] == "LoRA bells" and loaded[-4]["visible"]
+        client.predict(0.5, api_name="/lora_strength_0")
+        out = client.predict(d, "wav", "bells", 0, 4, 1.0, "dpm++", 1.0, 1, api_name="/generate")
+        assert f"--lora {run.resolve()}:0.5 " in out[-1]
+        assert host.pipeline.loras == {"bells": 0.5}
+        client.predict(d, api_name="/lora_unload_all")
+        assert host.pipeline.loras == {}
+        with pytest.raises(AppError, match="^error: --lora .*missing: no such adapter folder"):
+            client.predict(d, str(tmp_path / "missing"), api_name="/lora_load")
+    finally:
+        app.close()
