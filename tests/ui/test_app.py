@@ -294,3 +294,16 @@ def test_extend_and_inpaint_tab(served, tmp_path):
             api_name="/edit",
         )
     assert str(caught.value).strip() == "error: --start (0.75 s) must be before --end (0.25 s)"
+
+
+def test_progress_follows_the_sampler_steps(served):
+    host, url = served
+    job = _client(url).submit(*_generate_args(host, steps=60, seconds=10.0), api_name="/generate")
+    seen = []
+    while not job.done():
+        status = job.status()
+        seen += [(p.index, p.length, p.desc) for p in status.progress_data or []]
+        time.sleep(0.2)
+    assert job.result()[-3] == "0"
+    assert seen and all(length == 60 and desc == "denoise" for _, length, desc in seen)
+    assert all(0 <= index <= 60 for index, _, _ in seen)
