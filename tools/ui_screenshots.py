@@ -3,7 +3,8 @@
 
 Serves the app with the bundled model on a free local port and drives it from headless Chromium
 (the browser tests' setup, tests/ui/browser.py): each tab runs its job with short settings (a 2 s
-piano clip, a 1-bar loop, a variation of the freedesktop theme's 2.2 s login sound) before its screenshot.
+piano clip, a 1-bar loop, a variation of the freedesktop theme's 2.2 s login sound, a 2-step fine-tune
+on three of the theme's sounds) before its screenshot.
 
     .venv/bin/python tools/ui_screenshots.py [--out docs/images]
 """
@@ -11,6 +12,7 @@ piano clip, a 1-bar loop, a variation of the freedesktop theme's 2.2 s login sou
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +35,14 @@ def main() -> None:
     driver = browser.chromium(Path(tempfile.mkdtemp(prefix="audiogen-chromium-")))
     try:
         upload = UPLOAD if UPLOAD.is_file() else None
-        for path in browser.screenshot_tabs(driver, url, args.out, upload=upload):
+        work = Path(tempfile.mkdtemp(prefix="audiogen-ui-shots-"))
+        finetune = None
+        if upload is not None:
+            (work / "sounds").mkdir()
+            for f in sorted(upload.parent.glob("*.oga"))[:3]:
+                shutil.copy(f, work / "sounds" / f.name)
+            finetune = (work / "sounds", work / "runs" / "sounds")
+        for path in browser.screenshot_tabs(driver, url, args.out, upload=upload, finetune=finetune):
             print(f"wrote {path}")
     finally:
         driver.quit()

@@ -9,7 +9,8 @@ A Gradio page whose tabs mirror the command line and call the same pipeline code
   :class:`~audiogen.ui.results.UIResult` (audio files, spectrogram PNG, seeds, the reproducing CLI
   command);
 * :mod:`audiogen.ui.finetune_job`: ``audiogen finetune`` as a subprocess, its progress and sample clips;
-* :mod:`audiogen.ui.app`: the ``gr.Blocks`` page wiring it together (imports gradio).
+* :mod:`audiogen.ui.components`: the result panel, sampling controls and the cancellable job runner;
+* :mod:`audiogen.ui.app`: the ``gr.Blocks`` page wiring it together.
 
-Only :mod:`audiogen.ui.app` imports gradio; the other modules work without it.
+Only :mod:`audiogen.ui.app` and :mod:`audiogen.ui.components` import gradio; the rest works without it.
 """

@@ -137,9 +137,12 @@ def fetch(url: str) -> bytes:
         return response.read()
 
 
-def screenshot_tabs(driver: Any, url: str, folder: Path, upload: Path | None = None) -> list[Path]:
+def screenshot_tabs(
+    driver: Any, url: str, folder: Path, upload: Path | None = None, finetune: tuple[Path, Path] | None = None
+) -> list[Path]:
     """Open every tab of the app at ``url``, run its job with short settings where it has one, and
-    save ``folder/ui_<tab>.png``. ``upload``: an audio file for the Variation and Extend / Inpaint tabs.
+    save ``folder/ui_<tab>.png``. ``upload``: an audio file for the Variation and Extend / Inpaint tabs;
+    ``finetune``: ``(audio folder, run folder)`` for a 2-step fine-tune shown when it has finished.
 
     Returns:
         The PNG paths.
@@ -185,5 +188,17 @@ def screenshot_tabs(driver: Any, url: str, folder: Path, upload: Path | None = N
         wait_for_audio(driver, f"{name}-audio-0")
         shot(name)
     open_tab(driver, "Fine-tune")
+    if finetune is not None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        for elem_id, value in zip(("finetune-source", "finetune-out"), finetune, strict=True):
+            box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input, #{elem_id} textarea")
+            box.clear()
+            box.send_keys(str(value))
+        set_number(driver, "finetune-steps", 2)
+        driver.find_element(By.ID, "finetune-run").click()
+        WebDriverWait(driver, 900, poll_frequency=1).until(
+            lambda d: "done" in d.find_element(By.ID, "finetune-status").text
+        )
     shot("finetune")
     return shots
