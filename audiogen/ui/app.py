@@ -328,6 +328,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
                 selected, adapter = gr.Dropdown(), [str(job.out)]
             else:
                 message = f"**done**: {done} steps; the fine-tuned model is selected above"
+                host.add_model(job.out)
                 selected = gr.Dropdown(choices=host.models(), value=str(job.out))
                 adapter = [gr.Textbox()] if lora_path is not None else []
             yield (

@@ -85,6 +85,7 @@ class ModelHost:
     _token: CancelToken | None = field(default=None, init=False, repr=False)
     _counter: int = field(default=0, init=False, repr=False)
     loras: dict[str, LoadedLora] = field(default_factory=dict, init=False)
+    _finished: list[Path] = field(default_factory=list, init=False, repr=False)
 
     # ------------------------------------------------------------------ models
     @property
@@ -100,17 +101,21 @@ class ModelHost:
         return Path(path).resolve() == default_model_dir().resolve()
 
     def models(self) -> list[tuple[str, str]]:
-        """``(label, folder)`` of every model the page offers: the start model, then finished runs."""
+        """``(label, folder)`` of every model the page offers: the start model, the runs in ``runs_dir``
+        and the runs finished from the page elsewhere (:meth:`add_model`)."""
         from audiogen.pipeline import MODEL_INDEX_NAME
 
         first = self.default_path
         out = [(("bundled default" if self.is_bundled(first) else first.name) + f" ({first})", str(first))]
-        if self.runs_dir.is_dir():
-            for index in sorted(self.runs_dir.glob(f"*/{MODEL_INDEX_NAME}")):
-                run = index.parent.resolve()
-                if run != first:
-                    out.append((f"{run.name} ({run})", str(run)))
+        runs = [i.parent.resolve() for i in sorted(self.runs_dir.glob(f"*/{MODEL_INDEX_NAME}"))]
+        for run in runs + [r for r in self._finished if (r / MODEL_INDEX_NAME).is_file()]:
+            if str(run) not in [path for _, path in out]:
+                out.append((f"{run.name} ({run})", str(run)))
         return out
+
+    def add_model(self, path: str | Path) -> None:
+        """Offer the pipeline folder ``path`` (a finished fine-tuning run) in :meth:`models`."""
+        self._finished.append(Path(path).resolve())
 
     @property
     def pipeline(self) -> Any:
