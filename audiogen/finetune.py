@@ -467,18 +467,16 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
 
     Raises:
         FinetuneError: empty collection, or ``config.out`` holds a run of other settings.
+        audiogen.training.run_folder.RunFolderError: ``config.out`` is in use by another process,
+            overlaps the audio folder, the manifest's files or the base pipeline, or is a non-empty
+            folder that is not a fine-tuning run.
         FileNotFoundError: missing source or base pipeline.
         ValueError: bad settings (or as the training tasks raise).
         audiogen.training.TrainingError: a stage could not train (e.g. non-finite losses).
     """
-    from accelerate import PartialState
 
-    from audiogen.data.manifest import read_manifest
-    from audiogen.models.pretrained import write_json_atomic
-    from audiogen.pipeline import AudioGenPipeline
-    from audiogen.training import train_stage
-    from audiogen.training.checkpoint import find_model_folder
-    from audiogen.training.distributed import agree_on_checkpoint, cache_builders_first, start_process_group
+    from audiogen.training.distributed import start_process_group
+    from audiogen.training.run_folder import claim_folder, finetune_inputs, finetune_verdict
 
     state = start_process_group(config.cpu, config.dist_timeout_s)
     run_dir = Path(config.out)
@@ -488,6 +486,36 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         "base": str(base_dir.resolve()),
         "source": str(Path(config.source).resolve()),
     }
+
+    def checks() -> None:  # --out clear of the data and the base; empty or a fine-tuning run
+        return finetune_verdict(run_dir, finetune_inputs(config.source, base_dir), SETTINGS_NAME)
+
+    lock = claim_folder(state, run_dir, checks, precheck=checks)
+    try:
+        return _finetune(config, state, run_dir, base_dir, settings, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _finetune(
+    config: FinetuneConfig,
+    state: Any,
+    run_dir: Path,
+    base_dir: Path,
+    settings: dict[str, Any],
+    progress: bool,
+) -> FinetuneResult:
+    """:func:`finetune` once its run folder is claimed."""
+    from accelerate import PartialState
+
+    from audiogen.data.manifest import read_manifest
+    from audiogen.models.pretrained import write_json_atomic
+    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.training import train_stage
+    from audiogen.training.checkpoint import find_model_folder
+    from audiogen.training.distributed import agree_on_checkpoint, cache_builders_first
+
     _check_settings(run_dir, settings)
     base = AudioGenPipeline.from_pretrained(base_dir)  # checks the base (stages agree) before any work
     folders = {name: find_model_folder(base_dir, name) for name in TRAINING_TASK}

@@ -44,7 +44,6 @@ A pipeline folder (no pickle anywhere)::
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -213,12 +212,11 @@ def _sync(device: torch.device) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    from audiogen.models.config_checks import read_json
+
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    data = read_json(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object")
     return data
@@ -250,13 +248,19 @@ def _load_scheduler(folder: Path) -> Any:
     import diffusers
     from diffusers import SchedulerMixin
 
+    from audiogen.models.config_checks import check_scheduler_config
+
     path = folder / SCHEDULER_CONFIG_NAME
     config = _read_json(path)
     name = config.get("_class_name")
     klass = getattr(diffusers, str(name), None)
     if not (isinstance(klass, type) and issubclass(klass, SchedulerMixin)):
         raise ValueError(f"{path}: _class_name {name!r} is not a diffusers scheduler")
-    return klass.from_config(config)
+    check_scheduler_config(config, path)
+    try:
+        return klass.from_config(config)
+    except (NotImplementedError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ValueError(f"{path}: diffusers cannot build {name} from it ({type(e).__name__}: {e})") from e
 
 
 def _find_denoiser(path: Path) -> Path:
@@ -706,7 +710,7 @@ class AudioGenPipeline:
     ) -> GenerationResult:
         """A variation of ``waveform``: encode, noise to ``strength``, denoise, decode, vocode (SDEdit).
 
-        The input is mixed to mono and resampled to the model's rate (torchaudio); its log-mel is
+        The input is mixed to mono and resampled to the model's rate (libsoxr); its log-mel is
         encoded to the posterior mean, :func:`~audiogen.models.diffusion.noise_and_denoise` runs the
         last ``round(strength * steps)`` sampler steps, and the result is decoded and vocoded to
         the (resampled) input's length.
@@ -864,6 +868,7 @@ class AudioGenPipeline:
                 the class docstring), or stages that differ from what ``model_index.json`` records.
         """
         from audiogen.models.autoencoder import MelAutoencoder
+        from audiogen.models.config_checks import check_model_index
         from audiogen.models.diffusion import LatentDenoiser
         from audiogen.models.vocoder import Vocoder
 
@@ -877,8 +882,8 @@ class AudioGenPipeline:
                 "AudioGenPipeline.save_pretrained)"
             )
         index = _read_json(index_path)
+        stages = check_model_index(index, directory, index_path, STAGES)
         try:
-            stages = {name: directory / index["stages"][name]["subfolder"] for name in STAGES}
             mel_config = from_dict(MelConfig, index["mel"])
             cfg_scale = float(index.get("generation", {}).get("cfg_scale", DEFAULT_CFG_SCALE))
         except (KeyError, TypeError, ValueError, AttributeError) as e:

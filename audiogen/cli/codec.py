@@ -106,7 +106,9 @@ def encode(
 
     from audiogen.audio.io import AudioLoadError, load_audio
     from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.cli.checks import check_input_audio
 
+    check_input_audio(audio, code=1)
     try:
         model = _load_autoencoder(checkpoint, device)
         cfg = model.mel_config

@@ -3,8 +3,10 @@
 Every command loads an :class:`~audiogen.pipeline.AudioGenPipeline` folder (``--checkpoint DIR``;
 default: the bundled model in ``audiogen/assets/default``, :func:`~audiogen.pipeline.default_model_dir`).
 Bad arguments (a length out of range, an unknown style, a missing model, CUDA asked for but not
-there, an output that exists without ``--overwrite``) print ``error: ...`` and exit with status 2
-before anything is generated; a model folder that exists but cannot be loaded exits with status 1.
+there, an output that exists without ``--overwrite``, an output location that is a file, a folder
+or not writable) print ``error: ...`` and exit with status 2 before the model is loaded (the
+flags' ranges are in :mod:`audiogen.cli.checks`); a model folder that exists but cannot be loaded,
+or an output that fails to write, exits with status 1.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 import typer
 
-#: The longest clip or loop the commands accept, in seconds.
-MAX_SECONDS = 600.0
+from audiogen.cli import checks
+from audiogen.cli.checks import MAX_SECONDS, check_input_audio
+
 AUDIO_FORMATS = ("wav", "flac")
 
 CHECKPOINT = typer.Option(
@@ -51,8 +54,7 @@ def _check_common(seed: int, steps: int, sampler: str, device: str) -> str:
 
     from audiogen.models.diffusion import SAMPLERS
 
-    if seed < 0:
-        raise _fail(f"--seed must be >= 0, got {seed}")
+    checks.check_seed(seed)
     if not 1 <= steps <= 1000:
         raise _fail(f"--steps must be in [1, 1000], got {steps}")
     if sampler not in SAMPLERS:
@@ -67,14 +69,22 @@ def _check_common(seed: int, steps: int, sampler: str, device: str) -> str:
 
 
 def _check_out_file(out: Path, overwrite: bool) -> None:
-    from audiogen.audio.io import output_format
+    checks.check_out_file(out, overwrite)
 
-    try:
-        output_format(out)
-    except ValueError as e:
-        raise _fail(str(e)) from e
-    if out.exists() and not overwrite:
-        raise _fail(f"{out} exists; pass --overwrite to replace it")
+
+def _check_cfg_scale(cfg_scale: float | None) -> None:
+    if cfg_scale is not None:
+        checks.check_number("--cfg-scale", cfg_scale, 0.0, checks.MAX_CFG_SCALE)
+
+
+def _check_min_seconds(pipeline: Any, seconds: float) -> None:
+    """At least one latent frame of audio (checked once the model, which sets it, is loaded)."""
+    shortest = pipeline.samples_per_latent_frame
+    if round(seconds * pipeline.sample_rate) < shortest:
+        raise _fail(
+            f"--seconds must be at least one latent frame, {shortest / pipeline.sample_rate:.4g} s "
+            f"({shortest} samples at {pipeline.sample_rate} Hz) for this model, got {seconds}"
+        )
 
 
 def _load_pipeline(checkpoint: Path | None, device: str, style: str | None) -> Any:
@@ -120,7 +130,9 @@ def generate(
     audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
     sampler: str = SAMPLER,
-    batch_size: int = typer.Option(4, "--batch-size", help="Clips generated at once."),
+    batch_size: int = typer.Option(
+        4, "--batch-size", help="Clips generated at once (at most 256, and at most 600 s of audio)."
+    ),
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav."""
@@ -131,45 +143,57 @@ def generate(
 
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
         raise _fail(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
-    if num < 1:
-        raise _fail(f"--num must be >= 1, got {num}")
-    if batch_size < 1:
-        raise _fail(f"--batch-size must be >= 1, got {batch_size}")
+    if not 1 <= num <= checks.MAX_NUM:
+        raise _fail(f"--num must be >= 1 and at most {checks.MAX_NUM}, got {num}")
+    if not 1 <= batch_size <= checks.MAX_BATCH_SIZE:
+        raise _fail(f"--batch-size must be >= 1 and at most {checks.MAX_BATCH_SIZE}, got {batch_size}")
     if audio_format not in AUDIO_FORMATS:
         raise _fail(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}")
+    _check_cfg_scale(cfg_scale)
+    checks.check_seed(seed, num)
     dev = _check_common(seed, steps, sampler, device)
     stem = _safe_name(style) if style is not None else "any"
-    seeds = [seed + i for i in range(num)]
-    paths = [out / f"{stem}_seed{k:06d}.{audio_format}" for k in seeds]
-    pngs = [p.with_suffix(".png") for p in paths]
-    existing = [p for p in paths + (pngs if plot else []) if p.exists()]
+    checks.check_out_dir(out)
+    suffixes = (f".{audio_format}", ".png") if plot else (f".{audio_format}",)
+    existing = checks.existing_seed_outputs(out, stem, suffixes, seed, num)
+    folders = [p for p in existing if p.is_dir()]
+    if folders:
+        raise _fail(f"{folders[0]} is a folder; a clip cannot replace it (move it or pick another --out)")
     if existing and not overwrite:
         shown = ", ".join(str(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
         raise _fail(f"{len(existing)} output file(s) exist ({shown}); pass --overwrite to replace them")
     pipeline = _load_pipeline(checkpoint, dev, style)
+    _check_min_seconds(pipeline, seconds)
+    # at most MAX_SECONDS of audio per batch (one longest clip): memory stays bounded whatever
+    # --batch-size says, and clips do not change (each has its own seed)
+    batch_size = min(batch_size, max(1, int(MAX_SECONDS // seconds)))
 
     for first in range(0, num, batch_size):
         count = min(batch_size, num - first)
         result = pipeline(
             seconds,
             num=count,
-            seed=seeds[first],
+            seed=seed + first,
             steps=steps,
             cfg_scale=cfg_scale,
             style=style,
             sampler=sampler,
         )
         for i in range(count):
-            path = paths[first + i]
-            save_audio(path, result.waveforms[i], result.sample_rate)
-            line = f"wrote {path} ({result.num_samples} samples, {result.seconds:.3f} s)"
-            if plot:
-                title = (
-                    f"{style or 'unconditional'}, seed {seeds[first + i]}, {steps} {sampler} steps, "
-                    f"cfg {pipeline.resolve_cfg_scale(cfg_scale):g}"
-                )
-                save_mel_png(pngs[first + i], result.mels[i], pipeline.mel_config, title=title)
-                line += f" and {pngs[first + i].name}"
+            k = seed + first + i
+            path = out / f"{stem}_seed{k:06d}.{audio_format}"
+            try:
+                save_audio(path, result.waveforms[i], result.sample_rate)
+                line = f"wrote {path} ({result.num_samples} samples, {result.seconds:.3f} s)"
+                if plot:
+                    title = (
+                        f"{style or 'unconditional'}, seed {k}, {steps} {sampler} steps, "
+                        f"cfg {pipeline.resolve_cfg_scale(cfg_scale):g}"
+                    )
+                    save_mel_png(path.with_suffix(".png"), result.mels[i], pipeline.mel_config, title=title)
+                    line += f" and {path.with_suffix('.png').name}"
+            except (OSError, ValueError) as e:
+                raise _fail(str(e), 1) from e
             typer.echo(line)
         typer.echo(
             f"  {count} clip(s) in {result.timings.total:.2f} s (denoise {result.timings.denoise:.2f} s, "
@@ -214,23 +238,32 @@ def loop(
     from audiogen.audio.io import save_audio
     from audiogen.loops import loop_samples
 
-    for name, value in (("--bars", bars), ("--bpm", bpm), ("--beats-per-bar", beats_per_bar)):
-        if not (math.isfinite(value) and value > 0):
-            raise _fail(f"{name} must be a positive number, got {value}")
+    for name, value, (low, high) in (
+        ("--bars", bars, (0.0, checks.MAX_BARS)),
+        ("--bpm", bpm, checks.BPM_RANGE),
+        ("--beats-per-bar", beats_per_bar, checks.BEATS_PER_BAR_RANGE),
+    ):
+        if not (math.isfinite(value) and value > 0 and low <= value <= high):
+            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
+            raise _fail(f"{name} must be a positive number in {span}, got {value}")
     if repeat < 1:
         raise _fail(f"--repeat must be >= 1, got {repeat}")
     if fit not in ("mel", "resample"):
         raise _fail(f"--fit must be mel or resample, got {fit!r}")
+    _check_cfg_scale(cfg_scale)
     seconds = bars * beats_per_bar * 60.0 / bpm
     if seconds * repeat > MAX_SECONDS:
         raise _fail(
-            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.1f} s; "
+            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.4g} s; "
             f"the limit is {MAX_SECONDS:g} s"
         )
     dev = _check_common(seed, steps, sampler, device)
     _check_out_file(out, overwrite)
     pipeline = _load_pipeline(checkpoint, dev, style)
-    samples = loop_samples(bars, bpm, pipeline.sample_rate, beats_per_bar)
+    try:
+        samples = loop_samples(bars, bpm, pipeline.sample_rate, beats_per_bar)
+    except ValueError:
+        samples = 0  # shorter than one sample: reported as shorter than the shortest loop below
     granularity = pipeline.length_multiple * pipeline.samples_per_latent_frame
     if samples < granularity:
         raise _fail(
@@ -280,22 +313,25 @@ def variation(
     """Write a variation of AUDIO to OUT: encode, noise to --strength, denoise, decode, vocode (SDEdit).
 
     The input is mixed to mono and resampled to the model's rate; the output has its duration.
+    Its length is checked from the header before anything is decoded or loaded, and it is decoded
+    straight to mono at the model's rate (streamed), so memory does not grow with its channel
+    count or sample rate.
     """
     from audiogen.audio.io import AudioLoadError, load_audio, save_audio
 
     if not 0.0 <= strength <= 1.0:
         raise _fail(f"--strength must be in [0, 1], got {strength}")
+    _check_cfg_scale(cfg_scale)
     if not audio.is_file():
         raise _fail(f"{audio}: no such file")
+    check_input_audio(audio)
     dev = _check_common(seed, steps, sampler, device)
     _check_out_file(out, overwrite)
     pipeline = _load_pipeline(checkpoint, dev, style)
     try:
-        clip = load_audio(audio)
+        clip = load_audio(audio, sample_rate=pipeline.sample_rate, channels=1)
     except AudioLoadError as e:
         raise _fail(str(e)) from e
-    if clip.duration > MAX_SECONDS:
-        raise _fail(f"{audio}: {clip.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
     try:
         result = pipeline.variation(
             clip.waveform,

@@ -96,8 +96,10 @@ def reconstruct(
 
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
     from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.cli.checks import check_input_audio
     from audiogen.evaluation import check_same_front_end, load_autoencoder, load_vocoder
 
+    check_input_audio(audio, code=1)
     dev = _device(device)
     try:
         output_format(out)  # before any work: a bad --out would otherwise fail only at the end

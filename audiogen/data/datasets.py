@@ -521,7 +521,11 @@ def build_feature_cache(
     if (target / _INDEX).is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{feature}-{key[:16]}-", dir=cache_dir))
+    from audiogen.training.lock import dead_temp_folders, temp_folder_prefix
+
+    for stale in dead_temp_folders(cache_dir, f".{feature}-*"):  # builds killed part-way
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_folder_prefix(f".{feature}-{key[:16]}"), dir=cache_dir))
     try:
         writer = _ShardWriter(tmp, feature, dtype, shard_frames)
         items: list[dict[str, Any] | None] = [None] * len(entries)

@@ -74,6 +74,8 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 REJECTION_REASONS: dict[str, str] = {
     "empty": "the file has 0 bytes or 0 audio frames",
     "unreadable": "not audio, an unsupported format, or truncated/corrupt (decoding failed)",
+    "bad_sample_rate": "the header's sample rate is outside audiogen.audio.io's accepted range "
+    "(MIN_SAMPLE_RATE-MAX_SAMPLE_RATE, 4000-192000 Hz): a corrupt header",
     "non_finite": "NaN or Inf samples",
     "too_short": "shorter than min_seconds",
     "silent": "RMS level below silence_db (dBFS) over the whole file",
@@ -87,9 +89,11 @@ DEFAULT_GROUP_REGEX = r"^(.*?)[-_. ]*\d*$"
 GroupBy = Literal["parent", "stem-regex", "none"]
 LabelBy = Literal["parent", "none"]
 
-# Files are decoded in windows of this many seconds, so that checking a long file does not hold
-# it in memory at once.
+# Files are decoded in windows of at most this many seconds and this many samples (all channels
+# together; 2**24 float32 samples = 64 MiB), so that checking a long, high-rate or many-channel file
+# never holds more than one window in memory.
 _CHECK_BLOCK_SECONDS = 300.0
+_CHECK_BLOCK_SAMPLES = 1 << 24
 
 
 class ManifestError(ValueError):
@@ -236,10 +240,11 @@ def check_audio_file(
     """Check one audio file and return its entry (split/group/label unset) or why it is unusable.
 
     Steps: read the header (:func:`audiogen.audio.io.probe_audio`); reject if shorter than
-    ``min_seconds``; decode every frame to the end (:func:`audiogen.audio.io.load_audio`, in
-    windows of 300 s), which catches truncated/corrupt data and NaN/Inf samples; measure the peak
-    and the RMS level over all channels and samples; reject as silent if the RMS level is below
-    ``silence_db``.
+    ``min_seconds`` or if its sample rate is outside 4000-192000 Hz (``"bad_sample_rate"``, a
+    corrupt header); decode every frame to the end (:func:`audiogen.audio.io.load_audio`, in
+    windows of at most 300 s and 2**24 samples), which catches truncated/corrupt data and NaN/Inf
+    samples; measure the peak and the RMS level over all channels and samples; reject as silent if
+    the RMS level is below ``silence_db``.
 
     Every exception is caught and turned into a :class:`Rejection` (unexpected ones with reason
     ``"error"``), so this never raises for a bad file.
@@ -253,6 +258,8 @@ def check_audio_file(
         :class:`ManifestEntry` (absolute path, duration in seconds, sample rate in Hz, channels,
         frames, format, subtype, ``peak_db``, ``rms_db``) or :class:`Rejection`.
     """
+    import torch
+
     from audiogen.audio.io import AudioLoadError, load_audio, probe_audio
 
     path = Path(path).absolute()
@@ -268,13 +275,14 @@ def check_audio_file(
         square_sum = 0.0
         count = 0
         offset = 0.0
+        window = min(_CHECK_BLOCK_SECONDS, _CHECK_BLOCK_SAMPLES / (info.sample_rate * info.channels))
         while round(offset * info.sample_rate) < info.frames:
-            audio = load_audio(path, offset=offset, duration=_CHECK_BLOCK_SECONDS)
-            block = audio.waveform.double()
+            audio = load_audio(path, offset=offset, duration=window)
+            block = audio.waveform
             peak = max(peak, float(block.abs().max()))
-            square_sum += float(block.square().sum())
+            square_sum += float(torch.linalg.vector_norm(block, dtype=torch.float64) ** 2)
             count += block.numel()
-            offset += _CHECK_BLOCK_SECONDS
+            offset += window
         rms = math.sqrt(square_sum / count) if count else 0.0
         peak_db, rms_db = _db(peak), _db(rms)
         if rms_db < silence_db:
@@ -291,6 +299,8 @@ def check_audio_file(
             code = "empty"
         elif reason.startswith("non-finite"):
             code = "non_finite"
+        elif reason.startswith("implausible sample rate"):
+            code = "bad_sample_rate"
         else:
             code = "unreadable"
         return Rejection(str(path), code, reason)

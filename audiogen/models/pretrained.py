@@ -92,10 +92,12 @@ def load_model_files(directory: str | Path, device: str | torch.device = "cpu") 
     Raises:
         FileNotFoundError: if the folder or one of its two files is missing (names the file).
         ValueError: if ``config.json`` is not valid JSON of the expected form, or the weights file
-            cannot be parsed (e.g. truncated).
+            cannot be parsed (e.g. truncated) or holds NaN/Inf in a floating-point tensor.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from audiogen.models.config_checks import check_finite, read_json
 
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -103,18 +105,18 @@ def load_model_files(directory: str | Path, device: str | torch.device = "cpu") 
             raise FileNotFoundError(
                 f"{directory}: missing {name} (a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME})"
             )
-    try:
-        meta = json.loads((directory / CONFIG_NAME).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{directory / CONFIG_NAME}: not valid JSON ({e})") from e
+    meta = read_json(directory / CONFIG_NAME)
     if not isinstance(meta, dict) or "class" not in meta or "config" not in meta:
         raise ValueError(f"{directory / CONFIG_NAME}: expected keys 'class' and 'config'")
+    if not isinstance(meta["class"], str) or not isinstance(meta["config"], dict):
+        raise ValueError(f"{directory / CONFIG_NAME}: 'class' must be a string and 'config' an object")
     try:
         target = torch.device(device)  # safetensors rejects "cpu:0" (the CPU device of a gloo group)
         where = "cpu" if target.type == "cpu" else str(target)
         state = load_file(str(directory / WEIGHTS_NAME), device=where)
     except (SafetensorError, OSError) as e:
         raise ValueError(f"{directory / WEIGHTS_NAME}: cannot read weights ({e})") from e
+    check_finite(state, directory / WEIGHTS_NAME)
     return meta["class"], meta["config"], state
 
 
@@ -165,17 +167,40 @@ class PretrainedMixin:
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Self:
         """Build the model from ``config.json`` and load ``model.safetensors`` strictly.
 
+        The configuration is checked first (:func:`~audiogen.models.config_checks.check_config`:
+        types, finiteness, size bounds), then the model is built on the meta device and compared
+        with the weights file's header (names, shapes, parameter count), so a bad folder fails
+        before anything is allocated; the loaded weights must be finite.
+
         Raises:
             FileNotFoundError: if a file is missing.
             ValueError: if the folder holds a different model class, the config has unknown keys,
-                or the weights do not match the architecture (names the missing/unexpected keys).
+                a wrong type, a non-finite number or a size out of bounds, or the weights do not
+                match the architecture or hold NaN/Inf (names the file and the field or tensor).
         """
         from audiogen.config import from_dict
+        from audiogen.models.config_checks import check_config, check_weights_match, read_json
 
+        directory = Path(directory)
+        config_path = directory / CONFIG_NAME
+        for name in (CONFIG_NAME, WEIGHTS_NAME):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(
+                    f"{directory}: missing {name} (a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME})"
+                )
+        meta = read_json(config_path)
+        if not isinstance(meta, dict) or "class" not in meta or "config" not in meta:
+            raise ValueError(f"{config_path}: expected keys 'class' and 'config'")
+        if meta["class"] != cls.__name__:
+            raise ValueError(f"{directory}: holds a {meta['class']}, not a {cls.__name__}")
+        check_config(cls.config_class, meta["config"], config_path, prefix="config")
+        try:
+            model_config = from_dict(cls.config_class, meta["config"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{config_path}: {e}") from e
+        check_weights_match(cls, model_config, directory / WEIGHTS_NAME)
         class_name, config, state = load_model_files(directory, device)
-        if class_name != cls.__name__:
-            raise ValueError(f"{directory}: holds a {class_name}, not a {cls.__name__}")
-        model = cls(from_dict(cls.config_class, config))  # type: ignore[call-arg]
+        model = cls(model_config)  # type: ignore[call-arg]
         try:
             result = model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
         except RuntimeError as e:  # shape mismatches

@@ -36,7 +36,6 @@ frames ``>= 1``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,12 +194,14 @@ class Vocoder(PretrainedMixin, nn.Module):
         config_path = Path(directory) / CONFIG_NAME
         if not config_path.is_file():
             raise FileNotFoundError(f"{directory}: missing {CONFIG_NAME}")
+        from audiogen.models.config_checks import read_json
+
         try:
-            class_name = json.loads(config_path.read_text())["class"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            class_name = read_json(config_path)["class"]
+        except (KeyError, TypeError) as e:
             raise ValueError(f"{config_path}: not a model config with a 'class' key ({e})") from e
         classes = {c.__name__: c for c in _vocoder_classes()}
-        if class_name not in classes:
+        if not isinstance(class_name, str) or class_name not in classes:
             raise ValueError(f"{config_path}: {class_name!r} is not a vocoder; known: {sorted(classes)}")
         return classes[class_name].from_pretrained(directory, device)
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from audiogen.models.pretrained import save_tensors_atomic, write_json_atomic
+from audiogen.training.lock import dead_temp_folders, temp_folder_prefix
 
 COMPLETE_NAME = "COMPLETE"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8,})$")
@@ -242,11 +243,16 @@ def write_checkpoint(
     checkpoints_dir = Path(checkpoints_dir)
     checkpoints_dir.mkdir(parents=True, exist_ok=True)
     final = checkpoints_dir / checkpoint_name(step)
-    for stale in checkpoints_dir.glob(".tmp-checkpoint-*"):  # left by a run killed mid-write
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = checkpoints_dir / f".tmp-{final.name}-{os.getpid()}"
+    for pattern in (".tmp-checkpoint-*", ".old-checkpoint-*"):  # left by runs killed mid-write
+        for stale in dead_temp_folders(checkpoints_dir, pattern):  # never a live process's
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = checkpoints_dir / temp_folder_prefix(f".tmp-{final.name}")
     tmp.mkdir()
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:  # a failed write leaves nothing behind (a killed one: see dead_temp_folders)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     files = {}
     for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
         with open(path, "rb") as f:
@@ -257,7 +263,7 @@ def write_checkpoint(
     write_json_atomic(tmp / COMPLETE_NAME, {"step": step, "files": files})
     _fsync_dir(tmp)
     if final.exists():  # e.g. the same step saved again after a resume: swap the old one out first
-        old = checkpoints_dir / f".old-{final.name}-{os.getpid()}"
+        old = checkpoints_dir / temp_folder_prefix(f".old-{final.name}")
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)

@@ -135,6 +135,9 @@ class Trainer:
         )
         # the same answer on every process; a machine that lacks the checkpoint receives a copy
         checkpoint = agree_on_checkpoint(acc, self.checkpoints_dir, resume, keep=cfg.keep_checkpoints)
+        from audiogen.training.run_folder import claim_run_folder  # lock, ownership, data check
+
+        self._run_lock = claim_run_folder(acc, self.run_dir, checkpoint is not None, self.recipe.get("data"))
         _seed_all(cfg.seed)  # identical initial weights on every process
         models = self.task.build_models()
         initialised = self.task.load_init_weights(models)
@@ -546,6 +549,9 @@ class Trainer:
     def _teardown(self) -> None:
         from accelerate.state import AcceleratorState, GradientState
 
+        lock = getattr(self, "_run_lock", None)
+        if lock is not None:
+            lock.release()
         acc = getattr(self, "accelerator", None)
         if acc is not None:
             # not acc.end_training(): that also destroys the process group, and re-creating it for a

@@ -297,3 +297,22 @@ def test_cli_scan_bad_option(tmp_path, folder):
     )
     assert result.exit_code == 2
     assert "--group-by" in result.output
+
+
+def test_scan_rejects_implausible_header_rates_with_the_range(tmp_path):
+    # a bit flip that turns 22,050 Hz into 1 Hz makes a 0.2 s clip claim 73.5 minutes
+    import struct
+
+    sf.write(str(tmp_path / "good.wav"), _tone(22050, 1, 1.0), 22050, subtype="PCM_16")
+    flipped = tmp_path / "flipped.wav"
+    sf.write(str(flipped), _tone(22050, 1, 0.2), 22050, subtype="PCM_16")
+    raw = bytearray(flipped.read_bytes())
+    raw[24:28] = struct.pack("<I", 1)  # fmt chunk: sample rate
+    raw[28:32] = struct.pack("<I", 2)  # byte rate
+    flipped.write_bytes(bytes(raw))
+    result = scan_folder(tmp_path, progress=False)
+    assert [Path(e.path).name for e in result.entries] == ["good.wav"]
+    (rejection,) = result.rejections
+    assert rejection.reason == "bad_sample_rate"
+    assert "1 Hz" in rejection.detail and "4000-192000 Hz" in rejection.detail
+    assert result.seconds() == pytest.approx(1.0)

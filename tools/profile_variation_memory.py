@@ -1,0 +1,48 @@
+"""Peak resident memory after each stage of ``AudioGenPipeline.variation`` with the bundled model.
+
+Usage: ``OMP_NUM_THREADS=1 .venv/bin/python tools/profile_variation_memory.py SECONDS``. Feeds
+SECONDS of noise at 22.05 kHz (mono) through ``variation`` (one sampler step) on the CPU and prints
+the process's peak RSS (``ru_maxrss``) after the imports, the model load, and each stage (encode,
+denoise, decode, vocode). The peak only grows, so each line's increase is what that stage added.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+import torch
+
+
+def report(tag: str) -> None:
+    print(f"{tag}: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+
+
+def main() -> None:
+    import audiogen.models.diffusion as diffusion
+    from audiogen import load_pretrained
+
+    report("imports")
+    pipe = load_pretrained(device="cpu")
+    report("model loaded")
+    seconds = float(sys.argv[1])
+    waveform = 0.1 * torch.randn(1, int(seconds * 22050))  # (channels, samples)
+
+    def traced(fn, tag):
+        def call(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            report(tag)
+            return out
+
+        return call
+
+    pipe.autoencoder.encode = traced(pipe.autoencoder.encode, "encode")
+    pipe.autoencoder.decode = traced(pipe.autoencoder.decode, "decode")
+    diffusion.noise_and_denoise = traced(diffusion.noise_and_denoise, "denoise")
+    pipe.vocoder.forward = traced(pipe.vocoder.forward, "vocode")
+    with torch.no_grad():
+        pipe.variation(waveform, 22050, strength=0.5, steps=1, progress=False)
+
+
+if __name__ == "__main__":
+    main()
