@@ -69,9 +69,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
         with gr.Tab("Generate", elem_id="tab-generate"):
             g = SamplingControls.build("generate", styles, cfg_scale)
             with gr.Row():
-                g_seconds = gr.Number(
-                    10.0, label="seconds", minimum=0.05, maximum=jobs.MAX_SECONDS, elem_id="generate-seconds"
-                )
+                g_seconds = gr.Number(10.0, label="seconds", elem_id="generate-seconds")
                 g_num = gr.Slider(
                     1, jobs.MAX_CLIPS, value=1, step=1, label="number of clips", elem_id="generate-num"
                 )
@@ -100,10 +98,10 @@ def build_app(host: ModelHost) -> gr.Blocks:
         with gr.Tab("Loop", elem_id="tab-loop"):
             lp = SamplingControls.build("loop", styles, cfg_scale)
             with gr.Row():
-                l_bars = gr.Number(2, label="bars", minimum=0, elem_id="loop-bars")
-                l_bpm = gr.Number(120, label="BPM", minimum=1, elem_id="loop-bpm")
-                l_beats = gr.Number(4, label="beats per bar", minimum=1, elem_id="loop-beats")
-                l_repeat = gr.Number(1, label="repeat", precision=0, minimum=1, elem_id="loop-repeat")
+                l_bars = gr.Number(2, label="bars", elem_id="loop-bars")
+                l_bpm = gr.Number(120, label="BPM", elem_id="loop-bpm")
+                l_beats = gr.Number(4, label="beats per bar", elem_id="loop-beats")
+                l_repeat = gr.Number(1, label="repeat", precision=0, elem_id="loop-repeat")
             with gr.Row():
                 l_run = gr.Button("Generate loop", variant="primary", elem_id="loop-run")
                 l_cancel = gr.Button("Cancel", elem_id="loop-cancel")
@@ -186,12 +184,10 @@ def build_app(host: ModelHost) -> gr.Blocks:
                         ["extend", "inpaint"], value="extend", label="mode", elem_id="edit-mode"
                     )
                 with gr.Row():
-                    e_before = gr.Number(
-                        0.0, label="extend: seconds before", minimum=0, elem_id="edit-before"
-                    )
-                    e_after = gr.Number(2.0, label="extend: seconds after", minimum=0, elem_id="edit-after")
-                    e_start = gr.Number(0.5, label="inpaint: span start (s)", minimum=0, elem_id="edit-start")
-                    e_end = gr.Number(1.0, label="inpaint: span end (s)", minimum=0, elem_id="edit-end")
+                    e_before = gr.Number(0.0, label="extend: seconds before", elem_id="edit-before")
+                    e_after = gr.Number(2.0, label="extend: seconds after", elem_id="edit-after")
+                    e_start = gr.Number(0.5, label="inpaint: span start (s)", elem_id="edit-start")
+                    e_end = gr.Number(1.0, label="inpaint: span end (s)", elem_id="edit-end")
                 with gr.Row():
                     e_run = gr.Button("Edit", variant="primary", elem_id="edit-run")
                     e_cancel = gr.Button("Cancel", elem_id="edit-cancel")
@@ -242,7 +238,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
                     label="style name (default: the folder's name)", elem_id="finetune-style"
                 )
             with gr.Row():
-                f_steps = gr.Number(500, label="steps", precision=0, minimum=1, elem_id="finetune-steps")
+                f_steps = gr.Number(500, label="steps", precision=0, elem_id="finetune-steps")
                 f_stages = gr.Radio(
                     ["generator", "generator+vocoder", "all"],
                     value="generator",
@@ -253,7 +249,6 @@ def build_app(host: ModelHost) -> gr.Blocks:
                     0,
                     label="LoRA rank (0: fine-tune the stages)",
                     precision=0,
-                    minimum=0,
                     visible=lora_supported(),
                     elem_id="finetune-lora",
                 )

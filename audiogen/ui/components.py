@@ -132,10 +132,8 @@ class SamplingControls:
                 allow_custom_value=True,  # styles change with the model; jobs check them (CLI message)
                 elem_id=f"{name}-style",
             )
-            seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id=f"{name}-seed")
-            steps = gr.Number(
-                25, label="steps", precision=0, minimum=1, maximum=1000, elem_id=f"{name}-steps"
-            )
+            seed = gr.Number(0, label="seed", precision=0, elem_id=f"{name}-seed")
+            steps = gr.Number(25, label="steps", precision=0, elem_id=f"{name}-steps")
             cfg = gr.Slider(1.0, 10.0, value=cfg_scale, step=0.1, label="CFG scale", elem_id=f"{name}-cfg")
             sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="sampler", elem_id=f"{name}-sampler")
         return cls(style, seed, steps, cfg, sampler)

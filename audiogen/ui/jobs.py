@@ -9,18 +9,20 @@ carrying the CLI's one-line message (without its ``error: `` prefix).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiogen.cli.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.results import UIResult, command_line, write_result
 
-#: The longest clip, loop or upload the app accepts, in seconds (the CLI's limit).
-MAX_SECONDS = 600.0
 #: Largest upload accepted, in bytes.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 AUDIO_FORMATS = ("wav", "flac")
@@ -69,25 +71,50 @@ class Sampling:
         ]
 
 
+_CHECK_LOCK = threading.Lock()
+
+
+def cli_check(check: Any, *args: Any) -> Any:
+    """Run one of the CLI's checks (:mod:`audiogen.cli.checks`, which print ``error: ...`` and raise
+    ``typer.Exit``) and raise its message as :class:`UIError` instead; returns what it returns."""
+    import typer
+
+    with _CHECK_LOCK, contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            return check(*args)
+        except typer.Exit as e:
+            lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("error: ")]
+            raise UIError(
+                lines[-1][len("error: ") :] if lines else f"invalid input (exit {e.exit_code})"
+            ) from e
+
+
 def _safe_name(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text).strip("_") or "style"
 
 
-def check_sampling(s: Sampling) -> Sampling:
+def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
     for an empty style. Raises :class:`UIError`."""
+    from audiogen.cli import checks
     from audiogen.models.diffusion import SAMPLERS
 
-    if s.seed is None or s.seed < 0 or s.seed != int(s.seed):
-        raise UIError(f"--seed must be >= 0, got {s.seed}")
+    if s.seed is None or s.seed != int(s.seed):
+        raise UIError(f"--seed must be a whole number, got {s.seed}")
+    cli_check(checks.check_seed, int(s.seed), num)
     if s.steps is None or not 1 <= s.steps <= 1000:
         raise UIError(f"--steps must be in [1, 1000], got {s.steps}")
     if s.sampler not in SAMPLERS:
         raise UIError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {s.sampler!r}")
     if s.audio_format not in AUDIO_FORMATS:
         raise UIError(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {s.audio_format!r}")
-    if s.cfg_scale is None or not math.isfinite(s.cfg_scale):
-        raise UIError(f"cfg_scale must be finite, got {s.cfg_scale}")
+    cli_check(
+        checks.check_number,
+        "--cfg-scale",
+        math.nan if s.cfg_scale is None else s.cfg_scale,
+        0.0,
+        checks.MAX_CFG_SCALE,
+    )
     return Sampling(s.style or None, int(s.seed), int(s.steps), float(s.cfg_scale), s.sampler, s.audio_format)
 
 
@@ -140,7 +167,7 @@ def generate(
         raise UIError(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
     if num is None or not 1 <= num <= MAX_CLIPS:
         raise UIError(f"--num must be in [1, {MAX_CLIPS}], got {num}")
-    s = check_sampling(sampling)
+    s = check_sampling(sampling, int(num))
     num = int(num)
     with host.job(token):
         pipe = _pipeline(host, model, s.style)
@@ -219,11 +246,17 @@ def loop(
         UIError: a bad input or model (the CLI's message).
         JobCancelled: the token was cancelled.
     """
+    from audiogen.cli import checks
     from audiogen.loops import loop_samples
 
-    for name, value in (("--bars", bars), ("--bpm", bpm), ("--beats-per-bar", beats_per_bar)):
-        if value is None or not (math.isfinite(value) and value > 0):
-            raise UIError(f"{name} must be a positive number, got {value}")
+    for name, value, (low, high) in (  # the checks and messages of audiogen loop
+        ("--bars", bars, (0.0, checks.MAX_BARS)),
+        ("--bpm", bpm, checks.BPM_RANGE),
+        ("--beats-per-bar", beats_per_bar, checks.BEATS_PER_BAR_RANGE),
+    ):
+        if value is None or not (math.isfinite(value) and value > 0 and low <= value <= high):
+            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
+            raise UIError(f"{name} must be a positive number in {span}, got {value}")
     if repeat is None or repeat < 1:
         raise UIError(f"--repeat must be >= 1, got {repeat}")
     repeat = int(repeat)
@@ -303,7 +336,7 @@ def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
     Raises:
         UIError: no file, a file over :data:`MAX_UPLOAD_BYTES` or :data:`MAX_SECONDS`, or not audio.
     """
-    from audiogen.audio.io import AudioLoadError, probe_audio
+    from audiogen.cli.checks import check_input_audio
 
     if not path:
         raise UIError(f"{flag}: no file uploaded")
@@ -315,13 +348,7 @@ def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
         raise UIError(
             f"{path.name}: {size / 2**20:.1f} MiB is larger than the {MAX_UPLOAD_BYTES / 2**20:g} MiB limit"
         )
-    try:
-        info = probe_audio(path)
-    except AudioLoadError as e:
-        raise UIError(str(e)) from e
-    if info.duration > MAX_SECONDS:
-        raise UIError(f"{path}: {info.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
-    return info
+    return cli_check(check_input_audio, path)  # the header only, as audiogen variation checks it
 
 
 def _seconds(value: float | None) -> float:

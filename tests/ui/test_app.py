@@ -133,22 +133,29 @@ def test_cancel_stops_the_running_job_and_frees_the_worker(served):
         handle.remove()
 
 
-def test_errors_show_the_cli_line(served, tmp_path):
+@pytest.mark.parametrize(
+    ("bars", "bpm", "seed", "expect"),
+    [
+        (0.01, 120.0, 0, "shortest loop"),
+        (1.0, 5000.0, 0, "--bpm must be"),
+        (1.0, 120.0, -1, "--seed must be"),
+    ],
+)
+def test_errors_show_the_cli_line(served, tmp_path, bars, bpm, seed, expect):
     from gradio_client.exceptions import AppError
     from typer.testing import CliRunner
 
     from audiogen.cli import app
 
     host, url = served
-    args = (str(host.default_path), "wav", "piano", 0, 8, 1.0, "dpm++", 0.01, 120, 4, 1)
+    args = (str(host.default_path), "wav", "piano", seed, 8, 1.0, "dpm++", bars, bpm, 4, 1)
     with pytest.raises(AppError) as caught:
         _client(url).predict(*args, api_name="/loop")
-    cli = CliRunner().invoke(
-        app, ["loop", "--bars", "0.01", "--bpm", "120", "--style", "piano", "--out", str(tmp_path / "x.wav")]
-    )
+    flags = ["--bars", str(bars), "--bpm", str(bpm), "--seed", str(seed), "--style", "piano"]
+    cli = CliRunner().invoke(app, ["loop", *flags, "--out", str(tmp_path / "x.wav")])
     assert cli.exit_code == 2
     line = cli.output.strip().splitlines()[-1]
-    assert line.startswith("error: ") and "shortest loop" in line
+    assert line.startswith("error: ") and expect in line
     assert str(caught.value).strip() == line
 
 
