@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from audiogen.ui import jobs
+from audiogen.ui import edit_job, jobs
 from audiogen.ui.components import ResultPanel, SamplingControls, no_share, run_job, sampling
 from audiogen.ui.finetune_job import FinetuneJob, lora_supported
 from audiogen.ui.host import CancelToken, LoadedLora, ModelHost, UIError
@@ -212,7 +212,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
             ):
                 s = sampling(f, style, seed, steps, cfg, sampler)
                 a, b = (before, after) if mode == "extend" else (start, end)
-                return e_out.values(await run_job(jobs.edit, host, m, s, audio, mode, a, b))
+                return e_out.values(await run_job(edit_job.edit, host, m, s, audio, mode, a, b))
 
             e_event = e_run.click(
                 on_edit,
