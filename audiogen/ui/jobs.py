@@ -1,0 +1,430 @@
+"""The web app's jobs, one per tab: check the inputs (with the messages ``audiogen generate`` / ``loop`` /
+``variation`` / ``extend`` / ``inpaint`` print), call the same pipeline methods the CLI calls, write a
+:class:`~audiogen.ui.results.UIResult`.
+
+No gradio here: each job is a plain function of a :class:`~audiogen.ui.host.ModelHost`, so it can be
+tested and reused without the page. Every problem is raised as :class:`~audiogen.ui.host.UIError`
+carrying the CLI's one-line message (without its ``error: `` prefix).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audiogen.cli.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
+from audiogen.ui.host import CancelToken, ModelHost, UIError
+from audiogen.ui.results import UIResult, command_line, write_result
+
+#: Largest upload accepted, in bytes.
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+AUDIO_FORMATS = ("wav", "flac")
+MAX_CLIPS = 4
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Settings every generating tab shares (the CLI's ``--style --seed --steps --cfg-scale --sampler``).
+
+    Attributes:
+        style: a style of the model, or ``None``/``""`` for unconditional.
+        seed: seed of the first clip (>= 0).
+        steps: sampler steps in [1, 1000].
+        cfg_scale: classifier-free guidance scale (1 = none).
+        sampler: ``"dpm++"``, ``"ddim"`` or ``"euler"``.
+        audio_format: ``"wav"`` or ``"flac"``.
+    """
+
+    style: str | None = None
+    seed: int = 0
+    steps: int = 25
+    cfg_scale: float = 1.0
+    sampler: str = "dpm++"
+    audio_format: str = "wav"
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the pipeline methods."""
+        return dict(
+            seed=self.seed, steps=self.steps, cfg_scale=self.cfg_scale, style=self.style, sampler=self.sampler
+        )
+
+    def flags(self) -> list[Any]:
+        """The CLI flags, for :func:`~audiogen.ui.results.command_line`."""
+        return [
+            "--style",
+            self.style,
+            "--seed",
+            self.seed,
+            "--steps",
+            self.steps,
+            "--cfg-scale",
+            float(self.cfg_scale),
+            "--sampler",
+            self.sampler,
+        ]
+
+
+_CHECK_LOCK = threading.Lock()
+
+
+def cli_check(check: Any, *args: Any) -> Any:
+    """Run one of the CLI's checks (:mod:`audiogen.cli.checks`, which print ``error: ...`` and raise
+    ``typer.Exit``) and raise its message as :class:`UIError` instead; returns what it returns."""
+    import typer
+
+    with _CHECK_LOCK, contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            return check(*args)
+        except typer.Exit as e:
+            lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("error: ")]
+            raise UIError(
+                lines[-1][len("error: ") :] if lines else f"invalid input (exit {e.exit_code})"
+            ) from e
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "style"
+
+
+def check_sampling(s: Sampling, num: int = 1) -> Sampling:
+    """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
+    for an empty style. Raises :class:`UIError`."""
+    from audiogen.cli import checks
+    from audiogen.models.diffusion import SAMPLERS
+
+    if s.seed is None or s.seed != int(s.seed):
+        raise UIError(f"--seed must be a whole number, got {s.seed}")
+    cli_check(checks.check_seed, int(s.seed), num)
+    if s.steps is None or not 1 <= s.steps <= 1000:
+        raise UIError(f"--steps must be in [1, 1000], got {s.steps}")
+    if s.sampler not in SAMPLERS:
+        raise UIError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {s.sampler!r}")
+    if s.audio_format not in AUDIO_FORMATS:
+        raise UIError(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {s.audio_format!r}")
+    cli_check(
+        checks.check_number,
+        "--cfg-scale",
+        math.nan if s.cfg_scale is None else s.cfg_scale,
+        0.0,
+        checks.MAX_CFG_SCALE,
+    )
+    return Sampling(s.style or None, int(s.seed), int(s.steps), float(s.cfg_scale), s.sampler, s.audio_format)
+
+
+def _pipeline(host: ModelHost, model: str | Path | None, style: str | None) -> Any:
+    pipe = host.load(model or host.default_path)
+    try:
+        pipe.style_label(style)
+    except ValueError as e:
+        raise UIError(str(e)) from e
+    return pipe
+
+
+def _model_flags(host: ModelHost) -> list[Any]:
+    flags: list[Any] = []
+    if not host.is_bundled(host.pipeline_path):
+        flags += ["--checkpoint", str(host.pipeline_path)]
+    for lora in host.loras.values():
+        flags += ["--lora", f"{lora.path}:{lora.strength:g}"]
+    return flags
+
+
+def _titles(s: Sampling, seeds: list[int], pipe: Any, what: str) -> list[str]:
+    return [
+        f"{what}: {s.style or 'unconditional'}, seed {k}, {s.steps} {s.sampler} steps, "
+        f"cfg {pipe.resolve_cfg_scale(s.cfg_scale):g}"
+        for k in seeds
+    ]
+
+
+def _timing(result: Any) -> str:
+    t = getattr(result, "timings", None)
+    return f" in {t.total:.2f} s" if t is not None else ""
+
+
+def generate(
+    host: ModelHost,
+    model: str | Path | None,
+    sampling: Sampling,
+    seconds: float,
+    num: int = 1,
+    token: CancelToken | None = None,
+) -> UIResult:
+    """``num`` clips of ``seconds`` seconds, as ``audiogen generate`` (files ``{style|any}_seed{K:06d}``).
+
+    Raises:
+        UIError: a bad input or model (the CLI's message).
+        JobCancelled: the token was cancelled.
+    """
+    if seconds is None or not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        raise UIError(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
+    if num is None or not 1 <= num <= MAX_CLIPS:
+        raise UIError(f"--num must be in [1, {MAX_CLIPS}], got {num}")
+    s = check_sampling(sampling, int(num))
+    num = int(num)
+    with host.job(token):
+        pipe = _pipeline(host, model, s.style)
+        result = _call_generate(pipe, float(seconds), num, s)
+        folder = host.new_output_dir("generate")
+        stem = _safe_name(s.style) if s.style else "any"
+        seeds = [s.seed + i for i in range(num)]
+        paths, png = write_result(
+            pipe,
+            folder,
+            [f"{stem}_seed{k:06d}" for k in seeds],
+            result.waveforms,
+            result.mels,
+            _titles(s, seeds, pipe, "generate"),
+            s.audio_format,
+        )
+        command = command_line(
+            "generate",
+            [
+                "--seconds",
+                float(seconds),
+                "--num",
+                num,
+                *s.flags(),
+                "--format",
+                s.audio_format,
+                *_model_flags(host),
+                "--out",
+                "generated",
+            ],
+        )
+    return UIResult(
+        paths,
+        png,
+        seeds,
+        result.sample_rate,
+        result.num_samples / result.sample_rate,
+        command,
+        f"{num} clip(s) of {result.num_samples} samples ({result.seconds:.3f} s at {result.sample_rate} Hz)"
+        f"{_timing(result)}",
+    )
+
+
+def _call_generate(pipe: Any, seconds: float, num: int, s: Sampling) -> Any:
+    """``pipe(seconds, ...)``, or the windowed long-form path the CLI takes for long clips."""
+    kwargs = dict(num=num, progress=True, **s.kwargs())
+    try:
+        from audiogen.longform import generate_long, is_long
+    except ImportError:
+        return _value_errors(pipe, seconds, **kwargs)
+    if is_long(pipe, pipe.latent_frames_for(round(seconds * pipe.sample_rate))):
+        return _value_errors(generate_long, pipe, seconds, **kwargs)[0]
+    return _value_errors(pipe, seconds, **kwargs)
+
+
+def _value_errors(fn: Any, *args: Any, prefix: str = "", **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise UIError(f"{prefix}{e}") from e
+
+
+def loop(
+    host: ModelHost,
+    model: str | Path | None,
+    sampling: Sampling,
+    bars: float,
+    bpm: float,
+    beats_per_bar: float = 4.0,
+    repeat: int = 1,
+    token: CancelToken | None = None,
+) -> UIResult:
+    """A seamless loop of ``bars`` bars at ``bpm``, tiled ``repeat`` times, as ``audiogen loop``.
+
+    Raises:
+        UIError: a bad input or model (the CLI's message).
+        JobCancelled: the token was cancelled.
+    """
+    from audiogen.cli import checks
+    from audiogen.loops import loop_samples
+
+    for name, value, (low, high) in (  # the checks and messages of audiogen loop
+        ("--bars", bars, (0.0, checks.MAX_BARS)),
+        ("--bpm", bpm, checks.BPM_RANGE),
+        ("--beats-per-bar", beats_per_bar, checks.BEATS_PER_BAR_RANGE),
+    ):
+        if value is None or not (math.isfinite(value) and value > 0 and low <= value <= high):
+            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
+            raise UIError(f"{name} must be a positive number in {span}, got {value}")
+    if repeat is None or repeat < 1:
+        raise UIError(f"--repeat must be >= 1, got {repeat}")
+    repeat = int(repeat)
+    seconds = bars * beats_per_bar * 60.0 / bpm
+    if seconds * repeat > MAX_SECONDS:
+        raise UIError(
+            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.1f} s; "
+            f"the limit is {MAX_SECONDS:g} s"
+        )
+    s = check_sampling(sampling)
+    with host.job(token):
+        pipe = _pipeline(host, model, s.style)
+        samples = loop_samples(bars, bpm, pipe.sample_rate, beats_per_bar)
+        granularity = pipe.length_multiple * pipe.samples_per_latent_frame
+        if samples < granularity:
+            raise UIError(
+                f"{bars:g} bars at {bpm:g} bpm is {samples} samples; this model's shortest loop is "
+                f"{granularity} samples ({granularity / pipe.sample_rate:.3f} s)"
+            )
+        kwargs = dict(repeat=repeat, progress=True, fit="mel", **s.kwargs())
+        try:
+            from audiogen.longform import is_long, loop_long
+        except ImportError:
+            is_long = None
+        if is_long is not None and is_long(pipe, pipe.loop_latent_frames(samples)):
+            result = _value_errors(loop_long, pipe, samples, **kwargs)[0]
+        else:
+            result = _value_errors(pipe.loop, samples=samples, **kwargs)
+        folder = host.new_output_dir("loop")
+        stem = f"loop_{_safe_name(s.style) if s.style else 'any'}_seed{s.seed:06d}"
+        paths, png = write_result(
+            pipe,
+            folder,
+            [stem],
+            result.waveforms,
+            result.mels,
+            _titles(s, [s.seed], pipe, "loop period"),
+            s.audio_format,
+        )
+        command = command_line(
+            "loop",
+            [
+                "--bars",
+                float(bars),
+                "--bpm",
+                float(bpm),
+                "--beats-per-bar",
+                float(beats_per_bar),
+                "--repeat",
+                repeat,
+                *s.flags(),
+                *_model_flags(host),
+                "--out",
+                f"{stem}.{s.audio_format}",
+            ],
+        )
+    sr = result.sample_rate
+    return UIResult(
+        paths,
+        png,
+        [s.seed],
+        sr,
+        result.num_samples / sr,
+        command,
+        f"{repeat} x {samples} = {result.num_samples} samples = {result.num_samples / sr:.6f} s at {sr} Hz; "
+        f"tempo stretch {result.stretch_ratio:.5f}, pitch {1200 * math.log2(result.pitch_ratio):+.1f} cents"
+        f"{_timing(result)}",
+    )
+
+
+def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
+    """Check an uploaded file's size and header (``soundfile.info``, nothing decoded) before decoding.
+
+    Returns:
+        Its :class:`~audiogen.audio.io.AudioInfo`.
+
+    Raises:
+        UIError: no file, a file over :data:`MAX_UPLOAD_BYTES` or :data:`MAX_SECONDS`, or not audio.
+    """
+    from audiogen.cli.checks import check_input_audio
+
+    if not path:
+        raise UIError(f"{flag}: no file uploaded")
+    path = Path(path)
+    if not path.is_file():
+        raise UIError(f"{path}: no such file")
+    size = os.stat(path).st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise UIError(
+            f"{path.name}: {size / 2**20:.1f} MiB is larger than the {MAX_UPLOAD_BYTES / 2**20:g} MiB limit"
+        )
+    return cli_check(check_input_audio, path)  # the header only, as audiogen variation checks it
+
+
+def _seconds(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _load_upload(path: str | Path) -> Any:
+    from audiogen.audio.io import AudioLoadError, load_audio
+
+    check_upload(path)
+    try:
+        return load_audio(path)
+    except (AudioLoadError, ValueError) as e:
+        raise UIError(str(e)) from e
+
+
+def variation(
+    host: ModelHost,
+    model: str | Path | None,
+    sampling: Sampling,
+    audio: str | Path,
+    strength: float = 0.5,
+    token: CancelToken | None = None,
+) -> UIResult:
+    """A variation of the uploaded ``audio`` at ``strength``, as ``audiogen variation``.
+
+    Raises:
+        UIError: a bad input, upload or model (the CLI's message).
+        JobCancelled: the token was cancelled.
+    """
+    if strength is None or not 0.0 <= strength <= 1.0:
+        raise UIError(f"--strength must be in [0, 1], got {strength}")
+    s = check_sampling(sampling)
+    clip = _load_upload(audio)
+    with host.job(token):
+        pipe = _pipeline(host, model, s.style)
+        result = _value_errors(
+            pipe.variation,
+            clip.waveform,
+            clip.sample_rate,
+            strength=float(strength),
+            progress=True,
+            prefix=f"{audio}: ",
+            **s.kwargs(),
+        )
+        folder = host.new_output_dir("variation")
+        stem = f"{Path(audio).stem}_variation_seed{s.seed:06d}"
+        paths, png = write_result(
+            pipe,
+            folder,
+            [stem],
+            result.waveforms,
+            result.mels,
+            _titles(s, [s.seed], pipe, "variation"),
+            s.audio_format,
+        )
+        command = command_line(
+            "variation",
+            [
+                "",
+                str(audio),
+                "--strength",
+                float(strength),
+                *s.flags(),
+                *_model_flags(host),
+                "--out",
+                f"{stem}.{s.audio_format}",
+            ],
+        )
+    return UIResult(
+        paths,
+        png,
+        [s.seed],
+        result.sample_rate,
+        result.seconds,
+        command,
+        f"{result.num_samples} samples = {result.seconds:.3f} s at {result.sample_rate} Hz "
+        f"(strength {strength:g}){_timing(result)}",
+    )
