@@ -1,5 +1,8 @@
 """Chunked decoding and vocoding of long latents and mels (used by :mod:`audiogen.longform`).
 
+* :func:`encode_chunked`: the VAE encoder (strided convolutions, a bounded reach measured by
+  :func:`encoder_context`) encodes chunks of the log-mel with context and keeps their middles: the
+  same latent as one-piece encoding up to float rounding.
 * :func:`decode_chunked`: the VAE decoder is convolutional with a bounded reach
   (``AudioGenPipeline.decoder_context`` latent frames), so each chunk is decoded with that much
   context on each side and its middle kept: one-piece decoding up to float rounding.
@@ -15,6 +18,7 @@ import math
 from typing import Any
 
 import torch
+from torch import nn
 
 #: Mel frames per vocoder chunk (1024 frames = 11.9 s at 22050 Hz, hop 256).
 VOCODER_CHUNK_FRAMES = 1024
@@ -33,17 +37,18 @@ def _chunk_index(start: int, stop: int, total: int, circular: bool, device: torc
 
 @torch.no_grad()
 def decode_chunked(
-    pipe: Any, latent: torch.Tensor, chunk: int = DECODER_CHUNK_FRAMES, circular: bool = False
+    pipe: Any, latent: torch.Tensor, chunk: int | None = None, circular: bool = False
 ) -> torch.Tensor:
     """Decode ``latent (batch, latent_dim, frames)`` → mel ``(batch, n_mels, frames * td)`` in chunks.
 
-    ``td`` is ``time_downsample``.
+    ``td`` is ``time_downsample``; ``chunk`` defaults to :data:`DECODER_CHUNK_FRAMES`.
 
     Each chunk of ``chunk`` latent frames is decoded with ``pipe.decoder_context`` frames of context
     each side (the decoder's reach; cut at the clip's ends, or wrapped with ``circular``), and its
     middle kept: the result equals one-piece decoding (``pipe.autoencoder.decode`` or
     ``pipe.decode_circular``) up to float rounding.
     """
+    chunk = DECODER_CHUNK_FRAMES if chunk is None else chunk
     total = latent.shape[-1]
     if total <= chunk:
         return pipe.decode_circular(latent) if circular else pipe.autoencoder.decode(latent)
@@ -57,6 +62,58 @@ def decode_chunked(
     return torch.cat(parts, dim=-1)
 
 
+def encoder_context(encoder: nn.Module) -> int:
+    """Receptive-field radius of a strided convolutional encoder, in input (mel) frames.
+
+    Walks ``encoder.modules()`` in definition order (the forward order of the project's
+    ``nn.Sequential`` encoders); every ``nn.Conv1d`` adds its whole extent
+    ``dilation * (kernel_size - 1)`` at the current input stride (an upper bound that also covers
+    unpadded strided convolutions), then multiplies the stride by its own. Pointwise layers add
+    nothing.
+
+    Returns:
+        ``ceil(radius) + 1`` input frames.
+
+    Raises:
+        ValueError: for a layer whose reach cannot be bounded this way (transposed convolution,
+            2-D convolution, attention, recurrence).
+    """
+    radius, stride = 0, 1
+    for m in encoder.modules():
+        if isinstance(m, nn.Conv1d):
+            radius += m.dilation[0] * (m.kernel_size[0] - 1) * stride
+            stride *= m.stride[0]
+        elif isinstance(m, nn.ConvTranspose1d | nn.MultiheadAttention | nn.RNNBase | nn.Conv2d):
+            raise ValueError(f"encoder_context: cannot bound the receptive field of {type(m).__name__}")
+    return radius + 1
+
+
+@torch.no_grad()
+def encode_chunked(pipe: Any, mel: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """Encode ``mel (batch, n_mels, frames)`` → latent ``(batch, latent_dim, latent_frames)`` in chunks.
+
+    The posterior mean, as ``pipe.autoencoder.encode(mel)``. Each chunk of ``chunk`` latent frames
+    (``chunk * time_downsample`` mel frames) is encoded with :func:`encoder_context` mel frames of
+    context each side, rounded up to whole latent frames (cut at the clip's ends), and its middle
+    kept. The chunk edges fall on latent-frame boundaries and the last chunk reaches the end of the
+    mel, so the encoder's end padding is the one-piece encoding's: the result equals it up to float
+    rounding, with memory bounded by the chunk size.
+    """
+    chunk = DECODER_CHUNK_FRAMES if chunk is None else chunk
+    ae, td = pipe.autoencoder, pipe.time_downsample
+    total = ae.latent_frames(mel.shape[-1])
+    if total <= chunk:
+        return ae.encode(mel)
+    k = math.ceil(encoder_context(getattr(ae, "encoder", ae)) / td)
+    parts = []
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        lo, hi = max(0, start - k), min(total, stop + k)
+        latent = ae.encode(mel[..., lo * td : hi * td])
+        parts.append(latent[..., start - lo : stop - lo])
+    return torch.cat(parts, dim=-1)
+
+
 def _equal_power(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Fade-out and fade-in gains ``(n,)`` with ``out² + in² = 1``."""
     u = (torch.arange(n, device=device, dtype=torch.float32) + 0.5) / n
@@ -67,12 +124,15 @@ def _equal_power(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tens
 def vocode_chunked(
     pipe: Any,
     mel: torch.Tensor,
-    chunk: int = VOCODER_CHUNK_FRAMES,
-    context: int = VOCODER_CONTEXT_FRAMES,
-    fade: int = VOCODER_FADE_FRAMES,
+    chunk: int | None = None,
+    context: int | None = None,
+    fade: int | None = None,
     circular: bool = False,
 ) -> tuple[torch.Tensor, list[int]]:
     """Vocode ``mel (batch, n_mels, M)`` → ``(batch, 1, M * hop_length)`` in overlapping chunks.
+
+    ``chunk``, ``context`` and ``fade`` default to :data:`VOCODER_CHUNK_FRAMES`,
+    :data:`VOCODER_CONTEXT_FRAMES` and :data:`VOCODER_FADE_FRAMES` (read at call time).
 
     Chunk ``j`` renders the mel frames ``[j * chunk - fade / 2, (j + 1) * chunk + fade / 2)`` with
     ``context`` more frames each side (cut at the clip's ends or wrapped with ``circular``); the
@@ -90,6 +150,9 @@ def vocode_chunked(
     Returns:
         the waveform and the joints (sample positions; a circular joint at 0 included).
     """
+    chunk = VOCODER_CHUNK_FRAMES if chunk is None else chunk
+    context = VOCODER_CONTEXT_FRAMES if context is None else context
+    fade = VOCODER_FADE_FRAMES if fade is None else fade
     frames = mel.shape[-1]
     if frames <= chunk + 2 * context:
         wav = pipe.vocode_circular(mel) if circular else pipe.vocoder(mel)

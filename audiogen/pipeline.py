@@ -754,7 +754,11 @@ class AudioGenPipeline:
                 f"variation: the input is too short ({num_samples} samples at {self.sample_rate} Hz)"
             )
         mel = LogMelSpectrogram(self.mel_config).to(device)(mono.to(device)).mel  # (1, n_mels, frames)
-        latent = self.autoencoder.encode(mel)
+        # encoder, decoder and vocoder in chunks: memory bounded whatever the input's length
+        from audiogen.chunked import decode_chunked, encode_chunked, vocode_chunked
+
+        latent = encode_chunked(self, mel)
+        del mono
         _sync(device)
         t0 = time.perf_counter()
         latents = noise_and_denoise(
@@ -770,10 +774,10 @@ class AudioGenPipeline:
         )
         _sync(device)
         t1 = time.perf_counter()
-        out_mel = self.autoencoder.decode(latents, frames=mel.shape[-1])
+        out_mel = decode_chunked(self, latents)[..., : mel.shape[-1]]
         _sync(device)
         t2 = time.perf_counter()
-        wav = self.vocoder(out_mel.float())[..., :num_samples]
+        wav = vocode_chunked(self, out_mel.float())[0][..., :num_samples]
         _sync(device)
         t3 = time.perf_counter()
         timings.encode, timings.denoise, timings.decode = t0 - start, t1 - t0, t2 - t1

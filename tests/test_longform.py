@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from audiogen.chunked import encode_chunked, encoder_context
 from audiogen.longform import (
     WindowedDenoiser,
     decode_chunked,
@@ -111,6 +112,64 @@ def test_chunked_decoding_equals_one_piece(pipe):
     assert chunked.shape == whole.shape
     assert torch.allclose(chunked, whole, atol=1e-4)
     assert torch.allclose(circ_chunked, circ, atol=1e-4)
+
+
+@pytest.mark.parametrize("frames", [97, 120, 163])
+def test_chunked_encoding_equals_one_piece(pipe, frames):
+    """Random lengths (odd ones exercise the encoder's end padding); chunks of 7 latent frames."""
+    torch.manual_seed(frames)
+    mel = torch.randn(2, pipe.mel_config.n_mels, frames) - 4
+    with torch.no_grad():
+        whole = pipe.autoencoder.encode(mel)
+        chunked = encode_chunked(pipe, mel, chunk=7)
+    assert chunked.shape == whole.shape
+    assert torch.allclose(chunked, whole, atol=1e-5)
+
+
+def test_encoder_context_covers_the_receptive_field(pipe):
+    """A change at one mel frame moves no latent frame farther than encoder_context mel frames away."""
+    encoder = pipe.autoencoder.encoder
+    k, td = encoder_context(encoder), pipe.time_downsample
+    mel = torch.randn(1, pipe.mel_config.n_mels, 200) - 4
+    bumped = mel.clone()
+    bumped[..., 100] += 5.0
+    with torch.no_grad():
+        moved = (pipe.autoencoder.encode(bumped) - pipe.autoencoder.encode(mel)).abs().amax(dim=1)[0]
+    frames = moved.nonzero().flatten()
+    assert len(frames) > 0
+    assert (frames * td - 100).abs().max() <= k + td
+    with pytest.raises(ValueError, match="cannot bound"):
+        encoder_context(nn.Sequential(nn.Conv1d(1, 1, 3), nn.ConvTranspose1d(1, 1, 2, stride=2)))
+
+
+def test_variation_of_a_long_input_encodes_decodes_and_vocodes_in_chunks(pipe, monkeypatch):
+    """A long input is encoded / decoded / vocoded in pieces of bounded length."""
+    import audiogen.chunked as chunked
+
+    monkeypatch.setattr(chunked, "DECODER_CHUNK_FRAMES", 16)
+    monkeypatch.setattr(chunked, "VOCODER_CHUNK_FRAMES", 40)
+    monkeypatch.setattr(chunked, "VOCODER_CONTEXT_FRAMES", 8)
+    monkeypatch.setattr(chunked, "VOCODER_FADE_FRAMES", 4)
+    seen = []
+    encode, decode = pipe.autoencoder.encode, pipe.autoencoder.decode
+
+    def seen_encode(mel, **kwargs):
+        seen.append(mel.shape[-1])
+        return encode(mel, **kwargs)
+
+    def seen_decode(latent, **kwargs):
+        seen.append(latent.shape[-1] * pipe.time_downsample)
+        return decode(latent, **kwargs)
+
+    monkeypatch.setattr(pipe.autoencoder, "encode", seen_encode)
+    monkeypatch.setattr(pipe.autoencoder, "decode", seen_decode)
+    samples = 300 * pipe.hop_length + 17
+    wav = 0.1 * torch.randn(1, samples)
+    result = pipe.variation(wav, pipe.sample_rate, strength=0.5, steps=2, seed=3, progress=False)
+    assert result.waveforms.shape == (1, 1, samples)
+    assert torch.isfinite(result.waveforms).all()
+    # encoder and decoder both ran in several pieces, none of them the whole 301-frame mel
+    assert len(seen) >= 6 and max(seen) < 100
 
 
 def test_chunked_vocoding_length_joints_and_one_piece_for_short_mels(pipe):

@@ -4,6 +4,8 @@ Usage: ``OMP_NUM_THREADS=1 .venv/bin/python tools/profile_variation_memory.py SE
 SECONDS of noise at 22.05 kHz (mono) through ``variation`` (one sampler step) on the CPU and prints
 the process's peak RSS (``ru_maxrss``) after the imports, the model load, and each stage (encode,
 denoise, decode, vocode). The peak only grows, so each line's increase is what that stage added.
+The encoder, decoder and vocoder run in chunks on long inputs (:mod:`audiogen.chunked`); a stage's
+line is printed once, after its last chunk.
 """
 
 from __future__ import annotations
@@ -13,9 +15,24 @@ import sys
 
 import torch
 
+_pending: list[str] = []
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 
 def report(tag: str) -> None:
-    print(f"{tag}: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+    """Print the peak after stage ``tag``; chunked calls of one stage print one line."""
+    if _pending and _pending[0] != tag:
+        flush()
+    _pending[:] = [tag]
+
+
+def flush() -> None:
+    if _pending:
+        print(f"{_pending[0]}: peak {peak_mb():.0f} MB", flush=True)
+        _pending.clear()
 
 
 def main() -> None:
@@ -25,6 +42,7 @@ def main() -> None:
     report("imports")
     pipe = load_pretrained(device="cpu")
     report("model loaded")
+    flush()
     seconds = float(sys.argv[1])
     waveform = 0.1 * torch.randn(1, int(seconds * 22050))  # (channels, samples)
 
@@ -40,8 +58,11 @@ def main() -> None:
     pipe.autoencoder.decode = traced(pipe.autoencoder.decode, "decode")
     diffusion.noise_and_denoise = traced(diffusion.noise_and_denoise, "denoise")
     pipe.vocoder.forward = traced(pipe.vocoder.forward, "vocode")
+    if hasattr(pipe.vocoder, "analyse"):  # the Griffin-Lim vocoder's chunks go through analyse
+        pipe.vocoder.analyse = traced(pipe.vocoder.analyse, "vocode")
     with torch.no_grad():
         pipe.variation(waveform, 22050, strength=0.5, steps=1, progress=False)
+    flush()
 
 
 if __name__ == "__main__":
