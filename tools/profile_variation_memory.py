@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-_pending: list[str] = []
+_pending: list[tuple[str, float]] = []  # (stage, peak after its latest call)
 
 
 def peak_mb() -> float:
@@ -23,16 +23,16 @@ def peak_mb() -> float:
 
 
 def report(tag: str) -> None:
-    """Print the peak after stage ``tag``; chunked calls of one stage print one line."""
-    if _pending and _pending[0] != tag:
+    """Note the peak after stage ``tag``; chunked calls of one stage give one line."""
+    if _pending and _pending[0][0] != tag:
         flush()
-    _pending[:] = [tag]
+    _pending[:] = [(tag, peak_mb())]
 
 
 def flush() -> None:
-    if _pending:
-        print(f"{_pending[0]}: peak {peak_mb():.0f} MB", flush=True)
-        _pending.clear()
+    for tag, peak in _pending:
+        print(f"{tag}: peak {peak:.0f} MB", flush=True)
+    _pending.clear()
 
 
 def main() -> None:
