@@ -2,7 +2,7 @@
 
 One call goes from a folder of audio (or a manifest) to a complete pipeline folder:
 
-1. **data**: the folder is scanned with :func:`~audiogen.data.manifest.scan_folder` (every file
+1. **data**: the folder is scanned with :func:`~audiogen.data.scan.scan_folder` (every file
    decoded and checked; bad files are reported with their reason and left out, never a crash).
    Every usable file gets the style ``style`` (default: the folder's name) and a split drawn per
    file; the manifest is kept in ``RUN_DIR/data/manifest.jsonl`` so a resumed run sees the same data.
@@ -275,7 +275,8 @@ def prepare_data(config: FinetuneConfig, progress: bool = True) -> PreparedData:
         FinetuneError: no usable file in the collection, or no file in the training split.
         FileNotFoundError: ``config.source`` does not exist.
     """
-    from audiogen.data.manifest import read_manifest, scan_folder, write_manifest, write_rejections
+    from audiogen.data.manifest import read_manifest, write_manifest
+    from audiogen.data.scan import scan_folder, write_rejections
 
     data_dir = Path(config.out) / "data"
     manifest = data_dir / "manifest.jsonl"

@@ -13,4 +13,3 @@ def test_mel_losses():
     assert mel_l1_loss(a.bfloat16(), b.bfloat16()).dtype == torch.float32
     with pytest.raises(ValueError, match="differ in shape"):
         mel_l1_loss(a, b[..., :4])
-

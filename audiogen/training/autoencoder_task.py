@@ -221,7 +221,8 @@ class AutoencoderTask(Task):
         return dict(self._optimizers)
 
     def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest, scan_folder
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
 
         d = self.data_config
         if d.manifest is not None:
@@ -231,7 +232,7 @@ class AutoencoderTask(Task):
 
     def _mel_cache_dir(self, entries: list[Any]) -> Path:
         """Build (or reuse) the log-mel cache of ``entries`` under ``data.mel_cache``."""
-        from audiogen.data.datasets import build_mel_cache
+        from audiogen.data.cache import build_mel_cache
 
         return build_mel_cache(entries, self.mel_config, self.data_config.mel_cache, progress=False)  # type: ignore[arg-type]
 
@@ -240,7 +241,7 @@ class AutoencoderTask(Task):
     ) -> torch.utils.data.Dataset:
         d, cfg = self.data_config, self.mel_config
         if cache is not None:
-            from audiogen.data.datasets import MelCacheDataset
+            from audiogen.data.cache import MelCacheDataset
 
             frames = max(1, round(d.segment_seconds * cfg.sample_rate / cfg.hop_length))
             dataset = MelCacheDataset(cache, frames, train=train, split=split)

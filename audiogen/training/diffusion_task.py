@@ -11,7 +11,7 @@ Latents come from one of two sources (``data.source``):
 
 * ``latent_cache`` (default, fastest): every file is decoded once, its log-mel computed and encoded
   whole by the autoencoder (posterior mean times ``latent_scale``, one file per batch so nothing
-  depends on padding), and stored with :func:`~audiogen.data.datasets.build_feature_cache` under
+  depends on padding), and stored with :func:`~audiogen.data.cache.build_feature_cache` under
   ``data.latent_cache/latent-<key>/``; training crops are read from there. The key covers the
   files, the label list, the autoencoder's config and a SHA-256 of its weights, so a retrained
   autoencoder gets a new cache automatically.
@@ -247,7 +247,8 @@ class DiffusionTask(Task):
 
     # ------------------------------------------------------------------ data
     def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest, scan_folder
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
 
         if self._entries_cache is None:
             d = self.data_config
@@ -299,16 +300,16 @@ class DiffusionTask(Task):
         Each file is decoded mono at the autoencoder's sample rate, turned into a log-mel and
         encoded whole (posterior mean × ``latent_scale``) on the CPU; items are
         ``(latent_frames, latent_dim)`` in the shards of
-        :func:`~audiogen.data.datasets.build_feature_cache` (pad value 0).
+        :func:`~audiogen.data.cache.build_feature_cache` (pad value 0).
 
         Returns:
             The cache folder.
 
         Raises:
-            as :func:`~audiogen.data.datasets.build_feature_cache`.
+            as :func:`~audiogen.data.cache.build_feature_cache`.
         """
         from audiogen.audio.spectral import LogMelSpectrogram
-        from audiogen.data.datasets import build_feature_cache
+        from audiogen.data.cache import build_feature_cache
         from audiogen.frechet import peak_normalize
         from audiogen.models.pretrained import config_to_dict
 
@@ -360,7 +361,7 @@ class DiffusionTask(Task):
         d = self.data_config
         frames = self.latent_frames(d.segment_seconds)
         if cache is not None:
-            from audiogen.data.datasets import FeatureCacheDataset
+            from audiogen.data.cache import FeatureCacheDataset
 
             dataset: torch.utils.data.Dataset = FeatureCacheDataset(
                 cache, frames, train=train, split=split, key="latent"

@@ -247,7 +247,8 @@ class VocoderTask(Task):
         return dict(self._optimizers)
 
     def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest, scan_folder
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
 
         d = self.data_config
         if d.manifest is not None:

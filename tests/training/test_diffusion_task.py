@@ -29,7 +29,8 @@ def _tone(freq: float, seconds: float) -> torch.Tensor:
 def corpus(tmp_path_factory) -> Path:
     """Two styles (sub-folders ``low`` / ``high``) of harmonic tones and a manifest with splits."""
     from audiogen.audio.io import save_audio
-    from audiogen.data.manifest import scan_folder, write_manifest
+    from audiogen.data.manifest import write_manifest
+    from audiogen.data.scan import scan_folder
 
     root = tmp_path_factory.mktemp("corpus")
     for label, base in (("low", 110.0), ("high", 880.0)):
