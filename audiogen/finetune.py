@@ -389,7 +389,7 @@ def stage_recipe(
     """
     run_dir = Path(config.out)
     if stage == "autoencoder":
-        from audiogen.training.autoencoder_task import (
+        from audiogen.training.tasks.autoencoder import (
             ADVERSARIAL_BETAS,
             ADVERSARIAL_LOSS_WEIGHTS,
             CPU_ADVERSARIAL,

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from audiogen.cli import app
 from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
 from audiogen.pipeline import AudioGenPipeline
-from audiogen.training.diffusion_task import DiffusionTask
+from audiogen.training.tasks.diffusion import DiffusionTask
 from tests.test_pipeline import write_tiny_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]

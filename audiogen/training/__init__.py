@@ -1,5 +1,5 @@
 """Training: one Accelerate loop (:mod:`~audiogen.training.trainer`) for every stage, each stage a
-:class:`~audiogen.training.tasks.Task` (:mod:`~audiogen.training.autoencoder_task`, ...), and
+:class:`~audiogen.training.tasks.Task` (:mod:`~audiogen.training.tasks.autoencoder`, ...), and
 pickle-free atomic checkpoints (:mod:`~audiogen.training.checkpoint`).
 
 Heavy imports (accelerate, tensorboard) happen when a run starts, not on import.

@@ -61,7 +61,7 @@ from audiogen.training.distributed import (
 )
 from audiogen.training.ema import EMA
 from audiogen.training.sampling import EpochSampler, SeededItems, to_device
-from audiogen.training.tasks import Sample, Task, write_samples
+from audiogen.training.tasks.base import Sample, Task, write_samples
 from audiogen.training.train_config import TrainConfig, TrainingError, TrainResult, lr_lambda
 
 

@@ -45,7 +45,7 @@ from audiogen.config import MelConfig, from_dict
 from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE, deepen_decoder_state
 from audiogen.training.adversarial import adaptive_weight, frozen, optimizer_steps, zero_loss
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
+from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEBUG_RECIPE = ROOT / "recipes" / "debug" / "diffusion.yaml"
 SAMPLE_RATE = 16000
 LABELS = ["high", "low"]
@@ -184,7 +184,7 @@ def test_recipe_errors_are_reported(corpus, autoencoder, tmp_path):
 
 
 def test_unconditional_training_step(corpus, autoencoder, tmp_path):
-    from audiogen.training.diffusion_task import DiffusionTask
+    from audiogen.training.tasks.diffusion import DiffusionTask
 
     recipe = {
         "model": {"channels": 8, "channel_mults": [1, 2], "blocks_per_level": 1, "attention_heads": 2},

@@ -26,7 +26,7 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.classifier import ClassifierConfig, StyleClassifier
-from audiogen.training.tasks import (
+from audiogen.training.tasks.base import (
     Datasets,
     Sample,
     Task,

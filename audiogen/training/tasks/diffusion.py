@@ -48,7 +48,7 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.diffusion import SAMPLERS, DiffusionConfig, LatentDenoiser, make_sampler, noise_scheduler
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
+from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ class DiffusionTask(Task):
 
     def __init__(self, recipe: dict[str, Any]) -> None:
         from audiogen.models.autoencoder import MelVAE
-        from audiogen.training.autoencoder_task import latest_autoencoder
+        from audiogen.training.tasks.autoencoder import latest_autoencoder
 
         super().__init__(recipe)
         self.data_config = from_dict(DiffusionDataConfig, recipe.get("data"))

@@ -64,7 +64,7 @@ from audiogen.models.discriminators import (
 )
 from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
 from audiogen.training.adversarial import frozen, optimizer_steps, zero_loss
-from audiogen.training.tasks import (
+from audiogen.training.tasks.base import (
     Datasets,
     Sample,
     Task,
