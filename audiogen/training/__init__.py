@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from audiogen.training.distributed import end_distributed
 from audiogen.training.tasks import TASKS, Task, build_task
-from audiogen.training.trainer import TrainConfig, Trainer, TrainingError, TrainResult, end_distributed
+from audiogen.training.trainer import TrainConfig, Trainer, TrainingError, TrainResult
 
 __all__ = [
     "TASKS",
