@@ -19,7 +19,7 @@ from typing import Any
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.vocoder.backbone import ConvNeXtBackbone
-from audiogen.models.vocoder.base import Vocoder
+from audiogen.models.vocoder.base import VOCODER_CLASSES, Vocoder
 from audiogen.models.vocoder.gl_refine import GLRefineConfig, GLRefineOutput, GLRefineVocoder
 from audiogen.models.vocoder.heads import ISTFTHead, istft_centered, overlap_add
 from audiogen.models.vocoder.vocos import VocoderConfig, VocosVocoder
@@ -47,9 +47,7 @@ VOCODER_TYPES: dict[str, tuple[type[Vocoder], type]] = {
     "gl_refine": (GLRefineVocoder, GLRefineConfig),
 }
 
-
-#: Vocoder classes by the class name a model folder's ``config.json`` records.
-VOCODER_CLASSES: dict[str, type[Vocoder]] = {klass.__name__: klass for klass, _ in VOCODER_TYPES.values()}
+VOCODER_CLASSES.update({klass.__name__: klass for klass, _ in VOCODER_TYPES.values()})
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ from torch import nn
 from audiogen.config import MelConfig
 from audiogen.models.pretrained import CONFIG_NAME, PretrainedMixin
 
+#: Vocoder classes by the class name a model folder's ``config.json`` records (the package
+#: :mod:`audiogen.models.vocoder` fills it with every vocoder it defines).
+VOCODER_CLASSES: dict[str, type[Vocoder]] = {}
+
 
 class Vocoder(PretrainedMixin, nn.Module):
     """Base class of the vocoders: log-mel spectrogram in, waveform out.
@@ -119,8 +123,7 @@ class Vocoder(PretrainedMixin, nn.Module):
             class_name = read_json(config_path)["class"]
         except (KeyError, TypeError) as e:
             raise ValueError(f"{config_path}: not a model config with a 'class' key ({e})") from e
-        from audiogen.models.vocoder import VOCODER_CLASSES as classes
-
+        classes = VOCODER_CLASSES
         if not isinstance(class_name, str) or class_name not in classes:
             raise ValueError(f"{config_path}: {class_name!r} is not a vocoder; known: {sorted(classes)}")
         return classes[class_name].from_pretrained(directory, device)
