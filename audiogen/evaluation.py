@@ -159,14 +159,14 @@ def mrstft_distance(wav_a: torch.Tensor, wav_b: torch.Tensor) -> float:
 def load_vocoder(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
     """Load a vocoder (eval mode) from a model, pipeline, checkpoint or run folder.
 
-    See :func:`audiogen.training.vocoder_task.latest_vocoder` for how the folder is resolved.
+    See :func:`audiogen.training.tasks.vocoder.latest_vocoder` for how the folder is resolved.
 
     Raises:
         FileNotFoundError: if no vocoder is found there (names the path).
         ValueError: if the folder holds something else or the weights do not match.
     """
     from audiogen.models.vocoder import Vocoder
-    from audiogen.training.vocoder_task import latest_vocoder
+    from audiogen.training.tasks.vocoder import latest_vocoder
 
     return Vocoder.from_pretrained(latest_vocoder(path), device=device)
 
@@ -179,7 +179,7 @@ def load_autoencoder(path: str | os.PathLike[str], device: str | torch.device = 
         ValueError: if the folder holds something else or the weights do not match.
     """
     from audiogen.models.autoencoder import MelVAE
-    from audiogen.training.autoencoder_task import latest_autoencoder
+    from audiogen.training.tasks.autoencoder import latest_autoencoder
 
     path = Path(path)
     if not path.exists():

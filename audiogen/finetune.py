@@ -2,7 +2,7 @@
 
 One call goes from a folder of audio (or a manifest) to a complete pipeline folder:
 
-1. **data**: the folder is scanned with :func:`~audiogen.data.manifest.scan_folder` (every file
+1. **data**: the folder is scanned with :func:`~audiogen.data.scan.scan_folder` (every file
    decoded and checked; bad files are reported with their reason and left out, never a crash).
    Every usable file gets the style ``style`` (default: the folder's name) and a split drawn per
    file; the manifest is kept in ``RUN_DIR/data/manifest.jsonl`` so a resumed run sees the same data.
@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,9 +65,6 @@ STAGE_PLANS: dict[str, tuple[str, ...]] = {
     "all": ("autoencoder", "denoiser", "vocoder"),
 }
 """Which pipeline stages each ``--stages`` choice fine-tunes, in training order."""
-
-TRAINING_TASK = {"autoencoder": "autoencoder", "denoiser": "diffusion", "vocoder": "vocoder"}
-"""The :data:`audiogen.training.TASKS` key that trains each pipeline stage."""
 
 SETTINGS_NAME = "finetune.json"
 # settings a resumed run must share with the run it continues (the rest may change, e.g. --steps)
@@ -275,7 +271,8 @@ def prepare_data(config: FinetuneConfig, progress: bool = True) -> PreparedData:
         FinetuneError: no usable file in the collection, or no file in the training split.
         FileNotFoundError: ``config.source`` does not exist.
     """
-    from audiogen.data.manifest import read_manifest, scan_folder, write_manifest, write_rejections
+    from audiogen.data.manifest import read_manifest, write_manifest
+    from audiogen.data.scan import scan_folder, write_rejections
 
     data_dir = Path(config.out) / "data"
     manifest = data_dir / "manifest.jsonl"
@@ -318,172 +315,19 @@ def prepare_data(config: FinetuneConfig, progress: bool = True) -> PreparedData:
     return PreparedData(manifest, len(rejections))
 
 
-def _ema_decay(steps: int) -> float:
-    """An EMA whose horizon is about a tenth of the run (0.9 … 0.999), so short runs move off the base."""
-    return min(0.999, max(0.9, 1.0 - 10.0 / steps))
 
 
-def stage_steps(config: FinetuneConfig, stage: str) -> int:
-    """Optimizer steps of ``stage`` (``"autoencoder"``, ``"denoiser"`` or ``"vocoder"``)."""
-    own = {"vocoder": config.vocoder_steps, "autoencoder": config.autoencoder_steps}.get(stage)
-    return own or config.steps
 
 
-def _train_section(config: FinetuneConfig, stage: str, betas: tuple[float, float]) -> dict[str, Any]:
-    steps = stage_steps(config, stage)
-    every = min(config.sample_every or max(1, math.ceil(steps / 4)), steps)
-    return {
-        "max_steps": steps,
-        "batch_size": config.batch_size,
-        "num_workers": config.num_workers,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
-        "mixed_precision": config.mixed_precision,
-        "lr": config.lr,
-        "betas": list(betas),
-        "lr_schedule": "constant",
-        "warmup_steps": min(100, max(1, steps // 10)),
-        "grad_clip": 1.0,
-        "ema_decay": _ema_decay(steps),
-        "log_every": max(1, min(50, steps // 10)),
-        "validate_every": every,
-        "val_batches": 1,
-        "num_samples": 2,
-        "checkpoint_every": every,
-        "keep_checkpoints": 2,
-        "seed": config.seed,
-        "log_with": "tensorboard",
-        "cpu": config.cpu,
-        "gradient_checkpointing": config.gradient_checkpointing and stage == "denoiser",
-        "shared_cache": config.shared_cache,
-        "dist_timeout_s": config.dist_timeout_s,
-    }
 
 
-def _saved_config(folder: Path) -> dict[str, Any]:
-    """A saved model folder's ``config.json``: ``{"class": name, "config": {...}, ...}``."""
-    return json.loads((folder / "config.json").read_text())
 
 
-def stage_recipe(
-    stage: str,
-    config: FinetuneConfig,
-    manifest: Path,
-    folders: dict[str, Path],
-    styles: list[str],
-    val_split: str,
-) -> dict[str, Any]:
-    """The training recipe that fine-tunes ``stage`` of the pipeline (see the module docstring).
-
-    Args:
-        stage: ``"autoencoder"``, ``"denoiser"`` or ``"vocoder"``.
-        config: the run's settings.
-        manifest: the collection's manifest.
-        folders: the current model folder of each stage (base, or already fine-tuned).
-        styles: the collection's styles (appended to the base denoiser's labels when new).
-        val_split: split used for validation samples.
-
-    Returns:
-        A recipe dict for :func:`audiogen.training.train_stage` (sections ``init``, ``mel``,
-        ``model``, ``loss_weights``, ``data``, ``train``).
-    """
-    run_dir = Path(config.out)
-    if stage == "autoencoder":
-        from audiogen.training.autoencoder_task import (
-            ADVERSARIAL_BETAS,
-            ADVERSARIAL_LOSS_WEIGHTS,
-            CPU_ADVERSARIAL,
-        )
-
-        model = dict(_saved_config(folders["autoencoder"])["config"])
-        mel = model.pop("mel")
-        return {
-            "init": {"autoencoder": str(folders["autoencoder"])},
-            "mel": mel,
-            "model": model,
-            # the GAN objective of recipes/autoencoder_gan.yaml; a short run lets the discriminator
-            # learn for a quarter of its steps at most before it judges the decoder
-            "adversarial": {
-                **CPU_ADVERSARIAL,
-                "adv_start_step": min(CPU_ADVERSARIAL["adv_start_step"], stage_steps(config, stage) // 4),
-            },
-            "loss_weights": {"mel_l1": 1.0, "mel_l2": 0.0, "kl": 1.0e-4, **ADVERSARIAL_LOSS_WEIGHTS},
-            "data": {
-                "manifest": str(manifest),
-                "segment_seconds": config.segment_seconds,
-                "val_split": val_split,
-                "latent_scale_batches": 0,  # keep the base's latent scale
-            },
-            "train": _train_section(config, stage, ADVERSARIAL_BETAS),
-        }
-    if stage == "denoiser":
-        model = dict(_saved_config(folders["denoiser"])["config"])
-        base_labels = list(model.pop("class_labels", None) or [])
-        for key in ("latent_dim", "num_classes"):
-            model.pop(key, None)
-        if config.zero_terminal_snr and model.get("prediction_type", "v_prediction") == "v_prediction":
-            model["rescale_betas_zero_snr"] = True
-        labels = base_labels + [s for s in styles if s not in base_labels] if base_labels else None
-        lora = None
-        if config.lora_rank is not None:
-            lora = {
-                "rank": config.lora_rank,
-                "alpha": config.lora_alpha,
-                "targets": list(config.lora_targets) if config.lora_targets else None,
-                "styles": [s for s in styles if s not in base_labels] if labels else [],
-            }
-        return {
-            **({"lora": lora} if lora else {}),
-            "init": {"denoiser": str(folders["denoiser"])},
-            "model": model,
-            "loss_weights": {"diffusion_mse": 1.0},
-            "data": {
-                "autoencoder": str(folders["autoencoder"]),
-                "manifest": str(manifest),
-                "source": "latent_cache",
-                "latent_cache": str(run_dir / "cache"),
-                "normalize_cache": True,
-                "pad_to_segment": True,
-                "conditional": labels is not None,
-                "labels": labels,
-                "label_dropout": 0.1,
-                "segment_seconds": config.segment_seconds,
-                "val_split": val_split,
-                "sample_styles": styles if labels is not None else None,
-                "sample_seconds": config.segment_seconds,
-                "vocoder": str(folders["vocoder"]),
-            },
-            "train": _train_section(config, stage, (0.9, 0.99)),
-        }
-    if stage == "vocoder":
-        from audiogen.models.vocoder import VOCODER_TYPES
-
-        saved = _saved_config(folders["vocoder"])
-        model, saved_class = dict(saved["config"]), saved["class"]
-        mel = model.pop("mel")
-        kinds = [name for name, (cls, _) in VOCODER_TYPES.items() if cls.__name__ == saved_class]
-        if not kinds:
-            raise ValueError(f"{folders['vocoder']}: no training task for vocoder class {saved_class!r}")
-        model["type"] = kinds[0]
-        hop = int(mel["hop_length"])
-        return {
-            "init": {"vocoder": str(folders["vocoder"])},
-            "mel": mel,
-            "model": {"vocoder": model, "disc_start_step": stage_steps(config, stage) + 1},  # no GAN
-            "loss_weights": {
-                "mel_l1": 45.0, "mrstft": 1.0, "adv_gen": 1.0, "feature_matching": 1.0, "adv_disc": 1.0
-            },
-            "data": {
-                "manifest": str(manifest),
-                "segment_samples": max(hop, config.vocoder_segment_samples // hop * hop),
-                "val_split": val_split,
-                "valid_crops_per_file": 1,
-            },
-            "train": _train_section(config, stage, (0.8, 0.9)),
-        }
-    raise ValueError(f"unknown pipeline stage {stage!r}; known: {sorted(TRAINING_TASK)}")
 
 
 def _model_card(config: FinetuneConfig, base_dir: Path, styles: list[str], files: dict[str, int]) -> str:
+    from audiogen.training.finetune_stages import stage_steps
+
     steps = ", ".join(f"{stage} {stage_steps(config, stage)}" for stage in STAGE_PLANS[config.stages])
     return (
         "# Fine-tuned audiogen pipeline\n\n"
@@ -506,6 +350,7 @@ def export_lora(
     from audiogen.models.lora import attach_for_training, lora_config, save_adapter, weights_sha256
     from audiogen.models.pretrained import load_model_files
     from audiogen.training.checkpoint import find_model_folder
+    from audiogen.training.finetune_stages import stage_steps
 
     base = LatentDenoiser.from_pretrained(find_model_folder(base_dir, "denoiser"))
     base_labels = list(base.config.class_labels or [])
@@ -596,6 +441,7 @@ def _finetune(
     from audiogen.training import train_stage
     from audiogen.training.checkpoint import find_model_folder
     from audiogen.training.distributed import agree_on_checkpoint, cache_builders_first
+    from audiogen.training.finetune_stages import TRAINING_TASK, stage_recipe, stage_steps
 
     _check_settings(run_dir, settings)
     base = AudioGenPipeline.from_pretrained(base_dir)  # checks the base (stages agree) before any work

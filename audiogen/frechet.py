@@ -405,8 +405,8 @@ def load_embedder(
     from audiogen.models.autoencoder import MelVAE
     from audiogen.models.classifier import StyleClassifier
     from audiogen.models.pretrained import CONFIG_NAME
-    from audiogen.training.autoencoder_task import latest_autoencoder
-    from audiogen.training.classifier_task import latest_classifier
+    from audiogen.training.tasks.autoencoder import latest_autoencoder
+    from audiogen.training.tasks.classifier import latest_classifier
 
     try:
         folder = latest_classifier(path)

@@ -87,7 +87,8 @@ def write_tiny_models(folder: Path, mel: MelConfig = MEL) -> Path:
 def write_tiny_manifest(folder: Path, sample_rate: int = 22050) -> Path:
     """Five tones (at a rate other than the models') and a silent file; 4 in ``test``."""
     from audiogen.audio.io import save_audio
-    from audiogen.data.manifest import scan_folder, write_manifest
+    from audiogen.data.manifest import write_manifest
+    from audiogen.data.scan import scan_folder
 
     audio = folder / "audio"
     for i, freq in enumerate([220, 330, 440, 550, 660]):

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from audiogen.cli import app
 from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
 from audiogen.pipeline import AudioGenPipeline
-from audiogen.training.diffusion_task import DiffusionTask
+from audiogen.training.tasks.diffusion import DiffusionTask
 from tests.test_pipeline import write_tiny_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +144,8 @@ def test_all_stages_keep_the_latent_scale_and_default_style_is_the_folder_name(c
 
 
 def test_a_manifest_with_labels_keeps_them_as_styles(collection, base, tmp_path):
-    from audiogen.data.manifest import scan_folder, write_manifest
+    from audiogen.data.manifest import write_manifest
+    from audiogen.data.scan import scan_folder
 
     scan = scan_folder(collection, min_seconds=0.1, valid_fraction=0.0, group_by="none", progress=False)
     entries = [

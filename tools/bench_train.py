@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from audiogen.config import load_recipe
-from audiogen.training.autoencoder_task import AutoencoderTask
 from audiogen.training.tasks import Datasets
+from audiogen.training.tasks.autoencoder import AutoencoderTask
 from audiogen.training.trainer import TrainConfig, Trainer
 
 

@@ -19,6 +19,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help layout: an option name too long for its column moves the help text to
+    # the next line instead of being cut ("--autoencoder-s…" in rich's table at 80 columns);
+    # tests/cli/test_help.py checks every command at 80 columns
+    rich_markup_mode=None,
 )
 app.command("demo")(demo.demo)
 app.add_typer(

@@ -81,7 +81,7 @@ def load_latent_file(path: str | Path) -> LatentFile:
 
 def _load_autoencoder(checkpoint: Path, device: str):
     from audiogen.models.autoencoder import MelVAE
-    from audiogen.training.autoencoder_task import latest_autoencoder
+    from audiogen.training.tasks.autoencoder import latest_autoencoder
 
     return MelVAE.from_pretrained(latest_autoencoder(checkpoint), device=device)
 

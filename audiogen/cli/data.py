@@ -51,7 +51,8 @@ def scan(
     and is at least --min-seconds long. Paths in the manifest are relative to the manifest's
     folder. Splits are drawn per group from a hash, so they are stable when files are added.
     """
-    from audiogen.data.manifest import DEFAULT_GROUP_REGEX, scan_folder, write_manifest, write_rejections
+    from audiogen.data.manifest import DEFAULT_GROUP_REGEX, write_manifest
+    from audiogen.data.scan import scan_folder, write_rejections
 
     if group_by not in ("parent", "stem-regex", "none"):
         typer.echo(f"error: --group-by must be parent, stem-regex or none, got {group_by!r}", err=True)

@@ -1,9 +1,11 @@
 """Training data: manifests of audio collections, datasets over them, and the default corpus.
 
-* :mod:`audiogen.data.manifest`: scan folders (:func:`scan_folder`), read/write JSON-lines
-  manifests, group-wise deterministic splits.
-* :mod:`audiogen.data.datasets`: :class:`SegmentDataset` (waveform crops), the feature cache
-  (:func:`build_mel_cache`, :class:`MelCacheDataset`), :func:`collate_waveforms`.
+* :mod:`audiogen.data.scan`: scan folders into manifest entries and a rejection report
+  (:func:`scan_folder`, :func:`check_audio_file`).
+* :mod:`audiogen.data.manifest`: read/write JSON-lines manifests, group-wise deterministic splits.
+* :mod:`audiogen.data.datasets`: :class:`SegmentDataset` (waveform crops), :func:`collate_waveforms`.
+* :mod:`audiogen.data.cache`: the feature caches (:func:`build_mel_cache`, :class:`MelCacheDataset`,
+  :func:`build_feature_cache`, :class:`FeatureCacheDataset`).
 * :mod:`audiogen.data.corpus`: the default corpus rendered from music21 scores with FluidSynth
   (:func:`build_default_corpus`).
 
@@ -18,18 +20,18 @@ from typing import Any
 
 _EXPORTS = {
     "ManifestEntry": "manifest",
-    "Rejection": "manifest",
-    "ScanResult": "manifest",
-    "scan_folder": "manifest",
+    "Rejection": "scan",
+    "ScanResult": "scan",
+    "scan_folder": "scan",
     "read_manifest": "manifest",
     "write_manifest": "manifest",
     "assign_splits": "manifest",
     "SegmentDataset": "datasets",
-    "MelCacheDataset": "datasets",
-    "FeatureCacheDataset": "datasets",
+    "MelCacheDataset": "cache",
+    "FeatureCacheDataset": "cache",
     "WaveformBatch": "datasets",
-    "build_mel_cache": "datasets",
-    "build_feature_cache": "datasets",
+    "build_mel_cache": "cache",
+    "build_feature_cache": "cache",
     "collate_waveforms": "datasets",
     "build_default_corpus": "corpus",
 }

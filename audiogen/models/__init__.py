@@ -2,6 +2,7 @@
 
 - :mod:`audiogen.models.layers`: shared blocks (ConvNeXt-1D, channel LayerNorm, time resampling).
 - :mod:`audiogen.models.autoencoder`: :class:`MelVAE`, log-mel ↔ latent.
+- :mod:`audiogen.models.vocoder`: the vocoders (contract, shared ConvNeXt trunk, heads, Vocos, GL-refine).
 - :mod:`audiogen.models.pretrained`: ``config.json`` + ``model.safetensors`` folders for every model.
 """
 

@@ -32,9 +32,13 @@ class ConvNeXtBlock1d(nn.Module):
     """Residual 1-D ConvNeXt block: depthwise conv → LayerNorm → pointwise MLP (GELU) → layer scale.
 
     Follows ConvNeXt (Liu et al., 2022, "A ConvNet for the 2020s") in the 1-D form used by Vocos
-    (Siuzdak, 2023; ``vocos/modules.py: ConvNeXtBlock``). Shape-preserving:
-    ``(batch, channels, frames)`` → ``(batch, channels, frames)`` for any ``frames >= 1``
-    (the depthwise conv is zero-padded, "same" length).
+    (Siuzdak, 2023; ``vocos/modules.py: ConvNeXtBlock``, without its AdaLayerNorm conditioning).
+    Shape-preserving: ``(batch, channels, frames)`` → ``(batch, channels, frames)`` for any
+    ``frames >= 1`` (the depthwise conv is zero-padded, "same" length); with ``channels_last``
+    ``(batch, frames, channels)`` → ``(batch, frames, channels)``, which lets a stack of blocks (the
+    vocoders' trunk, :mod:`audiogen.models.vocoder.backbone`) skip the transposes between blocks
+    since the LayerNorm and both linear layers work channels-last. The parameters (``dwconv``,
+    ``norm``, ``pwconv1``, ``pwconv2``, ``gamma``) are the same in both layouts.
 
     Args:
         channels: width of the residual stream.
@@ -43,6 +47,8 @@ class ConvNeXtBlock1d(nn.Module):
         layer_scale_init: initial value of the per-channel residual scale (small → near-identity
             blocks at initialisation, which keeps deep stacks stable).
         dilation: dilation of the depthwise conv.
+        hidden_dim: hidden width of the pointwise MLP; ``None``: ``int(channels * mlp_ratio)``.
+        channels_last: input and output laid out ``(batch, frames, channels)``.
 
     Raises:
         ValueError: if ``kernel_size`` is even.
@@ -55,11 +61,14 @@ class ConvNeXtBlock1d(nn.Module):
         mlp_ratio: float = 4.0,
         layer_scale_init: float = 1e-2,
         dilation: int = 1,
+        hidden_dim: int | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
-        hidden = int(channels * mlp_ratio)
+        self.channels_last = channels_last
+        hidden = int(channels * mlp_ratio) if hidden_dim is None else hidden_dim
         self.dwconv = nn.Conv1d(
             channels,
             channels,
@@ -75,7 +84,14 @@ class ConvNeXtBlock1d(nn.Module):
         self.gamma = nn.Parameter(torch.full((channels,), float(layer_scale_init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (batch, channels, frames)`` → ``x + block(x)``, same shape."""
+        """``x (batch, channels, frames)`` → ``x + block(x)``, same shape.
+
+        With ``channels_last``: ``x (batch, frames, channels)`` → ``x + block(x)``, same shape.
+        """
+        if self.channels_last:
+            h = rearrange(self.dwconv(rearrange(x, "b t c -> b c t")), "b c t -> b t c")
+            h = self.pwconv2(self.act(self.pwconv1(self.norm(h))))
+            return torch.addcmul(x, h, self.gamma)
         h = rearrange(self.dwconv(x), "b c t -> b t c")
         h = self.pwconv2(self.act(self.pwconv1(self.norm(h))))
         return x + rearrange(h * self.gamma, "b t c -> b c t")

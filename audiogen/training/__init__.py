@@ -1,5 +1,5 @@
 """Training: one Accelerate loop (:mod:`~audiogen.training.trainer`) for every stage, each stage a
-:class:`~audiogen.training.tasks.Task` (:mod:`~audiogen.training.autoencoder_task`, ...), and
+:class:`~audiogen.training.tasks.Task` (:mod:`~audiogen.training.tasks.autoencoder`, ...), and
 pickle-free atomic checkpoints (:mod:`~audiogen.training.checkpoint`).
 
 Heavy imports (accelerate, tensorboard) happen when a run starts, not on import.
@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from audiogen.training.distributed import end_distributed
 from audiogen.training.tasks import TASKS, Task, build_task
-from audiogen.training.trainer import TrainConfig, Trainer, TrainingError, TrainResult, end_distributed
+from audiogen.training.trainer import TrainConfig, Trainer, TrainingError, TrainResult
 
 __all__ = [
     "TASKS",

@@ -9,13 +9,15 @@
   Rombach et al. 2022, ``LPIPSWithDiscriminator``): the ratio of their gradient norms at the
   generator's last layer, so the adversarial term never swamps the reconstruction, whatever the
   scale of either loss.
+* :class:`AdversarialConfig` — the ``adversarial`` section of an autoencoder recipe.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -80,3 +82,48 @@ def adaptive_weight(
     g_adv = torch.autograd.grad(adversarial, last_layer, retain_graph=True)[0]
     weight = g_rec.float().norm() / (g_adv.float().norm() + eps)
     return weight.clamp(0.0, max_weight).detach()
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """The ``adversarial`` section of an autoencoder recipe (absent: no GAN phase).
+
+    Attributes:
+        discriminator: :class:`~audiogen.models.discriminators.MelDiscriminatorConfig` fields
+            (``mel_mean`` / ``mel_std`` default to the VAE's).
+        loss_type: ``"hinge"`` (LDM, Vocos) or ``"lsgan"``.
+        disc_start_step: generator updates before the discriminator starts training (LDM's
+            ``disc_start``).
+        adv_start_step: generator updates before ``adv_gen`` and ``feature_matching`` reach the
+            decoder (``None``: ``disc_start_step``); a later start lets the discriminator learn
+            first, so a decoder that is already trained is not pushed around by an untrained judge.
+        adaptive_weight: scale ``adv_gen`` by the gradient-norm ratio at the decoder's last layer.
+        max_adaptive_weight: clamp of that ratio.
+        disc_lr_scale: the discriminator's learning rate is ``train.lr`` times this (two time-scale
+            update rule, Heusel et al. 2017: a faster discriminator).
+    """
+
+    discriminator: dict[str, Any] = field(default_factory=dict)
+    loss_type: Literal["hinge", "lsgan"] = "hinge"
+    disc_start_step: int = 0
+    adv_start_step: int | None = None
+    adaptive_weight: bool = True
+    max_adaptive_weight: float = 1.0e4
+    disc_lr_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.loss_type not in ("hinge", "lsgan"):
+            raise ValueError(f"adversarial.loss_type must be 'hinge' or 'lsgan', got {self.loss_type!r}")
+        if self.disc_start_step < 0:
+            raise ValueError(f"adversarial.disc_start_step must be >= 0, got {self.disc_start_step}")
+        if self.adv_start_step is not None and self.adv_start_step < self.disc_start_step:
+            raise ValueError(
+                f"adversarial.adv_start_step ({self.adv_start_step}) must be >= disc_start_step "
+                f"({self.disc_start_step})"
+            )
+        if not 0 < self.disc_lr_scale <= 100:
+            raise ValueError(f"adversarial.disc_lr_scale must be in (0, 100], got {self.disc_lr_scale}")
+        if not self.max_adaptive_weight > 0:
+            raise ValueError(
+                f"adversarial.max_adaptive_weight must be positive, got {self.max_adaptive_weight}"
+            )

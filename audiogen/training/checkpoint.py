@@ -23,6 +23,7 @@ Everything here is pickle-free: tensors go to safetensors, the rest to JSON (:fu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -370,6 +371,95 @@ def find_model_folder(path: str | os.PathLike[str], name: str) -> Path:
         f"{path}: no {name} here (expected a model folder with config.json, a pipeline folder with "
         f"{name}/, a checkpoint folder, or a training run folder with checkpoints/)"
     )
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def write_trainer_state(trainer: Any, folder: Path, rng_states: list[dict[str, Any]]) -> None:
+    """Write a :class:`~audiogen.training.trainer.Trainer`'s state into checkpoint ``folder``.
+
+    ``models/<name>/`` and ``ema/<name>/`` (model folders), ``optimizers/``, ``schedulers/``, ``rng``
+    (``rng_states``: one per process) and ``trainer_state`` (step, data position, counters, grad
+    scaler, task, recipe and loop settings); :func:`load_trainer_state` reads them back.
+    """
+    from audiogen.models.pretrained import config_to_dict, save_model_files
+
+    acc = trainer.accelerator
+    for name, model in trainer.models.items():
+        m = acc.unwrap_model(model)
+        config = config_to_dict(m._config_for_save()) if hasattr(m, "_config_for_save") else {}
+        save_model_files(folder / "models" / name, type(m).__name__, config, m.state_dict())
+        if name in trainer.ema:
+            save_model_files(folder / "ema" / name, type(m).__name__, config, trainer.ema[name].export(m))
+    for name, opt in trainer.optimizers.items():
+        save_state(folder / "optimizers" / name, opt.state_dict())
+        save_state(folder / "schedulers" / name, trainer.schedulers[name].state_dict())
+    save_state(folder / "rng", {f"rank{i}": s for i, s in enumerate(rng_states)})
+    state = {
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "batch_in_epoch": trainer.batch_in_epoch,
+        "nonfinite_steps": trainer.nonfinite_steps,
+        "consecutive_nonfinite": trainer.consecutive_nonfinite,
+        "num_processes": acc.num_processes,
+        "mixed_precision": trainer.config.mixed_precision,
+        "ema_updates": {n: e.num_updates for n, e in trainer.ema.items()},
+        "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
+        "task": trainer.task.name,
+        "task_config": trainer.task.export_config(),
+        "recipe": trainer.recipe,
+        "train_config": dataclasses.asdict(trainer.config),
+    }
+    save_state(folder / "trainer_state", state)
+
+
+def load_trainer_state(trainer: Any, checkpoint: Path) -> None:
+    """Restore a :class:`~audiogen.training.trainer.Trainer` from :func:`write_trainer_state`'s folder.
+
+    Raises:
+        TrainingError: a model of the checkpoint does not match the recipe's model.
+    """
+    from audiogen.models.pretrained import load_model_files
+    from audiogen.training.train_config import TrainingError
+
+    acc = trainer.accelerator
+    state = load_state(checkpoint / "trainer_state")
+    for name, model in trainer.models.items():
+        _, _, weights = load_model_files(checkpoint / "models" / name)
+        try:
+            acc.unwrap_model(model).load_state_dict(weights, strict=True)
+        except RuntimeError as e:
+            raise TrainingError(
+                f"{checkpoint}: model {name!r} does not match the recipe's model ({e})"
+            ) from e
+        if name in trainer.ema:
+            _, _, ema_weights = load_model_files(checkpoint / "ema" / name, acc.device)
+            trainer.ema[name].load(ema_weights, state["ema_updates"][name])
+    for name, opt in trainer.optimizers.items():
+        opt.load_state_dict(load_state(checkpoint / "optimizers" / name))
+        trainer.schedulers[name].load_state_dict(load_state(checkpoint / "schedulers" / name))
+    if acc.scaler is not None and state.get("scaler"):
+        acc.scaler.load_state_dict(state["scaler"])
+    trainer.step, trainer.epoch = state["step"], state["epoch"]
+    trainer.batch_in_epoch = state["batch_in_epoch"]
+    trainer.nonfinite_steps = state["nonfinite_steps"]
+    trainer.consecutive_nonfinite = state["consecutive_nonfinite"]
+    rng = load_state(checkpoint / "rng")
+    if state["num_processes"] == acc.num_processes:
+        restore_rng_state(rng[f"rank{acc.process_index}"])
+    else:
+        acc.print(
+            f"warning: {checkpoint} was written by {state['num_processes']} processes, resuming with "
+            f"{acc.num_processes}; RNG streams are reseeded and the data order continues approximately"
+        )
+        seed_all(trainer.config.seed * 7919 + 104_729 * (acc.process_index + 1) + trainer.step)
+    trainer.last_checkpoint = checkpoint
+    acc.print(f"resumed from {checkpoint} (step {trainer.step})")
 
 
 def trim_metrics_log(path: Path, step: int) -> int:

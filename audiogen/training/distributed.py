@@ -250,3 +250,15 @@ def lost_contact_message(error: BaseException, step: int, checkpoint: Path | Non
         "Start the same command on every machine again, with --resume for `audiogen train` "
         "(`audiogen finetune` resumes by itself), to continue from it"
     )
+
+
+def end_distributed() -> None:
+    """Destroy the default process group if one is open (call once, when a process has trained).
+
+    :class:`Trainer` leaves the group of ``accelerate launch`` open so that several stages can train
+    one after the other in the same processes; a process that exits with it open can hang.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -152,7 +152,8 @@ def data_fingerprint(data: dict[str, Any] | None) -> dict[str, Any]:
     are not data files and are left out. Missing sources give an empty fingerprint (the task
     reports them).
     """
-    from audiogen.data.manifest import AUDIO_SUFFIXES, read_manifest
+    from audiogen.data.manifest import read_manifest
+    from audiogen.data.scan import AUDIO_SUFFIXES
 
     found: dict[str, Any] = {}
     for key in _DATA_KEYS:

@@ -11,7 +11,8 @@ and a :class:`TrainConfig`, and runs::
             backward; on the last micro-batch: clip, optimizer step, LR schedule, EMA update
         every log_every steps: averaged losses → TensorBoard + metrics.jsonl + progress bar
         every validate_every steps: validation metrics and samples (WAV + PNG) with EMA weights
-        every checkpoint_every steps: an atomic checkpoint (main process writes)
+        every checkpoint_every steps: an atomic checkpoint (main process writes; contents:
+            checkpoint.write_trainer_state)
 
 Resuming (``resume=True``) restores weights, EMA, optimizer, scheduler, grad scaler, every
 process's RNG state and the position inside the epoch, so an interrupted run continues exactly as
@@ -32,25 +33,22 @@ Run folder layout::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from audiogen.training.checkpoint import (
     capture_rng_state,
-    load_state,
+    load_trainer_state,
     preserved_rng,
-    restore_rng_state,
-    save_state,
+    seed_all,
     trim_metrics_log,
     write_checkpoint,
+    write_trainer_state,
 )
 from audiogen.training.distributed import (
     agree_on_checkpoint,
@@ -61,14 +59,8 @@ from audiogen.training.distributed import (
 )
 from audiogen.training.ema import EMA
 from audiogen.training.sampling import EpochSampler, SeededItems, to_device
-from audiogen.training.tasks import Sample, Task, write_samples
+from audiogen.training.tasks.base import Sample, Task, write_samples
 from audiogen.training.train_config import TrainConfig, TrainingError, TrainResult, lr_lambda
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _flatten_for_hparams(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -138,7 +130,7 @@ class Trainer:
         from audiogen.training.run_folder import claim_run_folder  # lock, ownership, data check
 
         self._run_lock = claim_run_folder(acc, self.run_dir, checkpoint is not None, self.recipe.get("data"))
-        _seed_all(cfg.seed)  # identical initial weights on every process
+        seed_all(cfg.seed)  # identical initial weights on every process
         models = self.task.build_models()
         initialised = self.task.load_init_weights(models)
         if initialised:
@@ -183,11 +175,11 @@ class Trainer:
         self.task.setup(acc, self.models)
 
         if checkpoint is not None:
-            self._load(checkpoint)
+            load_trainer_state(self, checkpoint)
         else:
             if resume:
                 acc.print(f"no complete checkpoint in {self.checkpoints_dir}; starting from step 0")
-            _seed_all(cfg.seed * 7919 + 104_729 * (acc.process_index + 1))
+            seed_all(cfg.seed * 7919 + 104_729 * (acc.process_index + 1))
         if acc.is_main_process:
             from omegaconf import OmegaConf
 
@@ -472,79 +464,12 @@ class Trainer:
             self.last_checkpoint = write_checkpoint(
                 self.checkpoints_dir,
                 self.step,
-                lambda tmp: self._write_state(tmp, rng_states),
+                lambda tmp: write_trainer_state(self, tmp, rng_states),
                 keep=self.config.keep_checkpoints,
             )
         acc.wait_for_everyone()
         if not acc.is_main_process:
             self.last_checkpoint = self.checkpoints_dir / f"checkpoint-{self.step:08d}"
-
-    def _write_state(self, folder: Path, rng_states: list[dict[str, Any]]) -> None:
-        from audiogen.models.pretrained import config_to_dict, save_model_files
-
-        acc = self.accelerator
-        for name, model in self.models.items():
-            m = acc.unwrap_model(model)
-            config = config_to_dict(m._config_for_save()) if hasattr(m, "_config_for_save") else {}
-            save_model_files(folder / "models" / name, type(m).__name__, config, m.state_dict())
-            if name in self.ema:
-                save_model_files(folder / "ema" / name, type(m).__name__, config, self.ema[name].export(m))
-        for name, opt in self.optimizers.items():
-            save_state(folder / "optimizers" / name, opt.state_dict())
-            save_state(folder / "schedulers" / name, self.schedulers[name].state_dict())
-        save_state(folder / "rng", {f"rank{i}": s for i, s in enumerate(rng_states)})
-        state = {
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "nonfinite_steps": self.nonfinite_steps,
-            "consecutive_nonfinite": self.consecutive_nonfinite,
-            "num_processes": acc.num_processes,
-            "mixed_precision": self.config.mixed_precision,
-            "ema_updates": {n: e.num_updates for n, e in self.ema.items()},
-            "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
-            "task": self.task.name,
-            "task_config": self.task.export_config(),
-            "recipe": self.recipe,
-            "train_config": dataclasses.asdict(self.config),
-        }
-        save_state(folder / "trainer_state", state)
-
-    def _load(self, checkpoint: Path) -> None:
-        from audiogen.models.pretrained import load_model_files
-
-        acc = self.accelerator
-        state = load_state(checkpoint / "trainer_state")
-        for name, model in self.models.items():
-            _, _, weights = load_model_files(checkpoint / "models" / name)
-            try:
-                acc.unwrap_model(model).load_state_dict(weights, strict=True)
-            except RuntimeError as e:
-                raise TrainingError(
-                    f"{checkpoint}: model {name!r} does not match the recipe's model ({e})"
-                ) from e
-            if name in self.ema:
-                _, _, ema_weights = load_model_files(checkpoint / "ema" / name, acc.device)
-                self.ema[name].load(ema_weights, state["ema_updates"][name])
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(load_state(checkpoint / "optimizers" / name))
-            self.schedulers[name].load_state_dict(load_state(checkpoint / "schedulers" / name))
-        if acc.scaler is not None and state.get("scaler"):
-            acc.scaler.load_state_dict(state["scaler"])
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        self.nonfinite_steps = state["nonfinite_steps"]
-        self.consecutive_nonfinite = state["consecutive_nonfinite"]
-        rng = load_state(checkpoint / "rng")
-        if state["num_processes"] == acc.num_processes:
-            restore_rng_state(rng[f"rank{acc.process_index}"])
-        else:
-            acc.print(
-                f"warning: {checkpoint} was written by {state['num_processes']} processes, resuming with "
-                f"{acc.num_processes}; RNG streams are reseeded and the data order continues approximately"
-            )
-            _seed_all(self.config.seed * 7919 + 104_729 * (acc.process_index + 1) + self.step)
-        self.last_checkpoint = checkpoint
-        acc.print(f"resumed from {checkpoint} (step {self.step})")
 
     def _teardown(self) -> None:
         from accelerate.state import AcceleratorState, GradientState
@@ -561,15 +486,3 @@ class Trainer:
         # a later Trainer in the same process (tests, benchmarks) starts from a clean Accelerate state
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
-
-
-def end_distributed() -> None:
-    """Destroy the default process group if one is open (call once, when a process has trained).
-
-    :class:`Trainer` leaves the group of ``accelerate launch`` open so that several stages can train
-    one after the other in the same processes; a process that exits with it open can hang.
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()

@@ -5,7 +5,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from audiogen.cli import app
-from tests.training.test_autoencoder_training import DEBUG_RECIPE, SAMPLE_RATE, _tone
+from tests.training.tasks.test_autoencoder import DEBUG_RECIPE, SAMPLE_RATE, _tone
 
 ROOT = Path(__file__).resolve().parents[2]
 

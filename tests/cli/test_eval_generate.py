@@ -53,7 +53,8 @@ def write_tiny_pipeline(folder: Path, with_classifier: bool = False) -> Path:
 def write_style_manifest(folder: Path, test_per_style: int = 6, seconds: float = 1.0) -> Path:
     """``test_per_style`` held-out files per style at 22.05 kHz (the loaders resample) + 2 train files."""
     from audiogen.audio.io import save_audio
-    from audiogen.data.manifest import scan_folder, write_manifest
+    from audiogen.data.manifest import write_manifest
+    from audiogen.data.scan import scan_folder
 
     g = torch.Generator().manual_seed(7)
     for style in STYLES:

@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader
 from audiogen.audio.io import load_audio
 from audiogen.audio.spectral import LogMelSpectrogram
 from audiogen.config import MelConfig
-from audiogen.data.datasets import MelCacheDataset, build_mel_cache
-from audiogen.data.manifest import ManifestEntry, check_audio_file
+from audiogen.data.cache import MelCacheDataset, build_mel_cache
+from audiogen.data.manifest import ManifestEntry
+from audiogen.data.scan import check_audio_file
 
 CONFIG = MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=40)
 

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader
 
 from audiogen.audio.io import load_audio
 from audiogen.data.datasets import SegmentDataset, collate_waveforms, label_vocabulary
-from audiogen.data.manifest import ManifestEntry, check_audio_file, write_manifest
+from audiogen.data.manifest import ManifestEntry, write_manifest
+from audiogen.data.scan import check_audio_file
 
 RATE = 22050
 

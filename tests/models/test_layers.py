@@ -28,3 +28,13 @@ def test_factorize():
         factorize(0)
     with pytest.raises(ValueError, match="odd"):
         ConvNeXtBlock1d(4, kernel_size=4)
+
+
+def test_convnext_block_channels_last_is_the_same_block_transposed():
+    torch.manual_seed(0)
+    first = ConvNeXtBlock1d(8, kernel_size=5, layer_scale_init=0.5, hidden_dim=12)
+    last = ConvNeXtBlock1d(8, kernel_size=5, layer_scale_init=0.5, hidden_dim=12, channels_last=True)
+    last.load_state_dict(first.state_dict())
+    assert first.pwconv1.out_features == 12
+    x = torch.randn(2, 8, 9)
+    torch.testing.assert_close(last(x.transpose(1, 2)).transpose(1, 2), first(x))

@@ -30,7 +30,7 @@ from audiogen.training.distributed import (
     is_communication_error,
     lost_contact_message,
 )
-from tests.training.test_autoencoder_training import SAMPLE_RATE, _tone
+from tests.training.tasks.test_autoencoder import SAMPLE_RATE, _tone
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBUG_RECIPE = ROOT / "recipes" / "debug" / "autoencoder.yaml"

@@ -16,7 +16,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from audiogen.cli import app
-from audiogen.data.manifest import scan_folder, write_manifest
+from audiogen.data.manifest import write_manifest
+from audiogen.data.scan import scan_folder
 from audiogen.training.checkpoint import list_checkpoints, write_checkpoint
 from audiogen.training.lock import RunLock, temp_folder_prefix
 from audiogen.training.run_folder import RUN_MARKER, RunFolderError
@@ -106,7 +107,7 @@ def test_checkpoint_writes_remove_only_dead_owners_temp_folders(tmp_path):
 
 
 def test_latent_cache_build_removes_dead_temporary_folders(tmp_path):
-    from audiogen.data.datasets import build_feature_cache
+    from audiogen.data.cache import build_feature_cache
 
     audio = tmp_path / "audio"
     audio.mkdir()

@@ -14,10 +14,10 @@ from audiogen.cli import app
 from audiogen.config import MelConfig, load_recipe
 from audiogen.models.discriminators import MelL1Loss
 from audiogen.models.vocoder import GLRefineVocoder, Vocoder
-from audiogen.training.vocoder_task import VocoderTask
-from tests.training.test_vocoder_task import one_thread
+from audiogen.training.tasks.vocoder import VocoderTask
+from tests.training.tasks.test_vocoder import one_thread
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEBUG_RECIPE = ROOT / "recipes" / "debug" / "vocoder_gl.yaml"
 SAMPLE_RATE = 16000
 

@@ -32,7 +32,7 @@ model, so the exported autoencoder gives unit-variance latents to the latent gen
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,8 +44,14 @@ from audiogen.audio.levels import DB_PER_NEPER
 from audiogen.config import MelConfig, from_dict
 from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE, deepen_decoder_state
-from audiogen.training.adversarial import adaptive_weight, frozen, optimizer_steps, zero_loss
-from audiogen.training.tasks import Datasets, Sample, Task, ValidationOutput, split_datasets
+from audiogen.training.adversarial import (
+    AdversarialConfig,
+    adaptive_weight,
+    frozen,
+    optimizer_steps,
+    zero_loss,
+)
+from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 
 @dataclass(frozen=True)
@@ -114,51 +120,6 @@ ADVERSARIAL_LOSS_WEIGHTS: dict[str, float] = {"adv_gen": 0.5, "feature_matching"
 ADVERSARIAL_BETAS = (0.5, 0.9)
 
 
-@dataclass(frozen=True)
-class AdversarialConfig:
-    """The ``adversarial`` section of an autoencoder recipe (absent: no GAN phase).
-
-    Attributes:
-        discriminator: :class:`~audiogen.models.discriminators.MelDiscriminatorConfig` fields
-            (``mel_mean`` / ``mel_std`` default to the VAE's).
-        loss_type: ``"hinge"`` (LDM, Vocos) or ``"lsgan"``.
-        disc_start_step: generator updates before the discriminator starts training (LDM's
-            ``disc_start``).
-        adv_start_step: generator updates before ``adv_gen`` and ``feature_matching`` reach the
-            decoder (``None``: ``disc_start_step``); a later start lets the discriminator learn
-            first, so a decoder that is already trained is not pushed around by an untrained judge.
-        adaptive_weight: scale ``adv_gen`` by the gradient-norm ratio at the decoder's last layer.
-        max_adaptive_weight: clamp of that ratio.
-        disc_lr_scale: the discriminator's learning rate is ``train.lr`` times this (two time-scale
-            update rule, Heusel et al. 2017: a faster discriminator).
-    """
-
-    discriminator: dict[str, Any] = field(default_factory=dict)
-    loss_type: Literal["hinge", "lsgan"] = "hinge"
-    disc_start_step: int = 0
-    adv_start_step: int | None = None
-    adaptive_weight: bool = True
-    max_adaptive_weight: float = 1.0e4
-    disc_lr_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.loss_type not in ("hinge", "lsgan"):
-            raise ValueError(f"adversarial.loss_type must be 'hinge' or 'lsgan', got {self.loss_type!r}")
-        if self.disc_start_step < 0:
-            raise ValueError(f"adversarial.disc_start_step must be >= 0, got {self.disc_start_step}")
-        if self.adv_start_step is not None and self.adv_start_step < self.disc_start_step:
-            raise ValueError(
-                f"adversarial.adv_start_step ({self.adv_start_step}) must be >= disc_start_step "
-                f"({self.disc_start_step})"
-            )
-        if not 0 < self.disc_lr_scale <= 100:
-            raise ValueError(f"adversarial.disc_lr_scale must be in (0, 100], got {self.disc_lr_scale}")
-        if not self.max_adaptive_weight > 0:
-            raise ValueError(
-                f"adversarial.max_adaptive_weight must be positive, got {self.max_adaptive_weight}"
-            )
-
-
 class AutoencoderTask(Task):
     """The mel VAE stage; recipe sections ``mel``, ``model``, ``loss_weights``, ``data``, ``train``.
 
@@ -221,7 +182,8 @@ class AutoencoderTask(Task):
         return dict(self._optimizers)
 
     def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest, scan_folder
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
 
         d = self.data_config
         if d.manifest is not None:
@@ -231,7 +193,7 @@ class AutoencoderTask(Task):
 
     def _mel_cache_dir(self, entries: list[Any]) -> Path:
         """Build (or reuse) the log-mel cache of ``entries`` under ``data.mel_cache``."""
-        from audiogen.data.datasets import build_mel_cache
+        from audiogen.data.cache import build_mel_cache
 
         return build_mel_cache(entries, self.mel_config, self.data_config.mel_cache, progress=False)  # type: ignore[arg-type]
 
@@ -240,7 +202,7 @@ class AutoencoderTask(Task):
     ) -> torch.utils.data.Dataset:
         d, cfg = self.data_config, self.mel_config
         if cache is not None:
-            from audiogen.data.datasets import MelCacheDataset
+            from audiogen.data.cache import MelCacheDataset
 
             frames = max(1, round(d.segment_seconds * cfg.sample_rate / cfg.hop_length))
             dataset = MelCacheDataset(cache, frames, train=train, split=split)
@@ -272,7 +234,9 @@ class AutoencoderTask(Task):
         entries = self._entries()
         cache = self._mel_cache_dir(entries) if d.source == "mel_cache" else None
         return split_datasets(
-            entries, d.train_split, d.val_split,
+            entries,
+            d.train_split,
+            d.val_split,
             lambda es, split, train: self._dataset(es, split, train=train, cache=cache),
             d.manifest or d.audio_dir,
         )

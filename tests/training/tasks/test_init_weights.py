@@ -89,7 +89,7 @@ def test_init_only_loads_the_named_parts_into_a_model_with_a_new_decoder(tmp_pat
 
 def test_init_deepens_a_saved_decoder_when_the_recipe_asks_for_more_blocks(tmp_path, capsys):
     from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
-    from audiogen.training.autoencoder_task import AutoencoderTask
+    from audiogen.training.tasks.autoencoder import AutoencoderTask
 
     torch.manual_seed(1)
     saved = MelVAE(AutoencoderConfig(mel=MEL, latent_dim=4, channels=16, decoder_blocks_per_stage=1))

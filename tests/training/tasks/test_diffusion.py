@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEBUG_RECIPE = ROOT / "recipes" / "debug" / "diffusion.yaml"
 SAMPLE_RATE = 16000
 LABELS = ["high", "low"]
@@ -29,7 +29,8 @@ def _tone(freq: float, seconds: float) -> torch.Tensor:
 def corpus(tmp_path_factory) -> Path:
     """Two styles (sub-folders ``low`` / ``high``) of harmonic tones and a manifest with splits."""
     from audiogen.audio.io import save_audio
-    from audiogen.data.manifest import scan_folder, write_manifest
+    from audiogen.data.manifest import write_manifest
+    from audiogen.data.scan import scan_folder
 
     root = tmp_path_factory.mktemp("corpus")
     for label, base in (("low", 110.0), ("high", 880.0)):
@@ -183,7 +184,7 @@ def test_recipe_errors_are_reported(corpus, autoencoder, tmp_path):
 
 
 def test_unconditional_training_step(corpus, autoencoder, tmp_path):
-    from audiogen.training.diffusion_task import DiffusionTask
+    from audiogen.training.tasks.diffusion import DiffusionTask
 
     recipe = {
         "model": {"channels": 8, "channel_mults": [1, 2], "blocks_per_level": 1, "attention_heads": 2},

@@ -1,4 +1,5 @@
-"""What a training stage supplies to the one trainer: a :class:`Task`.
+"""What a training stage supplies to the one trainer: a :class:`Task` (the stages:
+:mod:`audiogen.training.tasks`).
 
 A task owns everything stage-specific — its models, datasets, how a batch becomes named losses,
 and what a validation sample looks like — and nothing about the loop (devices, precision,
@@ -27,7 +28,6 @@ The contract, in the order the trainer uses it:
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from accelerate import Accelerator
 
     from audiogen.config import MelConfig
-    from audiogen.training.trainer import TrainConfig
+    from audiogen.training.train_config import TrainConfig
 
 
 @dataclass
@@ -328,23 +328,3 @@ class Task:
     def export_config(self) -> dict[str, Any]:
         """Extra settings stored in ``trainer_state.json`` (default: none)."""
         return {}
-
-
-TASKS = {
-    "autoencoder": "audiogen.training.autoencoder_task:AutoencoderTask",
-    "diffusion": "audiogen.training.diffusion_task:DiffusionTask",
-    "vocoder": "audiogen.training.vocoder_task:VocoderTask",
-    "classifier": "audiogen.training.classifier_task:ClassifierTask",
-}
-
-
-def build_task(stage: str, recipe: dict[str, Any]) -> Task:
-    """Instantiate the task of ``stage`` (a key of :data:`TASKS`) from a recipe dict.
-
-    Raises:
-        ValueError: if ``stage`` is unknown (lists the known ones).
-    """
-    if stage not in TASKS:
-        raise ValueError(f"unknown training stage {stage!r}; known: {sorted(TASKS)}")
-    module, _, cls = TASKS[stage].partition(":")
-    return getattr(importlib.import_module(module), cls)(recipe)

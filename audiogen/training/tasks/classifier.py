@@ -26,7 +26,7 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.classifier import ClassifierConfig, StyleClassifier
-from audiogen.training.tasks import (
+from audiogen.training.tasks.base import (
     Datasets,
     Sample,
     Task,
@@ -124,7 +124,8 @@ class ClassifierTask(Task):
 
     def _entries(self) -> list[Any]:
         """Labelled manifest entries (files without a label are left out)."""
-        from audiogen.data.manifest import read_manifest, scan_folder
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
 
         if self._entries_cache is None:
             d = self.data_config

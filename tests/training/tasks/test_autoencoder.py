@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEBUG_RECIPE = ROOT / "recipes" / "debug" / "autoencoder.yaml"
 SAMPLE_RATE = 16000
 

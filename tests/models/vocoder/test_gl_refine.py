@@ -16,7 +16,6 @@ from audiogen.models.vocoder import (
     GLRefineVocoder,
     Vocoder,
     VocosVocoder,
-    build_vocoder,
     vocoder_spec,
 )
 
@@ -223,7 +222,8 @@ def test_bad_input_and_config_raise_clear_errors():
 
 def test_recipe_registry_builds_each_type_and_rejects_unknown_ones():
     assert set(VOCODER_TYPES) == {"vocos", "gl_refine"}
-    assert type(build_vocoder({"dim": 16, "intermediate_dim": 32, "num_layers": 1}, MEL)) is VocosVocoder
+    vocos = vocoder_spec({"dim": 16, "intermediate_dim": 32, "num_layers": 1}, MEL).build()
+    assert type(vocos) is VocosVocoder
     spec = vocoder_spec({"type": "gl_refine", "gl_iters": 4, "dim": 16}, MEL)
     assert spec.type == "gl_refine" and spec.config.gl_iters == 4 and spec.config.mel == MEL
     assert type(spec.build()) is GLRefineVocoder

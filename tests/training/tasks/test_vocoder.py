@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from audiogen.cli import app
 from audiogen.config import load_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEBUG_RECIPE = ROOT / "recipes" / "debug" / "vocoder.yaml"
 SAMPLE_RATE = 16000
 STEPS, HALF, DISC_START = 24, 12, 6
@@ -111,7 +111,7 @@ def test_debug_recipe_trains_with_a_warmup_and_writes_model_folders(trained_run)
     ]
 
     from audiogen.models.vocoder import Vocoder, VocosVocoder
-    from audiogen.training.vocoder_task import latest_vocoder
+    from audiogen.training.tasks.vocoder import latest_vocoder
 
     assert latest_vocoder(trained_run) == last / "ema" / "vocoder"
     vocoder = Vocoder.from_pretrained(latest_vocoder(trained_run))
@@ -151,8 +151,8 @@ def test_resume_continues_exactly(trained_run, audio_dir, tmp_path):
 
 
 def _task(audio_dir: Path, *overrides: str):
+    from audiogen.training.tasks.vocoder import VocoderTask
     from audiogen.training.trainer import TrainConfig
-    from audiogen.training.vocoder_task import VocoderTask
 
     recipe = load_recipe(DEBUG_RECIPE, [f"data.audio_dir={audio_dir}", *overrides])
     task = VocoderTask(recipe)
@@ -227,7 +227,7 @@ def test_validation_reports_metrics_and_samples(audio_dir):
 
 
 def test_recipe_errors_name_the_problem(audio_dir, tmp_path):
-    from audiogen.training.vocoder_task import VocoderTask, latest_vocoder
+    from audiogen.training.tasks.vocoder import VocoderTask, latest_vocoder
 
     base = [f"data.audio_dir={audio_dir}"]
     with pytest.raises(ValueError, match="multiple of mel.hop_length"):
@@ -251,7 +251,7 @@ def _save_tiny_vae(folder: Path, **mel_overrides) -> Path:
 
 
 def test_decoded_input_gives_the_vae_reconstruction_to_the_chosen_fraction_of_rows(audio_dir, tmp_path):
-    from audiogen.training.vocoder_task import DB_PER_NEPER
+    from audiogen.training.tasks.vocoder import DB_PER_NEPER
 
     vae = _save_tiny_vae(tmp_path / "vae")
     batch = _batch()
@@ -276,7 +276,7 @@ def test_decoded_input_gives_the_vae_reconstruction_to_the_chosen_fraction_of_ro
 
 
 def test_decoded_input_errors_name_the_problem(audio_dir, tmp_path):
-    from audiogen.training.vocoder_task import VocoderTask
+    from audiogen.training.tasks.vocoder import VocoderTask
 
     base = [f"data.audio_dir={audio_dir}"]
     with pytest.raises(ValueError, match="fraction must be in"):

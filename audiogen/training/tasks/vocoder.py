@@ -64,7 +64,7 @@ from audiogen.models.discriminators import (
 )
 from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
 from audiogen.training.adversarial import frozen, optimizer_steps, zero_loss
-from audiogen.training.tasks import (
+from audiogen.training.tasks.base import (
     Datasets,
     Sample,
     Task,
@@ -247,7 +247,8 @@ class VocoderTask(Task):
         return dict(self._optimizers)
 
     def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest, scan_folder
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
 
         d = self.data_config
         if d.manifest is not None:

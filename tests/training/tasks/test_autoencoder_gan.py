@@ -13,7 +13,7 @@ from audiogen.cli import app
 from audiogen.config import load_recipe
 from audiogen.training.tasks import build_task
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GAN_RECIPE = ROOT / "recipes" / "debug" / "autoencoder_gan.yaml"
 SAMPLE_RATE = 16000
 
@@ -83,7 +83,7 @@ def test_decoder_only_training_keeps_the_encoder_bit_identical(gan_run):
 
 
 def test_the_gan_recipe_and_finetune_share_one_adversarial_setting():
-    from audiogen.training.autoencoder_task import (
+    from audiogen.training.tasks.autoencoder import (
         ADVERSARIAL_BETAS,
         ADVERSARIAL_LOSS_WEIGHTS,
         CPU_ADVERSARIAL,

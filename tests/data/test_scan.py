@@ -1,0 +1,133 @@
+"""Folder scanning: which files are listed, rejection reasons and the report, the CLI's data scan."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from audiogen.cli import app
+from audiogen.data.manifest import read_manifest
+from audiogen.data.scan import Rejection, read_rejections, scan_folder
+from tests.data.test_manifest import BAD, GOOD, _make_folder, _tone
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("collection")
+    _make_folder(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def scanned(folder):
+    return scan_folder(folder, workers=2, progress=False, valid_fraction=0.3, test_fraction=0.2)
+
+
+def test_manifest_lists_exactly_the_good_files(folder, scanned):
+    listed = {Path(e.path).relative_to(folder).as_posix(): e for e in scanned.entries}
+    assert set(listed) == {g[0] for g in GOOD.values()}
+    for rel, rate, channels, seconds, fmt, subtype in GOOD.values():
+        entry = listed[rel]
+        assert entry.sample_rate == rate
+        assert entry.channels == channels
+        assert entry.format == fmt and entry.subtype == subtype
+        # MP3 adds encoder delay/padding; everything else is exact to the sample
+        tolerance = 0.1 if fmt == "MP3" else 0.5 / rate
+        assert abs(entry.duration - seconds) <= tolerance
+        assert -10.0 < entry.rms_db < -1.0 and entry.peak_db <= 0.5
+    assert scanned.ignored == 2  # README.txt and tags.json; hidden files are skipped entirely
+
+
+def test_report_names_each_bad_file_with_its_reason(folder, scanned):
+    reasons = {Path(r.path).relative_to(folder).as_posix(): r for r in scanned.rejections}
+    assert {k: v.reason for k, v in reasons.items()} == {rel: code for rel, code in BAD.values()}
+    assert "truncated" in reasons["bad/truncated.flac"].detail
+    assert "not an audio file" in reasons["bad/notes.wav"].detail
+    assert "NaN" in reasons["bad/nan.wav"].detail
+    assert "shorter than min_seconds" in reasons["bad/short.wav"].detail
+    assert "below silence_db" in reasons["bad/silent.flac"].detail
+
+
+def test_thresholds_are_applied(folder):
+    # every good file is >= 0.6 s long and has an RMS level around -9 dBFS
+    strict = scan_folder(folder, min_seconds=1.1, silence_db=-5.0, progress=False)
+    long_enough = {g[0] for g in GOOD.values() if g[3] >= 1.1}
+    assert {Path(e.path).relative_to(folder).as_posix() for e in strict.entries} == set()
+    too_short = {
+        Path(r.path).relative_to(folder).as_posix() for r in strict.rejections if r.reason == "too_short"
+    }
+    silent = {Path(r.path).relative_to(folder).as_posix() for r in strict.rejections if r.reason == "silent"}
+    assert {g[0] for g in GOOD.values()} - long_enough <= too_short
+    assert long_enough <= silent
+
+
+def test_unexpected_error_is_reported_not_raised(folder):
+    from audiogen.data.scan import check_audio_file
+
+    def flaky(path, min_seconds, silence_db):
+        if path.name == "song.flac":
+            raise RuntimeError("disk on fire")
+        return check_audio_file(path, min_seconds, silence_db)
+
+    result = scan_folder(folder, progress=False, check=flaky, workers=2)
+    errors = [r for r in result.rejections if r.reason == "error"]
+    assert [Path(r.path).name for r in errors] == ["song.flac"]
+    assert "disk on fire" in errors[0].detail
+    assert len(result.entries) == len(GOOD) - 1
+
+
+def test_missing_folder_raises_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        scan_folder(tmp_path / "nope", progress=False)
+
+
+def test_cli_scan_writes_manifest_and_report(tmp_path, folder):
+    manifest = tmp_path / "manifest.jsonl"
+    report = tmp_path / "rejected.jsonl"
+    result = CliRunner().invoke(
+        app,
+        ["data", "scan", str(folder), "--out", str(manifest), "--report", str(report), "--no-progress",
+         "--test-fraction", "0.1", "--label-by", "parent"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entries = read_manifest(manifest)
+    assert len(entries) == len(GOOD)
+    assert {e.label for e in entries} == {"speech", "surround", "music", "deep", None}
+    rejections = read_rejections(report)
+    assert sorted(Path(r.path).name for r in rejections) == sorted(Path(b[0]).name for b in BAD.values())
+    assert all(isinstance(r, Rejection) and r.detail for r in rejections)
+    assert f"{len(GOOD)} usable, {len(BAD)} rejected" in result.output
+    hours = sum(e.duration for e in entries) / 3600
+    assert f"total {hours:.3f} h" in result.output
+    assert not math.isnan(hours)
+
+
+def test_cli_scan_bad_option(tmp_path, folder):
+    result = CliRunner().invoke(
+        app, ["data", "scan", str(folder), "--out", str(tmp_path / "m.jsonl"), "--group-by", "x"]
+    )
+    assert result.exit_code == 2
+    assert "--group-by" in result.output
+
+
+def test_scan_rejects_implausible_header_rates_with_the_range(tmp_path):
+    # a bit flip that turns 22,050 Hz into 1 Hz makes a 0.2 s clip claim 73.5 minutes
+    import struct
+
+    sf.write(str(tmp_path / "good.wav"), _tone(22050, 1, 1.0), 22050, subtype="PCM_16")
+    flipped = tmp_path / "flipped.wav"
+    sf.write(str(flipped), _tone(22050, 1, 0.2), 22050, subtype="PCM_16")
+    raw = bytearray(flipped.read_bytes())
+    raw[24:28] = struct.pack("<I", 1)  # fmt chunk: sample rate
+    raw[28:32] = struct.pack("<I", 2)  # byte rate
+    flipped.write_bytes(bytes(raw))
+    result = scan_folder(tmp_path, progress=False)
+    assert [Path(e.path).name for e in result.entries] == ["good.wav"]
+    (rejection,) = result.rejections
+    assert rejection.reason == "bad_sample_rate"
+    assert "1 Hz" in rejection.detail and "4000-192000 Hz" in rejection.detail
+    assert result.seconds() == pytest.approx(1.0)
