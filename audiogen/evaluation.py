@@ -320,7 +320,7 @@ def evaluate_reconstruction(
     For every clip of ``split`` (manifest order, the first ``max_clips``), loaded mono at the
     vocoder's sample rate, cut to its first ``seconds`` seconds and (by default) peak-normalised
     to -1 dBFS like the training crops: its log-mel ``(1, n_mels, frames)`` is inverted by (a)
-    :func:`~audiogen.audio.spectral.griffin_lim` with ``n_iter`` iterations, (b) the vocoder, (c)
+    :func:`~audiogen.audio.inverse.griffin_lim` with ``n_iter`` iterations, (b) the vocoder, (c)
     the VAE's posterior mean decoded to a mel, then the vocoder. Every reconstruction is cut to the
     clip's length and scored with :func:`mel_l1_db` (clip log-mel vs re-analysed log-mel) and
     :func:`mrstft_distance`; scores are averaged over clips. Rows whose model is not given are
@@ -355,7 +355,8 @@ def evaluate_reconstruction(
 
     from audiogen.audio.io import load_audio
     from audiogen.audio.sharpness import active_frames, mel_sharpness
-    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.inverse import griffin_lim
     from audiogen.config import MelConfig
     from audiogen.data.manifest import read_manifest
 

@@ -228,7 +228,7 @@ class _MelEmbedder:
     ) -> None:
         import torch
 
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -268,7 +268,7 @@ class ClassifierEmbedder(_MelEmbedder):
     """The style classifier's embedding (the project default); also predicts styles.
 
     Resamples to the classifier's rate, computes its log-mel
-    (:class:`~audiogen.audio.spectral.LogMelSpectrogram`) and returns
+    (:class:`~audiogen.audio.features.LogMelSpectrogram`) and returns
     :meth:`~audiogen.models.classifier.StyleClassifier.embed`.
 
     Args:
@@ -754,7 +754,7 @@ def reconstruct_clips(
     import torch
     from tqdm.auto import tqdm
 
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
 
     frontend = LogMelSpectrogram(vocoder.mel_config).to(device)
     n = waveform.shape[-1]
@@ -1000,7 +1000,7 @@ def _plot(
     seconds: float,
 ) -> list[Path]:
     """One PNG per generated style: log-mel of a half-A crop of that style (if any) above a generated clip."""
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.plotting import save_mel_png
 
     folder = Path(plot_dir)

@@ -730,7 +730,7 @@ class AudioGenPipeline:
                 frame's hop, or as :meth:`__call__`.
         """
         from audiogen.audio.io import convert_channels, resample
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
         from audiogen.models.diffusion import make_sampler, noise_and_denoise
 
         if waveform.dim() == 1:

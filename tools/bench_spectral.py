@@ -4,7 +4,7 @@ One process, one batch: ``--batch`` clips of random ``--min-seconds``..``--max-s
 white-ish noise at ``--sample-rate`` Hz, analysed with the same settings by every peer
 (``n_fft``, ``hop_length``, ``n_mels``, Slaney mel scale and norm, reflect padding, ``--power``):
 
-* ours: ``audiogen.audio.spectral.MelSpectrogram`` on the zero-padded batch with host-side
+* ours: ``audiogen.audio.features.MelSpectrogram`` on the zero-padded batch with host-side
   ``lengths`` (packed path); extra rows for the padded path and for ``LogMelSpectrogram``;
 * librosa: ``librosa.feature.melspectrogram`` called per clip on that clip's valid samples;
 * torchaudio: ``torchaudio.transforms.MelSpectrogram`` on the zero-padded batch.
@@ -14,7 +14,7 @@ the peers (so load from other processes hits all of them alike); the table gives
 median wall time and throughput in audio-seconds (valid audio only) per second. ``--threads`` sets
 torch's intra-op threads; librosa runs in numpy, whose BLAS keeps its own default thread count. Our time is
 also split by stage (FFT vs filterbank etc.) with the wall-clock stage timer of
-:mod:`audiogen.audio.spectral`. With CUDA available the GPU rows follow (ours vs
+:mod:`audiogen.audio.profiling`. With CUDA available the GPU rows follow (ours vs
 torchaudio, timed with ``torch.cuda.synchronize``).
 
 Example::
@@ -72,10 +72,10 @@ def _time_round_robin(
 def _stage_split(fn: Callable[[], object], runs: int) -> dict[str, tuple[float, float]]:
     """(best, median) seconds per run spent in each stage of our front end.
 
-    Uses the wall-clock stage timer of :mod:`audiogen.audio.spectral` (``_section.stage_times``),
+    Uses the wall-clock stage timer of :mod:`audiogen.audio.profiling` (``_section.stage_times``),
     which synchronises CUDA at stage edges; the stages add up to nearly the whole forward.
     """
-    from audiogen.audio.spectral import _section
+    from audiogen.audio.profiling import _section
 
     per_run: list[dict[str, float]] = []
     fn()
@@ -118,7 +118,7 @@ def main() -> None:
     import torch
     import torchaudio
 
-    from audiogen.audio.spectral import LogMelSpectrogram, MelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram, MelSpectrogram
     from audiogen.config import MelConfig
 
     torch.set_num_threads(args.threads)

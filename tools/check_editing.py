@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     from audiogen.audio.io import load_audio
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.boundaries import boundary_report
     from audiogen.data.manifest import read_manifest
     from audiogen.models.classifier import StyleClassifier

@@ -37,7 +37,8 @@ def demo(
     mel L1 distance in dB between the input and the reconstruction.
     """
     from audiogen.audio.io import load_audio, save_audio
-    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.inverse import griffin_lim
     from audiogen.config import MelConfig
     from audiogen.plotting import save_mel_png
 

@@ -95,7 +95,7 @@ def reconstruct(
     from einops import rearrange
 
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.cli.checks import check_input_audio
     from audiogen.evaluation import check_same_front_end, load_autoencoder, load_vocoder
 

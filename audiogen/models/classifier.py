@@ -154,7 +154,7 @@ class StyleClassifier(PretrainedMixin, nn.Module):
 
         Args:
             log_mel: ``(batch, n_mels, frames)``, natural-log amplitude mel (as
-                :class:`~audiogen.audio.spectral.LogMelSpectrogram` with ``config.mel``).
+                :class:`~audiogen.audio.features.LogMelSpectrogram` with ``config.mel``).
 
         Returns:
             :class:`ClassifierOutput`: ``embedding (batch, embed_dim)``, ``logits (batch, num_classes)``.

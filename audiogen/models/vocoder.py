@@ -119,7 +119,7 @@ class Vocoder(PretrainedMixin, nn.Module):
 
     Shapes (the contract every subclass keeps):
         input ``mel``: ``(batch, n_mels, frames)``, natural-log amplitude mel
-        ``ln(max(mel, log_floor))`` as produced by :class:`audiogen.audio.spectral.LogMelSpectrogram`
+        ``ln(max(mel, log_floor))`` as produced by :class:`audiogen.audio.features.LogMelSpectrogram`
         with the vocoder's :class:`~audiogen.config.MelConfig`; ``frames >= 1``.
         output ``waveform``: ``(batch, 1, frames * hop_length)``, float, nominally in ``[-1, 1]``, at
         ``sample_rate`` Hz. Output sample ``n`` aligns with sample ``n`` of the clip the mel was
@@ -396,7 +396,7 @@ class GLRefineConfig:
             (``torchaudio``'s default is 32, as the project's Griffin-Lim baseline).
         momentum: fast Griffin-Lim momentum in ``[0, 1)`` (0.99 as ``torchaudio``).
         nnls_steps: multiplicative NNLS updates of the mel-filterbank inversion
-            (:func:`audiogen.audio.spectral._invert_filterbank`).
+            (:func:`audiogen.audio.inverse._invert_filterbank`).
         init_seed: seed of the fixed random initial phase (uniform in ``[0, 2π)``, drawn on the CPU
             for each ``(n_freqs, frames)`` shape, so a mel always gives the same waveform).
         dim: ConvNeXt channel width of the refiner.
@@ -648,7 +648,8 @@ class GLRefineVocoder(Vocoder):
         where it is non-zero (e.g. a neighbouring chunk's result on shared frames, so that chunks
         vocoded one after another agree there; :func:`audiogen.longform.vocode_chunked`).
         """
-        from audiogen.audio.spectral import _invert_filterbank, filterbank_inverse
+        from audiogen.audio.filterbank import filterbank_inverse
+        from audiogen.audio.inverse import _invert_filterbank
 
         cfg = self.config
         frames = mel.shape[-1]

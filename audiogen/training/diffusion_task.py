@@ -307,7 +307,7 @@ class DiffusionTask(Task):
         Raises:
             as :func:`~audiogen.data.datasets.build_feature_cache`.
         """
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
         from audiogen.data.datasets import build_feature_cache
         from audiogen.frechet import peak_normalize
         from audiogen.models.pretrained import config_to_dict
@@ -405,7 +405,7 @@ class DiffusionTask(Task):
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the frozen autoencoder (and the mel front end) on the device."""
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         super().setup(accelerator, models)
         self.autoencoder.to(self.device).eval()
@@ -544,7 +544,7 @@ class DiffusionTask(Task):
 
     def _to_audio(self, mel: torch.Tensor) -> torch.Tensor:
         """``(batch, n_mels, frames)`` log-mel → ``(batch, samples)`` with the vocoder, else Griffin-Lim."""
-        from audiogen.audio.spectral import griffin_lim
+        from audiogen.audio.inverse import griffin_lim
 
         if self.vocoder is not None:
             with torch.no_grad():

@@ -3,7 +3,7 @@
 
 Batches are waveform segments of ``data.segment_samples`` samples (a multiple of the front end's
 ``hop_length``) from :class:`~audiogen.data.datasets.SegmentDataset`. On the training device the
-task computes the segment's log-mel with :class:`~audiogen.audio.spectral.LogMelSpectrogram`
+task computes the segment's log-mel with :class:`~audiogen.audio.features.LogMelSpectrogram`
 (under ``no_grad``: it is the input, not a loss), drops the last frame so that ``k`` frames map to
 the ``k * hop_length`` samples of the segment (the vocoder's length contract), and vocodes it.
 
@@ -293,7 +293,7 @@ class VocoderTask(Task):
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the log-mel front end and the losses on the device."""
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         super().setup(accelerator, models)
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)

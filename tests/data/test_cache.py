@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from audiogen.audio.io import load_audio
-from audiogen.audio.spectral import LogMelSpectrogram
+from audiogen.audio.features import LogMelSpectrogram
 from audiogen.config import MelConfig
 from audiogen.data.datasets import MelCacheDataset, build_mel_cache
 from audiogen.data.manifest import ManifestEntry, check_audio_file
