@@ -353,10 +353,10 @@ def evaluate_reconstruction(
     import torch
     from tqdm.auto import tqdm
 
-    from audiogen.audio.io import load_audio
-    from audiogen.audio.sharpness import active_frames, mel_sharpness
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.inverse import griffin_lim
+    from audiogen.audio.io import load_audio
+    from audiogen.audio.sharpness import active_frames, mel_sharpness
     from audiogen.config import MelConfig
     from audiogen.data.manifest import read_manifest
 

@@ -729,8 +729,8 @@ class AudioGenPipeline:
             ValueError: bad shape or rate, ``strength`` outside [0, 1], fewer samples than one mel
                 frame's hop, or as :meth:`__call__`.
         """
-        from audiogen.audio.io import convert_channels, resample
         from audiogen.audio.features import LogMelSpectrogram
+        from audiogen.audio.io import convert_channels, resample
         from audiogen.models.diffusion import make_sampler, noise_and_denoise
 
         if waveform.dim() == 1:

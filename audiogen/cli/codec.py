@@ -104,8 +104,8 @@ def encode(
     """Encode AUDIO (mixed to mono, resampled to the model's rate) to a VAE latent file."""
     import torch
 
-    from audiogen.audio.io import AudioLoadError, load_audio
     from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.io import AudioLoadError, load_audio
     from audiogen.cli.checks import check_input_audio
 
     check_input_audio(audio, code=1)
@@ -142,8 +142,8 @@ def decode(
     """Decode a latent file to audio: VAE decoder → log-mel → Griffin-Lim."""
     import torch
 
-    from audiogen.audio.io import output_format, save_audio
     from audiogen.audio.inverse import griffin_lim
+    from audiogen.audio.io import output_format, save_audio
     from audiogen.config import MelConfig, from_dict
 
     try:

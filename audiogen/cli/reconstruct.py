@@ -94,8 +94,8 @@ def reconstruct(
     import torch
     from einops import rearrange
 
-    from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
     from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
     from audiogen.cli.checks import check_input_audio
     from audiogen.evaluation import check_same_front_end, load_autoencoder, load_vocoder
 
