@@ -44,6 +44,7 @@ from typing import Any
 
 import einops
 
+from audiogen.audio.levels import SILENCE_DB
 from audiogen.data.manifest import ManifestEntry, split_for_group, write_manifest
 
 __all__ = [
@@ -527,7 +528,7 @@ def render_midi(
 def trim_tail(
     waveform: Any,
     sample_rate: int,
-    threshold_db: float = -60.0,
+    threshold_db: float = SILENCE_DB,
     fade_seconds: float = 0.05,
     max_seconds: float | None = None,
 ) -> Any:
@@ -638,7 +639,7 @@ def render_piece(
     out_dir: str | os.PathLike[str],
     renderer: Renderer,
     max_tail_seconds: float = 3.0,
-    silence_db: float = -60.0,
+    silence_db: float = SILENCE_DB,
 ) -> PieceResult:
     """Render one piece in each instrument to ``out_dir/audio/<instrument>/<piece_file>.flac``.
 
