@@ -937,7 +937,7 @@ class AudioGenPipeline:
             FileNotFoundError: a stage cannot be found (names the path).
             ValueError: as the constructor.
         """
-        from audiogen.evaluation import load_autoencoder, load_vocoder
+        from audiogen.evaluation.reconstruction import load_autoencoder, load_vocoder
         from audiogen.models.diffusion import LatentDenoiser, noise_scheduler
 
         vae = load_autoencoder(autoencoder, device)

@@ -63,7 +63,7 @@ def vae_report(args: argparse.Namespace) -> None:
     """Print the mean of each error over the clips (see the module docstring)."""
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.inverse import griffin_lim
-    from audiogen.evaluation import load_autoencoder, load_vocoder, mel_l1_db, mrstft_distance
+    from audiogen.evaluation.reconstruction import load_autoencoder, load_vocoder, mel_l1_db, mrstft_distance
 
     vae, voc = load_autoencoder(args.autoencoder), load_vocoder(args.vocoder)
     cfg = vae.mel_config
@@ -112,7 +112,7 @@ def vae_report(args: argparse.Namespace) -> None:
 def latent_fit_report(args: argparse.Namespace) -> None:
     """Print the encoder's and the per-clip fitted latents' mel L1 (see the module docstring)."""
     from audiogen.audio.features import LogMelSpectrogram
-    from audiogen.evaluation import load_autoencoder
+    from audiogen.evaluation.reconstruction import load_autoencoder
 
     vae = load_autoencoder(args.autoencoder)
     vae.requires_grad_(False)
@@ -167,7 +167,7 @@ def error_png(args: argparse.Namespace) -> None:
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.inverse import griffin_lim
-    from audiogen.evaluation import load_vocoder
+    from audiogen.evaluation.reconstruction import load_vocoder
 
     voc = load_vocoder(args.vocoder)
     cfg = voc.mel_config

@@ -1,5 +1,6 @@
 """Training the style classifier (:class:`~audiogen.models.classifier.StyleClassifier`), the
-project's own embedding network for the Fréchet distance of generated audio (:mod:`audiogen.frechet`).
+project's own embedding network for the Fréchet distance of generated audio
+(:mod:`audiogen.evaluation.frechet`).
 
 Batches are labelled waveform crops (:class:`~audiogen.data.datasets.SegmentDataset`, level
 normalised as ``data.normalize``, then in training a random gain drawn uniformly in

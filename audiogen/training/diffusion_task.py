@@ -86,7 +86,7 @@ class DiffusionDataConfig:
         pad_to_segment: latent cache: files shorter than ``segment_seconds`` are padded with
             silence before encoding, so short sounds are followed by the latents of silence.
         normalize_cache: latent cache: peak-normalise each file to -1 dBFS before encoding
-            (:func:`audiogen.frechet.peak_normalize`), for collections whose files have unrelated
+            (:func:`audiogen.audio.levels.peak_normalize`), for collections whose files have unrelated
             levels.
     """
 
@@ -308,8 +308,8 @@ class DiffusionTask(Task):
             as :func:`~audiogen.data.datasets.build_feature_cache`.
         """
         from audiogen.audio.features import LogMelSpectrogram
+        from audiogen.audio.levels import peak_normalize
         from audiogen.data.datasets import build_feature_cache
-        from audiogen.frechet import peak_normalize
         from audiogen.models.pretrained import config_to_dict
 
         vae = self.autoencoder.cpu().eval()
@@ -411,7 +411,7 @@ class DiffusionTask(Task):
         self.autoencoder.to(self.device).eval()
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
         if self.data_config.vocoder:
-            from audiogen.evaluation import load_vocoder
+            from audiogen.evaluation.reconstruction import load_vocoder
 
             self.vocoder = load_vocoder(self.data_config.vocoder, self.device).eval()
             if self.vocoder.mel_config != self.mel_config:

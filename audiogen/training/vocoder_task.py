@@ -121,7 +121,7 @@ class DecodedInputConfig:
 
     Attributes:
         autoencoder: folder of the frozen VAE (a model, pipeline, checkpoint or run folder, as
-            :func:`audiogen.evaluation.load_autoencoder`), e.g. ``audiogen/assets/default``.
+            :func:`audiogen.evaluation.reconstruction.load_autoencoder`), e.g. ``audiogen/assets/default``.
         fraction: probability that a training row gets the decoded mel, in ``[0, 1]``.
     """
 
@@ -299,7 +299,7 @@ class VocoderTask(Task):
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
         self.loss = VocoderLoss(self.mel_config, self.loss_config).to(self.device)
         if self.decoded_config is not None:
-            from audiogen.evaluation import load_autoencoder
+            from audiogen.evaluation.reconstruction import load_autoencoder
 
             path = self.decoded_config.autoencoder
             self.autoencoder = load_autoencoder(path, self.device).eval().requires_grad_(False)

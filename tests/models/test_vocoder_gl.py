@@ -8,7 +8,7 @@ import torch
 
 from audiogen.audio.features import LogMelSpectrogram
 from audiogen.config import MelConfig
-from audiogen.evaluation import mel_l1_db
+from audiogen.evaluation.reconstruction import mel_l1_db
 from audiogen.models.discriminators import MelL1Loss
 from audiogen.models.vocoder import (
     VOCODER_TYPES,
