@@ -11,11 +11,13 @@ white-ish noise at ``--sample-rate`` Hz, analysed with the same settings by ever
 
 Each peer gets ``--warmup`` untimed runs, then ``--repeats`` timed runs taken round-robin across
 the peers (so load from other processes hits all of them alike); the table gives the best and
-median wall time and throughput in audio-seconds (valid audio only) per second. ``--threads`` sets
-torch's intra-op threads; librosa runs in numpy, whose BLAS keeps its own default thread count. Our time is
-also split by stage (FFT vs filterbank etc.) with the wall-clock stage timer of
-:mod:`audiogen.audio.profiling`. With CUDA available the GPU rows follow (ours vs
-torchaudio, timed with ``torch.cuda.synchronize``).
+median wall time and throughput in audio-seconds (valid audio only) per second, and our speed-up
+over each peer as the median of the per-round time ratios (peer / ours: above 1 means ours is
+faster; each round runs the peers back to back, so a ratio compares runs under the same load from
+other processes). ``--threads`` sets torch's intra-op threads; librosa runs in numpy, whose BLAS
+keeps its own default thread count. Our time is also split by stage (FFT vs filterbank etc.) with
+the wall-clock stage timer of :mod:`audiogen.audio.profiling`. With CUDA available the GPU rows
+follow (ours vs torchaudio, timed with ``torch.cuda.synchronize``).
 
 Example::
 
@@ -38,11 +40,21 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 @dataclass
 class Timing:
-    """Best and median wall time of one peer, in seconds."""
+    """Best and median wall time of one peer, in seconds, and every timed run (one per round)."""
 
     name: str
     best: float
     median: float
+    times: list[float]
+
+
+def speed_ratio(peer: Timing, ours: Timing) -> float:
+    """How many times faster ours is than ``peer``: the median over rounds of ``peer / ours`` time.
+
+    Each round times every peer once, back to back, so both times of a round saw about the same load
+    from other processes; the median of the per-round ratios is steadier than a ratio of two bests.
+    """
+    return statistics.median(p / o for p, o in zip(peer.times, ours.times, strict=True))
 
 
 def _time_round_robin(
@@ -66,7 +78,7 @@ def _time_round_robin(
             if sync:
                 sync()
             times[name].append(time.perf_counter() - start)
-    return [Timing(name, min(t), statistics.median(t)) for name, t in times.items()]
+    return [Timing(name, min(t), statistics.median(t), t) for name, t in times.items()]
 
 
 def _stage_split(fn: Callable[[], object], runs: int) -> dict[str, tuple[float, float]]:
@@ -202,9 +214,12 @@ def main() -> None:
     by_name = {t.name: t for t in timings}
     best = by_name[peers[0][0]]
     for peer in (peers[3][0], peers[4][0]):
-        ratio = by_name[peer].best / best.best
-        ratio_med = by_name[peer].median / best.median
-        print(f"ours (packed) / {peer.split()[0]} throughput: {ratio:.2f}x best, {ratio_med:.2f}x median")
+        ratio = speed_ratio(by_name[peer], best)
+        ratio_best = by_name[peer].best / best.best
+        print(
+            f"ours (packed) / {peer.split()[0]} throughput: {ratio:.2f}x (median of {args.repeats} "
+            f"per-round ratios; best / best {ratio_best:.2f}x)"
+        )
 
     split = _stage_split(lambda: ours(waveform, lengths), args.repeats)
     _print_split("CPU, ours MelSpectrogram (packed)", split)
@@ -224,7 +239,10 @@ def main() -> None:
         print(f"\nGPU: {torch.cuda.get_device_name(device)}")
         _print_table("CUDA", gpu, audio_seconds)
         for t in gpu[:2]:
-            print(f"{t.name} / torchaudio throughput: {gpu[2].best / t.best:.2f}x best")
+            print(
+                f"{t.name} / torchaudio throughput: {speed_ratio(gpu[2], t):.2f}x (median of "
+                f"{args.repeats} per-round ratios; best / best {gpu[2].best / t.best:.2f}x)"
+            )
         split_d = _stage_split(lambda: ours_d(wave_d, lengths_d), args.repeats)
         _print_split("CUDA, ours (device lengths)", split_d)
 
