@@ -123,6 +123,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per peer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-cuda", action="store_true", help="skip the GPU rows even if CUDA is available")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time the front end of git revision REV (e.g. HEAD~1) in the same rounds, as the "
+        "'baseline' rows: before/after under the same load",
+    )
     args = parser.parse_args()
 
     import librosa
@@ -197,6 +203,19 @@ def main() -> None:
         ("librosa.feature.melspectrogram per clip", run_librosa),
         ("torchaudio MelSpectrogram (padded batch)", lambda: ta(waveform)),
     ]
+    if args.baseline:
+        base_mel, base_log = _baseline_front_end(args.baseline)
+        base, base_padded, base_logmel = base_mel(cfg), base_mel(cfg, pack_lengths=False), base_log(cfg)
+        base_out = base(waveform, lengths).mel
+        base_diff = float((ours(waveform, lengths).mel - base_out).abs().max() / base_out.abs().max())
+        peers += [
+            (f"baseline {args.baseline} MelSpectrogram (packed)", lambda: base(waveform, lengths)),
+            (
+                f"baseline {args.baseline} MelSpectrogram (padded path)",
+                lambda: base_padded(waveform, lengths),
+            ),
+            (f"baseline {args.baseline} LogMelSpectrogram (packed)", lambda: base_logmel(waveform, lengths)),
+        ]
     timings = _time_round_robin(peers, args.warmup, args.repeats)
 
     print(
@@ -220,6 +239,14 @@ def main() -> None:
             f"ours (packed) / {peer.split()[0]} throughput: {ratio:.2f}x (median of {args.repeats} "
             f"per-round ratios; best / best {ratio_best:.2f}x)"
         )
+    if args.baseline:
+        print(f"baseline {args.baseline}: max |ours - baseline| / max |baseline| = {base_diff:.2e}")
+        for peer in (peers[3][0], peers[4][0]):
+            ratio = speed_ratio(by_name[peer], by_name[peers[5][0]])
+            print(f"baseline (packed) / {peer.split()[0]} throughput: {ratio:.2f}x (median per-round ratio)")
+        for k, what in enumerate(("packed", "padded path", "log-mel packed")):
+            ratio = speed_ratio(by_name[peers[5 + k][0]], by_name[peers[k][0]])
+            print(f"ours / baseline throughput, {what}: {ratio:.2f}x (median per-round ratio)")
 
     split = _stage_split(lambda: ours(waveform, lengths), args.repeats)
     _print_split("CPU, ours MelSpectrogram (packed)", split)
@@ -245,6 +272,41 @@ def main() -> None:
             )
         split_d = _stage_split(lambda: ours_d(wave_d, lengths_d), args.repeats)
         _print_split("CUDA, ours (device lengths)", split_d)
+
+
+def _baseline_front_end(rev: str) -> tuple[type, type]:
+    """``MelSpectrogram`` and ``LogMelSpectrogram`` of the ``audiogen/audio`` package at git revision ``rev``.
+
+    The package's files are written to a temporary folder as ``audiogen_baseline.audio`` (imports of
+    ``audiogen.audio.*`` inside them renamed to match) and imported beside the current one; the rest
+    of ``audiogen`` (``MelConfig``) is the current one.
+    """
+    import importlib
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", rev, "audiogen/audio/"],
+        cwd=root, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="bench_spectral_")) / "audiogen_baseline"
+    (folder / "audio").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    for name in names:
+        if name.endswith(".py"):
+            text = subprocess.run(
+                ["git", "show", f"{rev}:{name}"], cwd=root, check=True, capture_output=True, text=True
+            ).stdout
+            (folder / "audio" / Path(name).name).write_text(
+                text.replace("audiogen.audio.", "audiogen_baseline.audio.")
+            )
+    sys.path.insert(0, str(folder.parent))
+    module = "features" if (folder / "audio" / "features.py").exists() else "spectral"
+    mod = importlib.import_module(f"audiogen_baseline.audio.{module}")
+    return mod.MelSpectrogram, mod.LogMelSpectrogram
 
 
 def _print_table(title: str, timings: list[Timing], audio_seconds: float) -> None:

@@ -29,12 +29,13 @@ outputs, ``ln(log_floor)`` for log-mel). Two execution paths give the same numbe
   reflect padding is built with a device-side gather and frames past the valid count are masked,
   with no host-device synchronisation.
 
-In both paths the whole batch goes through ONE ``torch.stft`` call, which runs in float32 with
-autocast disabled. The window and filterbank are non-persistent buffers, so ``.to(device)`` moves
-them and checkpoints do not store them.
+In both paths the whole batch is framed once and goes through one batched FFT (on the CPU in blocks
+of frames, each followed at once by its window, ``|X|``, filterbank and log), in float32 with
+autocast disabled; the numbers are those of ``torch.stft``. The window and filterbank are
+non-persistent buffers, so ``.to(device)`` moves them and checkpoints do not store them.
 
-The per-clip padding, packing, the one ``torch.stft`` call and the valid-frame bookkeeping are
-shared by the three modules here and live in :mod:`audiogen.audio.frontend`.
+The per-clip padding, packing, the batched FFT and the valid-frame bookkeeping are shared by the
+three modules here and live in :mod:`audiogen.audio.frontend`.
 """
 
 from __future__ import annotations
@@ -229,9 +230,9 @@ class LogMelSpectrogram(MelSpectrogram):
         pack_lengths: as :class:`MelSpectrogram`.
     """
 
-    def _finish(self, features: Tensor) -> Tensor:
+    def _finish(self, features: Tensor) -> None:
         with _section("spectral.log"):
-            return features.clamp_min_(self.config.log_floor).log_()
+            features.clamp_min_(self.config.log_floor).log_()
 
     def _silence(self) -> float:
         return math.log(self.config.log_floor)

@@ -1,25 +1,28 @@
 """The batched STFT machinery shared by :mod:`audiogen.audio.features`' front ends.
 
 :class:`_FrontEnd` checks the inputs, builds each clip's reflect padding (packed end to end for
-host-side lengths, or one padded block with a device-side gather), runs the ONE ``torch.stft`` call
-and keeps track of each clip's valid frames (:func:`frames_for_lengths`); its subclasses
+host-side lengths, or one padded block with a device-side gather), runs the batched FFT of every
+frame and keeps track of each clip's valid frames (:func:`frames_for_lengths`); its subclasses
 (:class:`~audiogen.audio.features.STFT`, :class:`~audiogen.audio.features.MelSpectrogram`,
 :class:`~audiogen.audio.features.LogMelSpectrogram`) define the per-frame feature.
 
+The frames are a strided view of the padded signal (no copy) and their one-sided DFT is the
+``_fft_r2c`` call ``torch.stft(center=False)`` makes, so the numbers are those of ``torch.stft``.
+
 Speed (CPU; measured with ``tools/bench_spectral.py``, numbers in ``docs/benchmarks.md``): besides
 packing, (1) with ``win_length == n_fft`` the FFT runs on unwindowed frames and the Hann window is
-applied as a 3-tap filter on the spectrum, which spares ``torch.stft`` a windowed copy of every
-frame; (2) everything after the FFT (window, ``|X|``, filterbank) runs over blocks of
-``chunk_frames`` frames (few, large enough ops: every op is a parallel region, and those stall when
-other processes compete for the cores), so temporaries stay small and are reused instead of being
+applied as a 3-tap filter on the spectrum, which spares a windowed copy of every frame; (2) the FFT
+and everything after it (window, ``|X|``, filterbank, log) run block by block over
+``chunk_frames`` frames (1024: few, large enough ops, since every op is a parallel region and those
+stall when other processes compete for the cores, yet a block's spectrum, ~4 MB, is still in cache
+when the window and ``|X|`` read it), so temporaries stay small and are reused instead of being
 page-faulted in afresh; (3) ``|X|`` comes from separate real/imaginary planes (``torch.hypot``),
-not a complex ``abs``. The FFT (single-threaded in torch's CPU backend) is the largest single cost.
+not a complex ``abs``. On the GPU all frames go through one FFT call.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -137,20 +140,21 @@ def _squared_magnitude(re: Tensor, im: Tensor) -> Tensor:
 
 class _FrontEnd(nn.Module):
     """Base of :class:`STFT`, :class:`MelSpectrogram` and :class:`LogMelSpectrogram`: input checks,
-    per-clip reflect padding, the single batched ``torch.stft`` and the valid-frame bookkeeping.
+    per-clip reflect padding, the batched STFT and the valid-frame bookkeeping.
 
     Speed notes (CPU): with ``win_length == n_fft`` (even) the FFT runs without a window and the Hann
-    window is applied in the frequency domain (:func:`_hann_from_rectangular`), which saves
-    ``torch.stft`` a windowed copy of every frame; the post-FFT work (window, ``|X|``, filterbank)
-    runs over blocks of ``chunk_frames`` frames.
+    window is applied in the frequency domain (:func:`_hann_from_rectangular`), which saves a
+    windowed copy of every frame; the FFT and everything after it (window, ``|X|``, filterbank, log)
+    run block by block over ``chunk_frames`` frames of the framed signal, so each block's spectrum
+    is still in cache when the next step reads it.
 
     Args:
         config: front-end settings.
         pack_lengths: use the packed layout for host-side ``lengths`` (see the module docstring).
 
     Attributes:
-        chunk_frames: frames per block of post-FFT work on the CPU (default 2048; other devices
-            process all frames at once).
+        chunk_frames: frames per block of FFT and post-FFT work on the CPU (default 1024; other
+            devices process all frames at once).
 
     Raises:
         ValueError: if ``config`` is not a :class:`~audiogen.config.MelConfig`.
@@ -162,7 +166,7 @@ class _FrontEnd(nn.Module):
             raise ValueError(f"{type(self).__name__}: config must be a MelConfig, got {_describe(config)}")
         self.config = config
         self.pack_lengths = pack_lengths
-        self.chunk_frames = 2048  # CPU: frames per block of post-FFT work
+        self.chunk_frames = 1024  # CPU: frames per block of FFT and post-FFT work
         win_length = config.effective_win_length
         window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
         left = (config.n_fft - win_length) // 2
@@ -178,24 +182,50 @@ class _FrontEnd(nn.Module):
         of the windowed frames divided by ``self._spec_scale``."""
         raise NotImplementedError
 
-    def _features(self, spec: Tensor) -> Tensor:
-        """Per-frame features ``(rows, dim)`` from raw ``torch.stft`` frames ``(rows, n_freqs)``."""
-        rows = spec.shape[0]
-        out = torch.empty(rows, self._feature_dim(), dtype=self._feature_dtype(), device=spec.device)
-        step = self.chunk_frames if spec.device.type == "cpu" else max(rows, 1)
-        for start in range(0, rows, step):
-            chunk = spec[start : start + step]
+    def _features(self, frames: Tensor) -> Tensor:
+        """Per-frame features ``(signals * n_frames, dim)`` of framed signals ``(signals, n_frames, n_fft)``.
+
+        ``frames`` is a strided view of the padded signals (:meth:`_frames`); on the CPU its FFT and
+        features are computed block by block (:meth:`_blocks`), elsewhere in one go.
+        """
+        signals, n_frames = frames.shape[:2]
+        n_freqs = self.config.n_freqs
+        out = torch.empty(
+            signals * n_frames, self._feature_dim(), dtype=self._feature_dtype(), device=frames.device
+        )
+        for start, block in self._blocks(frames):
+            with _section("spectral.fft"):
+                spec = self._fft(block).reshape(-1, n_freqs)  # (block rows, n_freqs)
             with _section("spectral.window"):
                 if self._freq_window:
-                    re, im = _hann_from_rectangular(chunk)
+                    re, im = _hann_from_rectangular(spec)
                 else:
-                    re, im = torch.view_as_real(chunk).unbind(-1)
-            self._chunk_features(re, im, out[start : start + step])
-        return self._finish(out)
+                    re, im = torch.view_as_real(spec).unbind(-1)
+            block_out = out[start : start + spec.shape[0]]
+            self._chunk_features(re, im, block_out)
+            self._finish(block_out)
+        return out
 
-    def _finish(self, features: Tensor) -> Tensor:
-        """Whole-tensor step after the chunked features (in place; e.g. the log)."""
-        return features
+    def _blocks(self, frames: Tensor) -> Iterator[tuple[int, Tensor]]:
+        """Blocks of about ``chunk_frames`` frames of ``frames`` ``(signals, n_frames, n_fft)`` (CPU), or
+        all of it (other devices), with the index of each block's first frame in the flattened order.
+
+        A block is ``(frames, n_fft)`` (part of one signal) or ``(k, n_frames, n_fft)`` (whole signals).
+        """
+        signals, n_frames = frames.shape[:2]
+        if frames.device.type != "cpu" or signals * n_frames <= self.chunk_frames:
+            yield 0, frames
+        elif n_frames >= self.chunk_frames:
+            for n in range(signals):
+                for start in range(0, n_frames, self.chunk_frames):
+                    yield n * n_frames + start, frames[n, start : start + self.chunk_frames]
+        else:
+            step = self.chunk_frames // n_frames
+            for n in range(0, signals, step):
+                yield n * n_frames, frames[n : n + step]
+
+    def _finish(self, features: Tensor) -> None:
+        """In-place step on a block of features after :meth:`_chunk_features` (e.g. the log)."""
 
     def _feature_dim(self) -> int:
         raise NotImplementedError
@@ -289,26 +319,20 @@ class _FrontEnd(nn.Module):
     def _empty(self, rows: int, device: torch.device) -> Tensor:
         return torch.empty(rows, self._feature_dim(), 0, dtype=self._feature_dtype(), device=device)
 
-    def _stft(self, signal: Tensor) -> Tensor:
-        """One ``torch.stft`` over ``(rows, samples)`` already padded; returns ``(rows, frames, n_freqs)``.
+    def _frames(self, signal: Tensor) -> Tensor:
+        """Frames ``(rows, frames, n_fft)`` of ``(rows, samples)`` already padded: a strided view, no copy."""
+        return signal.unfold(-1, self.config.n_fft, self.config.hop_length)
 
-        Without a window when the Hann window is applied in the frequency domain (``_features``).
+    def _fft(self, frames: Tensor) -> Tensor:
+        """One-sided DFT of each frame of ``frames`` ``(..., n_fft)`` → complex ``(..., n_freqs)``.
+
+        What ``torch.stft(center=False, onesided=True)`` computes on these frames (the same
+        ``_fft_r2c`` call): without a window when the Hann window is applied in the frequency
+        domain (:meth:`_features`), else the frames times the window.
         """
-        window = None if self._freq_window else self.window.to(device=signal.device, dtype=torch.float32)
-        with _section("spectral.fft"), warnings.catch_warnings():
-            # torch warns about the rectangular window; ours is applied after the FFT
-            warnings.filterwarnings("ignore", message="A window was not provided")
-            spec = torch.stft(
-                signal,
-                n_fft=self.config.n_fft,
-                hop_length=self.config.hop_length,
-                win_length=self.config.n_fft,
-                window=window,
-                center=False,
-                onesided=True,
-                return_complex=True,
-            )
-        return spec.transpose(-1, -2)
+        if not self._freq_window:
+            frames = frames.mul(self.window.to(device=frames.device, dtype=torch.float32))
+        return torch.fft.rfft(frames)
 
     def _edge_pads(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Reflect padding of each clip at its own start and end, by a device-side gather.
@@ -355,8 +379,7 @@ class _FrontEnd(nn.Module):
                 signal.scatter_(1, positions, tail)
             else:
                 signal = x
-        spec = self._stft(signal)  # (rows, frames, n_freqs)
-        feats = self._features(spec.reshape(rows * max_frames, -1)).reshape(rows, max_frames, -1)
+        feats = self._features(self._frames(signal)).reshape(rows, max_frames, -1)
         with _section("spectral.unpack"):
             if lengths is not None:
                 counts = frames_for_lengths(lengths, self.config)
@@ -413,8 +436,7 @@ class _FrontEnd(nn.Module):
                     parts.append(zeros[: gaps[n]])
             parts.append(zeros[: cfg.n_fft])
             signal = torch.cat(parts)[None]
-        spec = self._stft(signal)[0]  # (packed frames, n_freqs)
-        feats = self._features(spec)  # (packed frames, dim)
+        feats = self._features(self._frames(signal))  # (packed frames, dim)
         with _section("spectral.unpack"):
             out = feats.index_select(0, index)  # (rows * max_frames, dim)
             return rearrange(out, "(n f) d -> n d f", n=rows).contiguous()

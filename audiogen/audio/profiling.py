@@ -16,7 +16,7 @@ class _section:  # noqa: N801 - used like a function: ``with _section("spectral.
     """Named stage of the front end: a ``torch.profiler`` range, and a wall-clock timer when enabled.
 
     Stages: ``spectral.pad`` (per-clip reflect padding / packing), ``spectral.fft`` (the
-    ``torch.stft`` call), ``spectral.window`` (frequency-domain Hann window),
+    FFT of the frames), ``spectral.window`` (frequency-domain Hann window),
     ``spectral.magnitude`` (``|X| ** power``), ``spectral.filterbank`` (mel matmul),
     ``spectral.log`` and ``spectral.unpack`` (valid frames back to ``(batch, dim, frames)``).
     ``tools/bench_spectral.py`` sets :data:`stage_times` to a dict to accumulate seconds per stage

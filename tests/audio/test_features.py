@@ -296,6 +296,26 @@ def test_full_lengths_equal_no_lengths():
     assert torch.equal(a.frames, torch.tensor([63, 63]))
 
 
+@pytest.mark.parametrize("win_length", [None, 400])
+@pytest.mark.parametrize("pack_lengths", [True, False])
+@pytest.mark.parametrize("module_cls", [LogMelSpectrogram, MelSpectrogram, STFT])
+def test_block_size_does_not_change_the_output(module_cls, pack_lengths, win_length):
+    # On the CPU the FFT and the features run over blocks of chunk_frames frames: parts of one clip
+    # (blocks shorter than a clip) or several whole clips (longer blocks); every size gives the
+    # same numbers as one block over everything.
+    cfg = MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=40, win_length=win_length)
+    wave, lengths = _random_batch(cfg, batch=5, channels=2, seed=6)
+    module = module_cls(cfg, pack_lengths=pack_lengths)
+    module.chunk_frames = 10**9
+    reference = module(wave, lengths)
+    for chunk_frames in (1, 7, 40, 300):
+        module.chunk_frames = chunk_frames
+        out = module(wave, lengths)
+        values, expected = (out.spec, reference.spec) if module_cls is STFT else (out.mel, reference.mel)
+        torch.testing.assert_close(values, expected, atol=1e-6 * float(expected.abs().max()), rtol=1e-5)
+        assert torch.equal(out.frames, reference.frames)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("host_lengths", [True, False])
 def test_cuda_matches_cpu_without_host_sync(host_lengths):
