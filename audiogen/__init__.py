@@ -2,7 +2,7 @@
 
 The stages, in the order a clip passes through them:
 
-``audiogen.audio.io`` (files) → ``audiogen.audio.spectral`` (batched STFT / log-mel) →
+``audiogen.audio.io`` (files) → ``audiogen.audio.features`` (batched STFT / log-mel) →
 ``audiogen.models.autoencoder`` (mel ↔ latent) → latent generator → ``audiogen.models.vocoder``
 (mel → waveform).
 """

@@ -66,7 +66,7 @@ def boundary_report(
     Raises:
         ValueError: a clip shorter than ``2 * n_fft`` samples or a place outside it.
     """
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
 
     x = waveform.detach().float().cpu()
     x = x.reshape(-1, x.shape[-1]).mean(dim=0)

@@ -194,7 +194,7 @@ def _edit(
     window_seconds: float,
 ) -> EditResult:
     """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.longform import decode_chunked, vocode_chunked
     from audiogen.pipeline import StageTimings, _sync
 

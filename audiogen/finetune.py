@@ -476,7 +476,7 @@ def _finetune(
     if state.is_main_process and config.lora_rank is not None:
         result.pipeline_dir = export_lora(config, base_dir, run_dir / "train" / "denoiser", styles, files)
     elif state.is_main_process:
-        from audiogen.evaluation import load_autoencoder, load_vocoder
+        from audiogen.evaluation.reconstruction import load_autoencoder, load_vocoder
         from audiogen.models.diffusion import LatentDenoiser, noise_scheduler
 
         denoiser = LatentDenoiser.from_pretrained(folders["denoiser"])

@@ -241,7 +241,7 @@ def seam_report(
         ValueError: wrong shape, ``samples`` not a multiple of ``period_samples``, or a period too
             short to hold frames away from its edges (needs ``> 3 * n_fft + 6 * hop_length``).
     """
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
 
     x = waveform.detach().float().cpu()
     if x.dim() == 3 and x.shape[0] == 1:

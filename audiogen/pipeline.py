@@ -729,8 +729,8 @@ class AudioGenPipeline:
             ValueError: bad shape or rate, ``strength`` outside [0, 1], fewer samples than one mel
                 frame's hop, or as :meth:`__call__`.
         """
+        from audiogen.audio.features import LogMelSpectrogram
         from audiogen.audio.io import convert_channels, resample
-        from audiogen.audio.spectral import LogMelSpectrogram
         from audiogen.models.diffusion import make_sampler, noise_and_denoise
 
         if waveform.dim() == 1:
@@ -941,7 +941,7 @@ class AudioGenPipeline:
             FileNotFoundError: a stage cannot be found (names the path).
             ValueError: as the constructor.
         """
-        from audiogen.evaluation import load_autoencoder, load_vocoder
+        from audiogen.evaluation.reconstruction import load_autoencoder, load_vocoder
         from audiogen.models.diffusion import LatentDenoiser, noise_scheduler
 
         vae = load_autoencoder(autoencoder, device)

@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from audiogen.audio.spectral import LogMelSpectrogram
+from audiogen.audio.features import LogMelSpectrogram
 from audiogen.boundaries import boundary_report
 from audiogen.cli import app
 from tests.test_pipeline import MEL, make_tiny_pipeline, write_tiny_pipeline

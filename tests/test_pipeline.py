@@ -278,7 +278,7 @@ def test_styles_and_samplers(pipe):
 
 
 def test_variation_keeps_the_length_and_strength_zero_is_the_reconstruction(pipe):
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
 
     t = torch.arange(int(0.7 * 22050)) / 22050
     stereo = torch.stack([0.3 * torch.sin(2 * math.pi * 220 * t), 0.2 * torch.sin(2 * math.pi * 330 * t)])

@@ -4,18 +4,20 @@ One process, one batch: ``--batch`` clips of random ``--min-seconds``..``--max-s
 white-ish noise at ``--sample-rate`` Hz, analysed with the same settings by every peer
 (``n_fft``, ``hop_length``, ``n_mels``, Slaney mel scale and norm, reflect padding, ``--power``):
 
-* ours: ``audiogen.audio.spectral.MelSpectrogram`` on the zero-padded batch with host-side
+* ours: ``audiogen.audio.features.MelSpectrogram`` on the zero-padded batch with host-side
   ``lengths`` (packed path); extra rows for the padded path and for ``LogMelSpectrogram``;
 * librosa: ``librosa.feature.melspectrogram`` called per clip on that clip's valid samples;
 * torchaudio: ``torchaudio.transforms.MelSpectrogram`` on the zero-padded batch.
 
 Each peer gets ``--warmup`` untimed runs, then ``--repeats`` timed runs taken round-robin across
 the peers (so load from other processes hits all of them alike); the table gives the best and
-median wall time and throughput in audio-seconds (valid audio only) per second. ``--threads`` sets
-torch's intra-op threads; librosa runs in numpy, whose BLAS keeps its own default thread count. Our time is
-also split by stage (FFT vs filterbank etc.) with the wall-clock stage timer of
-:mod:`audiogen.audio.spectral`. With CUDA available the GPU rows follow (ours vs
-torchaudio, timed with ``torch.cuda.synchronize``).
+median wall time and throughput in audio-seconds (valid audio only) per second, and our speed-up
+over each peer as the median of the per-round time ratios (peer / ours: above 1 means ours is
+faster; each round runs the peers back to back, so a ratio compares runs under the same load from
+other processes). ``--threads`` sets torch's intra-op threads; librosa runs in numpy, whose BLAS
+keeps its own default thread count. Our time is also split by stage (FFT vs filterbank etc.) with
+the wall-clock stage timer of :mod:`audiogen.audio.profiling`. With CUDA available the GPU rows
+follow (ours vs torchaudio, timed with ``torch.cuda.synchronize``).
 
 Example::
 
@@ -38,11 +40,21 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 @dataclass
 class Timing:
-    """Best and median wall time of one peer, in seconds."""
+    """Best and median wall time of one peer, in seconds, and every timed run (one per round)."""
 
     name: str
     best: float
     median: float
+    times: list[float]
+
+
+def speed_ratio(peer: Timing, ours: Timing) -> float:
+    """How many times faster ours is than ``peer``: the median over rounds of ``peer / ours`` time.
+
+    Each round times every peer once, back to back, so both times of a round saw about the same load
+    from other processes; the median of the per-round ratios is steadier than a ratio of two bests.
+    """
+    return statistics.median(p / o for p, o in zip(peer.times, ours.times, strict=True))
 
 
 def _time_round_robin(
@@ -66,16 +78,16 @@ def _time_round_robin(
             if sync:
                 sync()
             times[name].append(time.perf_counter() - start)
-    return [Timing(name, min(t), statistics.median(t)) for name, t in times.items()]
+    return [Timing(name, min(t), statistics.median(t), t) for name, t in times.items()]
 
 
 def _stage_split(fn: Callable[[], object], runs: int) -> dict[str, tuple[float, float]]:
     """(best, median) seconds per run spent in each stage of our front end.
 
-    Uses the wall-clock stage timer of :mod:`audiogen.audio.spectral` (``_section.stage_times``),
+    Uses the wall-clock stage timer of :mod:`audiogen.audio.profiling` (``_section.stage_times``),
     which synchronises CUDA at stage edges; the stages add up to nearly the whole forward.
     """
-    from audiogen.audio.spectral import _section
+    from audiogen.audio.profiling import _section
 
     per_run: list[dict[str, float]] = []
     fn()
@@ -111,6 +123,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per peer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-cuda", action="store_true", help="skip the GPU rows even if CUDA is available")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time the front end of git revision REV (e.g. HEAD~1) in the same rounds, as the "
+        "'baseline' rows: before/after under the same load",
+    )
     args = parser.parse_args()
 
     import librosa
@@ -118,7 +136,7 @@ def main() -> None:
     import torch
     import torchaudio
 
-    from audiogen.audio.spectral import LogMelSpectrogram, MelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram, MelSpectrogram
     from audiogen.config import MelConfig
 
     torch.set_num_threads(args.threads)
@@ -185,6 +203,19 @@ def main() -> None:
         ("librosa.feature.melspectrogram per clip", run_librosa),
         ("torchaudio MelSpectrogram (padded batch)", lambda: ta(waveform)),
     ]
+    if args.baseline:
+        base_mel, base_log = _baseline_front_end(args.baseline)
+        base, base_padded, base_logmel = base_mel(cfg), base_mel(cfg, pack_lengths=False), base_log(cfg)
+        base_out = base(waveform, lengths).mel
+        base_diff = float((ours(waveform, lengths).mel - base_out).abs().max() / base_out.abs().max())
+        peers += [
+            (f"baseline {args.baseline} MelSpectrogram (packed)", lambda: base(waveform, lengths)),
+            (
+                f"baseline {args.baseline} MelSpectrogram (padded path)",
+                lambda: base_padded(waveform, lengths),
+            ),
+            (f"baseline {args.baseline} LogMelSpectrogram (packed)", lambda: base_logmel(waveform, lengths)),
+        ]
     timings = _time_round_robin(peers, args.warmup, args.repeats)
 
     print(
@@ -202,9 +233,20 @@ def main() -> None:
     by_name = {t.name: t for t in timings}
     best = by_name[peers[0][0]]
     for peer in (peers[3][0], peers[4][0]):
-        ratio = by_name[peer].best / best.best
-        ratio_med = by_name[peer].median / best.median
-        print(f"ours (packed) / {peer.split()[0]} throughput: {ratio:.2f}x best, {ratio_med:.2f}x median")
+        ratio = speed_ratio(by_name[peer], best)
+        ratio_best = by_name[peer].best / best.best
+        print(
+            f"ours (packed) / {peer.split()[0]} throughput: {ratio:.2f}x (median of {args.repeats} "
+            f"per-round ratios; best / best {ratio_best:.2f}x)"
+        )
+    if args.baseline:
+        print(f"baseline {args.baseline}: max |ours - baseline| / max |baseline| = {base_diff:.2e}")
+        for peer in (peers[3][0], peers[4][0]):
+            ratio = speed_ratio(by_name[peer], by_name[peers[5][0]])
+            print(f"baseline (packed) / {peer.split()[0]} throughput: {ratio:.2f}x (median per-round ratio)")
+        for k, what in enumerate(("packed", "padded path", "log-mel packed")):
+            ratio = speed_ratio(by_name[peers[5 + k][0]], by_name[peers[k][0]])
+            print(f"ours / baseline throughput, {what}: {ratio:.2f}x (median per-round ratio)")
 
     split = _stage_split(lambda: ours(waveform, lengths), args.repeats)
     _print_split("CPU, ours MelSpectrogram (packed)", split)
@@ -224,9 +266,47 @@ def main() -> None:
         print(f"\nGPU: {torch.cuda.get_device_name(device)}")
         _print_table("CUDA", gpu, audio_seconds)
         for t in gpu[:2]:
-            print(f"{t.name} / torchaudio throughput: {gpu[2].best / t.best:.2f}x best")
+            print(
+                f"{t.name} / torchaudio throughput: {speed_ratio(gpu[2], t):.2f}x (median of "
+                f"{args.repeats} per-round ratios; best / best {gpu[2].best / t.best:.2f}x)"
+            )
         split_d = _stage_split(lambda: ours_d(wave_d, lengths_d), args.repeats)
         _print_split("CUDA, ours (device lengths)", split_d)
+
+
+def _baseline_front_end(rev: str) -> tuple[type, type]:
+    """``MelSpectrogram`` and ``LogMelSpectrogram`` of the ``audiogen/audio`` package at git revision ``rev``.
+
+    The package's files are written to a temporary folder as ``audiogen_baseline.audio`` (imports of
+    ``audiogen.audio.*`` inside them renamed to match) and imported beside the current one; the rest
+    of ``audiogen`` (``MelConfig``) is the current one.
+    """
+    import importlib
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", rev, "audiogen/audio/"],
+        cwd=root, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="bench_spectral_")) / "audiogen_baseline"
+    (folder / "audio").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    for name in names:
+        if name.endswith(".py"):
+            text = subprocess.run(
+                ["git", "show", f"{rev}:{name}"], cwd=root, check=True, capture_output=True, text=True
+            ).stdout
+            (folder / "audio" / Path(name).name).write_text(
+                text.replace("audiogen.audio.", "audiogen_baseline.audio.")
+            )
+    sys.path.insert(0, str(folder.parent))
+    module = "features" if (folder / "audio" / "features.py").exists() else "spectral"
+    mod = importlib.import_module(f"audiogen_baseline.audio.{module}")
+    return mod.MelSpectrogram, mod.LogMelSpectrogram
 
 
 def _print_table(title: str, timings: list[Timing], audio_seconds: float) -> None:

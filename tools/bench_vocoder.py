@@ -24,7 +24,7 @@ Models (random weights: speed does not depend on them):
   channel ConvNeXt refiner), on the same front end as ``ours``.
 * ``gl-refine-loop``: the same model's ``vocode_circular`` (the mel as one period of a loop, what
   ``audiogen loop`` runs: Griffin-Lim, refiner and inverse STFT wrap around).
-* ``griffin-lim-32``: :func:`audiogen.audio.spectral.griffin_lim` with 32 iterations (the
+* ``griffin-lim-32``: :func:`audiogen.audio.inverse.griffin_lim` with 32 iterations (the
   no-training baseline of ``audiogen eval reconstruct``), same front end.
 
 The GFLOP column counts matmuls and convolutions only (``torch.utils.flop_counter``); the FFTs of
@@ -225,7 +225,7 @@ class Result:
 
 
 class GriffinLimBaseline(nn.Module):
-    """:func:`audiogen.audio.spectral.griffin_lim` as a module: log-mel ``(batch, n_mels, frames)`` →
+    """:func:`audiogen.audio.inverse.griffin_lim` as a module: log-mel ``(batch, n_mels, frames)`` →
     waveform ``(batch, (frames - 1) * hop_length)`` (``n_iter`` fast Griffin-Lim iterations)."""
 
     def __init__(self, mel_config, n_iter: int = 32):
@@ -234,7 +234,7 @@ class GriffinLimBaseline(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """``(batch, n_mels, frames)`` → ``(batch, samples)``."""
-        from audiogen.audio.spectral import griffin_lim
+        from audiogen.audio.inverse import griffin_lim
 
         return griffin_lim(mel, self.mel_config, n_iter=self.n_iter)
 

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import load_audio
-    from audiogen.audio.spectral import LogMelSpectrogram
     from audiogen.boundaries import boundary_report
     from audiogen.data.manifest import read_manifest
     from audiogen.models.classifier import StyleClassifier

@@ -26,13 +26,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiogen.frechet import (
-    _load_crops,
-    default_embedder,
-    embedding_stats,
-    generate_clips,
-    load_embedder,
-)
+from audiogen.evaluation.clips import _load_crops, generate_clips
+from audiogen.evaluation.embedders import default_embedder, load_embedder
+from audiogen.evaluation.frechet import embedding_stats
 from audiogen.models.diffusion import make_sampler, sample_latents
 from audiogen.models.lora import SIDECAR_NAME, find_adapter_folder
 from audiogen.pipeline import AudioGenPipeline, default_model_dir

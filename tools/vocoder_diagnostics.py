@@ -61,8 +61,9 @@ def _clips(manifest: Path, split: str, count: int, sample_rate: int) -> list[tor
 
 def vae_report(args: argparse.Namespace) -> None:
     """Print the mean of each error over the clips (see the module docstring)."""
-    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
-    from audiogen.evaluation import load_autoencoder, load_vocoder, mel_l1_db, mrstft_distance
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.inverse import griffin_lim
+    from audiogen.evaluation.reconstruction import load_autoencoder, load_vocoder, mel_l1_db, mrstft_distance
 
     vae, voc = load_autoencoder(args.autoencoder), load_vocoder(args.vocoder)
     cfg = vae.mel_config
@@ -110,8 +111,8 @@ def vae_report(args: argparse.Namespace) -> None:
 
 def latent_fit_report(args: argparse.Namespace) -> None:
     """Print the encoder's and the per-clip fitted latents' mel L1 (see the module docstring)."""
-    from audiogen.audio.spectral import LogMelSpectrogram
-    from audiogen.evaluation import load_autoencoder
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.evaluation.reconstruction import load_autoencoder
 
     vae = load_autoencoder(args.autoencoder)
     vae.requires_grad_(False)
@@ -164,8 +165,9 @@ def error_png(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
-    from audiogen.evaluation import load_vocoder
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.inverse import griffin_lim
+    from audiogen.evaluation.reconstruction import load_vocoder
 
     voc = load_vocoder(args.vocoder)
     cfg = voc.mel_config

@@ -16,6 +16,9 @@ samples, ...). Bad arguments (a negative offset, a non-positive sample rate) rai
 
 Waveforms are ``(channels, samples)`` float32 tensors with samples nominally in ``[-1, 1]``; batched
 code uses ``(batch, channels, samples)``.
+
+Header probing and :class:`AudioLoadError` live in :mod:`audiogen.audio.probe`, resampling and channel
+conversion in :mod:`audiogen.audio.resample`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import math
 import os
 import secrets
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,16 @@ import einops
 import numpy as np
 import soundfile as sf
 import torch
+
+from audiogen.audio.probe import (
+    _SF_ERR_SYSTEM,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    AudioInfo,
+    AudioLoadError,
+    probe_audio,
+)
+from audiogen.audio.resample import _SOXR_QUALITY, convert_channels, resample
 
 __all__ = [
     "MAX_SAMPLE_RATE",
@@ -69,80 +81,7 @@ DEFAULT_SUBTYPES: dict[str, str] = {
 # Subtypes that store samples as floats; every other subtype is clipped to [-1, 1] on writing.
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 
-# Subtypes whose bytes per frame is fixed (``block_align`` of a WAV ``fmt `` chunk), so a data
-# chunk's byte count converts to frames.
-_FIXED_FRAME_SUBTYPES = frozenset(
-    {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"}
-)
-
-# libsndfile's ``sf_open`` error codes (``SF_ERR_*`` in sndfile.h).
-_SF_ERR_UNRECOGNISED_FORMAT = 1
-_SF_ERR_SYSTEM = 2
-_SF_ERR_MALFORMED_FILE = 3
-_SF_ERR_UNSUPPORTED_ENCODING = 4
-
 _READ_BLOCK_FRAMES = 1 << 13
-
-#: The lowest and highest sample rates (Hz) a file may declare. The bounds are a judgement, not a
-#: format limit: below 4 kHz nothing in this project's band is left (telephone audio is 8 kHz), and
-#: 192 kHz is the highest rate common in studio formats. A header outside them is almost always
-#: corrupt (a bit flip that turns 22,050 Hz into 1 Hz makes a 0.2 s clip "last" 75 minutes), and
-#: the bounds keep the resampling ratio, and so the work per second of audio, bounded.
-MIN_SAMPLE_RATE = 4_000
-MAX_SAMPLE_RATE = 192_000
-
-# libsoxr quality recipe used for every resampling (``"HQ"``: 20-bit precision, 91% bandwidth).
-_SOXR_QUALITY = "HQ"
-
-
-class AudioLoadError(Exception):
-    """A file could not be turned into audio; the one error :func:`probe_audio` and :func:`load_audio`
-    raise for an unreadable file.
-
-    ``str(err)`` is ``f"{path}: {reason}"``.
-
-    Attributes:
-        path: the file that failed.
-        reason: what is wrong with it, e.g. ``"file does not exist"``, ``"empty file (0 bytes)"``,
-            ``"not an audio file or unsupported format (libsndfile: Format not recognised.)"``,
-            ``"truncated or corrupt: decoding failed after 4096 of 22050 frames (libsndfile: ...)"``,
-            ``"no audio samples"``, ``"non-finite samples (NaN or Inf): ..."``.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self):
-        # Default exception pickling would call AudioLoadError(message); keep both fields instead,
-        # so the error survives being sent between processes (e.g. DataLoader workers).
-        return (type(self), (self.path, self.reason))
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What an audio file's header says, from :func:`probe_audio`.
-
-    Attributes:
-        path: the file.
-        sample_rate: sample rate in Hz.
-        channels: number of channels.
-        frames: samples per channel (for MP3 from the Xing/LAME tag when there is one, otherwise as
-            mpg123 determines it; for OGG from the last complete page's granule position).
-        duration: ``frames / sample_rate`` in seconds.
-        format: libsndfile container name, e.g. ``"WAV"``, ``"FLAC"``, ``"OGG"``, ``"MP3"``, ``"AIFF"``.
-        subtype: libsndfile sample encoding, e.g. ``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``, ``"VORBIS"``,
-            ``"MPEG_LAYER_III"``.
-    """
-
-    path: Path
-    sample_rate: int
-    channels: int
-    frames: int
-    duration: float
-    format: str
-    subtype: str
 
 
 @dataclass
@@ -186,60 +125,6 @@ class Audio:
     def duration(self) -> float:
         """Length in seconds, ``samples / sample_rate``."""
         return self.samples / self.sample_rate
-
-
-def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
-    """Read an audio file's header (no decoding) with :func:`soundfile.info`.
-
-    Only problems visible without decoding are caught here: a missing or empty file, one that is
-    not audio, a malformed header, and a WAV or AIFF file whose sample data is shorter than its
-    header declares. A FLAC, MP3 or OGG file cut short passes :func:`probe_audio` and fails in
-    :func:`load_audio`.
-
-    Args:
-        path: the audio file.
-
-    Returns:
-        The header's :class:`AudioInfo` (sample rate in Hz, channels, frames, duration in seconds,
-        format and subtype).
-
-    Raises:
-        AudioLoadError: the file does not exist, is not a regular file, cannot be read, is empty,
-            is not in a format libsndfile reads, has a malformed header, declares a sample rate
-            outside [:data:`MIN_SAMPLE_RATE`, :data:`MAX_SAMPLE_RATE`] Hz, or is a truncated WAV/AIFF.
-    """
-    path = Path(path)
-    _check_readable_file(path)
-    try:
-        info = sf.info(str(path))
-    except sf.LibsndfileError as err:
-        raise AudioLoadError(path, _open_error_reason(err)) from err
-    if info.samplerate <= 0 or info.channels <= 0:
-        raise AudioLoadError(
-            path, f"invalid header: sample_rate={info.samplerate} Hz, channels={info.channels}"
-        )
-    if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
-        raise AudioLoadError(
-            path,
-            f"implausible sample rate {info.samplerate} Hz in the header (accepted: "
-            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz); the header is probably corrupt",
-        )
-    declared = _declared_frames(path, info.format, info.subtype)
-    if declared is not None and info.frames < declared:
-        raise AudioLoadError(
-            path,
-            f"truncated or corrupt: the header declares {declared} frames but the file holds only "
-            f"{info.frames} ({info.format} {info.subtype})",
-        )
-    return AudioInfo(
-        path=path,
-        sample_rate=int(info.samplerate),
-        channels=int(info.channels),
-        frames=int(info.frames),
-        duration=info.frames / info.samplerate,
-        format=str(info.format),
-        subtype=str(info.subtype),
-    )
 
 
 def load_audio(
@@ -329,92 +214,6 @@ def load_audio(
     if channels is not None and channels != waveform.shape[0]:
         waveform = convert_channels(waveform, channels)
     return Audio(waveform=waveform.contiguous(), sample_rate=rate)
-
-
-def convert_channels(waveform: torch.Tensor, channels: int) -> torch.Tensor:
-    """Convert a waveform to a number of channels.
-
-    * same count: returned unchanged (the same tensor);
-    * to mono: the mean over channels (mixdown);
-    * from mono: the channel repeated;
-    * any other change (e.g. 5.1 → stereo, stereo → 4 channels): mono mixdown, then repeated.
-
-    libsndfile does not report channel layouts (which channel is centre, LFE, ...; and Vorbis orders
-    5.1 differently from WAV/FLAC), so a layout-aware matrix such as ITU-R BS.775 cannot be applied
-    reliably. The mixdown keeps every channel's content (a 5.1 centre dialogue channel would be lost
-    by keeping the first two channels), at the cost of the stereo image.
-
-    Args:
-        waveform: ``(..., channels, samples)`` floating-point tensor, e.g. ``(channels, samples)``
-            or ``(batch, channels, samples)``.
-        channels: number of output channels, >= 1.
-
-    Returns:
-        ``(..., channels, samples)`` tensor of the input's dtype.
-
-    Raises:
-        ValueError: ``channels`` < 1, or ``waveform`` has fewer than 2 axes or 0 channels.
-    """
-    if int(channels) != channels or channels < 1:
-        raise ValueError(f"channels must be a positive integer, got {channels!r}")
-    if waveform.ndim < 2 or waveform.shape[-2] < 1:
-        raise ValueError(
-            f"waveform must be (..., channels, samples) with channels >= 1, got {tuple(waveform.shape)}"
-        )
-    current = waveform.shape[-2]
-    if current == channels:
-        return waveform
-    mono = waveform if current == 1 else waveform.mean(dim=-2, keepdim=True)
-    if channels == 1:
-        return mono
-    return einops.repeat(mono, "... 1 samples -> ... channels samples", channels=channels)
-
-
-def resample(waveform: torch.Tensor, orig_sample_rate: int, new_sample_rate: int) -> torch.Tensor:
-    """Resample along the last axis with libsoxr (`soxr <https://github.com/dofuldev/python-soxr>`_).
-
-    libsoxr's ``"HQ"`` recipe (20-bit precision, linear phase, passband to 91% of the lower
-    Nyquist frequency). Its cost per input sample is bounded for every pair of rates: unlike a
-    polyphase kernel built for the ratio reduced by its common factor (``torchaudio``'s, which
-    needs gigabytes for 44,101 -> 22,050 Hz), nothing grows with the rates' common factor. The
-    output has ``ceil(samples * new_sample_rate / orig_sample_rate)`` samples (libsoxr's rounded
-    count, zero-padded by at most one sample) and the input's dtype; computation is on the CPU in
-    float32 (float64 for float64 input) and the result goes back to the input's device. Not
-    differentiable.
-
-    Args:
-        waveform: ``(..., samples)`` floating-point tensor, e.g. ``(channels, samples)`` or
-            ``(batch, channels, samples)``.
-        orig_sample_rate: the waveform's sample rate in Hz.
-        new_sample_rate: the wanted sample rate in Hz.
-
-    Returns:
-        ``(..., new_samples)`` tensor; the input tensor itself when the rates are equal.
-
-    Raises:
-        ValueError: a rate is not a positive integer, or ``waveform`` is not floating point.
-    """
-    import soxr
-
-    for name, rate in (("orig_sample_rate", orig_sample_rate), ("new_sample_rate", new_sample_rate)):
-        if int(rate) != rate or rate < 1:
-            raise ValueError(f"{name} must be a positive integer (Hz), got {rate!r}")
-    if orig_sample_rate == new_sample_rate:
-        return waveform
-    if not waveform.is_floating_point():
-        raise ValueError(f"resample needs a floating-point waveform, got {waveform.dtype}")
-    samples = waveform.shape[-1]
-    out_samples = math.ceil(samples * int(new_sample_rate) / int(orig_sample_rate))
-    lead = waveform.shape[:-1]
-    work_dtype = torch.float64 if waveform.dtype == torch.float64 else torch.float32
-    if samples == 0 or math.prod(lead) == 0:
-        return waveform.new_zeros(*lead, out_samples)
-    flat = waveform.detach().to(device="cpu", dtype=work_dtype).reshape(-1, samples)
-    frames = np.ascontiguousarray(einops.rearrange(flat.numpy(), "rows samples -> samples rows"))
-    out = soxr.resample(frames, int(orig_sample_rate), int(new_sample_rate), quality=_SOXR_QUALITY)
-    out = _fit_length(out, out_samples)
-    result = torch.from_numpy(np.ascontiguousarray(einops.rearrange(out, "samples rows -> rows samples")))
-    return result.reshape(*lead, out_samples).to(device=waveform.device, dtype=waveform.dtype)
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -516,100 +315,6 @@ def save_audio(
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-# ----------------------------------------------------------------------------------------------
-# helpers
-
-
-def _check_readable_file(path: Path) -> None:
-    """Raise :class:`AudioLoadError` unless ``path`` is an existing, readable, non-empty file."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError as err:
-        raise AudioLoadError(path, "file does not exist") from err
-    except OSError as err:
-        raise AudioLoadError(path, f"cannot be accessed ({err.strerror or err})") from err
-    if path.is_dir():
-        raise AudioLoadError(path, "is a directory, not an audio file")
-    if stat.st_size == 0:
-        raise AudioLoadError(path, "empty file (0 bytes)")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as err:
-        raise AudioLoadError(path, f"cannot be read ({err.strerror or err})") from err
-
-
-def _open_error_reason(err: sf.LibsndfileError) -> str:
-    """Reason text for a libsndfile error raised while opening a file."""
-    message = f"libsndfile: {err.error_string}"
-    code = getattr(err, "code", None)
-    if code == _SF_ERR_UNRECOGNISED_FORMAT:
-        return f"not an audio file or unsupported format ({message})"
-    if code == _SF_ERR_MALFORMED_FILE:
-        return f"truncated or corrupt: libsndfile could not open it ({message})"
-    if code == _SF_ERR_UNSUPPORTED_ENCODING:
-        return f"unsupported audio encoding ({message})"
-    if code == _SF_ERR_SYSTEM:
-        return f"cannot be read ({message})"
-    return f"cannot be opened ({message})"
-
-
-def _declared_frames(path: Path, format: str, subtype: str) -> int | None:
-    """Frame count the header of a WAV or AIFF file declares, or ``None`` when not known.
-
-    libsndfile silently shortens a WAV/AIFF whose data chunk runs past the end of the file, so the
-    declared count is read here: the ``data`` chunk size / ``block_align`` of a RIFF WAV with
-    fixed-size frames (``0`` and ``0xFFFFFFFF`` mean "unknown", as streaming writers leave them),
-    or ``numSampleFrames`` of an AIFF/AIFC ``COMM`` chunk. Other containers (RF64, W64, ...) give
-    ``None``.
-    """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-            if format in ("WAV", "WAVEX") and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-                if subtype not in _FIXED_FRAME_SUBTYPES:
-                    return None
-                block_align = 0
-                while chunk := f.read(8):
-                    if len(chunk) < 8:
-                        return None
-                    chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-                    if chunk_id == b"fmt ":
-                        fmt = f.read(size)
-                        if len(fmt) < 14:
-                            return None
-                        block_align = struct.unpack("<H", fmt[12:14])[0]
-                        f.seek(size & 1, os.SEEK_CUR)
-                    elif chunk_id == b"data":
-                        if block_align == 0 or size in (0, 0xFFFFFFFF):
-                            return None
-                        return size // block_align
-                    else:
-                        f.seek(size + (size & 1), os.SEEK_CUR)
-                return None
-            if format == "AIFF" and head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-                while chunk := f.read(8):
-                    if len(chunk) < 8:
-                        return None
-                    chunk_id, size = chunk[:4], struct.unpack(">I", chunk[4:])[0]
-                    if chunk_id == b"COMM":
-                        comm = f.read(6)
-                        return struct.unpack(">I", comm[2:6])[0] if len(comm) == 6 else None
-                    f.seek(size + (size & 1), os.SEEK_CUR)
-                return None
-    except OSError:
-        return None
-    return None
-
-
-def _fit_length(frames: np.ndarray, length: int) -> np.ndarray:
-    """Cut or zero-pad a ``(samples, channels)`` array to ``length`` samples."""
-    if frames.shape[0] >= length:
-        return frames[:length]
-    pad = np.zeros((length - frames.shape[0], frames.shape[1]), dtype=frames.dtype)
-    return np.concatenate([frames, pad], axis=0)
 
 
 class _FiniteCheck:

@@ -5,7 +5,7 @@ A latent file is a safetensors file with one tensor, ``latent`` ``(latent_dim, l
 ``audiogen`` holding ``format``, ``sample_rate`` (Hz), ``mel`` (the front-end settings),
 ``latent_scale``, ``time_downsample``, ``frames`` (mel frames) and ``samples`` (audio length), so
 decoding restores the original length. Decoding goes latent → mel → waveform with Griffin-Lim
-(:func:`audiogen.audio.spectral.griffin_lim`) until a trained vocoder is wired in.
+(:func:`audiogen.audio.inverse.griffin_lim`) until a trained vocoder is wired in.
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ def encode(
     """Encode AUDIO (mixed to mono, resampled to the model's rate) to a VAE latent file."""
     import torch
 
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio
-    from audiogen.audio.spectral import LogMelSpectrogram
     from audiogen.cli.checks import check_input_audio
 
     check_input_audio(audio, code=1)
@@ -142,8 +142,8 @@ def decode(
     """Decode a latent file to audio: VAE decoder → log-mel → Griffin-Lim."""
     import torch
 
+    from audiogen.audio.inverse import griffin_lim
     from audiogen.audio.io import output_format, save_audio
-    from audiogen.audio.spectral import griffin_lim
     from audiogen.config import MelConfig, from_dict
 
     try:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.audio.levels import SILENCE_DB
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -24,7 +26,7 @@ def scan(
     ),
     min_seconds: float = typer.Option(0.5, "--min-seconds", min=0.0, help="Shortest accepted file, seconds."),
     silence_db: float = typer.Option(
-        -60.0, "--silence-db", help="Files whose RMS level is below this (dBFS) are rejected as silent."
+        SILENCE_DB, "--silence-db", help="Files whose RMS level is below this (dBFS) are rejected as silent."
     ),
     valid_fraction: float = typer.Option(0.1, "--valid-fraction", min=0.0, max=1.0),
     test_fraction: float = typer.Option(0.0, "--test-fraction", min=0.0, max=1.0),

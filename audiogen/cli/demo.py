@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.audio.levels import DB_PER_NEPER
+
 
 def _test_signal(sample_rate: int, seconds: float):
     """A rising chirp over a C-major triad with a decaying envelope, shape ``(1, samples)``."""
@@ -36,8 +38,9 @@ def demo(
     Writes OUT/input.wav, OUT/mel.png (spectrogram image) and OUT/griffin_lim.wav, and prints the
     mel L1 distance in dB between the input and the reconstruction.
     """
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.inverse import griffin_lim
     from audiogen.audio.io import load_audio, save_audio
-    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
     from audiogen.config import MelConfig
     from audiogen.plotting import save_mel_png
 
@@ -58,7 +61,7 @@ def demo(
     save_audio(paths["griffin_lim.wav"], recon, cfg.sample_rate)
     recon_mel = frontend(recon).mel
     frames = min(log_mel.shape[-1], recon_mel.shape[-1])
-    l1_db = (20 / math.log(10)) * (log_mel[..., :frames] - recon_mel[..., :frames]).abs().mean().item()
+    l1_db = DB_PER_NEPER * (log_mel[..., :frames] - recon_mel[..., :frames]).abs().mean().item()
     for p in paths.values():
         typer.echo(f"wrote {p}")
     typer.echo(f"mel L1 input vs Griffin-Lim ({n_iter} iterations): {l1_db:.2f} dB")

@@ -2,9 +2,10 @@
 
 The embedding is the project's own style classifier (``audiogen train classifier``) unless
 ``--embedder`` names another one: a classifier or mel VAE folder (model, checkpoint or run folder)
-or a Python entry ``module:callable`` (see :func:`audiogen.frechet.load_embedder`). The pipeline
-is ``--checkpoint`` or the bundled default model. See :func:`audiogen.frechet.evaluate_generation`
-for the sets compared and docs/evaluation.md for how to read the numbers.
+or a Python entry ``module:callable`` (see :func:`audiogen.evaluation.embedders.load_embedder`).
+The pipeline is ``--checkpoint`` or the bundled default model. See
+:func:`audiogen.evaluation.generation.evaluate_generation` for the sets compared and
+docs/evaluation.md for how to read the numbers.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def generate(
     """
     from audiogen.audio.io import AudioLoadError
     from audiogen.cli.reconstruct import print_report
-    from audiogen.frechet import evaluate_generation
+    from audiogen.evaluation.generation import evaluate_generation
     from audiogen.models.lora import parse_lora_spec
     from audiogen.pipeline import default_model_dir
 

@@ -94,10 +94,10 @@ def reconstruct(
     import torch
     from einops import rearrange
 
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
-    from audiogen.audio.spectral import LogMelSpectrogram
     from audiogen.cli.checks import check_input_audio
-    from audiogen.evaluation import check_same_front_end, load_autoencoder, load_vocoder
+    from audiogen.evaluation.reconstruction import check_same_front_end, load_autoencoder, load_vocoder
 
     check_input_audio(audio, code=1)
     dev = _device(device)
@@ -153,7 +153,7 @@ def eval_reconstruct(
     numbers), --png the first clip's log-mels (true / Griffin-Lim / vocoder / VAE + vocoder).
     """
     from audiogen.audio.io import AudioLoadError
-    from audiogen.evaluation import evaluate_reconstruction
+    from audiogen.evaluation.reconstruction import evaluate_reconstruction
 
     try:
         vocoder_dir = resolve_model_dir(vocoder, "vocoder", "--vocoder")

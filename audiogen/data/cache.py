@@ -2,7 +2,7 @@
 stored in safetensors shards, and datasets of fixed-length crops over them.
 
 * :func:`build_mel_cache` computes the log-mel spectrogram of every file once
-  (:class:`~audiogen.audio.spectral.LogMelSpectrogram`, batched with valid lengths) and stores the
+  (:class:`~audiogen.audio.features.LogMelSpectrogram`, batched with valid lengths) and stores the
   frames in shards; :class:`MelCacheDataset` crops fixed numbers of frames from them. The cache
   format is generic (:func:`build_feature_cache`, :class:`FeatureCacheDataset`): any per-frame
   feature with a fixed per-frame shape, such as autoencoder latents, can be cached the same way.
@@ -276,7 +276,7 @@ def build_mel_cache(
     :func:`build_feature_cache` with feature ``"log_mel"``, settings ``mel_config.to_dict()``,
     per-frame shape ``(n_mels,)``, frame rate ``sample_rate / hop_length`` and padding value
     ``ln(log_floor)`` (silence), computed by
-    :class:`~audiogen.audio.spectral.LogMelSpectrogram` on ``device`` with valid lengths (a clip's
+    :class:`~audiogen.audio.features.LogMelSpectrogram` on ``device`` with valid lengths (a clip's
     frames do not depend on the batch it was computed in).
 
     Returns:
@@ -286,7 +286,7 @@ def build_mel_cache(
     Raises:
         as :func:`build_feature_cache`.
     """
-    from audiogen.audio.spectral import LogMelSpectrogram
+    from audiogen.audio.features import LogMelSpectrogram
 
     frontend = LogMelSpectrogram(mel_config).to(device)
 

@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch.utils.data import Dataset
 
+from audiogen.audio.levels import SILENCE_DB
 from audiogen.data.manifest import ManifestEntry, read_manifest
 
 __all__ = [
@@ -201,7 +202,7 @@ class SegmentDataset(Dataset):
         split: str | None = "train",
         train: bool = True,
         normalize: Normalize = "peak",
-        silence_db: float = -60.0,
+        silence_db: float = SILENCE_DB,
         seed: int = 0,
         labels: Sequence[str] | None = None,
         valid_crops_per_file: int = 4,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiogen.audio.levels import SILENCE_DB
 from audiogen.data.manifest import (
     DEFAULT_GROUP_REGEX,
     SPLITS,
@@ -161,7 +162,7 @@ def _db(value: float) -> float:
 
 
 def check_audio_file(
-    path: str | os.PathLike[str], min_seconds: float = 0.5, silence_db: float = -60.0
+    path: str | os.PathLike[str], min_seconds: float = 0.5, silence_db: float = SILENCE_DB
 ) -> ManifestEntry | Rejection:
     """Check one audio file and return its entry (split/group/label unset) or why it is unusable.
 
@@ -256,7 +257,7 @@ def scan_folder(
     root: str | os.PathLike[str],
     *,
     min_seconds: float = 0.5,
-    silence_db: float = -60.0,
+    silence_db: float = SILENCE_DB,
     valid_fraction: float = 0.1,
     test_fraction: float = 0.0,
     group_by: GroupBy = "parent",

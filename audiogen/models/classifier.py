@@ -8,7 +8,7 @@ batch or on running statistics), and a linear *embedding* layer before the class
 VGGish's last fully-connected layer serves the Fréchet Audio Distance (Kilgour et al., 2019).
 
 It is trained on the corpus styles (``audiogen train classifier``) and then used as the project's
-own offline embedding for :mod:`audiogen.frechet`: the embedding is the pre-activation output of
+own offline embedding for :mod:`audiogen.evaluation.frechet`: the embedding is the pre-activation output of
 that linear layer, one vector per clip.
 
 Any number of frames (>= 1) works: pooling uses ``ceil_mode`` so no axis shrinks to zero, and
@@ -154,7 +154,7 @@ class StyleClassifier(PretrainedMixin, nn.Module):
 
         Args:
             log_mel: ``(batch, n_mels, frames)``, natural-log amplitude mel (as
-                :class:`~audiogen.audio.spectral.LogMelSpectrogram` with ``config.mel``).
+                :class:`~audiogen.audio.features.LogMelSpectrogram` with ``config.mel``).
 
         Returns:
             :class:`ClassifierOutput`: ``embedding (batch, embed_dim)``, ``logits (batch, num_classes)``.

@@ -72,7 +72,7 @@ def write_result(
     for stem, wave in zip(stems, waveforms, strict=True):
         paths.append(save_audio(folder / f"{stem}.{audio_format}", wave, pipe.sample_rate))
     if mels is None:
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         mels = LogMelSpectrogram(pipe.mel_config)(waveforms.float().mean(1)).mel  # (batch, n_mels, frames)
     png = save_mel_png(folder / f"{stems[0]}.png", [m for m in mels], pipe.mel_config, title=titles)

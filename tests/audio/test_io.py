@@ -1,9 +1,9 @@
-"""Tests for audiogen.audio.io: round trips through every format, resampling, channel conversion,
-windows, atomic writing, and one AudioLoadError per kind of bad file. All files are made here."""
+"""Tests for audiogen.audio.io: round trips through every format, loading with resampling and channel
+conversion, windows, atomic writing, and one AudioLoadError per kind of bad file. All files are made
+here. Header probing is tested in test_probe.py, resampling and channel conversion in test_resample.py."""
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import re
@@ -15,12 +15,9 @@ import torch
 
 from audiogen.audio.io import (
     Audio,
-    AudioInfo,
     AudioLoadError,
-    convert_channels,
     load_audio,
     probe_audio,
-    resample,
     save_audio,
 )
 
@@ -117,65 +114,8 @@ def test_lossy_round_trip(tmp_path, suffix, channels, sample_rate):
         assert abs(corr(x[0, :n], y[1, :n])) < 0.1
 
 
-def test_probe_audio_reports_header(tmp_path):
-    cases = [("wav", 16000, 1, 8000), ("flac", 22050, 2, 11025), ("aiff", 44100, 2, 4410),
-             ("ogg", 32000, 2, 16000), ("mp3", 24000, 1, 12000)]  # fmt: skip
-    for suffix, sample_rate, channels, frames in cases:
-        x = tones(sample_rate, frames / sample_rate, [300.0, 700.0][:channels])
-        path = save_audio(tmp_path / f"p.{suffix}", x, sample_rate)
-        info = probe_audio(str(path))
-        assert isinstance(info, AudioInfo) and info.path == path
-        assert info.format == EXPECTED_FORMAT[suffix]
-        assert (info.sample_rate, info.channels) == (sample_rate, channels)
-        tolerance = MP3_FRAME if suffix == "mp3" else 0
-        assert abs(info.frames - frames) <= tolerance
-        assert info.duration == pytest.approx(info.frames / sample_rate)
-        assert abs(info.duration - frames / sample_rate) <= tolerance / sample_rate
-
-
-def test_probe_audio_reads_header_only(tmp_path):
-    """A FLAC cut short still has its full STREAMINFO header: probe passes, decoding fails."""
-    path = save_audio(tmp_path / "cut.flac", tones(22050, 1.0, [440.0]), 22050)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    assert probe_audio(path).frames == 22050
-    with pytest.raises(AudioLoadError):
-        load_audio(path)
-
-
 # ---------------------------------------------------------------------------------------------
 # resampling and channels
-
-
-def test_resample_halves_length_and_keeps_frequency():
-    sample_rate, n = 44100, 44100
-    t = torch.arange(n, dtype=torch.float64) / sample_rate
-    x = torch.sin(2 * math.pi * 1000.0 * t).float()[None]
-    y = resample(x, 44100, 22050)
-    assert y.dtype == torch.float32 and tuple(y.shape) == (1, n // 2)
-    # away from the edges the result is the same sine sampled at 22.05 kHz
-    t_new = torch.arange(n // 2, dtype=torch.float64) / 22050
-    expected = torch.sin(2 * math.pi * 1000.0 * t_new).float()
-    assert (y[0, 200:-200] - expected[200:-200]).abs().max() < 1e-2
-    assert peak_frequency(y[0].numpy(), 22050) == pytest.approx(1000.0, abs=2.0)
-
-
-def test_resample_up_length_batch_and_noop():
-    x = torch.randn(3, 2, 1600)  # (batch, channels, samples)
-    y = resample(x, 16000, 24000)
-    assert tuple(y.shape) == (3, 2, math.ceil(1600 * 24000 / 16000))
-    assert resample(x, 16000, 16000) is x
-
-
-@pytest.mark.parametrize("rates", [(0, 16000), (16000, -1), (16000, 22050.5)])
-def test_resample_rejects_bad_rates(rates):
-    with pytest.raises(ValueError, match="sample_rate"):
-        resample(torch.zeros(1, 100), *rates)
-
-
-def test_resample_rejects_integer_waveform():
-    with pytest.raises(ValueError, match="floating"):
-        resample(torch.zeros(1, 100, dtype=torch.int16), 16000, 8000)
 
 
 def test_load_audio_resamples(tmp_path):
@@ -187,37 +127,6 @@ def test_load_audio_resamples(tmp_path):
     assert audio.waveform.dtype == torch.float32
     assert peak_frequency(audio.waveform[0].numpy(), 22050) == pytest.approx(1000.0, abs=4.0)
     assert peak_frequency(audio.waveform[1].numpy(), 22050) == pytest.approx(3000.0, abs=4.0)
-
-
-def test_convert_channels_rules():
-    stereo = torch.randn(2, 50)
-    mono = convert_channels(stereo, 1)
-    assert tuple(mono.shape) == (1, 50)
-    assert torch.allclose(mono[0], (stereo[0] + stereo[1]) / 2)
-
-    up = convert_channels(mono, 3)
-    assert tuple(up.shape) == (3, 50)
-    assert all(torch.equal(up[c], mono[0]) for c in range(3))
-
-    surround = torch.randn(6, 50)  # e.g. 5.1 → stereo: mono mixdown, duplicated
-    down = convert_channels(surround, 2)
-    assert tuple(down.shape) == (2, 50)
-    assert torch.allclose(down[0], surround.mean(dim=0)) and torch.equal(down[0], down[1])
-
-    assert convert_channels(stereo, 2) is stereo
-    batch = torch.randn(4, 2, 30)  # (batch, channels, samples)
-    assert torch.allclose(convert_channels(batch, 1), batch.mean(dim=1, keepdim=True))
-
-
-@pytest.mark.parametrize("bad", [0, -2])
-def test_convert_channels_rejects_bad_count(bad):
-    with pytest.raises(ValueError, match="channels"):
-        convert_channels(torch.zeros(2, 10), bad)
-
-
-def test_convert_channels_rejects_1d():
-    with pytest.raises(ValueError, match="channels, samples"):
-        convert_channels(torch.zeros(10), 1)
 
 
 def test_load_audio_converts_channels(tmp_path):

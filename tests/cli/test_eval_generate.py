@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 from audiogen.config import MelConfig
-from audiogen.frechet import ROWS
+from audiogen.evaluation.generation import ROWS
 from tests.models.test_classifier import style_clip, train_debug_classifier
 
 MEL = MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=32)
@@ -102,7 +102,7 @@ def test_eval_generate_prints_the_rows_and_writes_json_and_spectrograms(tmp_path
 
 
 def test_trained_classifier_puts_noise_further_than_real_audio(tmp_path):
-    from audiogen.frechet import evaluate_generation
+    from audiogen.evaluation.generation import evaluate_generation
 
     run = train_debug_classifier(tmp_path / "clf")
     pipe = write_tiny_pipeline(tmp_path / "pipe")

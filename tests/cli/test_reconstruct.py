@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 from audiogen.cli import reconstruct as reconstruct_cli
-from tests.test_evaluation import write_tiny_manifest, write_tiny_models
+from tests.evaluation.test_reconstruction import write_tiny_manifest, write_tiny_models
 
 
 def _invoke(*args):

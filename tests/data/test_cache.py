@@ -14,8 +14,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
+from audiogen.audio.features import LogMelSpectrogram
 from audiogen.audio.io import load_audio
-from audiogen.audio.spectral import LogMelSpectrogram
 from audiogen.config import MelConfig
 from audiogen.data.cache import MelCacheDataset, build_mel_cache
 from audiogen.data.manifest import ManifestEntry

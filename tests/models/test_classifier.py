@@ -125,7 +125,7 @@ def train_debug_classifier(tmp_path: Path, steps: int = 40) -> Path:
 
 
 def test_debug_recipe_learns_two_synthetic_styles(tmp_path):
-    from audiogen.frechet import load_embedder
+    from audiogen.evaluation.embedders import load_embedder
 
     run = train_debug_classifier(tmp_path)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from audiogen.audio.spectral import LogMelSpectrogram
+from audiogen.audio.features import LogMelSpectrogram
 from audiogen.config import MelConfig
 from audiogen.models.discriminators import (
     DISCRIMINATOR_LOSS_NAMES,

@@ -22,6 +22,7 @@ from typing import Any
 
 import einops
 
+from audiogen.audio.levels import SILENCE_DB
 from audiogen.data.corpus.midi import INSTRUMENTS, hanging_notes, midi_template, score_to_midi
 from audiogen.data.corpus.scores import (
     MissingDependencyError,
@@ -175,7 +176,7 @@ def render_midi(
 def trim_tail(
     waveform: Any,
     sample_rate: int,
-    threshold_db: float = -60.0,
+    threshold_db: float = SILENCE_DB,
     fade_seconds: float = 0.05,
     max_seconds: float | None = None,
 ) -> Any:
@@ -286,7 +287,7 @@ def render_piece(
     out_dir: str | os.PathLike[str],
     renderer: Renderer,
     max_tail_seconds: float = 3.0,
-    silence_db: float = -60.0,
+    silence_db: float = SILENCE_DB,
 ) -> PieceResult:
     """Render one piece in each instrument to ``out_dir/audio/<instrument>/<piece_file>.flac``.
 

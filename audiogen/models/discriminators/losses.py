@@ -134,9 +134,9 @@ class MelL1Loss(nn.Module):
     """Mean absolute difference of natural-log mels (nats) of two waveforms.
 
     Shapes: ``prediction``, ``target`` ``(batch, 1, samples)`` → scalar. The log-mel is the project's
-    (:class:`audiogen.audio.spectral.LogMelSpectrogram` with ``mel_config``: same periodic Hann
+    (:class:`audiogen.audio.features.LogMelSpectrogram` with ``mel_config``: same periodic Hann
     window zero-padded to ``n_fft``, ``center=True`` reflect padding, the filterbank of
-    :func:`audiogen.audio.spectral.mel_filterbank`, ``ln(max(mel, log_floor))``), computed here with
+    :func:`audiogen.audio.filterbank.mel_filterbank`, ``ln(max(mel, log_floor))``), computed here with
     plain differentiable ops — :func:`torch.stft` and a dense filterbank product — because the front
     end's fast CPU path writes into preallocated outputs, which autograd does not support. The
     magnitude is ``sqrt(re² + im² + 1e-12)`` so that an exactly silent frame has a finite gradient.
@@ -148,7 +148,7 @@ class MelL1Loss(nn.Module):
 
     def __init__(self, mel_config: MelConfig):
         super().__init__()
-        from audiogen.audio.spectral import mel_filterbank
+        from audiogen.audio.filterbank import mel_filterbank
 
         self.mel_config = mel_config
         win_length = mel_config.effective_win_length

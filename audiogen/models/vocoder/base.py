@@ -42,7 +42,7 @@ class Vocoder(PretrainedMixin, nn.Module):
 
     Shapes (the contract every subclass keeps):
         input ``mel``: ``(batch, n_mels, frames)``, natural-log amplitude mel
-        ``ln(max(mel, log_floor))`` as produced by :class:`audiogen.audio.spectral.LogMelSpectrogram`
+        ``ln(max(mel, log_floor))`` as produced by :class:`audiogen.audio.features.LogMelSpectrogram`
         with the vocoder's :class:`~audiogen.config.MelConfig`; ``frames >= 1``.
         output ``waveform``: ``(batch, 1, frames * hop_length)``, float, nominally in ``[-1, 1]``, at
         ``sample_rate`` Hz. Output sample ``n`` aligns with sample ``n`` of the clip the mel was

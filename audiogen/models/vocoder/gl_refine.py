@@ -35,7 +35,7 @@ class GLRefineConfig:
             (``torchaudio``'s default is 32, as the project's Griffin-Lim baseline).
         momentum: fast Griffin-Lim momentum in ``[0, 1)`` (0.99 as ``torchaudio``).
         nnls_steps: multiplicative NNLS updates of the mel-filterbank inversion
-            (:func:`audiogen.audio.spectral._invert_filterbank`).
+            (:func:`audiogen.audio.inverse._invert_filterbank`).
         init_seed: seed of the fixed random initial phase (uniform in ``[0, 2π)``, drawn on the CPU
             for each ``(n_freqs, frames)`` shape, so a mel always gives the same waveform).
         dim: ConvNeXt channel width of the refiner.
@@ -287,7 +287,8 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
         where it is non-zero (e.g. a neighbouring chunk's result on shared frames, so that chunks
         vocoded one after another agree there; :func:`audiogen.longform.vocode_chunked`).
         """
-        from audiogen.audio.spectral import _invert_filterbank, filterbank_inverse
+        from audiogen.audio.filterbank import filterbank_inverse
+        from audiogen.audio.inverse import _invert_filterbank
 
         cfg = self.config
         frames = mel.shape[-1]

@@ -1,7 +1,7 @@
 """Training stage 1: the mel VAE (:class:`~audiogen.models.autoencoder.MelVAE`).
 
 Batches are either waveform segments (``data.source: waveform``, :class:`SegmentDataset`) whose
-log-mel is computed on the training device by :class:`~audiogen.audio.spectral.LogMelSpectrogram`,
+log-mel is computed on the training device by :class:`~audiogen.audio.features.LogMelSpectrogram`,
 or precomputed log-mel segments (``data.source: mel_cache``, :class:`MelCacheDataset`), which
 saves decoding audio on the CPU every epoch.
 
@@ -243,7 +243,7 @@ class AutoencoderTask(Task):
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models and put the log-mel front end on the device."""
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         super().setup(accelerator, models)
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
@@ -348,7 +348,7 @@ class AutoencoderTask(Task):
 
     def validate(self, batch: dict[str, Any], num_samples: int) -> ValidationOutput:
         """Losses on the posterior mean, and ``num_samples`` spectrogram + Griffin-Lim samples."""
-        from audiogen.audio.spectral import griffin_lim
+        from audiogen.audio.inverse import griffin_lim
 
         mel = self.log_mel(batch)
         out = self.models["autoencoder"](mel, sample_posterior=False)

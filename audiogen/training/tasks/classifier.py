@@ -1,10 +1,11 @@
 """Training the style classifier (:class:`~audiogen.models.classifier.StyleClassifier`), the
-project's own embedding network for the Fréchet distance of generated audio (:mod:`audiogen.frechet`).
+project's own embedding network for the Fréchet distance of generated audio
+(:mod:`audiogen.evaluation.frechet`).
 
 Batches are labelled waveform crops (:class:`~audiogen.data.datasets.SegmentDataset`, level
 normalised as ``data.normalize``, then in training a random gain drawn uniformly in
 ``data.gain_db`` dB so the embedding does not key on level); their log-mel is computed on the
-training device by :class:`~audiogen.audio.spectral.LogMelSpectrogram`. Files without a label are
+training device by :class:`~audiogen.audio.features.LogMelSpectrogram`. Files without a label are
 left out (the corpus labels every file with its instrument; with ``data.audio_dir`` the sub-folder
 name is the label).
 
@@ -205,7 +206,7 @@ class ClassifierTask(Task):
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models and put the log-mel front end on the device."""
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         super().setup(accelerator, models)
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)

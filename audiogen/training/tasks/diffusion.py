@@ -159,13 +159,13 @@ class DiffusionTask(LatentData, Task):
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the frozen autoencoder (and the mel front end) on the device."""
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         super().setup(accelerator, models)
         self.autoencoder.to(self.device).eval()
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
         if self.data_config.vocoder:
-            from audiogen.evaluation import load_vocoder
+            from audiogen.evaluation.reconstruction import load_vocoder
 
             self.vocoder = load_vocoder(self.data_config.vocoder, self.device).eval()
             if self.vocoder.mel_config != self.mel_config:
@@ -298,7 +298,7 @@ class DiffusionTask(LatentData, Task):
 
     def _to_audio(self, mel: torch.Tensor) -> torch.Tensor:
         """``(batch, n_mels, frames)`` log-mel → ``(batch, samples)`` with the vocoder, else Griffin-Lim."""
-        from audiogen.audio.spectral import griffin_lim
+        from audiogen.audio.inverse import griffin_lim
 
         if self.vocoder is not None:
             with torch.no_grad():

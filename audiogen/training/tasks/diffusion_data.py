@@ -57,7 +57,7 @@ class DiffusionDataConfig:
         pad_to_segment: latent cache: files shorter than ``segment_seconds`` are padded with
             silence before encoding, so short sounds are followed by the latents of silence.
         normalize_cache: latent cache: peak-normalise each file to -1 dBFS before encoding
-            (:func:`audiogen.frechet.peak_normalize`), for collections whose files have unrelated
+            (:func:`audiogen.audio.levels.peak_normalize`), for collections whose files have unrelated
             levels.
     """
 
@@ -178,9 +178,9 @@ class LatentData:
         Raises:
             as :func:`~audiogen.data.cache.build_feature_cache`.
         """
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
+        from audiogen.audio.levels import peak_normalize
         from audiogen.data.cache import build_feature_cache
-        from audiogen.frechet import peak_normalize
         from audiogen.models.pretrained import config_to_dict
 
         vae = self.autoencoder.cpu().eval()

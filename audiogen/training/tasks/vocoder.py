@@ -3,7 +3,7 @@
 
 Batches are waveform segments of ``data.segment_samples`` samples (a multiple of the front end's
 ``hop_length``) from :class:`~audiogen.data.datasets.SegmentDataset`. On the training device the
-task computes the segment's log-mel with :class:`~audiogen.audio.spectral.LogMelSpectrogram`
+task computes the segment's log-mel with :class:`~audiogen.audio.features.LogMelSpectrogram`
 (under ``no_grad``: it is the input, not a loss), drops the last frame so that ``k`` frames map to
 the ``k * hop_length`` samples of the segment (the vocoder's length contract), and vocodes it.
 
@@ -121,7 +121,7 @@ class DecodedInputConfig:
 
     Attributes:
         autoencoder: folder of the frozen VAE (a model, pipeline, checkpoint or run folder, as
-            :func:`audiogen.evaluation.load_autoencoder`), e.g. ``audiogen/assets/default``.
+            :func:`audiogen.evaluation.reconstruction.load_autoencoder`), e.g. ``audiogen/assets/default``.
         fraction: probability that a training row gets the decoded mel, in ``[0, 1]``.
     """
 
@@ -294,13 +294,13 @@ class VocoderTask(Task):
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the log-mel front end and the losses on the device."""
-        from audiogen.audio.spectral import LogMelSpectrogram
+        from audiogen.audio.features import LogMelSpectrogram
 
         super().setup(accelerator, models)
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
         self.loss = VocoderLoss(self.mel_config, self.loss_config).to(self.device)
         if self.decoded_config is not None:
-            from audiogen.evaluation import load_autoencoder
+            from audiogen.evaluation.reconstruction import load_autoencoder
 
             path = self.decoded_config.autoencoder
             self.autoencoder = load_autoencoder(path, self.device).eval().requires_grad_(False)

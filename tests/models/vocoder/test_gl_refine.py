@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from audiogen.audio.spectral import LogMelSpectrogram
+from audiogen.audio.features import LogMelSpectrogram
 from audiogen.config import MelConfig
-from audiogen.evaluation import mel_l1_db
+from audiogen.evaluation.reconstruction import mel_l1_db
 from audiogen.models.discriminators import MelL1Loss
 from audiogen.models.vocoder import (
     VOCODER_TYPES,
@@ -44,7 +44,8 @@ def reference_fast_griffin_lim(model: GLRefineVocoder, mel: torch.Tensor) -> tor
 
     Same NNLS magnitude, initial phase, zero-padded centred framing and output length as the model.
     """
-    from audiogen.audio.spectral import _invert_filterbank, mel_filterbank
+    from audiogen.audio.filterbank import mel_filterbank
+    from audiogen.audio.inverse import _invert_filterbank
 
     cfg = model.config
     frames = mel.shape[-1]

@@ -50,8 +50,8 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def autoencoder(tmp_path_factory, corpus) -> Path:
     """A tiny (untrained) mel VAE with its latent scale measured on the corpus, saved as a model folder."""
+    from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import load_audio
-    from audiogen.audio.spectral import LogMelSpectrogram
     from audiogen.config import MelConfig
     from audiogen.data.manifest import read_manifest
     from audiogen.models.autoencoder import AutoencoderConfig, MelVAE

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audiogen.config import MelConfig
-from audiogen.evaluation import (
+from audiogen.evaluation.reconstruction import (
     DB_PER_NEPER,
     METHODS,
     evaluate_reconstruction,

@@ -1,4 +1,4 @@
-"""Tests of the STFT / mel front end (audiogen.audio.spectral) against librosa and against itself.
+"""Tests of the STFT / mel front end (audiogen.audio.features) against librosa and against itself.
 
 Tolerances. torchaudio's own librosa-compatibility tests (pytorch/audio,
 test/torchaudio_unittest/transforms/librosa_compatibility_test_impl.py and
@@ -6,9 +6,8 @@ functional/librosa_compatibility_test_impl.py) use, for ``MelSpectrogram`` vs
 ``librosa.feature.melspectrogram``, ``atol=5e-4, rtol=1e-5``, and for the mel filterbank vs
 ``librosa.filters.mel``, ``atol=7e-5, rtol=1.3e-6``. Here the linear mel must meet torchaudio's
 tolerance AND a tighter, scale-aware one (``rtol=1e-5``, ``atol=5e-7 * max|reference|``); the log mel
-must agree within ``2e-3`` nats wherever the reference is clearly above the floor; the float64
-filterbank must agree to ``1e-12`` and the float32 one to ``rtol=1e-6, atol=1e-9``. References are
-computed by librosa in float64.
+must agree within ``2e-3`` nats wherever the reference is clearly above the floor (the filterbank's
+own tolerances are in test_filterbank.py). References are computed by librosa in float64.
 """
 
 from __future__ import annotations
@@ -22,23 +21,17 @@ import numpy as np
 import pytest
 import torch
 
-from audiogen.audio.spectral import (
+from audiogen.audio.features import (
     STFT,
-    FilterbankInverse,
     LogMelSpectrogram,
     MelOutput,
     MelSpectrogram,
     SpectrogramOutput,
-    _invert_filterbank,
-    filterbank_inverse,
     frames_for_lengths,
-    griffin_lim,
-    mel_filterbank,
 )
 from audiogen.config import MelConfig
 
 TA_MEL_ATOL, TA_MEL_RTOL = 5e-4, 1e-5  # torchaudio: MelSpectrogram vs librosa
-TA_FB_ATOL, TA_FB_RTOL = 7e-5, 1.3e-6  # torchaudio: melscale_fbanks vs librosa.filters.mel
 LOG_ATOL = 2e-3  # nats, where the reference is well above the floor
 
 
@@ -207,74 +200,6 @@ def test_short_clip_reflect_padding_matches_numpy():
 
 
 # ------------------------------------------------------------------------------------------------
-# Filterbank
-# ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("norm", ["slaney", None])
-@pytest.mark.parametrize("mel_scale", ["slaney", "htk"])
-@pytest.mark.parametrize(
-    "sample_rate, n_fft, n_mels, f_min, f_max",
-    [
-        (22050, 1024, 80, 0.0, None),
-        (16000, 512, 40, 0.0, None),
-        (44100, 2048, 128, 0.0, None),
-        (22050, 2048, 80, 0.0, 8000.0),
-        (22050, 1024, 56, 100.0, 9000.0),
-        (16000, 400, 64, 55.0, 7600.0),
-        (24000, 1024, 100, 30.0, 12000.0),
-        (44100, 4096, 128, 2000.0, 5000.0),
-    ],
-)
-def test_filterbank_matches_librosa(sample_rate, n_fft, n_mels, f_min, f_max, mel_scale, norm):
-    cfg = MelConfig(
-        sample_rate=sample_rate,
-        n_fft=n_fft,
-        n_mels=n_mels,
-        f_min=f_min,
-        f_max=f_max,
-        mel_scale=mel_scale,
-        norm=norm,
-    )
-    kwargs = {"sr": sample_rate, "n_fft": n_fft, "n_mels": n_mels, "fmin": f_min, "fmax": f_max}
-    kwargs |= {"htk": mel_scale == "htk", "norm": norm}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # librosa warns about empty filters for narrow bands
-        ref64 = torch.from_numpy(librosa.filters.mel(**kwargs, dtype=np.float64))
-        ref32 = torch.from_numpy(librosa.filters.mel(**kwargs))
-    ours64 = mel_filterbank(cfg, dtype=torch.float64)
-    ours32 = mel_filterbank(cfg)
-    assert ours32.shape == (n_mels, n_fft // 2 + 1) and ours32.dtype == torch.float32
-    torch.testing.assert_close(ours64, ref64, atol=1e-12, rtol=1e-9)
-    torch.testing.assert_close(ours32, ref32, atol=TA_FB_ATOL, rtol=TA_FB_RTOL)  # torchaudio's bound
-    torch.testing.assert_close(ours32, ref32, atol=1e-9, rtol=1e-6)  # and a tighter one
-
-
-@pytest.mark.parametrize(
-    "cfg",
-    [MelConfig(), MelConfig(sample_rate=16000, n_fft=256, hop_length=64, n_mels=128)],
-    ids=["default", "with_empty_filters"],
-)
-def test_banded_matmul_equals_dense(cfg):
-    x = torch.from_numpy(plucked_melody(cfg.sample_rate)).float()[None]
-    module = MelSpectrogram(cfg)
-    assert len(module._blocks) > 1
-    if cfg.n_fft == 256:
-        assert (mel_filterbank(cfg).sum(1) == 0).any(), "this config should have empty filters"
-    module.banded = True
-    banded = module(x).mel
-    module.banded = False
-    dense = module(x).mel
-    torch.testing.assert_close(banded, dense, atol=1e-6, rtol=1e-5)
-    covered = sorted(i for blk in module._blocks for i in range(blk.mel_start, blk.mel_stop))
-    assert covered == list(range(cfg.n_mels))
-    fb = mel_filterbank(cfg)
-    for blk in module._blocks:  # every weight outside the block's bin range is zero
-        rows = fb[blk.mel_start : blk.mel_stop]
-        assert rows[:, : blk.bin_start].abs().sum() == 0 and rows[:, blk.bin_stop :].abs().sum() == 0
-
-
-# ------------------------------------------------------------------------------------------------
 # Variable lengths: packed (host lengths) and padded (device lengths) paths
 # ------------------------------------------------------------------------------------------------
 
@@ -371,6 +296,26 @@ def test_full_lengths_equal_no_lengths():
     assert torch.equal(a.frames, torch.tensor([63, 63]))
 
 
+@pytest.mark.parametrize("win_length", [None, 400])
+@pytest.mark.parametrize("pack_lengths", [True, False])
+@pytest.mark.parametrize("module_cls", [LogMelSpectrogram, MelSpectrogram, STFT])
+def test_block_size_does_not_change_the_output(module_cls, pack_lengths, win_length):
+    # On the CPU the FFT and the features run over blocks of chunk_frames frames: parts of one clip
+    # (blocks shorter than a clip) or several whole clips (longer blocks); every size gives the
+    # same numbers as one block over everything.
+    cfg = MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=40, win_length=win_length)
+    wave, lengths = _random_batch(cfg, batch=5, channels=2, seed=6)
+    module = module_cls(cfg, pack_lengths=pack_lengths)
+    module.chunk_frames = 10**9
+    reference = module(wave, lengths)
+    for chunk_frames in (1, 7, 40, 300):
+        module.chunk_frames = chunk_frames
+        out = module(wave, lengths)
+        values, expected = (out.spec, reference.spec) if module_cls is STFT else (out.mel, reference.mel)
+        torch.testing.assert_close(values, expected, atol=1e-6 * float(expected.abs().max()), rtol=1e-5)
+        assert torch.equal(out.frames, reference.frames)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("host_lengths", [True, False])
 def test_cuda_matches_cpu_without_host_sync(host_lengths):
@@ -394,7 +339,7 @@ def test_cuda_matches_cpu_without_host_sync(host_lengths):
 
 
 # ------------------------------------------------------------------------------------------------
-# Autocast, buffers, griffin_lim
+# Autocast, buffers
 # ------------------------------------------------------------------------------------------------
 
 
@@ -421,79 +366,6 @@ def test_buffers_are_non_persistent_and_move_with_module():
     module = module.double()  # buffers change dtype; analysis still runs in float32
     out = module(torch.randn(1, 4000))
     assert out.mel.dtype == torch.float32 and torch.isfinite(out.mel).all()
-
-
-@pytest.mark.parametrize("center", [True, False])
-def test_griffin_lim_length_and_quality(center):
-    cfg = MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=64, center=center)
-    y = torch.from_numpy(plucked_melody(16000)).float()[None]
-    front = LogMelSpectrogram(cfg)
-    log_mel = front(y).mel
-    recon = griffin_lim(log_mel, cfg, n_iter=16, length=y.shape[-1])
-    assert recon.shape == y.shape and recon.dtype == torch.float32 and torch.isfinite(recon).all()
-    default = griffin_lim(log_mel, cfg, n_iter=2)
-    frames = log_mel.shape[-1]
-    expected_len = (frames - 1) * cfg.hop_length + (0 if center else cfg.n_fft)
-    assert default.shape == (1, expected_len)
-    noise = torch.randn_like(y) * y.std()
-    err_recon = (front(recon).mel - log_mel).abs().mean()
-    err_noise = (front(noise).mel - log_mel).abs().mean()
-    assert err_recon < 0.5 * err_noise, (float(err_recon), float(err_noise))
-
-
-def _dense_nnls(mel: torch.Tensor, fb: torch.Tensor, n_steps: int) -> torch.Tensor:
-    """The NNLS of ``_invert_filterbank`` written with dense float64 matrices (reference)."""
-    mel, fb = mel.double(), fb.double()
-    spec = torch.maximum(torch.linalg.pinv(fb) @ mel, 1e-10 * mel.amax(dim=(-2, -1), keepdim=True))
-    for _ in range(n_steps):
-        spec = spec * (fb.t() @ mel) / (fb.t() @ fb @ spec).clamp_min(1e-30)
-    return spec
-
-
-@pytest.mark.parametrize(
-    "cfg",
-    [
-        MelConfig(),
-        MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=64, mel_scale="htk", norm=None),
-    ],
-    ids=["slaney", "htk"],
-)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_invert_filterbank_sparse_matches_dense_reference(cfg, seed):
-    gen = torch.Generator().manual_seed(seed)
-    frames = int(torch.randint(1, 40, (1,), generator=gen))
-    fb = mel_filterbank(cfg)
-    target = torch.rand(2, fb.shape[1], frames, generator=gen) ** 4  # peaky, like real spectra
-    mel = fb @ target
-    ops = FilterbankInverse.build(fb)
-    assert ops.w.layout == torch.sparse_csr and ops.wt.layout == torch.sparse_csr
-    ours = _invert_filterbank(mel, ops, n_steps=10)
-    assert ours.shape == target.shape and ours.dtype == torch.float32 and (ours >= 0).all()
-    torch.testing.assert_close(ours.double(), _dense_nnls(mel, fb, 10), atol=1e-6, rtol=1e-4)
-    torch.testing.assert_close(_invert_filterbank(mel, fb, n_steps=10), ours)  # tensor in: same result
-    start = _invert_filterbank(mel, ops, n_steps=0)
-
-    def residual(spec: torch.Tensor) -> float:
-        return float((fb @ spec - mel).square().sum())
-
-    assert residual(ours) < residual(start)  # the multiplicative updates reduce the fit error
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_invert_filterbank_on_cuda_matches_cpu():
-    cfg = MelConfig()
-    fb = mel_filterbank(cfg)
-    mel = fb @ (torch.rand(2, fb.shape[1], 50, generator=torch.Generator().manual_seed(3)) ** 4)
-    ops = filterbank_inverse(cfg, "cuda:0")
-    assert ops.w.is_cuda and ops.w.layout == torch.sparse_csr
-    ours = _invert_filterbank(mel.cuda(), ops, n_steps=10)
-    reference = _invert_filterbank(mel, filterbank_inverse(cfg))
-    torch.testing.assert_close(ours.cpu(), reference, atol=1e-6, rtol=1e-4)
-
-
-def test_filterbank_inverse_rejects_bad_filterbank():
-    with pytest.raises(ValueError, match="n_mels, n_freqs"):
-        FilterbankInverse.build(torch.ones(3))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -560,9 +432,5 @@ def test_bad_arguments_raise():
         STFT(cfg, output="phase")
     with pytest.raises(ValueError, match="MelConfig"):
         MelSpectrogram({"sample_rate": 22050})
-    with pytest.raises(ValueError, match=r"\(batch, n_mels=80, frames\)"):
-        griffin_lim(torch.zeros(1, 64, 10), cfg)
-    with pytest.raises(ValueError, match="n_iter"):
-        griffin_lim(torch.zeros(1, 80, 10), cfg, n_iter=0)
     with pytest.raises(ValueError, match="integer tensor"):
         frames_for_lengths(torch.tensor([1.5]), cfg)

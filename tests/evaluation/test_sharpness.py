@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from audiogen.audio.levels import DB_PER_NEPER
-from audiogen.audio.sharpness import active_frames, mel_sharpness
+from audiogen.evaluation.sharpness import active_frames, mel_sharpness
 
 
 def _harmonic_mel(n_mels: int = 40, frames: int = 60) -> torch.Tensor:

@@ -19,7 +19,7 @@ clip with (a) Griffin-Lim (``n_iter`` iterations) on the clip's true log-mel, (b
 the true log-mel, (c) the VAE (posterior mean → decode) followed by the vocoder; each by
 :func:`mel_l1_db` between the clip's log-mel and the log-mel re-analysed from the reconstruction,
 and :func:`mrstft_distance`, averaged over clips. Beside them, the fine structure of each set of
-mels (:func:`~audiogen.audio.sharpness.mel_sharpness`: frequency- and time-direction log-mel
+mels (:func:`~audiogen.evaluation.sharpness.mel_sharpness`: frequency- and time-direction log-mel
 gradients, spectral flatness, on the frames that are not silent in the clip), for the true mel, every
 reconstruction's re-analysed mel and the VAE's decoded mel itself, so blur shows as a number.
 """
@@ -159,16 +159,16 @@ def mrstft_distance(wav_a: torch.Tensor, wav_b: torch.Tensor) -> float:
 def load_vocoder(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
     """Load a vocoder (eval mode) from a model, pipeline, checkpoint or run folder.
 
-    See :func:`audiogen.training.tasks.vocoder.latest_vocoder` for how the folder is resolved.
+    See :func:`audiogen.training.checkpoint.find_model_folder` for how the folder is resolved.
 
     Raises:
         FileNotFoundError: if no vocoder is found there (names the path).
         ValueError: if the folder holds something else or the weights do not match.
     """
     from audiogen.models.vocoder import Vocoder
-    from audiogen.training.tasks.vocoder import latest_vocoder
+    from audiogen.training.checkpoint import find_model_folder
 
-    return Vocoder.from_pretrained(latest_vocoder(path), device=device)
+    return Vocoder.from_pretrained(find_model_folder(path, "vocoder"), device=device)
 
 
 def load_autoencoder(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
@@ -179,14 +179,14 @@ def load_autoencoder(path: str | os.PathLike[str], device: str | torch.device = 
         ValueError: if the folder holds something else or the weights do not match.
     """
     from audiogen.models.autoencoder import MelVAE
-    from audiogen.training.tasks.autoencoder import latest_autoencoder
+    from audiogen.training.checkpoint import find_model_folder
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such autoencoder folder")
     if not (path / "config.json").is_file() and (path / "autoencoder" / "config.json").is_file():
         path = path / "autoencoder"
-    return MelVAE.from_pretrained(latest_autoencoder(path), device=device)
+    return MelVAE.from_pretrained(find_model_folder(path, "autoencoder"), device=device)
 
 
 def check_same_front_end(vocoder: Any, autoencoder: Any, vocoder_dir: Any, autoencoder_dir: Any) -> None:
@@ -320,7 +320,7 @@ def evaluate_reconstruction(
     For every clip of ``split`` (manifest order, the first ``max_clips``), loaded mono at the
     vocoder's sample rate, cut to its first ``seconds`` seconds and (by default) peak-normalised
     to -1 dBFS like the training crops: its log-mel ``(1, n_mels, frames)`` is inverted by (a)
-    :func:`~audiogen.audio.spectral.griffin_lim` with ``n_iter`` iterations, (b) the vocoder, (c)
+    :func:`~audiogen.audio.inverse.griffin_lim` with ``n_iter`` iterations, (b) the vocoder, (c)
     the VAE's posterior mean decoded to a mel, then the vocoder. Every reconstruction is cut to the
     clip's length and scored with :func:`mel_l1_db` (clip log-mel vs re-analysed log-mel) and
     :func:`mrstft_distance`; scores are averaged over clips. Rows whose model is not given are
@@ -353,11 +353,12 @@ def evaluate_reconstruction(
     import torch
     from tqdm.auto import tqdm
 
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.inverse import griffin_lim
     from audiogen.audio.io import load_audio
-    from audiogen.audio.sharpness import active_frames, mel_sharpness
-    from audiogen.audio.spectral import LogMelSpectrogram, griffin_lim
     from audiogen.config import MelConfig
     from audiogen.data.manifest import read_manifest
+    from audiogen.evaluation.sharpness import active_frames, mel_sharpness
 
     if n_iter < 1:
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
