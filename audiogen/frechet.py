@@ -402,35 +402,26 @@ def load_embedder(
             f"{spec}: no such embedder folder (give a classifier model/checkpoint/run folder, a mel VAE "
             "folder, or a Python entry module:callable)"
         )
-    from audiogen.models.autoencoder import MelVAE
-    from audiogen.models.classifier import StyleClassifier
-    from audiogen.models.pretrained import CONFIG_NAME
-    from audiogen.training.autoencoder_task import latest_autoencoder
-    from audiogen.training.classifier_task import latest_classifier
+    from audiogen.hub import CONFIG_NAME, find_model_folder, model_class, read_model_config
 
     try:
-        folder = latest_classifier(path)
+        folder = find_model_folder(path, "classifier")
     except FileNotFoundError:
         try:
-            folder = latest_autoencoder(path)
+            folder = find_model_folder(path, "autoencoder")
         except FileNotFoundError:
             raise EmbedderNotFoundError(
                 f"{path}: no embedder here (expected a classifier or mel VAE model folder with "
                 f"{CONFIG_NAME}, a pipeline folder with classifier/, or a checkpoint / run folder of "
                 "`audiogen train classifier`)"
             ) from None
-    import json
-
-    try:
-        class_name = json.loads((folder / CONFIG_NAME).read_text()).get("class")
-    except (json.JSONDecodeError, AttributeError) as e:
-        raise ValueError(f"{folder / CONFIG_NAME}: not a model config ({e})") from e
-    if class_name == StyleClassifier.__name__:
-        return ClassifierEmbedder(
-            StyleClassifier.from_pretrained(folder, device), device, batch_size, str(folder)
-        )
-    if class_name == MelVAE.__name__:
-        return AutoencoderEmbedder(MelVAE.from_pretrained(folder, device), device, batch_size, str(folder))
+    class_name = read_model_config(folder)["class"]
+    if class_name == "StyleClassifier":
+        model = model_class(class_name).from_pretrained(folder, device)
+        return ClassifierEmbedder(model, device, batch_size, str(folder))
+    if class_name == "MelVAE":
+        model = model_class(class_name).from_pretrained(folder, device)
+        return AutoencoderEmbedder(model, device, batch_size, str(folder))
     raise ValueError(
         f"{folder}: holds a {class_name}, which is not an embedder (StyleClassifier or MelVAE); "
         "for another network pass a Python entry module:callable"
@@ -677,7 +668,7 @@ def generate_clips(
     peak-normalised to -1 dBFS; they come back in clip order.
 
     Args:
-        pipe: an :class:`audiogen.pipeline.AudioGenPipeline` (called as ``pipe(seconds=, num=,
+        pipe: an :class:`audiogen.pipelines.audiogen.AudioGenPipeline` (called as ``pipe(seconds=, num=,
             seed=, steps=, cfg_scale=, style=, progress=False)``).
         num: clips to generate.
         seconds: clip length in seconds.
@@ -804,7 +795,7 @@ def evaluate_generation(
         manifest: JSONL manifest with the held-out split.
         pipeline_dir: the pipeline folder (``AudioGenPipeline.from_pretrained``); its
             ``autoencoder/`` and ``vocoder/`` make the floor (loaded with
-            :func:`audiogen.evaluation.load_autoencoder` / :func:`~audiogen.evaluation.load_vocoder`).
+            :func:`audiogen.hub.load_model`).
         embedder: an :class:`Embedder`, or a spec for :func:`load_embedder`; ``None``: the
             pipeline folder's ``classifier/``, else the bundled default classifier.
         split: the held-out split.
@@ -822,7 +813,7 @@ def evaluate_generation(
         styles: generate only these styles (cycled), e.g. the style a fine-tuned pipeline learnt;
             ``None``: every style of the pipeline.
         loras: LoRA adapters ``(folder, strength)`` loaded onto the pipeline first
-            (:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`; their styles can be generated).
+            (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`; their styles can be generated).
 
     Returns:
         :class:`GenerationReport`.
@@ -835,7 +826,8 @@ def evaluate_generation(
     import torch
 
     from audiogen.data.manifest import read_manifest
-    from audiogen.evaluation import check_same_front_end, load_autoencoder, load_vocoder
+    from audiogen.evaluation import check_same_front_end
+    from audiogen.hub import load_model
 
     if num < 2 or seconds <= 0 or crops_per_file < 1 or batch_size < 1:
         raise ValueError(
@@ -859,13 +851,13 @@ def evaluate_generation(
     elif not callable(getattr(embedder, "embed", None)):
         raise ValueError(f"embedder {embedder!r} has no embed(waveform, sample_rate) method")
 
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     pipe = AudioGenPipeline.from_pretrained(pipeline_dir, device=device)
     for lora_dir, strength in loras:
         pipe.load_lora(lora_dir, strength=strength)
-    vocoder = load_vocoder(pipeline_dir, device)
-    autoencoder = load_autoencoder(pipeline_dir, device)
+    vocoder = load_model(pipeline_dir, "vocoder", device)
+    autoencoder = load_model(pipeline_dir, "autoencoder", device)
     check_same_front_end(vocoder, autoencoder, pipeline_dir, pipeline_dir)
     sample_rate = int(vocoder.mel_config.sample_rate)
 
@@ -963,7 +955,7 @@ def default_embedder(pipeline_dir: str | os.PathLike[str] | None = None) -> Path
     """The embedder folder used when none is given.
 
     ``pipeline_dir/classifier`` if the pipeline folder has one, else the bundled default model's
-    ``classifier/`` (``audiogen/assets/default``, or :func:`audiogen.pipeline.default_model_dir`).
+    ``classifier/`` (``audiogen/assets/default``, :data:`audiogen.hub.DEFAULT_PIPELINE`).
 
     Raises:
         EmbedderNotFoundError: if neither exists (the message says how to train one).
@@ -971,15 +963,9 @@ def default_embedder(pipeline_dir: str | os.PathLike[str] | None = None) -> Path
     candidates = []
     if pipeline_dir is not None:
         candidates.append(Path(pipeline_dir) / "classifier")
-    from audiogen.cli.reconstruct import DEFAULT_MODEL_DIR
+    from audiogen.hub import DEFAULT_PIPELINE
 
-    candidates.append(DEFAULT_MODEL_DIR / "classifier")
-    try:
-        from audiogen.pipeline import default_model_dir
-
-        candidates.append(Path(default_model_dir()) / "classifier")
-    except (ImportError, FileNotFoundError, AttributeError):
-        pass
+    candidates.append(DEFAULT_PIPELINE / "classifier")
     for c in candidates:
         if (c / "config.json").is_file():
             return c

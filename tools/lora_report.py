@@ -33,9 +33,10 @@ from audiogen.frechet import (
     generate_clips,
     load_embedder,
 )
-from audiogen.models.diffusion import make_sampler, sample_latents
 from audiogen.models.lora import SIDECAR_NAME, find_adapter_folder
 from audiogen.pipeline import AudioGenPipeline, default_model_dir
+from audiogen.pipelines.denoise import sample_latents
+from audiogen.schedulers import make_sampler
 from audiogen.training.checkpoint import find_latest_checkpoint
 
 

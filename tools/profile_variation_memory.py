@@ -19,7 +19,7 @@ def report(tag: str) -> None:
 
 
 def main() -> None:
-    import audiogen.models.diffusion as diffusion
+    import audiogen.pipelines.denoise as denoise
     from audiogen import load_pretrained
 
     report("imports")
@@ -38,7 +38,7 @@ def main() -> None:
 
     pipe.autoencoder.encode = traced(pipe.autoencoder.encode, "encode")
     pipe.autoencoder.decode = traced(pipe.autoencoder.decode, "decode")
-    diffusion.noise_and_denoise = traced(diffusion.noise_and_denoise, "denoise")
+    denoise.noise_and_denoise = traced(denoise.noise_and_denoise, "denoise")
     pipe.vocoder.forward = traced(pipe.vocoder.forward, "vocode")
     with torch.no_grad():
         pipe.variation(waveform, 22050, strength=0.5, steps=1, progress=False)

@@ -47,7 +47,7 @@ from einops import rearrange
 from torch import nn
 
 from audiogen.config import MelConfig, from_dict
-from audiogen.models.pretrained import CONFIG_NAME, PretrainedMixin
+from audiogen.models.pretrained import PretrainedMixin
 
 
 @dataclass(frozen=True)
@@ -191,29 +191,9 @@ class Vocoder(PretrainedMixin, nn.Module):
         """
         if cls is not Vocoder:
             return super().from_pretrained(directory, device)
-        config_path = Path(directory) / CONFIG_NAME
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{directory}: missing {CONFIG_NAME}")
-        from audiogen.models.config_checks import read_json
+        from audiogen.hub import load_model
 
-        try:
-            class_name = read_json(config_path)["class"]
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{config_path}: not a model config with a 'class' key ({e})") from e
-        classes = {c.__name__: c for c in _vocoder_classes()}
-        if not isinstance(class_name, str) or class_name not in classes:
-            raise ValueError(f"{config_path}: {class_name!r} is not a vocoder; known: {sorted(classes)}")
-        return classes[class_name].from_pretrained(directory, device)
-
-
-def _vocoder_classes() -> list[type[Vocoder]]:
-    """All :class:`Vocoder` subclasses defined so far (recursively)."""
-    found, stack = [], list(Vocoder.__subclasses__())
-    while stack:
-        klass = stack.pop()
-        found.append(klass)
-        stack.extend(klass.__subclasses__())
-    return found
+        return load_model(directory, device=device, base=Vocoder)
 
 
 class ConvNeXtBlock(nn.Module):
