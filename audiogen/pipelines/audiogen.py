@@ -18,17 +18,8 @@ steps:
 Seamless loops (:meth:`AudioGenPipeline.loop`) are :mod:`audiogen.pipelines.loop`; variation,
 extend and inpaint are :mod:`audiogen.pipelines.edit`.
 
-A pipeline folder (no pickle anywhere), read and written through :mod:`audiogen.hub`::
-
-    model_index.json               stage → subfolder and class, audiogen version, mel front end,
-                                   latent layout (latent_dim, time_downsample, length_multiple),
-                                   styles, generation.cfg_scale (the default CFG scale)
-    autoencoder/  config.json  model.safetensors
-    denoiser/     config.json  model.safetensors     (the EMA weights of training)
-    scheduler/    scheduler_config.json              (diffusers ``save_config`` of the training
-                                                      noise schedule; samplers are built from it)
-    vocoder/      config.json  model.safetensors
-    MODEL_CARD.md                                    (optional)
+A pipeline folder (``model_index.json`` and a folder per stage, no pickle) is read and written
+through :mod:`audiogen.hub` (its module docstring shows the layout).
 """
 
 from __future__ import annotations
@@ -51,7 +42,7 @@ from audiogen.pipelines.edit import EditMixin
 from audiogen.pipelines.loop import LoopMixin
 from audiogen.pipelines.lora import LoraMixin
 from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync
-from audiogen.schedulers import make_sampler
+from audiogen.schedulers import SAMPLERS, make_sampler
 
 
 def default_model_dir() -> Path:
@@ -257,8 +248,6 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             ValueError: naming the first argument out of range, an unknown style (listing the
                 known ones) or an unknown sampler.
         """
-        from audiogen.schedulers import SAMPLERS
-
         if seconds is not None:
             if not (math.isfinite(seconds) and seconds > 0):
                 raise ValueError(f"seconds must be a positive number, got {seconds}")
