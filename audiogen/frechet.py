@@ -963,11 +963,11 @@ def default_embedder(pipeline_dir: str | os.PathLike[str] | None = None) -> Path
     candidates = []
     if pipeline_dir is not None:
         candidates.append(Path(pipeline_dir) / "classifier")
-    from audiogen.hub import DEFAULT_PIPELINE
+    from audiogen import hub
 
-    candidates.append(DEFAULT_PIPELINE / "classifier")
+    candidates.append(hub.DEFAULT_PIPELINE / "classifier")
     for c in candidates:
-        if (c / "config.json").is_file():
+        if (c / hub.CONFIG_NAME).is_file():
             return c
     raise EmbedderNotFoundError(
         "no embedder given and no default one installed (looked for "
