@@ -1,7 +1,7 @@
 """How smoothly audio runs across given places (edit boundaries, window joints): the log-mel change.
 
 The *mel change* between two adjacent log-mel frames is the mean over bands of ``|Δ ln mel|`` (nats;
-× 8.69 = dB), as in :func:`audiogen.loops.seam_report`. A boundary disturbs every frame whose
+× 8.69 = dB), as in :func:`audiogen.pipelines.loop.seam_report`. A boundary disturbs every frame whose
 window covers it, so the change *at* a place is the largest adjacent-frame change over the pairs of
 frames that cover it (plus the frames entering and leaving them). A boundary passes when that is
 at most the 95th percentile of the same quantity over every place of the clip (its own
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from audiogen.config import MelConfig
-from audiogen.loops import _mel_changes
+from audiogen.pipelines.loop import _mel_changes
 
 
 @dataclass

@@ -65,7 +65,7 @@ class EditResult:
         crossfade_samples: length of each crossfade.
         seeds: seed of each batch item.
         style: the style the new audio was generated with, or ``None``.
-        timings: :class:`~audiogen.pipeline.StageTimings` of the call.
+        timings: :class:`~audiogen.pipelines.outputs.StageTimings` of the call.
     """
 
     waveforms: torch.Tensor
@@ -136,11 +136,12 @@ def _denoise_replacing(
     from tqdm.auto import tqdm
 
     from audiogen.longform import windowed
-    from audiogen.models.diffusion import _as_labels, _check_pair, make_sampler
+    from audiogen.pipelines.denoise import as_labels, check_pair
+    from audiogen.schedulers import make_sampler
 
     denoiser = windowed(pipe, window_seconds)
     scheduler = make_sampler(sampler, pipe.scheduler)
-    _check_pair(pipe.denoiser, scheduler, known.shape[1])
+    check_pair(pipe.denoiser, scheduler, known.shape[1])
     device, batch = pipe.device, known.shape[0]
     known = known.to(device)
     weight = mask.to(device)
@@ -151,7 +152,7 @@ def _denoise_replacing(
     x = torch.lerp(
         noise * scheduler.init_noise_sigma, scheduler.add_noise(known, noise, timesteps[:1]), weight
     )
-    labels = _as_labels(label, batch, device)
+    labels = as_labels(label, batch, device)
     guided = labels is not None and cfg_scale != 1.0
     if guided:
         both = torch.cat([labels, torch.full_like(labels, pipe.denoiser.config.null_label)])
@@ -196,11 +197,9 @@ def _edit(
     """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.longform import decode_chunked, vocode_chunked
-    from audiogen.pipeline import StageTimings, _sync
+    from audiogen.pipelines.outputs import StageTimings, _sync
 
-    cfg_scale = pipe.resolve_cfg_scale(cfg_scale)
-    pipe._check_common(audio.shape[0], steps, cfg_scale, seed)
-    label = pipe.style_label(style)
+    cfg_scale, label = pipe.check_inputs(None, audio.shape[0], steps, cfg_scale, seed, style, sampler)
     if not 0 <= crossfade <= MAX_CROSSFADE_SECONDS:
         raise ValueError(f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {crossfade}")
     if ramp < 0:
@@ -328,7 +327,7 @@ def extend(
     the input itself (sample for sample) except in the ``crossfade`` at its generated sides.
 
     Args:
-        pipe: an :class:`~audiogen.pipeline.AudioGenPipeline`.
+        pipe: an :class:`~audiogen.pipelines.audiogen.AudioGenPipeline`.
         waveform: ``(batch, channels, samples)`` float audio; item ``i`` gets seed ``seed + i``.
         sample_rate: its rate in Hz.
         seconds: new audio after the input (>= 0).

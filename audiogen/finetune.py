@@ -22,7 +22,7 @@ One call goes from a folder of audio (or a manifest) to a complete pipeline fold
 
 3. **pipeline**: the fine-tuned stages (EMA weights) and the base's other stages are written to
    ``RUN_DIR`` itself (``model_index.json`` + stage folders, as
-   :meth:`~audiogen.pipeline.AudioGenPipeline.save_pretrained`), so
+   :meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.save_pretrained`), so
    ``audiogen generate --checkpoint RUN_DIR --style STYLE`` uses it.
 
 With ``lora_rank`` (``--lora RANK``) the denoiser stays frozen: only a peft LoRA adapter and the
@@ -30,7 +30,7 @@ embedding rows of the new styles train (:func:`audiogen.models.lora.attach_for_t
 instead of a pipeline the run writes the adapter, ``RUN_DIR/lora/denoiser/`` (peft's
 ``adapter_config.json`` + ``adapter_model.safetensors``, the style rows, a sidecar with the base
 denoiser's SHA-256) and ``RUN_DIR/lora/MODEL_CARD.md``; ``audiogen generate --lora RUN_DIR``
-loads it onto the base (:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`).
+loads it onto the base (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`).
 
 Run folder::
 
@@ -108,7 +108,7 @@ class FinetuneConfig:
         num_workers: DataLoader worker processes.
         cpu: train on the CPU even if a GPU is present.
         zero_terminal_snr: fine-tune the denoiser on the zero-terminal-SNR version of its noise
-            schedule (:attr:`~audiogen.models.diffusion.DiffusionConfig.rescale_betas_zero_snr`),
+            schedule (:attr:`~audiogen.models.denoiser.DiffusionConfig.rescale_betas_zero_snr`),
             so it learns to start from pure noise: needed to generate sounds that begin or end in
             silence (one-shots) from a model trained on continuous music.
         lora_rank: train a LoRA adapter of this rank on the frozen denoiser instead of its weights
@@ -211,9 +211,10 @@ def resolve_base(base: str) -> Path:
     Raises:
         FileNotFoundError: no ``model_index.json`` there (names the path).
     """
-    from audiogen.pipeline import MODEL_INDEX_NAME, default_model_dir
+    from audiogen import hub
+    from audiogen.hub import MODEL_INDEX_NAME
 
-    folder = default_model_dir() if base == "default" else Path(base)
+    folder = hub.DEFAULT_PIPELINE if base == "default" else Path(base)
     if not (folder / MODEL_INDEX_NAME).is_file():
         raise FileNotFoundError(
             f"{folder}: not a pipeline folder (no {MODEL_INDEX_NAME}); pass --from default or a folder "
@@ -346,13 +347,13 @@ def export_lora(
     """Write the LoRA run's adapter (EMA weights of its newest checkpoint) to ``RUN_DIR/lora/denoiser/``
     and a model card to ``RUN_DIR/lora/MODEL_CARD.md``; returns ``RUN_DIR/lora``."""
     from audiogen.config import from_dict
-    from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
+    from audiogen.hub import find_model_folder, load_model
+    from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
     from audiogen.models.lora import attach_for_training, lora_config, save_adapter, weights_sha256
     from audiogen.models.pretrained import load_model_files
-    from audiogen.training.checkpoint import find_model_folder
     from audiogen.training.finetune_stages import stage_steps
 
-    base = LatentDenoiser.from_pretrained(find_model_folder(base_dir, "denoiser"))
+    base = load_model(base_dir, "denoiser")
     base_labels = list(base.config.class_labels or [])
     trained = find_model_folder(stage_dir, "denoiser")
     _, saved_config, state = load_model_files(trained)
@@ -436,10 +437,10 @@ def _finetune(
     from accelerate import PartialState
 
     from audiogen.data.manifest import read_manifest
+    from audiogen.hub import find_model_folder
     from audiogen.models.pretrained import write_json_atomic
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
     from audiogen.training import train_stage
-    from audiogen.training.checkpoint import find_model_folder
     from audiogen.training.distributed import agree_on_checkpoint, cache_builders_first
     from audiogen.training.finetune_stages import TRAINING_TASK, stage_recipe, stage_steps
 
@@ -476,16 +477,16 @@ def _finetune(
     if state.is_main_process and config.lora_rank is not None:
         result.pipeline_dir = export_lora(config, base_dir, run_dir / "train" / "denoiser", styles, files)
     elif state.is_main_process:
-        from audiogen.evaluation.reconstruction import load_autoencoder, load_vocoder
-        from audiogen.models.diffusion import LatentDenoiser, noise_scheduler
+        from audiogen.hub import load_model
+        from audiogen.schedulers import noise_scheduler
 
-        denoiser = LatentDenoiser.from_pretrained(folders["denoiser"])
+        denoiser = load_model(folders["denoiser"], "denoiser")
         pipe = AudioGenPipeline(
             base.mel_config,
-            load_autoencoder(folders["autoencoder"]),
+            load_model(folders["autoencoder"], "autoencoder"),
             denoiser,
             noise_scheduler(denoiser.config),  # the schedule it was fine-tuned on
-            load_vocoder(folders["vocoder"]),
+            load_model(folders["vocoder"], "vocoder"),
             cfg_scale=base.cfg_scale,  # the base model's measured default; re-measure after fine-tuning
         )
         pipe.save_pretrained(run_dir, model_card=_model_card(config, base_dir, styles, files))

@@ -114,13 +114,13 @@ class WindowedDenoiser:
 
     It has the denoiser's call signature, ``(latent (batch, latent_dim, frames), timestep, labels,
     circular) → prediction (batch, latent_dim, frames)``, and its ``config``, so the samplers of
-    :mod:`audiogen.models.diffusion` take it in place of the denoiser. Latents of at most ``size``
+    :mod:`audiogen.pipelines.denoise` take it in place of the denoiser. Latents of at most ``size``
     frames go to the denoiser unchanged. With ``circular=True`` windows wrap round the end of the
     latent (each window is denoised without wrap-around padding; the circle closes through the
     fusion).
 
     Attributes:
-        denoiser: the :class:`~audiogen.models.diffusion.LatentDenoiser`.
+        denoiser: the :class:`~audiogen.models.denoiser.LatentDenoiser`.
         size: window length in latent frames.
         overlap: minimum overlap of neighbouring windows in latent frames (``<= size / 2``).
         batch_windows: windows per forward pass (bounds memory).
@@ -252,22 +252,18 @@ def generate_long(
     with :func:`vocode_chunked`. Seeds as :meth:`AudioGenPipeline.__call__`.
 
     Returns:
-        a :class:`~audiogen.pipeline.GenerationResult` (``waveforms (num, 1, round(seconds *
+        a :class:`~audiogen.pipelines.outputs.GenerationResult` (``waveforms (num, 1, round(seconds *
         sample_rate))``) and the :class:`LongReportPlaces` of its joints.
 
     Raises:
         ValueError: as :meth:`AudioGenPipeline.__call__`.
     """
-    from audiogen.models.diffusion import make_sampler, sample_latents
-    from audiogen.pipeline import GenerationResult, StageTimings, _sync
+    from audiogen.pipelines.denoise import sample_latents
+    from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync
+    from audiogen.schedulers import make_sampler
 
-    pipe._check_seconds(seconds)
-    cfg_scale = pipe.resolve_cfg_scale(cfg_scale)
-    pipe._check_common(num, steps, cfg_scale, seed)
-    label = pipe.style_label(style)
+    cfg_scale, label = pipe.check_inputs(seconds, num, steps, cfg_scale, seed, style, sampler)
     num_samples = round(seconds * pipe.sample_rate)
-    if num_samples < 1:
-        raise ValueError(f"seconds={seconds} is shorter than one sample at {pipe.sample_rate} Hz")
     device, timings = pipe.device, StageTimings()
     denoiser = windowed(pipe, window_seconds, overlap_seconds)
     start = time.perf_counter()
@@ -331,7 +327,7 @@ def loop_long(
     then fitted to ``samples`` and tiled as :meth:`AudioGenPipeline.loop` does.
 
     Returns:
-        a :class:`~audiogen.pipeline.LoopResult` (``waveforms (1, 1, repeat * samples)``) and the
+        a :class:`~audiogen.pipelines.outputs.LoopResult` (``waveforms (1, 1, repeat * samples)``) and the
         :class:`LongReportPlaces` of one period (window boundaries and vocoder joints, in samples
         of the generated period before fitting).
 
@@ -340,17 +336,14 @@ def loop_long(
     """
     from einops import repeat as einops_repeat
 
-    from audiogen.loops import periodic_resample, periodic_stretch
-    from audiogen.models.diffusion import make_sampler, sample_latents
-    from audiogen.pipeline import LoopResult, StageTimings, _sync
+    from audiogen.pipelines.denoise import sample_latents
+    from audiogen.pipelines.loop import periodic_resample, periodic_stretch
+    from audiogen.pipelines.outputs import LoopResult, StageTimings, _sync
+    from audiogen.schedulers import make_sampler
 
-    if samples < 1 or repeat < 1 or fit not in ("mel", "resample"):
-        raise ValueError(
-            f"need samples >= 1, repeat >= 1 and fit mel or resample; got {samples}, {repeat}, {fit!r}"
-        )
-    cfg_scale = pipe.resolve_cfg_scale(cfg_scale)
-    pipe._check_common(1, steps, cfg_scale, seed)
-    label = pipe.style_label(style)
+    cfg_scale, label = pipe.check_inputs(
+        None, 1, steps, cfg_scale, seed, style, sampler, samples=samples, repeat=repeat, fit=fit
+    )
     device, timings = pipe.device, StageTimings()
     latent_frames = pipe.loop_latent_frames(samples)
     period = latent_frames * pipe.samples_per_latent_frame

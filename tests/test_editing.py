@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from audiogen.audio.features import LogMelSpectrogram
 from audiogen.boundaries import boundary_report
 from audiogen.cli import app
-from tests.test_pipeline import MEL, make_tiny_pipeline, write_tiny_pipeline
+from tests.pipelines.test_audiogen import MEL, make_tiny_pipeline, write_tiny_pipeline
 
 
 @pytest.fixture(scope="module")

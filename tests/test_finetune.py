@@ -23,10 +23,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from audiogen.cli import app
-from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
+from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
 from audiogen.pipeline import AudioGenPipeline
 from audiogen.training.tasks.diffusion import DiffusionTask
-from tests.test_pipeline import write_tiny_pipeline
+from tests.pipelines.test_audiogen import write_tiny_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
@@ -230,8 +230,9 @@ def test_two_process_accelerate_launch(collection, base, tmp_path):
 
 
 def test_lora_finetune_writes_an_adapter_that_reproduces_its_samples(collection, base, tmp_path):
-    from audiogen.models.diffusion import make_sampler, sample_latents
     from audiogen.models.lora import ADAPTER_WEIGHTS_NAME, SIDECAR_NAME
+    from audiogen.pipelines.denoise import sample_latents
+    from audiogen.schedulers import make_sampler
 
     out = tmp_path / "run"
     args = ("--steps", "3", "--style", "chimes", "--sample-every", "3", "--lora", "2", "--lora-alpha", "4")

@@ -14,8 +14,9 @@ from audiogen.longform import (
     window_weights,
     windowed,
 )
-from audiogen.models.diffusion import make_sampler, sample_latents
-from tests.test_pipeline import make_tiny_pipeline
+from audiogen.pipelines.denoise import sample_latents
+from audiogen.schedulers import make_sampler
+from tests.pipelines.test_audiogen import make_tiny_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import torch
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry (see the module docstring)."""
-    from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
+    from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
     from audiogen.pipeline import default_model_dir
 
     parser = argparse.ArgumentParser(

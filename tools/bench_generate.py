@@ -60,9 +60,10 @@ def build_random_pipeline(recipe_dir: Path):
     """
     from audiogen.config import MelConfig, from_dict, load_recipe
     from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
-    from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser, noise_scheduler
+    from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
     from audiogen.models.vocoder import VocoderConfig, VocosVocoder
     from audiogen.pipeline import AudioGenPipeline
+    from audiogen.schedulers import noise_scheduler
 
     ae = load_recipe(recipe_dir / "autoencoder.yaml")
     diff = load_recipe(recipe_dir / "diffusion.yaml")

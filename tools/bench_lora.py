@@ -24,7 +24,7 @@ import torch
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry (see the module docstring)."""
-    from audiogen.models.diffusion import LatentDenoiser
+    from audiogen.models.denoiser import LatentDenoiser
     from audiogen.models.lora import attach_for_training, lora_config
     from audiogen.pipeline import default_model_dir
 

@@ -36,7 +36,7 @@ def flush() -> None:
 
 
 def main() -> None:
-    import audiogen.models.diffusion as diffusion
+    import audiogen.pipelines.denoise as denoise
     from audiogen import load_pretrained
 
     report("imports")
@@ -56,7 +56,7 @@ def main() -> None:
 
     pipe.autoencoder.encode = traced(pipe.autoencoder.encode, "encode")
     pipe.autoencoder.decode = traced(pipe.autoencoder.decode, "decode")
-    diffusion.noise_and_denoise = traced(diffusion.noise_and_denoise, "denoise")
+    denoise.noise_and_denoise = traced(denoise.noise_and_denoise, "denoise")
     pipe.vocoder.forward = traced(pipe.vocoder.forward, "vocode")
     if hasattr(pipe.vocoder, "analyse"):  # the Griffin-Lim vocoder's chunks go through analyse
         pipe.vocoder.analyse = traced(pipe.vocoder.analyse, "vocode")

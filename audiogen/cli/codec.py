@@ -80,10 +80,9 @@ def load_latent_file(path: str | Path) -> LatentFile:
 
 
 def _load_autoencoder(checkpoint: Path, device: str):
-    from audiogen.models.autoencoder import MelVAE
-    from audiogen.training.tasks.autoencoder import latest_autoencoder
+    from audiogen.hub import load_model
 
-    return MelVAE.from_pretrained(latest_autoencoder(checkpoint), device=device)
+    return load_model(checkpoint, "autoencoder", device)
 
 
 CHECKPOINT = typer.Option(

@@ -68,11 +68,11 @@ def generate(
     levels (ceiling). Prints a table (clips, FD, style accuracy of the classifier); --json writes
     the report, --plot-dir spectrogram PNGs.
     """
+    from audiogen import hub
     from audiogen.audio.io import AudioLoadError
     from audiogen.cli.reconstruct import print_report
     from audiogen.evaluation.generation import evaluate_generation
     from audiogen.models.lora import parse_lora_spec
-    from audiogen.pipeline import default_model_dir
 
     try:
         loras = [parse_lora_spec(spec) for spec in lora or []]
@@ -81,7 +81,7 @@ def generate(
         raise typer.Exit(2) from e
     pipeline_dir = checkpoint
     if pipeline_dir is None:
-        pipeline_dir = default_model_dir()
+        pipeline_dir = hub.DEFAULT_PIPELINE
         if not (pipeline_dir / "model_index.json").is_file():
             typer.echo(
                 f"error: no --checkpoint given and the bundled default model is not installed "

@@ -1,14 +1,14 @@
 """``audiogen generate``, ``audiogen loop`` and ``audiogen variation``: audio from a pipeline folder.
 
-Every command loads an :class:`~audiogen.pipeline.AudioGenPipeline` folder (``--checkpoint DIR``;
-default: the bundled model in ``audiogen/assets/default``, :func:`~audiogen.pipeline.default_model_dir`).
+Every command loads an :class:`~audiogen.pipelines.audiogen.AudioGenPipeline` folder (``--checkpoint DIR``;
+default: the bundled model in ``audiogen/assets/default``, :data:`~audiogen.hub.DEFAULT_PIPELINE`).
 Bad arguments (a length out of range, an unknown style, a missing model, CUDA asked for but not
 there, an output that exists without ``--overwrite``, an output location that is a file, a folder
 or not writable) print ``error: ...`` and exit with status 2 before the model is loaded (the
 flags' ranges are in :mod:`audiogen.cli.checks`); a model folder that exists but cannot be loaded,
 or an output that fails to write, exits with status 1.
 ``--lora DIR[:STRENGTH]`` (repeatable) stacks LoRA adapters on the denoiser
-(:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`); an adapter made for another base exits
+(:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`); an adapter made for another base exits
 with status 1 and a one-line message naming its file.
 """
 
@@ -61,7 +61,7 @@ def _check_common(seed: int, steps: int, sampler: str, device: str) -> str:
     """Validate the shared options; returns the torch device name."""
     import torch
 
-    from audiogen.models.diffusion import SAMPLERS
+    from audiogen.schedulers import SAMPLERS
 
     checks.check_seed(seed)
     if not 1 <= steps <= 1000:
@@ -100,8 +100,10 @@ def _load_pipeline(
     checkpoint: Path | None, device: str, style: str | None, loras: list[str] | None = None
 ) -> Any:
     """Load the pipeline and its ``--lora`` adapters, check ``style`` against its labels (exit 2 / 1)."""
+    from audiogen import hub
+    from audiogen.hub import MODEL_INDEX_NAME
     from audiogen.models.lora import parse_lora_spec
-    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     try:
         specs = [parse_lora_spec(spec) for spec in loras or []]
@@ -112,7 +114,7 @@ def _load_pipeline(
             raise _fail(f"--lora {path}: no such adapter folder")
 
     if checkpoint is None:
-        default = default_model_dir()
+        default = hub.DEFAULT_PIPELINE
         if not (default / MODEL_INDEX_NAME).is_file():
             raise _fail(
                 f"no model: the bundled default model is not installed ({default} has no "
@@ -302,7 +304,7 @@ def loop(
     import math
 
     from audiogen.audio.io import save_audio
-    from audiogen.loops import loop_samples
+    from audiogen.pipelines.loop import loop_samples
 
     for name, value, (low, high) in (
         ("--bars", bars, (0.0, checks.MAX_BARS)),

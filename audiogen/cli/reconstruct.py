@@ -3,7 +3,7 @@
 Model folders may be model folders (``config.json`` + ``model.safetensors``), pipeline folders
 (``autoencoder/``, ``vocoder/``), training checkpoints or run folders (newest complete checkpoint,
 EMA weights). When ``--vocoder`` / ``--autoencoder`` are left out, the bundled default model in
-``audiogen/assets/default/`` (:data:`DEFAULT_MODEL_DIR`) is used if it is there.
+``audiogen/assets/default/`` (:data:`audiogen.hub.DEFAULT_PIPELINE`) is used if it is there.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from typing import Any
 
 import typer
 
-import audiogen
-
-#: The bundled default pipeline folder (``autoencoder/``, ``vocoder/``), if one is installed.
-DEFAULT_MODEL_DIR = Path(audiogen.__file__).resolve().parent / "assets" / "default"
+from audiogen import hub
 
 eval_app = typer.Typer(no_args_is_help=True)
 
@@ -42,7 +39,7 @@ class MissingModelError(FileNotFoundError):
 def resolve_model_dir(given: Path | None, stage: str, option: str) -> Path:
     """The folder to load ``stage`` (``"vocoder"`` / ``"autoencoder"``) from.
 
-    ``given`` if set; else :data:`DEFAULT_MODEL_DIR` when it holds ``stage/``.
+    ``given`` if set; else :data:`audiogen.hub.DEFAULT_PIPELINE` when it holds ``stage/``.
 
     Raises:
         MissingModelError: if ``given`` is ``None`` and there is no bundled default for ``stage``
@@ -50,9 +47,9 @@ def resolve_model_dir(given: Path | None, stage: str, option: str) -> Path:
     """
     if given is not None:
         return given
-    default = DEFAULT_MODEL_DIR / stage
-    if (default / "config.json").is_file():
-        return DEFAULT_MODEL_DIR
+    default = hub.DEFAULT_PIPELINE / stage
+    if (default / hub.CONFIG_NAME).is_file():
+        return hub.DEFAULT_PIPELINE
     raise MissingModelError(
         f"no {stage} given: pass {option} DIR (a model folder, checkpoint or training run), or install the "
         f"bundled default model; {default} does not exist"
@@ -97,18 +94,19 @@ def reconstruct(
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
     from audiogen.cli.checks import check_input_audio
-    from audiogen.evaluation.reconstruction import check_same_front_end, load_autoencoder, load_vocoder
+    from audiogen.evaluation.reconstruction import check_same_front_end
+    from audiogen.hub import load_model
 
     check_input_audio(audio, code=1)
     dev = _device(device)
     try:
         output_format(out)  # before any work: a bad --out would otherwise fail only at the end
         vocoder_dir = resolve_model_dir(vocoder, "vocoder", "--vocoder")
-        voc = load_vocoder(vocoder_dir, dev)
+        voc = load_model(vocoder_dir, "vocoder", dev)
         vae = None
         if not no_vae:
             autoencoder_dir = resolve_model_dir(autoencoder, "autoencoder", "--autoencoder")
-            vae = load_autoencoder(autoencoder_dir, dev)
+            vae = load_model(autoencoder_dir, "autoencoder", dev)
             check_same_front_end(voc, vae, vocoder_dir, autoencoder_dir)
         cfg = voc.mel_config
         clip = load_audio(audio, sample_rate=cfg.sample_rate)

@@ -111,7 +111,7 @@ def generate_clips(
     peak-normalised to -1 dBFS; they come back in clip order.
 
     Args:
-        pipe: an :class:`audiogen.pipeline.AudioGenPipeline` (called as ``pipe(seconds=, num=,
+        pipe: an :class:`audiogen.pipelines.audiogen.AudioGenPipeline` (called as ``pipe(seconds=, num=,
             seed=, steps=, cfg_scale=, style=, progress=False)``).
         num: clips to generate.
         seconds: clip length in seconds.

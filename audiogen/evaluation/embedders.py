@@ -245,35 +245,26 @@ def load_embedder(
             f"{spec}: no such embedder folder (give a classifier model/checkpoint/run folder, a mel VAE "
             "folder, or a Python entry module:callable)"
         )
-    from audiogen.models.autoencoder import MelVAE
-    from audiogen.models.classifier import StyleClassifier
-    from audiogen.models.pretrained import CONFIG_NAME
-    from audiogen.training.tasks.autoencoder import latest_autoencoder
-    from audiogen.training.tasks.classifier import latest_classifier
+    from audiogen.hub import CONFIG_NAME, find_model_folder, model_class, read_model_config
 
     try:
-        folder = latest_classifier(path)
+        folder = find_model_folder(path, "classifier")
     except FileNotFoundError:
         try:
-            folder = latest_autoencoder(path)
+            folder = find_model_folder(path, "autoencoder")
         except FileNotFoundError:
             raise EmbedderNotFoundError(
                 f"{path}: no embedder here (expected a classifier or mel VAE model folder with "
                 f"{CONFIG_NAME}, a pipeline folder with classifier/, or a checkpoint / run folder of "
                 "`audiogen train classifier`)"
             ) from None
-    import json
-
-    try:
-        class_name = json.loads((folder / CONFIG_NAME).read_text()).get("class")
-    except (json.JSONDecodeError, AttributeError) as e:
-        raise ValueError(f"{folder / CONFIG_NAME}: not a model config ({e})") from e
-    if class_name == StyleClassifier.__name__:
-        return ClassifierEmbedder(
-            StyleClassifier.from_pretrained(folder, device), device, batch_size, str(folder)
-        )
-    if class_name == MelVAE.__name__:
-        return AutoencoderEmbedder(MelVAE.from_pretrained(folder, device), device, batch_size, str(folder))
+    class_name = read_model_config(folder)["class"]
+    if class_name == "StyleClassifier":
+        model = model_class(class_name).from_pretrained(folder, device)
+        return ClassifierEmbedder(model, device, batch_size, str(folder))
+    if class_name == "MelVAE":
+        model = model_class(class_name).from_pretrained(folder, device)
+        return AutoencoderEmbedder(model, device, batch_size, str(folder))
     raise ValueError(
         f"{folder}: holds a {class_name}, which is not an embedder (StyleClassifier or MelVAE); "
         "for another network pass a Python entry module:callable"
@@ -284,7 +275,7 @@ def default_embedder(pipeline_dir: str | os.PathLike[str] | None = None) -> Path
     """The embedder folder used when none is given.
 
     ``pipeline_dir/classifier`` if the pipeline folder has one, else the bundled default model's
-    ``classifier/`` (``audiogen/assets/default``, or :func:`audiogen.pipeline.default_model_dir`).
+    ``classifier/`` (``audiogen/assets/default``, :data:`audiogen.hub.DEFAULT_PIPELINE`).
 
     Raises:
         EmbedderNotFoundError: if neither exists (the message says how to train one).
@@ -292,17 +283,11 @@ def default_embedder(pipeline_dir: str | os.PathLike[str] | None = None) -> Path
     candidates = []
     if pipeline_dir is not None:
         candidates.append(Path(pipeline_dir) / "classifier")
-    from audiogen.cli.reconstruct import DEFAULT_MODEL_DIR
+    from audiogen import hub
 
-    candidates.append(DEFAULT_MODEL_DIR / "classifier")
-    try:
-        from audiogen.pipeline import default_model_dir
-
-        candidates.append(Path(default_model_dir()) / "classifier")
-    except (ImportError, FileNotFoundError, AttributeError):
-        pass
+    candidates.append(hub.DEFAULT_PIPELINE / "classifier")
     for c in candidates:
-        if (c / "config.json").is_file():
+        if (c / hub.CONFIG_NAME).is_file():
             return c
     raise EmbedderNotFoundError(
         "no embedder given and no default one installed (looked for "

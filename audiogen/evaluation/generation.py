@@ -199,8 +199,7 @@ def evaluate_generation(
         manifest: JSONL manifest with the held-out split.
         pipeline_dir: the pipeline folder (``AudioGenPipeline.from_pretrained``); its
             ``autoencoder/`` and ``vocoder/`` make the floor (loaded with
-            :func:`audiogen.evaluation.reconstruction.load_autoencoder` /
-            :func:`~audiogen.evaluation.reconstruction.load_vocoder`).
+            :func:`audiogen.hub.load_model`).
         embedder: an :class:`Embedder`, or a spec for :func:`load_embedder`; ``None``: the
             pipeline folder's ``classifier/``, else the bundled default classifier.
         split: the held-out split.
@@ -218,7 +217,7 @@ def evaluate_generation(
         styles: generate only these styles (cycled), e.g. the style a fine-tuned pipeline learnt;
             ``None``: every style of the pipeline.
         loras: LoRA adapters ``(folder, strength)`` loaded onto the pipeline first
-            (:meth:`~audiogen.pipeline.AudioGenPipeline.load_lora`; their styles can be generated).
+            (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`; their styles can be generated).
 
     Returns:
         :class:`GenerationReport`.
@@ -231,7 +230,8 @@ def evaluate_generation(
     import torch
 
     from audiogen.data.manifest import read_manifest
-    from audiogen.evaluation.reconstruction import check_same_front_end, load_autoencoder, load_vocoder
+    from audiogen.evaluation.reconstruction import check_same_front_end
+    from audiogen.hub import load_model
 
     if num < 2 or seconds <= 0 or crops_per_file < 1 or batch_size < 1:
         raise ValueError(
@@ -255,13 +255,13 @@ def evaluate_generation(
     elif not callable(getattr(embedder, "embed", None)):
         raise ValueError(f"embedder {embedder!r} has no embed(waveform, sample_rate) method")
 
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     pipe = AudioGenPipeline.from_pretrained(pipeline_dir, device=device)
     for lora_dir, strength in loras:
         pipe.load_lora(lora_dir, strength=strength)
-    vocoder = load_vocoder(pipeline_dir, device)
-    autoencoder = load_autoencoder(pipeline_dir, device)
+    vocoder = load_model(pipeline_dir, "vocoder", device)
+    autoencoder = load_model(pipeline_dir, "autoencoder", device)
     check_same_front_end(vocoder, autoencoder, pipeline_dir, pipeline_dir)
     sample_rate = int(vocoder.mel_config.sample_rate)
 

@@ -151,44 +151,6 @@ def mrstft_distance(wav_a: torch.Tensor, wav_b: torch.Tensor) -> float:
         return float(loss(a, b.to(a.device)))
 
 
-# ------------------------------------------------------------------------------------------------
-# model loading
-# ------------------------------------------------------------------------------------------------
-
-
-def load_vocoder(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
-    """Load a vocoder (eval mode) from a model, pipeline, checkpoint or run folder.
-
-    See :func:`audiogen.training.checkpoint.find_model_folder` for how the folder is resolved.
-
-    Raises:
-        FileNotFoundError: if no vocoder is found there (names the path).
-        ValueError: if the folder holds something else or the weights do not match.
-    """
-    from audiogen.models.vocoder import Vocoder
-    from audiogen.training.checkpoint import find_model_folder
-
-    return Vocoder.from_pretrained(find_model_folder(path, "vocoder"), device=device)
-
-
-def load_autoencoder(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
-    """Load a mel VAE (eval mode) from a model, pipeline (its ``autoencoder/``), checkpoint or run folder.
-
-    Raises:
-        FileNotFoundError: if no autoencoder is found there (names the path).
-        ValueError: if the folder holds something else or the weights do not match.
-    """
-    from audiogen.models.autoencoder import MelVAE
-    from audiogen.training.checkpoint import find_model_folder
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such autoencoder folder")
-    if not (path / "config.json").is_file() and (path / "autoencoder" / "config.json").is_file():
-        path = path / "autoencoder"
-    return MelVAE.from_pretrained(find_model_folder(path, "autoencoder"), device=device)
-
-
 def check_same_front_end(vocoder: Any, autoencoder: Any, vocoder_dir: Any, autoencoder_dir: Any) -> None:
     """Raise ``ValueError`` (naming both folders) unless the two models use the same mel settings."""
     if autoencoder.mel_config != vocoder.mel_config:
@@ -372,8 +334,10 @@ def evaluate_reconstruction(
         raise ValueError("the VAE + vocoder row needs a vocoder: give vocoder_dir too")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
-    vocoder = load_vocoder(vocoder_dir, device) if vocoder_dir is not None else None
-    autoencoder = load_autoencoder(autoencoder_dir, device) if autoencoder_dir is not None else None
+    from audiogen.hub import load_model
+
+    vocoder = load_model(vocoder_dir, "vocoder", device) if vocoder_dir is not None else None
+    autoencoder = load_model(autoencoder_dir, "autoencoder", device) if autoencoder_dir is not None else None
     if vocoder is not None and autoencoder is not None:
         check_same_front_end(vocoder, autoencoder, vocoder_dir, autoencoder_dir)
     cfg = vocoder.mel_config if vocoder is not None else (mel_config or MelConfig())

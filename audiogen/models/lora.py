@@ -17,7 +17,7 @@ An adapter folder (``RUN/lora/denoiser/`` of ``audiogen finetune --lora``; no pi
                                  adapter's styles, its noise schedule (zero terminal SNR or not)
 
 Styles. A new style's row sits in the label table between the base styles and the null ("no style")
-row, so :meth:`~audiogen.pipeline.AudioGenPipeline.style_label` finds it and classifier-free
+row, so :meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.style_label` finds it and classifier-free
 guidance contrasts it with the null row exactly as for a built-in style. At strength ``s`` the row
 is ``null + s * (row - null)`` (the trained row itself at 1, the null row at 0). With two or more
 adapters carrying styles a blended style ``"a+b"`` is added whose row is
@@ -48,7 +48,7 @@ ADAPTER_CONFIG_NAME = "adapter_config.json"
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
 STYLES_NAME = "style_embedding.safetensors"
 SIDECAR_NAME = "audiogen_lora.json"
-#: Modules of :class:`~audiogen.models.diffusion.LatentDenoiser` that get LoRA by default (name suffixes):
+#: Modules of :class:`~audiogen.models.denoiser.LatentDenoiser` that get LoRA by default (name suffixes):
 #: the blocks' pointwise convolutions, the attention projections and every adaLN modulation.
 DEFAULT_TARGETS = ("pwconv1", "pwconv2", "qkv", "proj", "modulation")
 TRAINING_ADAPTER = "default"
@@ -121,7 +121,7 @@ def _inject(denoiser: nn.Module, config: Any, name: str) -> None:
 def attach_for_training(denoiser: nn.Module, config: Any, new_styles: list[str]) -> list[str]:
     """Turn a (label-grown) denoiser into LoRA training form, in place; returns the trainable names.
 
-    ``denoiser`` is a :class:`~audiogen.models.diffusion.LatentDenoiser` whose last ``len(new_styles)``
+    ``denoiser`` is a :class:`~audiogen.models.denoiser.LatentDenoiser` whose last ``len(new_styles)``
     labels are the new styles (their rows already initialised, e.g. to the null row). Its label
     embedding becomes a :class:`StyleTable` with the new rows trainable, adapter
     ``TRAINING_ADAPTER`` is injected, and every other parameter is frozen.
@@ -273,7 +273,8 @@ class LoraStack:
     last adapter restores the base exactly.
 
     Args:
-        pipeline: the :class:`~audiogen.pipeline.AudioGenPipeline` (its denoiser must be free of LoRA).
+        pipeline: the :class:`~audiogen.pipelines.audiogen.AudioGenPipeline` (its denoiser must be
+            free of LoRA).
     """
 
     def __init__(self, pipeline: Any) -> None:

@@ -343,36 +343,6 @@ def checkpoint_step(path: str | Path) -> int:
     return int(m.group(1))
 
 
-def find_model_folder(path: str | os.PathLike[str], name: str) -> Path:
-    """The saved model folder of stage ``name`` (e.g. ``"vocoder"``) that ``path`` points at.
-
-    ``path`` may be a model folder (holds ``config.json``), a pipeline folder (holds ``{name}/``),
-    a checkpoint folder (its ``ema/{name}``, else ``models/{name}``), or a training run folder
-    (the same, in its newest complete checkpoint under ``checkpoints/``).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist, or holds no ``name`` model (names the path and
-            what was expected).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such {name} folder")
-    if (path / "config.json").is_file():
-        return path
-    checkpoints = path / "checkpoints"
-    latest = find_latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
-    for base in (path, latest):
-        if base is None:
-            continue
-        for sub in (name, f"ema/{name}", f"models/{name}"):
-            if (base / sub / "config.json").is_file():
-                return base / sub
-    raise FileNotFoundError(
-        f"{path}: no {name} here (expected a model folder with config.json, a pipeline folder with "
-        f"{name}/, a checkpoint folder, or a training run folder with checkpoints/)"
-    )
-
-
 def seed_all(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators with ``seed``."""
     random.seed(seed)

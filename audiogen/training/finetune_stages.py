@@ -9,7 +9,6 @@ to the run's length (:func:`stage_steps`).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,9 @@ def _train_section(config: Any, stage: str, betas: tuple[float, float]) -> dict[
 
 def _saved_config(folder: Path) -> dict[str, Any]:
     """A saved model folder's ``config.json``: ``{"class": name, "config": {...}, ...}``."""
-    return json.loads((folder / "config.json").read_text())
+    from audiogen.hub import read_model_config
+
+    return read_model_config(folder)
 
 
 def stage_recipe(

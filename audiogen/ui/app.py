@@ -25,7 +25,7 @@ MAX_LORAS = 4
 
 def build_app(host: ModelHost) -> gr.Blocks:
     """The page for ``host`` (loads its start model to read the styles and default CFG scale)."""
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     pipe = host.pipeline
     styles, cfg_scale = list(pipe.styles), float(pipe.cfg_scale)

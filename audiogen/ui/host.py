@@ -64,11 +64,11 @@ class LoadedLora:
 
 @dataclass
 class ModelHost:
-    """Holds the loaded :class:`~audiogen.pipeline.AudioGenPipeline` and runs jobs on it one at a time.
+    """Holds the loaded :class:`~audiogen.pipelines.audiogen.AudioGenPipeline`; runs jobs on it one at a time.
 
     Attributes:
         checkpoint: the pipeline folder given to ``audiogen ui --checkpoint`` (``None``: the bundled
-            model, :func:`~audiogen.pipeline.default_model_dir`).
+            model, :data:`~audiogen.hub.DEFAULT_PIPELINE`).
         device: ``"cpu"`` or ``"cuda"``.
         runs_dir: folder where fine-tuning runs are written and looked for (each run folder with a
             ``model_index.json`` is offered as a model).
@@ -91,19 +91,19 @@ class ModelHost:
     @property
     def default_path(self) -> Path:
         """The model the page starts with: ``checkpoint`` or the bundled model."""
-        from audiogen.pipeline import default_model_dir
+        from audiogen import hub
 
-        return (self.checkpoint or default_model_dir()).resolve()
+        return (self.checkpoint or hub.DEFAULT_PIPELINE).resolve()
 
     def is_bundled(self, path: str | Path) -> bool:
-        from audiogen.pipeline import default_model_dir
+        from audiogen import hub
 
-        return Path(path).resolve() == default_model_dir().resolve()
+        return Path(path).resolve() == hub.DEFAULT_PIPELINE.resolve()
 
     def models(self) -> list[tuple[str, str]]:
         """``(label, folder)`` of every model the page offers: the start model, the runs in ``runs_dir``
         and the runs finished from the page elsewhere (:meth:`add_model`)."""
-        from audiogen.pipeline import MODEL_INDEX_NAME
+        from audiogen.hub import MODEL_INDEX_NAME
 
         first = self.default_path
         out = [(("bundled default" if self.is_bundled(first) else first.name) + f" ({first})", str(first))]
@@ -138,7 +138,8 @@ class ModelHost:
         Raises:
             UIError: the folder is missing or cannot be loaded (the CLI's messages).
         """
-        from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline
+        from audiogen.hub import MODEL_INDEX_NAME
+        from audiogen.pipelines.audiogen import AudioGenPipeline
 
         path = Path(path).resolve()
         if self._pipe is not None and path == self._pipe_path:

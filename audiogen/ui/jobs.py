@@ -97,7 +97,7 @@ def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
     for an empty style. Raises :class:`UIError`."""
     from audiogen.cli import checks
-    from audiogen.models.diffusion import SAMPLERS
+    from audiogen.schedulers import SAMPLERS
 
     if s.seed is None or s.seed != int(s.seed):
         raise UIError(f"--seed must be a whole number, got {s.seed}")
@@ -247,7 +247,7 @@ def loop(
         JobCancelled: the token was cancelled.
     """
     from audiogen.cli import checks
-    from audiogen.loops import loop_samples
+    from audiogen.pipelines.loop import loop_samples
 
     for name, value, (low, high) in (  # the checks and messages of audiogen loop
         ("--bars", bars, (0.0, checks.MAX_BARS)),

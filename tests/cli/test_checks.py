@@ -58,7 +58,7 @@ def test_long_input_is_refused_from_its_header_before_the_model_loads(long_file,
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from tests.test_pipeline import write_tiny_pipeline
+    from tests.pipelines.test_audiogen import write_tiny_pipeline
 
     return write_tiny_pipeline(tmp_path_factory.mktemp("pipeline") / "tiny")
 

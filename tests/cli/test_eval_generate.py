@@ -24,9 +24,10 @@ def write_tiny_pipeline(folder: Path, with_classifier: bool = False) -> Path:
     """An untrained pipeline folder (VAE, conditional denoiser, scheduler, vocoder) at 16 kHz."""
     from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
     from audiogen.models.classifier import ClassifierConfig, StyleClassifier
-    from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser, noise_scheduler
+    from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
     from audiogen.models.vocoder import VocoderConfig, VocosVocoder
     from audiogen.pipeline import AudioGenPipeline
+    from audiogen.schedulers import noise_scheduler
 
     torch.manual_seed(0)
     vae = MelVAE(AutoencoderConfig(mel=MEL, latent_dim=4, channels=16, blocks_per_stage=1))
@@ -118,11 +119,9 @@ def test_trained_classifier_puts_noise_further_than_real_audio(tmp_path):
 
 
 def test_missing_checkpoint_and_embedder_exit_with_clear_messages(tmp_path, monkeypatch):
-    import audiogen.cli.reconstruct as reconstruct_cli
-    import audiogen.pipeline as pipeline_module
+    from audiogen import hub
 
-    monkeypatch.setattr(reconstruct_cli, "DEFAULT_MODEL_DIR", tmp_path / "no-default")
-    monkeypatch.setattr(pipeline_module, "default_model_dir", lambda: tmp_path / "no-default")
+    monkeypatch.setattr(hub, "DEFAULT_PIPELINE", tmp_path / "no-default")
     manifest = write_style_manifest(tmp_path, test_per_style=2, seconds=0.6)
 
     result = _invoke("eval", "generate", manifest, "--num", 2)

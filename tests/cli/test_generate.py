@@ -7,9 +7,9 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-import audiogen.pipeline as pipeline_module
+from audiogen import hub
 from audiogen.cli import app
-from tests.test_pipeline import MEL, write_tiny_pipeline
+from tests.pipelines.test_audiogen import MEL, write_tiny_pipeline
 
 
 def _invoke(*args):
@@ -87,14 +87,14 @@ def test_missing_checkpoints_and_unavailable_cuda(checkpoint, tmp_path, monkeypa
     )
     _assert_clean_error(result, 2, f"{tmp_path / 'nowhere'}: no such pipeline folder")
 
-    monkeypatch.setattr(pipeline_module, "default_model_dir", lambda: tmp_path / "no-default")
+    monkeypatch.setattr(hub, "DEFAULT_PIPELINE", tmp_path / "no-default")
     result = _invoke("generate", "--out", tmp_path / "o", "--device", "cpu")
     _assert_clean_error(result, 2, "bundled default model is not installed", "--checkpoint")
     result = _invoke("loop", "--bars", 1, "--bpm", 120, "--out", tmp_path / "l.wav", "--device", "cpu")
     _assert_clean_error(result, 2, "--checkpoint")
 
     # the bundled default is used when it exists
-    monkeypatch.setattr(pipeline_module, "default_model_dir", lambda: checkpoint)
+    monkeypatch.setattr(hub, "DEFAULT_PIPELINE", checkpoint)
     result = _invoke("generate", "--seconds", 0.2, "--steps", 1, "--out", tmp_path / "o", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "any_seed000000.wav").is_file()

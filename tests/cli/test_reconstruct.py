@@ -8,8 +8,8 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
+from audiogen import hub
 from audiogen.cli import app
-from audiogen.cli import reconstruct as reconstruct_cli
 from tests.evaluation.test_reconstruction import write_tiny_manifest, write_tiny_models
 
 
@@ -44,7 +44,7 @@ def test_reconstruct_writes_audio_at_the_models_rate_and_the_inputs_length(
     assert "VAE" in result.output
 
     # vocoder only, the model taken from the bundled default folder
-    monkeypatch.setattr(reconstruct_cli, "DEFAULT_MODEL_DIR", models)
+    monkeypatch.setattr(hub, "DEFAULT_PIPELINE", models)
     result = _invoke(
         "reconstruct", stereo_clip, "--out", tmp_path / "voc.flac", "--no-vae", "--device", "cpu"
     )
@@ -53,7 +53,7 @@ def test_reconstruct_writes_audio_at_the_models_rate_and_the_inputs_length(
 
 
 def test_missing_checkpoints_exit_with_a_clear_message(models, stereo_clip, tmp_path, monkeypatch):
-    monkeypatch.setattr(reconstruct_cli, "DEFAULT_MODEL_DIR", tmp_path / "no-default")
+    monkeypatch.setattr(hub, "DEFAULT_PIPELINE", tmp_path / "no-default")
     out = tmp_path / "rec.wav"
     result = _invoke("reconstruct", stereo_clip, "--out", out, "--device", "cpu")
     assert result.exit_code == 1

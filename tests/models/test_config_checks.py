@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from audiogen.cli import app
 from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder, Vocoder
 from audiogen.pipeline import AudioGenPipeline
-from tests.test_pipeline import MEL, write_tiny_pipeline
+from tests.pipelines.test_audiogen import MEL, write_tiny_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from audiogen.cli import app
-from audiogen.models.diffusion import LatentDenoiser
+from audiogen.models.denoiser import LatentDenoiser
 from audiogen.models.lora import (
     ADAPTER_WEIGHTS_NAME,
     SIDECAR_NAME,
@@ -24,7 +24,7 @@ from audiogen.models.lora import (
     save_adapter,
     weights_sha256,
 )
-from tests.test_pipeline import make_tiny_pipeline
+from tests.pipelines.test_audiogen import make_tiny_pipeline
 
 runner = CliRunner()
 

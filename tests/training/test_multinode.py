@@ -197,7 +197,7 @@ def test_two_machines_finetune_every_stage(audio_dir, tmp_path):
     """``audiogen finetune --stages all --no-shared-cache``: each stage's final checkpoint reaches the
     machine without it (the next stage encodes its latents with the fine-tuned autoencoder there)."""
     from audiogen.pipeline import AudioGenPipeline
-    from tests.test_pipeline import write_tiny_pipeline
+    from tests.pipelines.test_audiogen import write_tiny_pipeline
 
     base = write_tiny_pipeline(tmp_path / "base", cfg_scale=2.0)
     port, logs = _free_port(), [tmp_path / f"finetune{r}.log" for r in (0, 1)]

@@ -179,7 +179,7 @@ def test_resume_checks_the_data_is_the_one_the_run_started_with(tmp_path):
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    from tests.test_pipeline import write_tiny_pipeline
+    from tests.pipelines.test_audiogen import write_tiny_pipeline
 
     return write_tiny_pipeline(tmp_path_factory.mktemp("base") / "pipe")
 

@@ -3,7 +3,7 @@
 Two classes share the :class:`~audiogen.models.vocoder.base.Vocoder` contract (``base.py``: shapes
 and the length contract) and are picked by name from a recipe (``model.vocoder.type``,
 :data:`VOCODER_TYPES`) or from a model folder's ``config.json`` (:meth:`Vocoder.from_pretrained`,
-:data:`VOCODER_CLASSES`):
+:data:`audiogen.hub.MODEL_CLASSES`):
 
 - :class:`VocosVocoder` (``"vocos"``, ``vocos.py``): Vocos' ConvNeXt-1D trunk (``backbone.py``) and
   iSTFT head (``heads.py``);
@@ -19,13 +19,12 @@ from typing import Any
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.vocoder.backbone import ConvNeXtBackbone
-from audiogen.models.vocoder.base import VOCODER_CLASSES, Vocoder
+from audiogen.models.vocoder.base import Vocoder
 from audiogen.models.vocoder.gl_refine import GLRefineConfig, GLRefineOutput, GLRefineVocoder
 from audiogen.models.vocoder.heads import ISTFTHead, istft_centered, overlap_add
 from audiogen.models.vocoder.vocos import VocoderConfig, VocosVocoder
 
 __all__ = [
-    "VOCODER_CLASSES",
     "VOCODER_TYPES",
     "ConvNeXtBackbone",
     "GLRefineConfig",
@@ -46,8 +45,6 @@ VOCODER_TYPES: dict[str, tuple[type[Vocoder], type]] = {
     "vocos": (VocosVocoder, VocoderConfig),
     "gl_refine": (GLRefineVocoder, GLRefineConfig),
 }
-
-VOCODER_CLASSES.update({klass.__name__: klass for klass, _ in VOCODER_TYPES.values()})
 
 
 @dataclass(frozen=True)

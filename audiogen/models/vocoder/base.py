@@ -30,11 +30,7 @@ import torch
 from torch import nn
 
 from audiogen.config import MelConfig
-from audiogen.models.pretrained import CONFIG_NAME, PretrainedMixin
-
-#: Vocoder classes by the class name a model folder's ``config.json`` records (the package
-#: :mod:`audiogen.models.vocoder` fills it with every vocoder it defines).
-VOCODER_CLASSES: dict[str, type[Vocoder]] = {}
+from audiogen.models.pretrained import PretrainedMixin
 
 
 class Vocoder(PretrainedMixin, nn.Module):
@@ -114,16 +110,6 @@ class Vocoder(PretrainedMixin, nn.Module):
         """
         if cls is not Vocoder:
             return super().from_pretrained(directory, device)
-        config_path = Path(directory) / CONFIG_NAME
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{directory}: missing {CONFIG_NAME}")
-        from audiogen.models.config_checks import read_json
+        from audiogen.hub import load_model
 
-        try:
-            class_name = read_json(config_path)["class"]
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{config_path}: not a model config with a 'class' key ({e})") from e
-        classes = VOCODER_CLASSES
-        if not isinstance(class_name, str) or class_name not in classes:
-            raise ValueError(f"{config_path}: {class_name!r} is not a vocoder; known: {sorted(classes)}")
-        return classes[class_name].from_pretrained(directory, device)
+        return load_model(directory, device=device, base=Vocoder)

@@ -463,17 +463,3 @@ def _plain(config: Any) -> dict[str, Any]:
     from audiogen.models.pretrained import config_to_dict
 
     return config_to_dict(config)
-
-
-def latest_autoencoder(path: str | Path) -> Path:
-    """The model folder to load for ``path``: a model folder, a checkpoint, or a run folder.
-
-    A checkpoint gives its ``ema/autoencoder`` (else ``models/autoencoder``); a run folder gives
-    that of its newest complete checkpoint.
-
-    Raises:
-        FileNotFoundError: if no model folder can be found there.
-    """
-    from audiogen.training.checkpoint import find_model_folder
-
-    return find_model_folder(path, "autoencoder")

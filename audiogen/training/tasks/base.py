@@ -194,7 +194,7 @@ class Task:
     def load_init_weights(self, models: dict[str, nn.Module]) -> list[str]:
         """Start models from saved weights: the recipe's ``init`` section, ``{model name: source}``.
 
-        ``source`` is a path, anything :func:`~audiogen.training.checkpoint.find_model_folder`
+        ``source`` is a path, anything :func:`~audiogen.hub.find_model_folder`
         accepts (a model, pipeline, checkpoint or run folder), or ``{path: ..., only: [name, ...]}``
         to load only the state-dict entries that are, or sit under, the given names (e.g.
         ``[encoder, latent_scale]``: a VAE's encoder into a model with a new, wider decoder; the rest
@@ -211,8 +211,8 @@ class Task:
                 nothing.
             FileNotFoundError: no saved model at a path.
         """
+        from audiogen.hub import find_model_folder
         from audiogen.models.pretrained import load_model_files
-        from audiogen.training.checkpoint import find_model_folder
 
         init = dict(self.recipe.get("init") or {})
         unknown = sorted(set(init) - set(models))

@@ -18,7 +18,6 @@ with the true and the predicted style.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -274,18 +273,3 @@ class ClassifierTask(Task):
         from audiogen.models.pretrained import config_to_dict
 
         return {"model": config_to_dict(self.model_config), "data": config_to_dict(self.data_config)}
-
-
-def latest_classifier(path: str | Path) -> Path:
-    """The classifier model folder to load for ``path``.
-
-    Accepts a model folder (``config.json`` + ``model.safetensors``), a pipeline folder (its
-    ``classifier/``), a training checkpoint (its ``ema/classifier``, else ``models/classifier``) or
-    a classifier run folder (that of its newest complete checkpoint).
-
-    Raises:
-        FileNotFoundError: if no classifier folder can be found there (names the path).
-    """
-    from audiogen.training.checkpoint import find_model_folder
-
-    return find_model_folder(path, "classifier")

@@ -1,10 +1,10 @@
-"""Training stage 2: the latent denoiser (:class:`~audiogen.models.diffusion.LatentDenoiser`).
+"""Training stage 2: the latent denoiser (:class:`~audiogen.models.denoiser.LatentDenoiser`).
 
 A frozen, trained mel autoencoder (``data.autoencoder``: a model folder written by
 ``save_pretrained``, a training checkpoint, or an autoencoder run folder, whose newest complete
 checkpoint's EMA weights are used) turns the corpus into scaled latents
 ``(batch, latent_dim, latent_frames)``; the denoiser learns to predict their noise (or velocity)
-under the DDPM forward process of :func:`~audiogen.models.diffusion.noise_scheduler`
+under the DDPM forward process of :func:`~audiogen.schedulers.noise_scheduler`
 (Ho et al., 2020; latent diffusion as Rombach et al., 2022).
 
 Latents come from one of two sources (``data.source``):
@@ -26,7 +26,7 @@ guidance needs (Ho & Salimans, 2022).
 Loss (key of ``loss_weights``): ``diffusion_mse``, the mean squared error of the prediction
 against its target (noise or velocity); ``latent_mean`` / ``latent_std`` of the training latents
 are logged alongside. Validation logs ``diffusion_mse`` with fixed noise and timesteps, and writes
-generated samples: latents from :func:`~audiogen.models.diffusion.sample_latents` (one per
+generated samples: latents from :func:`~audiogen.pipelines.denoise.sample_latents` (one per
 style, cycling), decoded to mel and to audio with Griffin-Lim, next to the autoencoder's decoding of
 a real validation latent (``reference``) for comparison.
 """
@@ -44,7 +44,8 @@ from einops import rearrange
 from torch import nn
 
 from audiogen.config import MelConfig, from_dict
-from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser, make_sampler, noise_scheduler
+from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
+from audiogen.schedulers import make_sampler, noise_scheduler
 from audiogen.training.tasks.base import Sample, Task, ValidationOutput
 from audiogen.training.tasks.diffusion_data import DiffusionDataConfig, LatentData
 
@@ -90,7 +91,7 @@ def add_training_noise(
 class DiffusionTask(LatentData, Task):
     """The latent denoiser stage; recipe sections ``model``, ``loss_weights``, ``data``, ``train``.
 
-    ``model`` is a :class:`~audiogen.models.diffusion.DiffusionConfig` without ``latent_dim``,
+    ``model`` is a :class:`~audiogen.models.denoiser.DiffusionConfig` without ``latent_dim``,
     ``num_classes`` and ``class_labels``, which come from the autoencoder and the labels. An optional
     ``mel`` section must equal the autoencoder's front end.
 
@@ -104,13 +105,13 @@ class DiffusionTask(LatentData, Task):
     ema_models = ("denoiser",)
 
     def __init__(self, recipe: dict[str, Any]) -> None:
+        from audiogen.hub import find_model_folder
         from audiogen.models.autoencoder import MelVAE
-        from audiogen.training.tasks.autoencoder import latest_autoencoder
 
         super().__init__(recipe)
         self.data_config = from_dict(DiffusionDataConfig, recipe.get("data"))
         d = self.data_config
-        self.autoencoder_dir = latest_autoencoder(d.autoencoder)  # type: ignore[arg-type]
+        self.autoencoder_dir = find_model_folder(d.autoencoder, "autoencoder")  # type: ignore[arg-type]
         self.autoencoder = MelVAE.from_pretrained(self.autoencoder_dir).requires_grad_(False)
         if float(self.autoencoder.latent_scale) == 1.0:
             warnings.warn(
@@ -165,9 +166,9 @@ class DiffusionTask(LatentData, Task):
         self.autoencoder.to(self.device).eval()
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
         if self.data_config.vocoder:
-            from audiogen.evaluation.reconstruction import load_vocoder
+            from audiogen.hub import load_model
 
-            self.vocoder = load_vocoder(self.data_config.vocoder, self.device).eval()
+            self.vocoder = load_model(self.data_config.vocoder, "vocoder", self.device).eval()
             if self.vocoder.mel_config != self.mel_config:
                 raise ValueError(
                     f"data.vocoder {self.data_config.vocoder}: its front end {self.vocoder.mel_config} "
@@ -246,7 +247,7 @@ class DiffusionTask(LatentData, Task):
         return ValidationOutput(metrics=metrics, samples=samples)
 
     def _samples(self, reference: torch.Tensor, n: int) -> list[Sample]:
-        from audiogen.models.diffusion import sample_latents
+        from audiogen.pipelines.denoise import sample_latents
 
         d, cfg, mcfg = self.data_config, self.mel_config, self.model_config
         denoiser = (

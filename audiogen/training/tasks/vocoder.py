@@ -38,7 +38,7 @@ true mel above the re-analysed mel of the output.
 The generator gets an EMA copy when ``train.ema_decay`` is set (``null`` turns it off); each
 checkpoint's ``ema/vocoder/`` (EMA weights) and ``models/vocoder/`` (raw weights) are model folders
 (``config.json`` + ``model.safetensors``) that :meth:`Vocoder.from_pretrained` loads;
-:func:`latest_vocoder` finds the newest one of a run.
+:func:`audiogen.hub.find_model_folder` finds the newest one of a run.
 
 References: Siuzdenko 2023, "Vocos" (https://github.com/gemelo-ai/vocos,
 ``vocos/experiment.py::VocosExp``); Kong et al. 2020, "HiFi-GAN".
@@ -47,7 +47,6 @@ References: Siuzdenko 2023, "Vocos" (https://github.com/gemelo-ai/vocos,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -121,7 +120,7 @@ class DecodedInputConfig:
 
     Attributes:
         autoencoder: folder of the frozen VAE (a model, pipeline, checkpoint or run folder, as
-            :func:`audiogen.evaluation.reconstruction.load_autoencoder`), e.g. ``audiogen/assets/default``.
+            :func:`audiogen.hub.load_model`), e.g. ``audiogen/assets/default``.
         fraction: probability that a training row gets the decoded mel, in ``[0, 1]``.
     """
 
@@ -300,10 +299,10 @@ class VocoderTask(Task):
         self.frontend = LogMelSpectrogram(self.mel_config).to(self.device)
         self.loss = VocoderLoss(self.mel_config, self.loss_config).to(self.device)
         if self.decoded_config is not None:
-            from audiogen.evaluation.reconstruction import load_autoencoder
+            from audiogen.hub import load_model
 
             path = self.decoded_config.autoencoder
-            self.autoencoder = load_autoencoder(path, self.device).eval().requires_grad_(False)
+            self.autoencoder = load_model(path, "autoencoder", self.device).eval().requires_grad_(False)
             if self.autoencoder.mel_config != self.mel_config:
                 raise ValueError(
                     f"model.decoded_input.autoencoder {path}: its front end "
@@ -443,18 +442,3 @@ class VocoderTask(Task):
             "decoded_input": None if self.decoded_config is None else config_to_dict(self.decoded_config),
             "data": config_to_dict(self.data_config),
         }
-
-
-def latest_vocoder(path: str | Path) -> Path:
-    """The vocoder model folder to load for ``path``.
-
-    Accepts a model folder (``config.json`` + ``model.safetensors``), a pipeline folder (its
-    ``vocoder/``), a training checkpoint (its ``ema/vocoder``, else ``models/vocoder``) or a run
-    folder (that of its newest complete checkpoint).
-
-    Raises:
-        FileNotFoundError: if no vocoder folder can be found there (names the path).
-    """
-    from audiogen.training.checkpoint import find_model_folder
-
-    return find_model_folder(path, "vocoder")

@@ -98,7 +98,7 @@ def trained_run(tmp_path_factory, corpus, autoencoder) -> Path:
 
 
 def test_debug_recipe_trains_on_cached_latents(trained_run):
-    from audiogen.models.diffusion import LatentDenoiser
+    from audiogen.models.denoiser import LatentDenoiser
 
     losses = _train_losses(trained_run)
     assert len(losses) == 12  # 60 steps, logged every 5

@@ -6,7 +6,7 @@ from torch import nn
 
 from audiogen.models.vocoder import VocoderConfig, VocosVocoder
 from audiogen.training.tasks import Task
-from tests.test_pipeline import MEL
+from tests.pipelines.test_audiogen import MEL
 
 
 class _Task(Task):

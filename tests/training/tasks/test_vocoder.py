@@ -110,11 +110,11 @@ def test_debug_recipe_trains_with_a_warmup_and_writes_model_folders(trained_run)
         "sample_00_input.wav",
     ]
 
+    from audiogen.hub import find_model_folder
     from audiogen.models.vocoder import Vocoder, VocosVocoder
-    from audiogen.training.tasks.vocoder import latest_vocoder
 
-    assert latest_vocoder(trained_run) == last / "ema" / "vocoder"
-    vocoder = Vocoder.from_pretrained(latest_vocoder(trained_run))
+    assert find_model_folder(trained_run, "vocoder") == last / "ema" / "vocoder"
+    vocoder = Vocoder.from_pretrained(find_model_folder(trained_run, "vocoder"))
     assert isinstance(vocoder, VocosVocoder) and vocoder.sample_rate == SAMPLE_RATE
     with torch.no_grad():
         assert vocoder(torch.randn(2, 32, 7) - 5).shape == (2, 1, 7 * 128)
@@ -227,7 +227,8 @@ def test_validation_reports_metrics_and_samples(audio_dir):
 
 
 def test_recipe_errors_name_the_problem(audio_dir, tmp_path):
-    from audiogen.training.tasks.vocoder import VocoderTask, latest_vocoder
+    from audiogen.hub import find_model_folder
+    from audiogen.training.tasks.vocoder import VocoderTask
 
     base = [f"data.audio_dir={audio_dir}"]
     with pytest.raises(ValueError, match="multiple of mel.hop_length"):
@@ -237,7 +238,7 @@ def test_recipe_errors_name_the_problem(audio_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         VocoderTask(load_recipe(DEBUG_RECIPE, [*base, "model.vocoder.depth=3"]))
     with pytest.raises(FileNotFoundError, match="no vocoder here"):
-        latest_vocoder(tmp_path)
+        find_model_folder(tmp_path, "vocoder")
 
 
 def _save_tiny_vae(folder: Path, **mel_overrides) -> Path:

@@ -9,7 +9,7 @@ import torch
 
 from audiogen.config import MelConfig
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
-from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser, noise_scheduler
+from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
 from audiogen.models.vocoder import VocoderConfig, VocosVocoder
 from audiogen.pipeline import (
     MODEL_INDEX_NAME,
@@ -18,6 +18,7 @@ from audiogen.pipeline import (
     loop_samples,
     periodic_resample,
 )
+from audiogen.schedulers import noise_scheduler
 
 MEL = MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=32)
 STYLES = ("piano", "flute")
@@ -212,9 +213,9 @@ def test_missing_or_corrupt_folders_raise_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=f"{folder / MODEL_INDEX_NAME}: malformed"):
         AudioGenPipeline.from_pretrained(folder)
 
-    import audiogen.pipeline as pipeline_module
+    from audiogen import hub
 
-    monkeypatch.setattr(pipeline_module, "default_model_dir", lambda: tmp_path / "no-default")
+    monkeypatch.setattr(hub, "DEFAULT_PIPELINE", tmp_path / "no-default")
     with pytest.raises(FileNotFoundError, match="bundled default model is not installed.*--checkpoint"):
         load_pretrained(device="cpu")
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from audiogen.models.diffusion import DiffusionConfig, LatentDenoiser
+from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
 
 
 def _denoiser() -> LatentDenoiser:

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from audiogen.loops import _wrap, conv_context, loop_samples, periodic_stretch, seam_report
-from tests.test_pipeline import MEL, make_tiny_pipeline
+from audiogen.pipelines.loop import _wrap, conv_context, loop_samples, periodic_stretch, seam_report
+from tests.pipelines.test_audiogen import MEL, make_tiny_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
-"""Latent diffusion: a 1-D denoiser over latents ``(batch, latent_dim, latent_frames)``, its noise
-schedule, and samplers (DPM-Solver++, DDIM, Euler) with classifier-free guidance.
+"""The latent denoiser: a 1-D U-Net over latents ``(batch, latent_dim, latent_frames)``.
 
 The denoiser (:class:`LatentDenoiser`) is a small 1-D U-Net over time built from ConvNeXt blocks
 (Liu et al., 2022) conditioned with adaptive layer norm and zero-initialised residual gates
@@ -25,18 +24,16 @@ for such lengths instead of padding (padding would break the wrap-around at the 
 lengths that are multiples (``length_multiple`` latent frames are e.g. 4 x 46 ms at 22050 Hz, hop
 256, ``time_downsample`` 4).
 
-Noise and sampling go through diffusers schedulers: :func:`noise_scheduler` builds the
-``DDPMScheduler`` of training (``add_noise``, ``get_velocity``), :func:`make_sampler` builds
-DPM-Solver++ (Lu et al., 2022), DDIM (Song et al., 2021) or Euler (Karras et al., 2022) schedulers
-from its config, and :func:`sample_latents` / :func:`noise_and_denoise` run the reverse process.
+This module is the network only. Its noise schedule and samplers (diffusers schedulers) are
+:mod:`audiogen.schedulers`; the reverse-process loop that runs them is
+:mod:`audiogen.pipelines.denoise`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -45,12 +42,7 @@ from torch import nn
 
 from audiogen.models.pretrained import PretrainedMixin
 
-if TYPE_CHECKING:
-    from diffusers import SchedulerMixin
-
 PREDICTION_TYPES = ("epsilon", "v_prediction")
-#: Sampler names accepted by :func:`make_sampler`.
-SAMPLERS = ("dpm++", "ddim", "euler")
 
 
 @dataclass(frozen=True)
@@ -453,245 +445,3 @@ class LatentDenoiser(PretrainedMixin, nn.Module):
         shift, scale = rearrange(self.out_modulation(emb), "b (n c) -> n b c 1", n=2)
         out = self.out_conv(F.silu(_modulate(h, shift, scale)), circular)
         return out[..., :frames] if pad else out
-
-
-# ----------------------------------------------------------------------------------------------
-# noise schedules and samplers (diffusers)
-
-
-def noise_scheduler(config: DiffusionConfig) -> Any:
-    """The training noise process: a diffusers ``DDPMScheduler`` for ``config``.
-
-    ``num_train_timesteps``, the beta schedule and ``prediction_type`` come from ``config``;
-    ``clip_sample`` is off (latents are unit-variance, not in [-1, 1]) and ``timestep_spacing`` is
-    ``"trailing"`` so samplers start from the last training timestep (Lin et al., 2024, "Common
-    Diffusion Noise Schedules and Sample Steps are Flawed"). Use ``add_noise`` and
-    ``get_velocity`` for training targets; its config is what :func:`make_sampler` builds from and
-    what a pipeline stores as ``scheduler/scheduler_config.json``.
-    """
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler(
-        num_train_timesteps=config.num_train_timesteps,
-        beta_schedule=config.beta_schedule,
-        beta_start=config.beta_start,
-        beta_end=config.beta_end,
-        prediction_type=config.prediction_type,
-        clip_sample=False,
-        timestep_spacing="trailing",
-        rescale_betas_zero_snr=config.rescale_betas_zero_snr,
-    )
-
-
-def make_sampler(name: str, source: DiffusionConfig | Any) -> SchedulerMixin:
-    """A sampling scheduler built with ``from_config`` from the training schedule.
-
-    Args:
-        name: ``"dpm++"`` (``DPMSolverMultistepScheduler``, DPM-Solver++ 2M, Lu et al., 2022),
-            ``"ddim"`` (``DDIMScheduler``, eta 0) or ``"euler"`` (``EulerDiscreteScheduler``).
-        source: a :class:`DiffusionConfig`, a diffusers scheduler, or a scheduler config (e.g. the
-            dict of ``scheduler_config.json``).
-
-    Returns:
-        A fresh scheduler (call ``set_timesteps`` before use; :func:`sample_latents` does).
-
-    Raises:
-        ValueError: if ``name`` is not one of :data:`SAMPLERS`.
-    """
-    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
-
-    if isinstance(source, DiffusionConfig):
-        config = noise_scheduler(source).config
-    else:
-        config = getattr(source, "config", source)
-    classes: dict[str, tuple[type, dict[str, Any]]] = {
-        "dpm++": (
-            DPMSolverMultistepScheduler,
-            {"algorithm_type": "dpmsolver++", "solver_order": 2, "variance_type": None},
-        ),
-        "ddim": (DDIMScheduler, {"clip_sample": False}),
-        "euler": (EulerDiscreteScheduler, {}),
-    }
-    if name not in classes:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {SAMPLERS}")
-    cls, overrides = classes[name]
-    return cls.from_config(config, **overrides)
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    param = next(module.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-def _as_labels(labels: int | Sequence[int] | torch.Tensor | None, batch: int, device: torch.device):
-    if labels is None:
-        return None
-    labels = torch.as_tensor(labels, device=device).long().reshape(-1)
-    if labels.numel() == 1:
-        labels = labels.expand(batch)
-    if labels.shape[0] != batch:
-        raise ValueError(f"got {labels.shape[0]} labels for a batch of {batch}")
-    return labels
-
-
-@torch.no_grad()
-def _denoise(
-    denoiser: nn.Module,
-    scheduler: Any,
-    x: torch.Tensor,
-    timesteps: torch.Tensor,
-    labels: torch.Tensor | None,
-    cfg_scale: float,
-    generator: torch.Generator | None,
-    circular: bool,
-    progress: bool,
-) -> torch.Tensor:
-    """The reverse-process loop shared by :func:`sample_latents` and :func:`noise_and_denoise`."""
-    from tqdm.auto import tqdm
-
-    batch = x.shape[0]
-    guided = labels is not None and cfg_scale != 1.0
-    if guided:
-        null = torch.full_like(labels, denoiser.config.null_label)
-        both_labels = torch.cat([labels, null])
-    for t in tqdm(timesteps, desc="denoise", leave=False, disable=not progress):
-        model_input = scheduler.scale_model_input(x, t)
-        if guided:
-            t_batch = t.to(x.device).expand(2 * batch)
-            out = denoiser(torch.cat([model_input, model_input]), t_batch, both_labels, circular=circular)
-            cond, uncond = out.float().chunk(2)
-            prediction = uncond + cfg_scale * (cond - uncond)
-        else:
-            prediction = denoiser(
-                model_input, t.to(x.device).expand(batch), labels, circular=circular
-            ).float()
-        x = scheduler.step(prediction, t, x, generator=generator).prev_sample
-    return x
-
-
-def _check_pair(denoiser: nn.Module, scheduler: Any, channels: int) -> None:
-    cfg = denoiser.config
-    if channels != cfg.latent_dim:
-        raise ValueError(
-            f"latent shape has {channels} channels, the denoiser expects latent_dim={cfg.latent_dim}"
-        )
-    if scheduler.config.prediction_type != cfg.prediction_type:
-        raise ValueError(
-            f"the scheduler expects {scheduler.config.prediction_type!r} predictions but the denoiser was "
-            f"trained for {cfg.prediction_type!r}; build the scheduler with "
-            "make_sampler(name, denoiser.config)"
-        )
-    if scheduler.config.num_train_timesteps != cfg.num_train_timesteps:
-        raise ValueError(
-            f"scheduler has num_train_timesteps={scheduler.config.num_train_timesteps}, the denoiser "
-            f"{cfg.num_train_timesteps}"
-        )
-
-
-def sample_latents(
-    denoiser: nn.Module,
-    scheduler: Any,
-    shape: Sequence[int],
-    labels: int | Sequence[int] | torch.Tensor | None = None,
-    cfg_scale: float = 1.0,
-    generator: torch.Generator | None = None,
-    circular: bool = False,
-    progress: bool = True,
-    num_inference_steps: int = 25,
-) -> torch.Tensor:
-    """Generate latents ``(batch, latent_dim, latent_frames)`` from pure noise.
-
-    Starts from ``noise * scheduler.init_noise_sigma`` and runs ``num_inference_steps`` steps of
-    ``scheduler`` (which scales the model input where it needs to, e.g. Euler's
-    ``1 / sqrt(sigma² + 1)``). With ``labels`` and ``cfg_scale != 1`` it applies classifier-free
-    guidance ``uncond + cfg_scale * (cond - uncond)`` (Ho & Salimans, 2022), the conditional and
-    null-label halves in one batched forward pass.
-
-    Args:
-        denoiser: a :class:`LatentDenoiser` (anything with its ``config`` and call signature).
-        scheduler: a diffusers scheduler from :func:`make_sampler` (its state is reset here).
-        shape: ``(batch, latent_dim, latent_frames)``.
-        labels: style label(s) ``(batch,)`` or one int for all; ``None``: unconditional.
-        cfg_scale: guidance scale (1: no guidance, one forward pass per step).
-        generator: torch generator of the initial noise (and of stochastic samplers); same seed →
-            same latents.
-        circular: wrap-around context for seamless loops (see the module docstring).
-        progress: tqdm progress bar over steps.
-        num_inference_steps: sampler steps.
-
-    Returns:
-        float32 latents ``(batch, latent_dim, latent_frames)`` on the denoiser's device, on the
-        scale of the autoencoder's scaled latents (decode with ``autoencoder.decode``).
-
-    Raises:
-        ValueError: bad shape, a scheduler for another prediction type, or as the denoiser raises.
-    """
-    from diffusers.utils.torch_utils import randn_tensor
-
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"shape must be (batch, latent_dim, latent_frames) with positive sizes, got {shape}")
-    _check_pair(denoiser, scheduler, shape[1])
-    device = _module_device(denoiser)
-    scheduler.set_timesteps(num_inference_steps, device=device)
-    x = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-    x = x * scheduler.init_noise_sigma
-    labels_t = _as_labels(labels, shape[0], device)
-    return _denoise(
-        denoiser, scheduler, x, scheduler.timesteps, labels_t, cfg_scale, generator, circular, progress
-    )
-
-
-def noise_and_denoise(
-    denoiser: nn.Module,
-    scheduler: Any,
-    latent: torch.Tensor,
-    strength: float,
-    labels: int | Sequence[int] | torch.Tensor | None = None,
-    cfg_scale: float = 1.0,
-    generator: torch.Generator | None = None,
-    circular: bool = False,
-    progress: bool = True,
-    num_inference_steps: int = 25,
-) -> torch.Tensor:
-    """Audio-to-audio variation: noise an encoded latent to ``strength``, then denoise from there.
-
-    As SDEdit (Meng et al., 2022) / diffusers' img2img ``get_timesteps``: of ``num_inference_steps``
-    sampler steps the last ``round(strength * num_inference_steps)`` are run, starting from
-    ``scheduler.add_noise(latent, noise, first of those timesteps)``. ``strength`` 0 returns the
-    latent unchanged; 1 starts from (nearly) pure noise.
-
-    Args:
-        denoiser, scheduler, labels, cfg_scale, generator, circular, progress, num_inference_steps:
-            as :func:`sample_latents`.
-        latent: scaled latent of the source audio ``(batch, latent_dim, latent_frames)``
-            (``autoencoder.encode(mel)``).
-        strength: in ``[0, 1]``, how far to move away from the source.
-
-    Returns:
-        float32 latents ``(batch, latent_dim, latent_frames)``.
-
-    Raises:
-        ValueError: ``strength`` outside ``[0, 1]``, or as :func:`sample_latents`.
-    """
-    from diffusers.utils.torch_utils import randn_tensor
-
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
-    if latent.dim() != 3:
-        raise ValueError(f"latent must be (batch, latent_dim, latent_frames), got {tuple(latent.shape)}")
-    _check_pair(denoiser, scheduler, latent.shape[1])
-    device = _module_device(denoiser)
-    latent = latent.to(device=device, dtype=torch.float32)
-    scheduler.set_timesteps(num_inference_steps, device=device)
-    run = min(round(num_inference_steps * strength), num_inference_steps)
-    if run == 0:
-        return latent.clone()
-    begin = (num_inference_steps - run) * scheduler.order
-    timesteps = scheduler.timesteps[begin:]
-    if hasattr(scheduler, "set_begin_index"):
-        scheduler.set_begin_index(begin)
-    noise = randn_tensor(tuple(latent.shape), generator=generator, device=device, dtype=torch.float32)
-    x = scheduler.add_noise(latent, noise, timesteps[:1].repeat(latent.shape[0]))
-    labels_t = _as_labels(labels, latent.shape[0], device)
-    return _denoise(denoiser, scheduler, x, timesteps, labels_t, cfg_scale, generator, circular, progress)

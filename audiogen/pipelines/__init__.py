@@ -1,0 +1,34 @@
+"""Pipelines: trained stages composed into one object that generates, loops and edits audio.
+
+- :mod:`audiogen.pipelines.audiogen`: :class:`AudioGenPipeline` (check inputs, denoise, decode,
+  vocode; save / load through :mod:`audiogen.hub`), :func:`load_pretrained`.
+- :mod:`audiogen.pipelines.denoise`: the reverse-process loop with classifier-free guidance.
+- :mod:`audiogen.pipelines.loop`: seamless loops; :mod:`audiogen.pipelines.edit`: variation,
+  extend, inpaint; :mod:`audiogen.pipelines.lora`: LoRA adapters.
+- :mod:`audiogen.pipelines.outputs`: result types.
+
+Names are imported on first use (PEP 562), so importing a submodule stays light.
+"""
+
+_LAZY = {
+    "AudioGenPipeline": "audiogen.pipelines.audiogen",
+    "load_pretrained": "audiogen.pipelines.audiogen",
+    "GenerationResult": "audiogen.pipelines.outputs",
+    "LoopResult": "audiogen.pipelines.outputs",
+    "StageTimings": "audiogen.pipelines.outputs",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    """Import a public name from its submodule on first use.
+
+    Raises:
+        AttributeError: for any other name.
+    """
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'audiogen.pipelines' has no attribute {name!r}")

@@ -1,0 +1,113 @@
+"""Result types of the pipelines: what a call returns, and the wall-clock time of each stage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for queued CUDA work on ``device`` (so a stage's wall-clock time is its own); no-op on CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class StageTimings:
+    """Wall-clock seconds spent per stage of one call (CUDA is synchronised before each reading).
+
+    Attributes:
+        encode: front end + VAE encoder (variation only; 0 otherwise).
+        denoise: the sampler loop of the latent denoiser (all steps, guidance included).
+        decode: VAE decoder, latent → mel.
+        vocode: vocoder, mel → waveform.
+        resample: periodic FFT resampling and tiling (loops only; 0 otherwise).
+        total: the whole call.
+    """
+
+    encode: float = 0.0
+    denoise: float = 0.0
+    decode: float = 0.0
+    vocode: float = 0.0
+    resample: float = 0.0
+    total: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain dict (stage → seconds)."""
+        return asdict(self)
+
+
+@dataclass
+class GenerationResult:
+    """Output of :meth:`AudioGenPipeline.__call__` and :meth:`AudioGenPipeline.variation`.
+
+    All tensors are float32 on the CPU.
+
+    Attributes:
+        waveforms: ``(batch, channels=1, samples)`` in [-1, 1] nominally, at ``sample_rate`` Hz.
+        sample_rate: Hz.
+        latents: the denoised scaled latents ``(batch, latent_dim, latent_frames)``.
+        mels: the decoded natural-log mels ``(batch, n_mels, frames)`` the vocoder was given
+            (cropped to the frames that cover ``samples``).
+        seeds: the seed of each batch item (item ``i`` has ``seed + i``).
+        style: the style name, or ``None`` (unconditional).
+        timings: :class:`StageTimings` of the call.
+    """
+
+    waveforms: torch.Tensor
+    sample_rate: int
+    latents: torch.Tensor
+    mels: torch.Tensor
+    seeds: list[int]
+    style: str | None
+    timings: StageTimings = field(default_factory=StageTimings)
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per clip."""
+        return int(self.waveforms.shape[-1])
+
+    @property
+    def seconds(self) -> float:
+        """Duration of one clip in seconds."""
+        return self.num_samples / self.sample_rate
+
+    @property
+    def real_time_factor(self) -> float:
+        """Compute over audio time, ``timings.total / (batch * seconds)`` (< 1: faster than real time)."""
+        return self.timings.total / (self.waveforms.shape[0] * self.seconds)
+
+
+@dataclass
+class LoopResult(GenerationResult):
+    """Output of :meth:`AudioGenPipeline.loop`: a :class:`GenerationResult` plus the loop geometry.
+
+    ``waveforms`` is ``(batch, 1, repeat * loop_samples)``: the loop tiled ``repeat`` times.
+
+    Attributes:
+        loop_samples: ``L``, the exact requested loop length in samples.
+        period_samples: ``P = latent_frames * time_downsample * hop_length``, the period the decoded
+            latent spans.
+        vocoded_samples: the period the vocoder produced: ``P`` with ``fit="resample"``; with
+            ``fit="mel"`` ``M' * hop_length``, ``M'`` the whole number of mel frames nearest to
+            ``L / hop_length``.
+        pitch_ratio: ``vocoded_samples / L``, the factor the final FFT resampling multiplies pitch
+            by (1 = unchanged).
+        stretch_ratio: ``vocoded_samples / period_samples``, the tempo change of the mel stretch
+            (pitch unchanged; 1 with ``fit="resample"``).
+        fit: ``"mel"`` or ``"resample"`` (see :meth:`AudioGenPipeline.loop`).
+        repeat: how many times the loop is tiled.
+    """
+
+    loop_samples: int = 0
+    period_samples: int = 0
+    vocoded_samples: int = 0
+    pitch_ratio: float = 1.0
+    stretch_ratio: float = 1.0
+    fit: str = "mel"
+    repeat: int = 1
+
+
+
+__all__ = ["GenerationResult", "LoopResult", "StageTimings"]
