@@ -4,7 +4,8 @@ Each stage may be a training run folder (its newest complete checkpoint's EMA we
 a checkpoint folder or a model folder::
 
     .venv/bin/python tools/bundle_default.py --autoencoder runs/autoencoder-cpu \
-        --denoiser runs/diffusion-cpu --vocoder runs/vocoder-cpu --model-card docs/MODEL_CARD.md
+        --denoiser runs/diffusion-cpu --vocoder runs/vocoder-cpu \
+        --model-card audiogen/assets/default/MODEL_CARD.md
 
 The stages are checked for agreement (sample rate, n_mels, latent size) by
 :class:`audiogen.pipeline.AudioGenPipeline`; the folder is written with ``save_pretrained``

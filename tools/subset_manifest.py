@@ -4,7 +4,7 @@ Rebuilds the training subset of the bundled model from the full default corpus::
 
     .venv/bin/audiogen data build-default --out data/corpus
     .venv/bin/python tools/subset_manifest.py data/corpus/manifest.jsonl \
-        --files docs/partial_corpus_files.txt --out data/corpus/partial.jsonl
+        --files recipes/partial_corpus_files.txt --out data/corpus/partial.jsonl
 
 Entries keep their split (the corpus splits by piece), label and metadata. Lines starting with
 ``#`` and blank lines of the list are ignored.

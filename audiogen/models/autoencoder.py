@@ -372,7 +372,7 @@ def deepen_decoder_state(
     ReZero, Bachlechner et al., 2021). Copying a trained block rather than starting from fresh
     weights matters here: with fresh weights the new branch's output is unrelated to the error, its
     ``gamma`` gets gradients of random sign and stayed near 3e-4 over 4,000 steps (docs/training.md,
-    session 9). The encoder, and so the latents, are untouched.
+    "Deepening the decoder"). The encoder, and so the latents, are untouched.
 
     Args:
         state: the saved model's state dict (decoder with ``saved_blocks_per_stage`` blocks per
