@@ -1,9 +1,9 @@
 """How smoothly audio joins: a loop's seam, and given places in a clip (edit boundaries, window joints).
 
 The *mel change* between two adjacent log-mel frames is the mean over bands of ``|Δ ln mel|``
-(nats; × 8.69 = dB). A joint disturbs every frame whose window covers it, so the change *at* a
-place is the largest adjacent-frame change over the pairs of frames that cover it (plus the frames
-entering and leaving them). Two reports use it:
+(nats; × :data:`~audiogen.audio.levels.DB_PER_NEPER` = dB). A joint disturbs every frame whose
+window covers it, so the change *at* a place is the largest adjacent-frame change over the pairs
+of frames that cover it (plus the frames entering and leaving them). Two reports use it:
 
 * :func:`seam_report`: a loop's end joined to its start (and every boundary between tiled copies),
   against the same quantity at every other place inside the loop, analysed on the same frame grid;
