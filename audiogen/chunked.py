@@ -1,4 +1,4 @@
-"""Chunked decoding and vocoding of long latents and mels (used by :mod:`audiogen.longform`).
+"""Chunked decoding and vocoding of long latents and mels (used by :mod:`audiogen.pipelines.longform`).
 
 * :func:`encode_chunked`: the VAE encoder (strided convolutions, a bounded reach measured by
   :func:`encoder_context`) encodes chunks of the log-mel with context and keeps their middles: the

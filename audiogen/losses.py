@@ -16,7 +16,7 @@ from audiogen.models.autoencoder import DiagonalGaussian
 def mel_l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error between log-mels ``(batch, n_mels, frames)``, in nats of log amplitude.
 
-    Multiply by ``20 / ln(10) ≈ 8.69`` for dB.
+    Multiply by :data:`~audiogen.audio.levels.DB_PER_NEPER` for dB.
 
     Raises:
         ValueError: if the shapes differ.

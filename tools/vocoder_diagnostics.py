@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-DB_PER_NEPER = 20 / math.log(10)
+from audiogen.audio.levels import DB_PER_NEPER
 
 
 def _clips(manifest: Path, split: str, count: int, sample_rate: int) -> list[torch.Tensor]:

@@ -1,7 +1,7 @@
 """``audiogen extend`` and ``audiogen inpaint``: continue a clip or regenerate part of it.
 
 Both keep the input itself outside the edited span (and a short crossfade next to it) and write
-the result at the model's rate and channel count (:mod:`audiogen.editing`). Bad input (a missing
+the result at the model's rate and channel count (:mod:`audiogen.pipelines.inpaint`). Bad input (a missing
 or non-audio file, a span outside the clip, ``--start >= --end``, a span or extension shorter than
 one latent frame) prints ``error: ...`` and exits with status 2 before anything is generated.
 """
@@ -46,7 +46,7 @@ def _load_input(audio: Path) -> Any:
 
     if not audio.is_file():
         raise _fail(f"{audio}: no such file")
-    from audiogen.cli.checks import check_input_audio
+    from audiogen.checks import check_input_audio
 
     check_input_audio(audio)  # the header's length, before anything is decoded
     try:

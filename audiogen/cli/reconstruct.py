@@ -93,7 +93,7 @@ def reconstruct(
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
-    from audiogen.cli.checks import check_input_audio
+    from audiogen.checks import check_input_audio
     from audiogen.evaluation.reconstruction import check_same_front_end
     from audiogen.hub import load_model
 

@@ -245,7 +245,9 @@ def load_embedder(
             f"{spec}: no such embedder folder (give a classifier model/checkpoint/run folder, a mel VAE "
             "folder, or a Python entry module:callable)"
         )
-    from audiogen.hub import CONFIG_NAME, find_model_folder, model_class, read_model_config
+    from audiogen.hub import CONFIG_NAME, find_model_folder, load_model
+    from audiogen.models.autoencoder import MelVAE
+    from audiogen.models.classifier import StyleClassifier
 
     try:
         folder = find_model_folder(path, "classifier")
@@ -258,15 +260,13 @@ def load_embedder(
                 f"{CONFIG_NAME}, a pipeline folder with classifier/, or a checkpoint / run folder of "
                 "`audiogen train classifier`)"
             ) from None
-    class_name = read_model_config(folder)["class"]
-    if class_name == "StyleClassifier":
-        model = model_class(class_name).from_pretrained(folder, device)
+    model = load_model(folder, device=device)  # whichever model class config.json names
+    if isinstance(model, StyleClassifier):
         return ClassifierEmbedder(model, device, batch_size, str(folder))
-    if class_name == "MelVAE":
-        model = model_class(class_name).from_pretrained(folder, device)
+    if isinstance(model, MelVAE):
         return AutoencoderEmbedder(model, device, batch_size, str(folder))
     raise ValueError(
-        f"{folder}: holds a {class_name}, which is not an embedder (StyleClassifier or MelVAE); "
+        f"{folder}: holds a {type(model).__name__}, which is not an embedder (StyleClassifier or MelVAE); "
         "for another network pass a Python entry module:callable"
     )
 

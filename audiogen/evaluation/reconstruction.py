@@ -193,7 +193,8 @@ class ReconstructionReport:
         manifest: the manifest evaluated.
         split: its split.
         clips: clips evaluated.
-        skipped: clips skipped (silent: RMS below -60 dBFS, or shorter than 2048 samples).
+        skipped: clips skipped (silent: RMS below :data:`~audiogen.audio.levels.SILENCE_DB` dBFS,
+            or shorter than 2048 samples).
         seconds: clip length limit in seconds (``None``: whole files).
         sample_rate: evaluation sample rate in Hz (the vocoder's).
         n_iter: Griffin-Lim iterations.

@@ -24,14 +24,16 @@ for such lengths instead of padding (padding would break the wrap-around at the 
 lengths that are multiples (``length_multiple`` latent frames are e.g. 4 x 46 ms at 22050 Hz, hop
 256, ``time_downsample`` 4).
 
-This module is the network only. Its noise schedule and samplers (diffusers schedulers) are
-:mod:`audiogen.schedulers`; the reverse-process loop that runs them is
-:mod:`audiogen.pipelines.denoise`.
+The blocks (:class:`~audiogen.models.layers.AdaConvNeXtBlock`,
+:class:`~audiogen.models.layers.AdaSelfAttention`, :class:`~audiogen.models.layers.TimeConv1d`,
+:func:`~audiogen.models.layers.timestep_embedding`) are :mod:`audiogen.models.layers`, beside the
+plain ConvNeXt block of the VAE and the vocoders. This module is the network only. Its noise
+schedule and samplers (diffusers schedulers) are :mod:`audiogen.schedulers`; the reverse-process
+loop that runs them is :mod:`audiogen.pipelines.denoise`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,6 +42,13 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from audiogen.models.layers import (
+    AdaConvNeXtBlock,
+    AdaSelfAttention,
+    TimeConv1d,
+    modulate,
+    timestep_embedding,
+)
 from audiogen.models.pretrained import PretrainedMixin
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
@@ -136,129 +145,6 @@ class DiffusionConfig:
     def null_label(self) -> int:
         """The label index of "no label" (classifier-free guidance's unconditional branch)."""
         return self.num_classes
-
-
-# ----------------------------------------------------------------------------------------------
-# building blocks
-
-
-def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding ``(batch, dim)`` of (possibly fractional) timesteps ``(batch,)``.
-
-    ``[cos(t * f_i), sin(t * f_i)]`` with ``f_i = max_period ** (-i / (dim // 2))``, as
-    ``timestep_embedding`` in ``guided_diffusion/nn.py`` (Dhariwal & Nichol, 2021); an odd ``dim``
-    gets a zero last column.
-    """
-    half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
-    )
-    args = timesteps.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    return F.pad(emb, (0, dim % 2))
-
-
-def pad_time(x: torch.Tensor, left: int, right: int, circular: bool) -> torch.Tensor:
-    """Pad ``x (batch, channels, frames)`` in time: by wrapping around (``circular``) or with zeros.
-
-    Circular padding works for any pad size (wrapping several times round a short clip).
-    Returns ``(batch, channels, left + frames + right)``.
-    """
-    if left == 0 and right == 0:
-        return x
-    if not circular:
-        return F.pad(x, (left, right))
-    frames = x.shape[-1]
-    if left <= frames and right <= frames:
-        return F.pad(x, (left, right), mode="circular")
-    index = torch.arange(-left, frames + right, device=x.device) % frames
-    return x.index_select(-1, index)
-
-
-def _channel_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Per-frame normalisation over channels (LayerNorm without affine) of ``(batch, channels, frames)``.
-
-    Per frame, so a frame's value does not depend on the clip length (unlike GroupNorm).
-    """
-    mean = x.mean(dim=1, keepdim=True)
-    var = (x - mean).square().mean(dim=1, keepdim=True)
-    return (x - mean) * torch.rsqrt(var + eps)
-
-
-def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """adaLN: ``norm(x) * (1 + scale) + shift`` with ``shift``/``scale`` ``(batch, channels, 1)``."""
-    return _channel_norm(x) * (1 + scale) + shift
-
-
-class TimeConv1d(nn.Module):
-    """'Same'-length 1-D convolution whose padding (zeros or wrap-around) is chosen per call.
-
-    ``(batch, in_channels, frames)`` → ``(batch, out_channels, frames)``.
-
-    Raises:
-        ValueError: if ``kernel_size`` is even.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1) -> None:
-        super().__init__()
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-        self.pad = (kernel_size - 1) // 2
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, groups=groups)
-
-    def forward(self, x: torch.Tensor, circular: bool = False) -> torch.Tensor:
-        """Convolve ``x (batch, in_channels, frames)``; ``circular`` wraps the clip around."""
-        return self.conv(pad_time(x, self.pad, self.pad, circular))
-
-
-class AdaConvNeXtBlock(nn.Module):
-    """ConvNeXt block with adaLN-Zero conditioning, ``(batch, channels, frames)`` → same shape.
-
-    ``h = dwconv(x)``; ``h = norm(h) * (1 + scale) + shift``; ``h = pw2(gelu(pw1(h)))``;
-    ``x + gate * h``, with ``(shift, scale, gate)`` a linear map of the conditioning embedding,
-    initialised to zero so every block starts as the identity (DiT's adaLN-Zero).
-    """
-
-    def __init__(self, channels: int, embed_dim: int, kernel_size: int, mlp_ratio: float) -> None:
-        super().__init__()
-        hidden = max(1, int(channels * mlp_ratio))
-        self.dwconv = TimeConv1d(channels, channels, kernel_size, groups=channels)
-        self.pwconv1 = nn.Conv1d(channels, hidden, 1)
-        self.pwconv2 = nn.Conv1d(hidden, channels, 1)
-        self.modulation = nn.Linear(embed_dim, 3 * channels)
-        nn.init.zeros_(self.modulation.weight)
-        nn.init.zeros_(self.modulation.bias)
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, circular: bool = False) -> torch.Tensor:
-        """``x (batch, channels, frames)``, ``emb (batch, embed_dim)`` (already SiLU-activated)."""
-        shift, scale, gate = rearrange(self.modulation(emb), "b (n c) -> n b c 1", n=3)
-        h = _modulate(self.dwconv(x, circular), shift, scale)
-        return x + gate * self.pwconv2(F.gelu(self.pwconv1(h)))
-
-
-class AdaSelfAttention(nn.Module):
-    """Multi-head self-attention over frames with adaLN-Zero conditioning (no positional encoding).
-
-    ``(batch, channels, frames)`` → same shape. Equivariant to any permutation of the frames, so
-    it keeps the circular-shift equivariance of the convolutions.
-    """
-
-    def __init__(self, channels: int, embed_dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Conv1d(channels, 3 * channels, 1)
-        self.proj = nn.Conv1d(channels, channels, 1)
-        self.modulation = nn.Linear(embed_dim, 3 * channels)
-        nn.init.zeros_(self.modulation.weight)
-        nn.init.zeros_(self.modulation.bias)
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        """``x (batch, channels, frames)``, ``emb (batch, embed_dim)`` (already SiLU-activated)."""
-        shift, scale, gate = rearrange(self.modulation(emb), "b (n c) -> n b c 1", n=3)
-        qkv = self.qkv(_modulate(x, shift, scale))
-        q, k, v = rearrange(qkv, "b (n h d) t -> n b h t d", n=3, h=self.heads)
-        out = rearrange(F.scaled_dot_product_attention(q, k, v), "b h t d -> b (h d) t")
-        return x + gate * self.proj(out)
 
 
 class _Level(nn.Module):
@@ -443,5 +329,5 @@ class LatentDenoiser(PretrainedMixin, nn.Module):
             h = self.merges[i](torch.cat([h, skips[i]], dim=1))
             h = self._run(self.up_levels[i], h, emb, circular)
         shift, scale = rearrange(self.out_modulation(emb), "b (n c) -> n b c 1", n=2)
-        out = self.out_conv(F.silu(_modulate(h, shift, scale)), circular)
+        out = self.out_conv(F.silu(modulate(h, shift, scale)), circular)
         return out[..., :frames] if pad else out

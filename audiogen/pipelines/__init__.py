@@ -4,7 +4,10 @@
   vocode; save / load through :mod:`audiogen.hub`), :func:`load_pretrained`.
 - :mod:`audiogen.pipelines.denoise`: the reverse-process loop with classifier-free guidance.
 - :mod:`audiogen.pipelines.loop`: seamless loops; :mod:`audiogen.pipelines.edit`: variation,
-  extend, inpaint; :mod:`audiogen.pipelines.lora`: LoRA adapters.
+  extend, inpaint (the pipeline's methods), :mod:`audiogen.pipelines.inpaint`: extend / inpaint by
+  latent replacement; :mod:`audiogen.pipelines.lora`: LoRA adapters.
+- :mod:`audiogen.pipelines.longform`: long audio in bounded memory (windowed denoising, chunked
+  decoding and vocoding).
 - :mod:`audiogen.pipelines.outputs`: result types.
 
 Names are imported on first use (PEP 562), so importing a submodule stays light.

@@ -2,8 +2,8 @@
 
 Variation (:meth:`EditMixin.variation`) follows SDEdit (Meng et al., 2022): encode, noise to
 ``strength``, denoise (:func:`~audiogen.pipelines.denoise.noise_and_denoise`), decode, vocode.
-Extending and inpainting are :mod:`audiogen.editing` (windowed over long inputs by
-:mod:`audiogen.longform`); the methods here hand the pipeline to it.
+Extending and inpainting are :mod:`audiogen.pipelines.inpaint` (windowed over long inputs by
+:mod:`audiogen.pipelines.longform`); the methods here hand the pipeline to it.
 """
 
 from __future__ import annotations
@@ -131,9 +131,9 @@ class EditMixin:
     ) -> Any:
         """Continue ``waveform (batch, channels, samples)``: ``seconds`` after it, ``before`` seconds before.
 
-        See :func:`audiogen.editing.extend` (keyword arguments, result, errors).
+        See :func:`audiogen.pipelines.inpaint.extend` (keyword arguments, result, errors).
         """
-        from audiogen.editing import extend
+        from audiogen.pipelines.inpaint import extend
 
         return extend(self, waveform, sample_rate, seconds, before, **kwargs)
 
@@ -142,8 +142,8 @@ class EditMixin:
     ) -> Any:
         """Regenerate ``[start, end)`` seconds of ``waveform (batch, channels, samples)``, keep the rest.
 
-        See :func:`audiogen.editing.inpaint` (keyword arguments, result, errors).
+        See :func:`audiogen.pipelines.inpaint.inpaint` (keyword arguments, result, errors).
         """
-        from audiogen.editing import inpaint
+        from audiogen.pipelines.inpaint import inpaint
 
         return inpaint(self, waveform, sample_rate, start, end, **kwargs)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from audiogen.models.pretrained import save_tensors_atomic, write_json_atomic
-from audiogen.training.lock import dead_temp_folders, temp_folder_prefix
+from audiogen.tempfolders import dead_temp_folders, temp_folder_prefix
 
 COMPLETE_NAME = "COMPLETE"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8,})$")

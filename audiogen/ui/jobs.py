@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiogen.cli.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
+from audiogen.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.results import UIResult, command_line, write_result
 
@@ -75,7 +75,7 @@ _CHECK_LOCK = threading.Lock()
 
 
 def cli_check(check: Any, *args: Any) -> Any:
-    """Run one of the CLI's checks (:mod:`audiogen.cli.checks`, which print ``error: ...`` and raise
+    """Run one of the CLI's checks (:mod:`audiogen.checks`, which print ``error: ...`` and raise
     ``typer.Exit``) and raise its message as :class:`UIError` instead; returns what it returns."""
     import typer
 
@@ -96,7 +96,7 @@ def _safe_name(text: str) -> str:
 def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
     for an empty style. Raises :class:`UIError`."""
-    from audiogen.cli import checks
+    from audiogen import checks
     from audiogen.schedulers import SAMPLERS
 
     if s.seed is None or s.seed != int(s.seed):
@@ -215,7 +215,7 @@ def _call_generate(pipe: Any, seconds: float, num: int, s: Sampling) -> Any:
     """``pipe(seconds, ...)``, or the windowed long-form path the CLI takes for long clips."""
     kwargs = dict(num=num, progress=True, **s.kwargs())
     try:
-        from audiogen.longform import generate_long, is_long
+        from audiogen.pipelines.longform import generate_long, is_long
     except ImportError:
         return _value_errors(pipe, seconds, **kwargs)
     if is_long(pipe, pipe.latent_frames_for(round(seconds * pipe.sample_rate))):
@@ -246,7 +246,7 @@ def loop(
         UIError: a bad input or model (the CLI's message).
         JobCancelled: the token was cancelled.
     """
-    from audiogen.cli import checks
+    from audiogen import checks
     from audiogen.pipelines.loop import loop_samples
 
     for name, value, (low, high) in (  # the checks and messages of audiogen loop
@@ -278,7 +278,7 @@ def loop(
             )
         kwargs = dict(repeat=repeat, progress=True, fit="mel", **s.kwargs())
         try:
-            from audiogen.longform import is_long, loop_long
+            from audiogen.pipelines.longform import is_long, loop_long
         except ImportError:
             is_long = None
         if is_long is not None and is_long(pipe, pipe.loop_latent_frames(samples)):
@@ -336,7 +336,7 @@ def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
     Raises:
         UIError: no file, a file over :data:`MAX_UPLOAD_BYTES` or :data:`MAX_SECONDS`, or not audio.
     """
-    from audiogen.cli.checks import check_input_audio
+    from audiogen.checks import check_input_audio
 
     if not path:
         raise UIError(f"{flag}: no file uploaded")

@@ -9,7 +9,8 @@ import random
 import pytest
 import torch
 
-from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser, pad_time, timestep_embedding
+from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
+from audiogen.models.layers import pad_time, timestep_embedding
 
 TINY = DiffusionConfig(
     latent_dim=4,

@@ -140,7 +140,8 @@ class MelL1Loss(nn.Module):
     plain differentiable ops — :func:`torch.stft` and a dense filterbank product — because the front
     end's fast CPU path writes into preallocated outputs, which autograd does not support. The
     magnitude is ``sqrt(re² + im² + 1e-12)`` so that an exactly silent frame has a finite gradient.
-    Multiply by ``20 / ln 10 ≈ 8.69`` for dB. Reference: Vocos ``MelSpecReconstructionLoss``.
+    Multiply by :data:`~audiogen.audio.levels.DB_PER_NEPER` for dB. Reference: Vocos
+    ``MelSpecReconstructionLoss``.
 
     Raises (from :meth:`forward`):
         ValueError: if the shapes differ or are not ``(batch, 1, samples)``.

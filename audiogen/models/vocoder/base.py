@@ -110,6 +110,25 @@ class Vocoder(PretrainedMixin, nn.Module):
         """
         if cls is not Vocoder:
             return super().from_pretrained(directory, device)
-        from audiogen.hub import load_model
+        from audiogen.models.config_checks import read_json
+        from audiogen.models.pretrained import CONFIG_NAME
 
-        return load_model(directory, device=device, base=Vocoder)
+        # the subclasses are defined by the time this runs: importing this module runs the package's
+        # __init__, which imports every vocoder; the class table of names is audiogen.hub's
+        config_path = Path(directory) / CONFIG_NAME
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{directory}: missing {CONFIG_NAME}")
+        meta = read_json(config_path)
+        name = meta.get("class") if isinstance(meta, dict) else None
+        known = {klass.__name__: klass for klass in _descendants(Vocoder)}
+        if name not in known:
+            raise ValueError(f"{config_path}: {name!r} is not a vocoder; known: {sorted(known)}")
+        return known[name].from_pretrained(directory, device)
+
+
+def _descendants(klass: type) -> list[type]:
+    """Every class derived from ``klass``, at any depth."""
+    found = []
+    for sub in klass.__subclasses__():
+        found += [sub, *_descendants(sub)]
+    return found

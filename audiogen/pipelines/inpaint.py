@@ -17,7 +17,7 @@ with any sampler. In latent space:
    the part it is generating and continues it; after the last step the known frames are set to the
    clean input latent. Frames with mask 1 are the input's latent bit for bit (tested);
 4. the whole timeline latent is decoded and vocoded (the convolutional decoder and the vocoder
-   need context on both sides of a boundary; long timelines in chunks, :mod:`audiogen.longform`);
+   need context on both sides of a boundary; long timelines in chunks, :mod:`audiogen.pipelines.longform`);
 5. outside the edited spans the ORIGINAL input samples are pasted back, and at each boundary the
    output crossfades between the input and the vocoded audio over ``crossfade`` seconds
    (default 0.1 s, at most 0.5 s) lying on the kept side of the boundary: from the input to the
@@ -26,7 +26,7 @@ with any sampler. In latent space:
    crossfade is equal-power (``cos² + sin² = 1``). Everywhere else kept, the output *is* the
    input, sample for sample.
 
-Long timelines are denoised in overlapping windows (:class:`~audiogen.longform.WindowedDenoiser`).
+Long timelines are denoised in overlapping windows (:class:`~audiogen.pipelines.longform.WindowedDenoiser`).
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def _denoise_replacing(
     from diffusers.utils.torch_utils import randn_tensor
     from tqdm.auto import tqdm
 
-    from audiogen.longform import windowed
     from audiogen.pipelines.denoise import as_labels, check_pair
+    from audiogen.pipelines.longform import windowed
     from audiogen.schedulers import make_sampler
 
     denoiser = windowed(pipe, window_seconds)
@@ -196,7 +196,7 @@ def _edit(
 ) -> EditResult:
     """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
     from audiogen.audio.features import LogMelSpectrogram
-    from audiogen.longform import decode_chunked, vocode_chunked
+    from audiogen.pipelines.longform import decode_chunked, vocode_chunked
     from audiogen.pipelines.outputs import StageTimings, _sync
 
     cfg_scale, label = pipe.check_inputs(None, audio.shape[0], steps, cfg_scale, seed, style, sampler)

@@ -1,4 +1,5 @@
-"""extend / inpaint (audiogen.editing, pipe.extend / pipe.inpaint) and their CLI on a tiny pipeline."""
+"""extend / inpaint (:mod:`audiogen.pipelines.inpaint`, pipe.extend / pipe.inpaint) and their CLI,
+on a tiny pipeline."""
 
 import math
 

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from audiogen.chunked import encode_chunked, encoder_context
-from audiogen.longform import (
+from audiogen.pipelines.denoise import sample_latents
+from audiogen.pipelines.longform import (
     WindowedDenoiser,
     decode_chunked,
     generate_long,
@@ -14,7 +15,6 @@ from audiogen.longform import (
     window_weights,
     windowed,
 )
-from audiogen.pipelines.denoise import sample_latents
 from audiogen.schedulers import make_sampler
 from tests.pipelines.test_audiogen import make_tiny_pipeline
 
