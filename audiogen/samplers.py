@@ -422,7 +422,7 @@ class DPMSolverMultistep(_Sampler):
         timesteps = _leading_linspace_trailing(
             cfg.timestep_spacing, cfg.num_train_timesteps, num_inference_steps, cfg.steps_offset, last, True
         ).astype(np.int64)
-        sigmas = np.array(((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5)
+        sigmas = (((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5).numpy()
         sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
         if cfg.final_sigmas_type == "sigma_min":
             sigma_last = ((1 - self.alphas_cumprod[0]) / self.alphas_cumprod[0]) ** 0.5
@@ -701,7 +701,7 @@ class EulerDiscrete(_Sampler):
             timesteps -= 1
         else:
             raise ValueError(f"timestep_spacing {cfg.timestep_spacing!r} is not supported")
-        sigmas = np.array(((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5)
+        sigmas = (((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5).numpy()
         sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
         if cfg.final_sigmas_type == "sigma_min":
             sigma_last = ((1 - self.alphas_cumprod[0]) / self.alphas_cumprod[0]) ** 0.5
