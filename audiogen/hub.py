@@ -205,10 +205,10 @@ def _class_for(name: Any, base: type, where: Path | str) -> type:
     Raises:
         ValueError: ``name`` is not a known class deriving from ``base`` (lists those that are).
     """
+    if isinstance(name, str) and name in MODEL_CLASSES and issubclass(model_class(name), base):
+        return model_class(name)  # only this class's module is imported
     known = sorted(n for n in MODEL_CLASSES if issubclass(model_class(n), base))
-    if not isinstance(name, str) or name not in known:
-        raise ValueError(f"{where}: {name!r} is not a {_kind(base)}; known: {known}")
-    return model_class(name)
+    raise ValueError(f"{where}: {name!r} is not a {_kind(base)}; known: {known}")
 
 
 # ------------------------------------------------------------------------------------------------
