@@ -88,3 +88,19 @@ def test_non_persistent_buffers_are_real_after_loading():
     assert tensors and not any(t.is_meta for t in tensors)
     if hasattr(vocoder, "window"):
         torch.testing.assert_close(vocoder.window, torch.hann_window(vocoder.window.shape[0]), rtol=0, atol=0)
+
+
+def test_generate_process_ends_fast_with_its_output_written(tmp_path):
+    """``audiogen generate`` leaves through os._exit (audiogen.cli.exit): the exit status, the
+    printed lines (stdout is a pipe here, so block-buffered) and the file must all be complete."""
+    import soundfile as sf
+
+    command = [sys.executable, "-m", "audiogen.cli", "generate", "--seconds", "0.5", "--steps", "2",
+               "--device", "cpu", "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout and "clip(s) in" in done.stdout
+    info = sf.info(str(tmp_path / "any_seed000000.wav"))
+    assert info.frames == round(0.5 * info.samplerate)
+    again = subprocess.run(command, capture_output=True, text=True)  # exists, no --overwrite: status 2
+    assert again.returncode == 2 and "pass --overwrite" in again.stderr

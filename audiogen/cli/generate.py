@@ -22,6 +22,7 @@ import typer
 
 from audiogen.cli import checks
 from audiogen.cli.checks import MAX_SECONDS, check_input_audio
+from audiogen.cli.exit import allow_fast_exit
 
 AUDIO_FORMATS = ("wav", "flac")
 
@@ -263,6 +264,7 @@ def generate(
             f"decode {result.timings.decode:.2f} s, vocode {result.timings.vocode:.2f} s; "
             f"real-time factor {result.real_time_factor:.3f})"
         )
+    allow_fast_exit()  # every clip is written and closed
 
 
 def loop(
@@ -376,6 +378,7 @@ def loop(
         )
     elif report:
         _report(result.waveforms[0], pipeline, None)
+    allow_fast_exit()
 
 
 def variation(
@@ -435,3 +438,4 @@ def variation(
         f"wrote {out}: {result.num_samples} samples = {result.seconds:.3f} s at {result.sample_rate} Hz "
         f"(strength {strength:g}, seed {seed})"
     )
+    allow_fast_exit()
