@@ -10,8 +10,10 @@ Whole process (what a user waits for): ``audiogen generate --seconds S --num 1 -
 TMP`` run ``--process-runs`` times as a fresh subprocess (``python -m audiogen.cli`` of this
 checkout, ``OMP_NUM_THREADS=--threads``, ``--device cpu``), for each ``--steps`` value; the median
 and the fastest wall time are reported, beside ``audiogen --help`` and a bare ``python -c "import
-torch"`` (the floor every command that generates pays). Skipped with ``--random-init`` (the command
-line needs a pipeline folder) or ``--process-runs 0``.
+torch"`` (the floor every command that generates pays). ``--baseline REV`` runs the same
+commands on ``REV``'s ``audiogen`` package too (``git archive`` into a temporary folder),
+interleaved run by run, for a before / after comparison under the same load. Skipped with
+``--random-init`` (the command line needs a pipeline folder) or ``--process-runs 0``.
 
 In process: one call ``pipeline(seconds, num=1, steps, cfg_scale, style, sampler)`` — the
 sampler loop of the latent denoiser (``denoise``), the VAE decoder (``decode``) and the vocoder
@@ -144,54 +146,87 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _repo_env(threads: int) -> dict[str, str]:
-    """A child process's environment: this checkout first on ``PYTHONPATH``, ``threads`` OpenMP threads."""
-    root = str(Path(__file__).resolve().parent.parent)
-    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _repo_env(threads: int, root: Path = ROOT) -> dict[str, str]:
+    """A child's environment: ``root``'s audiogen first on ``PYTHONPATH``, ``threads`` OpenMP threads."""
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(threads)}
 
 
-def _wall(command: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
-    """Median and fastest wall seconds of ``runs`` runs of ``command`` (each must succeed)."""
+def _wall(command: list[str], root: Path, threads: int) -> float:
+    """Wall seconds of one ``python COMMAND`` run with ``root``'s audiogen (it must succeed)."""
     import subprocess
-    import sys
     import time
 
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=env)
-        times.append(time.perf_counter() - start)
-        if proc.returncode:
-            raise SystemExit(f"error: {' '.join(command)} failed:\n{proc.stderr[-3000:]}")
-    return statistics.median(times), min(times)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, env=_repo_env(threads, root), cwd=root
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"error: {' '.join(command)} failed:\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def _baseline_tree(rev: str, folder: Path) -> Path:
+    """``rev``'s ``audiogen`` package (``git archive``) unpacked under ``folder``; returns ``folder``."""
+    import subprocess
+
+    command = ["git", "-C", str(ROOT), "archive", rev, "audiogen"]
+    archive = subprocess.run(command, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
 
 
 def process_bench(args, steps_list: list[int]) -> list[dict]:
-    """Whole-process wall time of ``audiogen generate`` per steps value, ``--help`` and ``import torch``."""
+    """Whole-process wall time of ``audiogen generate`` per steps value, ``--help`` and ``import torch``.
+
+    With ``--baseline REV`` the same commands also run on ``REV``'s package, interleaved run by run
+    (alternating which goes first), so both see the same load.
+    """
     import tempfile
 
-    env = _repo_env(args.threads)
     runs = args.process_runs
-    print(
-        f"whole process: fresh `python -m audiogen.cli ...` per run, OMP_NUM_THREADS={args.threads}, "
-        f"median (fastest) of {runs}, load average {os.getloadavg()[0]:.1f}"
-    )
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        trees = {"now": ROOT}
+        if args.baseline:
+            (Path(tmp) / "baseline").mkdir()
+            trees[args.baseline] = _baseline_tree(args.baseline, Path(tmp) / "baseline")
+        out = Path(tmp) / "out"
         commands = [("python -c 'import torch'", ["-c", "import torch"]),
                     ("audiogen --help", ["-m", "audiogen.cli", "--help"])]  # fmt: skip
         for steps in steps_list:
             command = ["-m", "audiogen.cli", "generate", "--seconds", f"{args.seconds:g}", "--num", "1",
                        "--steps", str(steps), "--sampler", args.sampler, "--device", "cpu",
-                       "--out", tmp, "--overwrite"]  # fmt: skip
+                       "--out", str(out), "--overwrite"]  # fmt: skip
             if args.checkpoint is not None:
-                command += ["--checkpoint", str(args.checkpoint)]
+                command += ["--checkpoint", str(args.checkpoint.resolve())]
             commands.append((f"audiogen generate --seconds {args.seconds:g} --steps {steps}", command))
-        for label, command in commands:
-            median, fastest = _wall(command, env, runs)
-            print(f"  {label:<44} {median:>7.2f} s  ({fastest:.2f} s)")
-            rows.append({"command": label, "median_s": median, "fastest_s": fastest, "runs": runs})
+        for root in trees.values():  # not timed: byte-compiles the package, warms the page cache
+            _wall(commands[-1][1], root, args.threads)
+        load = os.getloadavg()[0]
+        times: dict[tuple[str, str], list[float]] = {(t, c[0]): [] for t in trees for c in commands}
+        for i in range(runs):
+            order = list(trees) if i % 2 == 0 else list(reversed(trees))
+            for label, command in commands:
+                for tree in order:
+                    times[(tree, label)].append(_wall(command, trees[tree], args.threads))
+    print(
+        f"whole process: fresh `python -m audiogen.cli ...` per run, OMP_NUM_THREADS={args.threads}, "
+        f"median (fastest) of {runs}, load average {load:.1f} -> {os.getloadavg()[0]:.1f}"
+    )
+    print(f"  {'command':<44}" + "".join(f"{tree:>22}" for tree in trees))
+    rows = []
+    for label, _ in commands:
+        cells = []
+        for tree in trees:
+            values = times[(tree, label)]
+            median, fastest = statistics.median(values), min(values)
+            cells.append(f"{median:>8.2f} s ({fastest:.2f} s)")
+            rows.append({"tree": tree, "command": label, "median_s": median, "fastest_s": fastest})
+        print(f"  {label:<44}" + "".join(f"{c:>22}" for c in cells))
     return rows
 
 
@@ -294,6 +329,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument(
         "--long", default=None, metavar="S1,S2", help="long generation: lengths in seconds, e.g. 60,600"
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also time the whole-process commands on git REV's package, interleaved (e.g. HEAD~3)",
     )
     parser.add_argument("--long-child", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
