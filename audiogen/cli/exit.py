@@ -2,8 +2,8 @@
 
 Once torch is imported, Python's normal shutdown (clearing every module, collecting their objects,
 running the C++ libraries' static destructors) takes about as long as generating a 10 s clip:
-~0.6 s of a ~3 s ``audiogen generate`` on a 2-core VM (measured with ``python -c "import torch"``:
-the same import, with and without ``os._exit`` at the end; see docs/benchmarks.md). Commands whose
+0.6–0.7 s on a 2-core VM, measured with ``python -c "import torch"`` with and without
+``os._exit`` at the end (docs/benchmarks.md). Commands whose
 outputs are all written and closed when they return (``generate``, ``loop``, ``variation``,
 ``extend``, ``inpaint``) call :func:`allow_fast_exit`; :func:`leave` then runs the ``atexit``
 handlers (logging's flush among them), flushes stdout and stderr and ends the process with
