@@ -14,7 +14,7 @@ audio matches diffusers' up to float rounding:
   ``scheduling_dpmsolver_multistep.py`` with ``algorithm_type="dpmsolver++"``, midpoint,
   solver order 1 or 2.
 * :class:`DDIM`: DDIM with eta 0 (Song et al., 2021), diffusers ``scheduling_ddim.py``.
-* :class:`EulerDiscrete`: Euler (Karras et al., 2022, Algorithm 2 without churn), diffusers
+* :class:`EulerDiscrete`: Euler steps in sigma (Karras et al., 2022), diffusers
   ``scheduling_euler_discrete.py``.
 
 Configuration options these ports do not implement (Karras / exponential / beta / Lu sigmas,
@@ -360,10 +360,12 @@ class DPMSolverMultistep(_Sampler):
     The data-prediction multistep solver of Lu et al. (2022), "DPM-Solver++", Algorithm 2
     (midpoint form as diffusers' ``scheduling_dpmsolver_multistep.py``), ``algorithm_type
     "dpmsolver++"``, ``solver_order`` 1 or 2, ``lower_order_final``; ``final_sigmas_type``
-    ``"zero"`` (the last step lands on the clean sample) or ``"sigma_min"``. With ``sigma_t`` the
-    noise-to-signal ratio ``sqrt((1 - alpha_bar) / alpha_bar)``, ``alpha_t = 1 / sqrt(sigma² + 1)``
-    and ``lambda = log(alpha_t / (sigma alpha_t))``, one step from ``s`` to ``t`` with
-    ``h = lambda_t - lambda_s``: ``x_t = (sigma_t / sigma_s) x - alpha_t (e^-h - 1) (D0 + D1 / 2)``.
+    ``"zero"`` (the last step lands on the clean sample) or ``"sigma_min"``. With ``sigma`` a
+    timestep's noise-to-signal ratio ``sqrt((1 - alpha_bar) / alpha_bar)``, ``alpha_t = 1 /
+    sqrt(sigma² + 1)``, ``sigma_t = sigma alpha_t`` and ``lambda_t = log(alpha_t / sigma_t)``, one
+    step from ``s`` to ``t`` (``h = lambda_t - lambda_s``) on ``x (batch, latent_dim,
+    latent_frames)`` is ``x_t = (sigma_t / sigma_s) x_s - alpha_t (e^-h - 1) (D0 + D1 / 2)``: ``D0``
+    the newest data prediction, ``D1 = (D0 - D_previous) / r0`` (``D1 = 0`` for first-order steps).
     """
 
     diffusers_class = "DPMSolverMultistepScheduler"
@@ -458,7 +460,7 @@ class DPMSolverMultistep(_Sampler):
             self._step_index = self._begin_index
 
     def _data_prediction(self, model_output: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
-        """``x0`` predicted from the model output (Lu et al., 2022, eq. 9's data parametrisation)."""
+        """Data prediction ``x0 (batch, latent_dim, latent_frames)`` from the model output."""
         kind = self.config.prediction_type
         if kind == "sample":
             return model_output
@@ -639,10 +641,11 @@ class DDIM(_Sampler):
 class EulerDiscrete(_Sampler):
     """Euler steps of the probability-flow ODE in sigma: diffusers' ``EulerDiscreteScheduler``.
 
-    Karras et al. (2022), Algorithm 2 without churn: the model input is scaled by
-    ``1 / sqrt(sigma² + 1)``, ``x0`` is predicted, and ``x_next = x + (x - x0) / sigma * (sigma_next -
-    sigma)``; sigmas interpolated linearly at the spaced timesteps, then a final 0
-    (``scheduling_euler_discrete.py``, ``interpolation_type="linear"``).
+    Karras et al. (2022)'s sampler with no churn and no second-order correction: the input
+    ``x (batch, latent_dim, latent_frames)`` is scaled by ``1 / sqrt(sigma² + 1)``, ``x0`` is
+    predicted, and ``x_next = x + (x - x0) / sigma * (sigma_next - sigma)``; sigmas interpolated
+    linearly at the spaced timesteps, then a final 0 (``scheduling_euler_discrete.py``,
+    ``interpolation_type="linear"``).
     """
 
     diffusers_class = "EulerDiscreteScheduler"
