@@ -24,13 +24,14 @@ What lives here, and nowhere else:
 * reading: :func:`read_json`, :func:`read_model_config`;
 * loading: :func:`load_model` (whichever class ``config.json`` names, checked against the class
   the caller expects, then that class's ``from_pretrained``: config checked, model built on the
-  meta device and compared with the safetensors header, weights loaded strictly and checked
-  finite), :func:`load_scheduler`, and :func:`load_pipeline_stages` (``model_index.json``: each
+  meta device without initialising it and compared with the safetensors header, weights checked
+  finite and assigned in place), :func:`load_scheduler` (the training noise schedule, read
+  without diffusers), and :func:`load_pipeline_stages` (``model_index.json``: each
   stage loaded as the class it records; subfolders that leave the pipeline folder are refused);
 * writing a pipeline folder: :func:`save_pipeline_folder`.
 
-This module imports only the standard library at import time; torch, safetensors and diffusers are
-imported when something is loaded.
+This module imports only the standard library at import time; torch and safetensors are imported
+when something is loaded, diffusers only for a scheduler class outside :data:`SCHEDULER_CLASSES`.
 """
 
 from __future__ import annotations
@@ -204,10 +205,10 @@ def _class_for(name: Any, base: type, where: Path | str) -> type:
     Raises:
         ValueError: ``name`` is not a known class deriving from ``base`` (lists those that are).
     """
+    if isinstance(name, str) and name in MODEL_CLASSES and issubclass(model_class(name), base):
+        return model_class(name)  # only this class's module is imported
     known = sorted(n for n in MODEL_CLASSES if issubclass(model_class(n), base))
-    if not isinstance(name, str) or name not in known:
-        raise ValueError(f"{where}: {name!r} is not a {_kind(base)}; known: {known}")
-    return model_class(name)
+    raise ValueError(f"{where}: {name!r} is not a {_kind(base)}; known: {known}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -307,26 +308,44 @@ def load_model(
 
 
 def load_scheduler(folder: str | os.PathLike[str]) -> Any:
-    """A diffusers scheduler from ``folder/scheduler_config.json`` (its ``_class_name``).
+    """The training noise schedule in ``folder/scheduler_config.json`` (its ``_class_name``).
+
+    A class in :data:`SCHEDULER_CLASSES` (what pipeline folders hold) loads as an
+    :class:`audiogen.samplers.NoiseSchedule`, without importing diffusers (generation never does);
+    any other diffusers scheduler class is built by diffusers.
 
     Raises:
         FileNotFoundError: the file is missing.
         ValueError: ``_class_name`` is not a diffusers scheduler, or the config is malformed
-            (:func:`~audiogen.models.config_checks.check_scheduler_config`) or rejected by diffusers.
+            (:func:`~audiogen.models.config_checks.check_scheduler_config`) or cannot be built.
     """
     from audiogen.models.config_checks import check_scheduler_config
 
     path = Path(folder) / SCHEDULER_CONFIG_NAME
     config = read_json(path)
     name = config.get("_class_name")
-    klass = scheduler_class(name)
-    if klass is None:
-        raise ValueError(f"{path}: _class_name {name!r} is not a diffusers scheduler")
+    if name in SCHEDULER_CLASSES:
+        from audiogen.samplers import NoiseSchedule
+
+        klass: Any = NoiseSchedule
+    else:
+        klass = scheduler_class(name)
+        if klass is None:
+            raise ValueError(f"{path}: _class_name {name!r} is not a diffusers scheduler")
     check_scheduler_config(config, path)
     try:
         return klass.from_config(config)
     except (NotImplementedError, ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ValueError(f"{path}: diffusers cannot build {name} from it ({type(e).__name__}: {e})") from e
+        raise ValueError(f"{path}: cannot build {name} from it ({type(e).__name__}: {e})") from e
+
+
+def scheduler_name(scheduler: Any) -> str:
+    """The class name a pipeline folder records for ``scheduler`` (``stages.scheduler.class``).
+
+    A :class:`~audiogen.samplers.NoiseSchedule` gives the diffusers class its config was saved as;
+    a diffusers scheduler its own class name.
+    """
+    return getattr(scheduler, "class_name", None) or type(scheduler).__name__
 
 
 # ------------------------------------------------------------------------------------------------
@@ -427,7 +446,7 @@ def load_pipeline_stages(
         recorded = index["stages"][name].get("class")
         if name == "scheduler":
             loaded[name] = load_scheduler(folder)
-            actual = type(loaded[name]).__name__
+            actual = scheduler_name(loaded[name])
             if recorded is not None and recorded != actual:
                 raise ValueError(
                     f"{index_path}: stages.scheduler.class is {recorded!r} but {folder} holds a {actual}"

@@ -1,15 +1,16 @@
-"""Noise schedules and samplers: one table, diffusers underneath.
+"""Noise schedules and samplers: one table; diffusers for training, its step maths ported for generation.
 
-:func:`noise_scheduler` builds the ``DDPMScheduler`` of training (``add_noise``,
+:func:`noise_scheduler` builds the diffusers ``DDPMScheduler`` of training (``add_noise``,
 ``get_velocity``) from a :class:`~audiogen.models.denoiser.DiffusionConfig`; its config is what a
-pipeline folder stores as ``scheduler/scheduler_config.json``. :func:`make_sampler` builds a
-sampling scheduler from that config by name (:data:`SAMPLER_TABLE`): DPM-Solver++ 2M (Lu et al.,
-2022), DDIM (Song et al., 2021, eta 0) or Euler (Karras et al., 2022). The reverse-process loop
-that runs them is :mod:`audiogen.pipelines.denoise`.
+pipeline folder stores as ``scheduler/scheduler_config.json`` (:func:`schedule_config` gives the
+same config without diffusers). :func:`make_sampler` builds a sampler from that config by name
+(:data:`SAMPLER_TABLE`): DPM-Solver++ 2M (Lu et al., 2022), DDIM (Song et al., 2021, eta 0) or
+Euler (Karras et al., 2022). The samplers are :mod:`audiogen.samplers`, ports of diffusers'
+``DPMSolverMultistepScheduler``, ``DDIMScheduler`` and ``EulerDiscreteScheduler`` checked against
+them by ``tests/test_samplers.py``; generation never imports diffusers (which costs seconds per
+process). The reverse-process loop that runs them is :mod:`audiogen.pipelines.denoise`.
 
-Scheduler classes are imported from their own diffusers submodules
-(:data:`audiogen.hub.SCHEDULER_CLASSES`), not from the top-level ``diffusers`` package. Nothing
-heavy is imported at import time, so the command line can read :data:`SAMPLERS` cheaply.
+Nothing heavy is imported at import time, so the command line can read :data:`SAMPLERS` cheaply.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from audiogen.hub import scheduler_class
 
 if TYPE_CHECKING:
-    from diffusers import SchedulerMixin
+    from audiogen.samplers import _Sampler
 
-#: Sampler name → (diffusers scheduler class name, ``from_config`` overrides).
+#: Sampler name → (diffusers scheduler class name, ``from_config`` overrides); the class is ported
+#: in :data:`audiogen.samplers.SAMPLER_CLASSES`.
 SAMPLER_TABLE: dict[str, tuple[str, dict[str, Any]]] = {
     "dpm++": (
         "DPMSolverMultistepScheduler",
@@ -58,32 +60,62 @@ def noise_scheduler(config: Any) -> Any:
     )
 
 
-def make_sampler(name: str, source: Any) -> SchedulerMixin:
-    """A sampling scheduler built with ``from_config`` from the training schedule.
+def schedule_config(config: Any) -> dict[str, Any]:
+    """The ``scheduler_config.json`` content of :func:`noise_scheduler` (``config``), without diffusers.
+
+    The keys ``DDPMScheduler`` reads (the same values :func:`noise_scheduler` passes it, its
+    defaults for the rest) and ``_class_name``; what :func:`make_sampler` builds from.
+    """
+    return {
+        "_class_name": "DDPMScheduler",
+        "num_train_timesteps": config.num_train_timesteps,
+        "beta_start": config.beta_start,
+        "beta_end": config.beta_end,
+        "beta_schedule": config.beta_schedule,
+        "trained_betas": None,
+        "variance_type": "fixed_small",
+        "clip_sample": False,
+        "prediction_type": config.prediction_type,
+        "thresholding": False,
+        "dynamic_thresholding_ratio": 0.995,
+        "clip_sample_range": 1.0,
+        "sample_max_value": 1.0,
+        "timestep_spacing": "trailing",
+        "steps_offset": 0,
+        "rescale_betas_zero_snr": config.rescale_betas_zero_snr,
+    }
+
+
+def make_sampler(name: str, source: Any) -> _Sampler:
+    """A sampler (:mod:`audiogen.samplers`) built with ``from_config`` from the training schedule.
 
     Args:
-        name: ``"dpm++"`` (``DPMSolverMultistepScheduler``, DPM-Solver++ 2M, Lu et al., 2022),
-            ``"ddim"`` (``DDIMScheduler``, eta 0) or ``"euler"`` (``EulerDiscreteScheduler``).
-        source: a :class:`~audiogen.models.denoiser.DiffusionConfig`, a diffusers scheduler, or a
-            scheduler config (e.g. the dict of ``scheduler_config.json``).
+        name: ``"dpm++"`` (DPM-Solver++ 2M, Lu et al., 2022; port of diffusers'
+            ``DPMSolverMultistepScheduler``), ``"ddim"`` (eta 0; ``DDIMScheduler``) or ``"euler"``
+            (``EulerDiscreteScheduler``).
+        source: a :class:`~audiogen.models.denoiser.DiffusionConfig`, a schedule with a ``config``
+            (:class:`~audiogen.samplers.NoiseSchedule`, a diffusers scheduler), or a scheduler
+            config (e.g. the dict of ``scheduler_config.json``).
 
     Returns:
-        A fresh scheduler (call ``set_timesteps`` before use;
+        A fresh sampler (call ``set_timesteps`` before use;
         :func:`~audiogen.pipelines.denoise.sample_latents` does).
 
     Raises:
-        ValueError: if ``name`` is not one of :data:`SAMPLERS`.
+        ValueError: ``name`` is not one of :data:`SAMPLERS`, or the config asks for an option the
+            ports do not implement.
     """
     from audiogen.models.denoiser import DiffusionConfig
+    from audiogen.samplers import SAMPLER_CLASSES
 
     if name not in SAMPLER_TABLE:
         raise ValueError(f"unknown sampler {name!r}; choose one of {SAMPLERS}")
     if isinstance(source, DiffusionConfig):
-        config = noise_scheduler(source).config
+        config = schedule_config(source)
     else:
         config = getattr(source, "config", source)
     class_name, overrides = SAMPLER_TABLE[name]
-    return scheduler_class(class_name).from_config(config, **overrides)
+    return SAMPLER_CLASSES[class_name].from_config(config, **overrides)
 
 
 __all__ = [
@@ -91,4 +123,5 @@ __all__ = [
     "SAMPLER_TABLE",
     "make_sampler",
     "noise_scheduler",
+    "schedule_config",
 ]

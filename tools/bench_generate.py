@@ -1,4 +1,4 @@
-"""Real-time factor of generating a clip with :class:`audiogen.pipeline.AudioGenPipeline`, by stage.
+"""Time to generate a clip: the whole ``audiogen generate`` process, and in-process by stage.
 
 Usage::
 
@@ -6,23 +6,33 @@ Usage::
     .venv/bin/python tools/bench_generate.py --random-init recipes # untrained stages from the recipes
     .venv/bin/python tools/bench_generate.py --checkpoint PIPELINE_DIR --threads 1 --repeats 7
 
-What is timed: one call ``pipeline(seconds, num=1, steps, cfg_scale, style, sampler)`` — the
+Whole process (what a user waits for): ``audiogen generate --seconds S --num 1 --steps K --out
+TMP`` run ``--process-runs`` times as a fresh subprocess (``python -m audiogen.cli`` of this
+checkout, ``OMP_NUM_THREADS=--threads``, ``--device cpu``), for each ``--steps`` value; the median
+and the fastest wall time are reported, beside ``audiogen --help`` and a bare ``python -c "import
+torch"`` (the floor every command that generates pays). ``--baseline REV`` runs the same
+commands on ``REV``'s ``audiogen`` package too (``git archive`` into a temporary folder),
+interleaved run by run, for a before / after comparison under the same load. Skipped with
+``--random-init`` (the command line needs a pipeline folder) or ``--process-runs 0``.
+
+In process: one call ``pipeline(seconds, num=1, steps, cfg_scale, style, sampler)`` — the
 sampler loop of the latent denoiser (``denoise``), the VAE decoder (``decode``) and the vocoder
-(``vocode``) — at the default settings (10 s, 25 DPM-Solver++ steps, the pipeline's own default CFG scale, as
-``audiogen generate`` uses it: ``generation.cfg_scale`` of its ``model_index.json``, 1.0 for the
-bundled model; random-init pipelines get 3.0), in two conditions: with a style (above CFG scale 1,
-classifier-free guidance runs the conditional and the unconditional prediction in one batch of 2
-per step; at 1, one prediction) and unconditional (one prediction per step). ``--warmup``
-calls first, then ``--repeats`` calls; the median of each stage over the repeats is reported
-(CUDA is synchronised before every reading). ``RTF`` = wall seconds per second of audio (< 1 is
-faster than real time); ``x realtime`` is its inverse.
+(``vocode``) — for each ``--steps`` value (default 4, 8 and 25 DPM-Solver++ steps; 10 s; the
+pipeline's own default CFG scale, as ``audiogen generate`` uses it: ``generation.cfg_scale`` of
+its ``model_index.json``, 1.0 for the bundled model; random-init pipelines get 3.0), in two
+conditions: with a style (above CFG scale 1, classifier-free guidance runs the conditional and
+the unconditional prediction in one batch of 2 per step; at 1, one prediction) and unconditional
+(one prediction per step). ``--warmup`` calls first, then ``--repeats`` calls; the median of each
+stage over the repeats is reported (CUDA is synchronised before every reading). ``RTF`` = wall
+seconds per second of audio (< 1 is faster than real time); ``x realtime`` is its inverse.
 
 Long generation (``--long 60,600``): for each length, a fresh process (``--threads`` threads)
-loads the pipeline and generates one clip of that length with :func:`audiogen.longform.generate_long`
+loads the pipeline and generates one clip of that length with
+:func:`audiogen.pipelines.longform.generate_long`
 (windowed denoising, chunked decoding and vocoding; the path ``audiogen generate`` takes above 10 s),
 then reports the wall time per audio second and the process's peak resident memory (``ru_maxrss``),
 also after loading only; the last lines give the ratios of the longest to the shortest length
-(the issue's bar: within 1.3x). ``--steps`` applies.
+(the issue's bar: within 1.3x). The first ``--steps`` value applies.
 
 Models: ``--checkpoint DIR`` (a pipeline folder), else the bundled model
 (``audiogen/assets/default``) when it is installed, else ``--random-init RECIPE_DIR``: the stages
@@ -36,8 +46,11 @@ threads stall when the cores are shared).
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# time this checkout's audiogen, not whichever copy is installed (the script's folder is tools/)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -134,11 +147,95 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _repo_env(threads: int, root: Path = ROOT) -> dict[str, str]:
+    """A child's environment: ``root``'s audiogen first on ``PYTHONPATH``, ``threads`` OpenMP threads."""
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(threads)}
+
+
+def _wall(command: list[str], root: Path, threads: int) -> float:
+    """Wall seconds of one ``python COMMAND`` run with ``root``'s audiogen (it must succeed)."""
+    import subprocess
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, env=_repo_env(threads, root), cwd=root
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"error: {' '.join(command)} failed:\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def _baseline_tree(rev: str, folder: Path) -> Path:
+    """``rev``'s ``audiogen`` package (``git archive``) unpacked under ``folder``; returns ``folder``."""
+    import subprocess
+
+    command = ["git", "-C", str(ROOT), "archive", rev, "audiogen"]
+    archive = subprocess.run(command, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def process_bench(args, steps_list: list[int]) -> list[dict]:
+    """Whole-process wall time of ``audiogen generate`` per steps value, ``--help`` and ``import torch``.
+
+    With ``--baseline REV`` the same commands also run on ``REV``'s package, interleaved run by run
+    (alternating which goes first), so both see the same load.
+    """
+    import tempfile
+
+    runs = args.process_runs
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"now": ROOT}
+        if args.baseline:
+            (Path(tmp) / "baseline").mkdir()
+            trees[args.baseline] = _baseline_tree(args.baseline, Path(tmp) / "baseline")
+        out = Path(tmp) / "out"
+        commands = [("python -c 'import torch'", ["-c", "import torch"]),
+                    ("audiogen --help", ["-m", "audiogen.cli", "--help"])]  # fmt: skip
+        for steps in steps_list:
+            command = ["-m", "audiogen.cli", "generate", "--seconds", f"{args.seconds:g}", "--num", "1",
+                       "--steps", str(steps), "--sampler", args.sampler, "--device", "cpu",
+                       "--out", str(out), "--overwrite"]  # fmt: skip
+            if args.checkpoint is not None:
+                command += ["--checkpoint", str(args.checkpoint.resolve())]
+            commands.append((f"audiogen generate --seconds {args.seconds:g} --steps {steps}", command))
+        for root in trees.values():  # not timed: byte-compiles the package, warms the page cache
+            _wall(commands[-1][1], root, args.threads)
+        load = os.getloadavg()[0]
+        times: dict[tuple[str, str], list[float]] = {(t, c[0]): [] for t in trees for c in commands}
+        for i in range(runs):
+            order = list(trees) if i % 2 == 0 else list(reversed(trees))
+            for label, command in commands:
+                for tree in order:
+                    times[(tree, label)].append(_wall(command, trees[tree], args.threads))
+    print(
+        f"whole process: fresh `python -m audiogen.cli ...` per run, OMP_NUM_THREADS={args.threads}, "
+        f"median (fastest) of {runs}, load average {load:.1f} -> {os.getloadavg()[0]:.1f}"
+    )
+    print(f"  {'command':<44}" + "".join(f"{tree:>22}" for tree in trees))
+    rows = []
+    for label, _ in commands:
+        cells = []
+        for tree in trees:
+            values = times[(tree, label)]
+            median, fastest = statistics.median(values), min(values)
+            cells.append(f"{median:>8.2f} s ({fastest:.2f} s)")
+            rows.append({"tree": tree, "command": label, "median_s": median, "fastest_s": fastest})
+        print(f"  {label:<44}" + "".join(f"{c:>22}" for c in cells))
+    return rows
+
+
 def long_child(args) -> None:
     """Generate one clip of ``args.long_child`` seconds in this process; print one JSON line."""
     import time
 
-    from audiogen.longform import generate_long
+    from audiogen.pipelines.longform import generate_long
 
     pipeline, source = _load(args)
     style = pipeline.styles[0] if pipeline.styles else None
@@ -178,10 +275,7 @@ def long_bench(args) -> None:
         if args.random_init is not None:
             command += ["--random-init", str(args.random_init)]
         # the child imports audiogen from this checkout (the script's folder is tools/)
-        root = str(Path(__file__).resolve().parent.parent)
-        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONPATH": path}
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        proc = subprocess.run(command, capture_output=True, text=True, env=_repo_env(args.threads))
         if proc.returncode:
             raise SystemExit(f"error: the {seconds:g} s run failed:\n{proc.stderr[-3000:]}")
         out = proc.stdout
@@ -215,7 +309,12 @@ def main(argv: list[str] | None = None) -> None:
         help="build untrained stages from RECIPE_DIR/{autoencoder,diffusion,vocoder}.yaml",
     )
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument(
+        "--steps", default="4,8,25", help="comma-separated sampler steps (default 4,8,25; --long: the first)"
+    )
+    parser.add_argument(
+        "--process-runs", type=int, default=5, help="whole-process runs per command (0: skip; default 5)"
+    )
     parser.add_argument(
         "--cfg-scale", type=float, default=None, help="styled row's CFG scale (default: the pipeline's own)"
     )
@@ -232,8 +331,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--long", default=None, metavar="S1,S2", help="long generation: lengths in seconds, e.g. 60,600"
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also time the whole-process commands on git REV's package, interleaved (e.g. HEAD~3)",
+    )
     parser.add_argument("--long-child", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    steps_list = [int(x) for x in str(args.steps).split(",")]
+    args.steps = steps_list[0]
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     torch.set_num_threads(args.threads)
     if args.long_child is not None:
@@ -275,10 +382,13 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"  torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"{args.threads} threads, load average {os.getloadavg()[0]:.1f}; "
-        f"{args.seconds:g} s clip, {args.steps} {args.sampler} steps, median of {args.repeats} "
-        f"after {args.warmup} warm-up"
+        f"{args.seconds:g} s clip, {args.sampler}, median of {args.repeats} after {args.warmup} warm-up"
     )
-    header = f"{'device':<6} {'condition':<28}" + "".join(f"{s + ' (s)':>12}" for s in STAGES)
+    process_rows = []
+    if args.process_runs > 0 and args.random_init is None:
+        process_rows = process_bench(args, steps_list)
+    print("in process, per stage:")
+    header = f"{'device':<6} {'steps':>5} {'condition':<28}" + "".join(f"{s + ' (s)':>12}" for s in STAGES)
     header += f"{'RTF':>8}{'x realtime':>12}"
     print(header)
     print("-" * len(header))
@@ -286,20 +396,22 @@ def main(argv: list[str] | None = None) -> None:
     for device in devices:
         pipeline.to(device)
         name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu"
-        for label, cond_style in conditions:
-            t = bench(pipeline, args.seconds, args.steps, cfg_scale, cond_style, args.sampler,
-                      args.warmup, args.repeats)  # fmt: skip
-            rtf = t["total"] / args.seconds
-            print(
-                f"{device:<6} {label:<28}"
-                + "".join(f"{t[s]:>12.3f}" for s in STAGES)
-                + f"{rtf:>8.3f}{1 / rtf:>12.1f}"
-            )
-            results.append({"device": device, "device_name": name, "condition": label, **t, "rtf": rtf})
+        for steps in steps_list:
+            for label, cond_style in conditions:
+                t = bench(pipeline, args.seconds, steps, cfg_scale, cond_style, args.sampler,
+                          args.warmup, args.repeats)  # fmt: skip
+                rtf = t["total"] / args.seconds
+                print(
+                    f"{device:<6} {steps:>5} {label:<28}"
+                    + "".join(f"{t[s]:>12.3f}" for s in STAGES)
+                    + f"{rtf:>8.3f}{1 / rtf:>12.1f}"
+                )
+                row = {"device": device, "device_name": name, "steps": steps, "condition": label}
+                results.append({**row, **t, "rtf": rtf})
     if args.json is not None:
         args.json.write_text(
-            json.dumps({"model": source, "threads": args.threads, "args": vars(args), "results": results},
-                       indent=2, default=str) + "\n"
+            json.dumps({"model": source, "threads": args.threads, "args": vars(args), "results": results,
+                        "process": process_rows}, indent=2, default=str) + "\n"
         )  # fmt: skip
         print(f"wrote {args.json}")
 

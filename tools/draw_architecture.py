@@ -72,7 +72,7 @@ def draw(out: Path) -> None:
     var = box(62, 96, 44, 9.5, "audiogen variation IN.wav",
               "cli/generate.py · variation\nchecks.check_input_audio: the header only", "entry")
     hub = box(24, 81, 64, 10, "hub.py · load_pipeline_stages",
-              "model_index.json → MelVAE, LatentDenoiser, DDPMScheduler, GLRefineVocoder\n"
+              "model_index.json → MelVAE, LatentDenoiser, NoiseSchedule, GLRefineVocoder\n"
               "(one class table, MODEL_CLASSES); AudioGenPipeline.from_pretrained", "load")
     arrow(gen, hub, "pipeline folder", start=(26, 96), end=(40, 91.4))
     arrow(var, hub, "", start=(80, 96), end=(70, 91.4))
@@ -97,7 +97,7 @@ def draw(out: Path) -> None:
     loop = box(14, 31, 66, 13.5, "pipelines/denoise.py · denoise_loop",
                "per step: scheduler.scale_model_input → models/denoiser.py ·\n"
                "LatentDenoiser (classifier-free guidance towards the style) →\n"
-               "scheduler.step (diffusers: DPM-Solver++ / DDIM / Euler, schedulers.py)", "pipeline")
+               "scheduler.step (DPM-Solver++ / DDIM / Euler: samplers.py)", "pipeline")
     arrow(call, loop, "latent (b, 64, T)", side="left", start=(24, 62), end=(34, 44.9))
     arrow(edit, loop, "latent (1, 64, T)", start=(83, 49), end=(64, 44.9))
     dec = box(14, 17, 66, 9, "models/autoencoder.py · MelVAE.decode",

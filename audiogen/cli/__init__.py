@@ -46,5 +46,12 @@ app.add_typer(reconstruct.eval_app, name="eval", help="Evaluate models: reconstr
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (ends the process without interpreter teardown after a command
+    that allows it: :mod:`audiogen.cli.exit`)."""
+    from audiogen.cli.exit import leave, reset
+
+    reset()
+    try:
+        app()
+    except SystemExit as e:
+        leave(e)

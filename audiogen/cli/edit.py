@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from audiogen.cli.exit import allow_fast_exit
 from audiogen.cli.generate import (
     CFG_SCALE,
     CHECKPOINT,
@@ -82,6 +83,7 @@ def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str) -> N
             raise _fail(f"--report: {e}") from e
         for line in format_report(stats):
             typer.echo(line)
+    allow_fast_exit()  # the output is written and closed
 
 
 def extend(

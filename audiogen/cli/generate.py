@@ -5,7 +5,7 @@ default: the bundled model in ``audiogen/assets/default``, :data:`~audiogen.hub.
 Bad arguments (a length out of range, an unknown style, a missing model, CUDA asked for but not
 there, an output that exists without ``--overwrite``, an output location that is a file, a folder
 or not writable) print ``error: ...`` and exit with status 2 before the model is loaded (the
-flags' ranges are in :mod:`audiogen.cli.checks`); a model folder that exists but cannot be loaded,
+flags' ranges are in :mod:`audiogen.checks`); a model folder that exists but cannot be loaded,
 or an output that fails to write, exits with status 1.
 ``--lora DIR[:STRENGTH]`` (repeatable) stacks LoRA adapters on the denoiser
 (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`); an adapter made for another base exits
@@ -20,8 +20,9 @@ from typing import Any
 
 import typer
 
-from audiogen.cli import checks
-from audiogen.cli.checks import MAX_SECONDS, check_input_audio
+from audiogen import checks
+from audiogen.checks import MAX_SECONDS, check_input_audio
+from audiogen.cli.exit import allow_fast_exit
 
 AUDIO_FORMATS = ("wav", "flac")
 
@@ -194,7 +195,7 @@ def generate(
     """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav.
 
     Clips longer than one 10 s denoising window are denoised in overlapping windows and decoded and
-    vocoded in chunks (memory bounded, time linear in the length; audiogen.longform).
+    vocoded in chunks (memory bounded, time linear in the length; audiogen.pipelines.longform).
     """
     import math
 
@@ -227,7 +228,7 @@ def generate(
     # at most MAX_SECONDS of audio per batch (one longest clip): memory stays bounded whatever
     # --batch-size says, and clips do not change (each has its own seed)
     batch_size = min(batch_size, max(1, int(MAX_SECONDS // seconds)))
-    from audiogen.longform import generate_long, is_long
+    from audiogen.pipelines.longform import generate_long, is_long
 
     long = is_long(pipeline, pipeline.latent_frames_for(round(seconds * pipeline.sample_rate)))
     places = None
@@ -263,6 +264,7 @@ def generate(
             f"decode {result.timings.decode:.2f} s, vocode {result.timings.vocode:.2f} s; "
             f"real-time factor {result.real_time_factor:.3f})"
         )
+    allow_fast_exit()  # every clip is written and closed
 
 
 def loop(
@@ -291,7 +293,7 @@ def loop(
     """Generate a seamless loop of exactly BARS bars at BPM and write it (tiled --repeat times) to OUT.
 
     Loops longer than one 10 s denoising window are denoised in windows spread round the circle and
-    decoded and vocoded in chunks round it (audiogen.longform.loop_long).
+    decoded and vocoded in chunks round it (audiogen.pipelines.longform.loop_long).
 
     The loop is periodic by construction (circular denoising and decoding), generated with the
     achievable period nearest to the exact length, then fitted to it: with --fit mel (default) the
@@ -338,7 +340,7 @@ def loop(
             f"{bars:g} bars at {bpm:g} bpm is {samples} samples; this model's shortest loop is {granularity} "
             f"samples ({granularity / pipeline.sample_rate:.3f} s)"
         )
-    from audiogen.longform import is_long, loop_long
+    from audiogen.pipelines.longform import is_long, loop_long
 
     kwargs = dict(
         repeat=repeat, seed=seed, steps=steps, cfg_scale=cfg_scale, style=style, sampler=sampler, fit=fit
@@ -364,7 +366,7 @@ def loop(
         f"pitch ratio {result.pitch_ratio:.5f} ({1200 * math.log2(result.pitch_ratio):+.1f} cents)"
     )
     if report and places is not None:  # window boundaries in period samples, joints in vocoded samples
-        from audiogen.longform import LongReportPlaces
+        from audiogen.pipelines.longform import LongReportPlaces
 
         scale = samples / result.period_samples
         joints = [p * result.period_samples / result.vocoded_samples for p in places.vocoder_joints]
@@ -376,6 +378,7 @@ def loop(
         )
     elif report:
         _report(result.waveforms[0], pipeline, None)
+    allow_fast_exit()
 
 
 def variation(
@@ -435,3 +438,4 @@ def variation(
         f"wrote {out}: {result.num_samples} samples = {result.seconds:.3f} s at {result.sample_rate} Hz "
         f"(strength {strength:g}, seed {seed})"
     )
+    allow_fast_exit()

@@ -10,10 +10,10 @@ an attempt to allocate hundreds of gigabytes. Three layers:
   integer, not a bool or a float; floats are finite; ``Literal`` values are among the allowed;
   nested config sections are objects), integer fields within :data:`INT_BOUNDS`, the noise
   schedule among :data:`BETA_SCHEDULES`;
-* :func:`check_weights_match` - the model built on PyTorch's ``meta`` device (no memory) has
-  exactly the tensor names and shapes the safetensors header lists, and at most
-  :data:`MAX_PARAMETERS` elements, before the weights are read; :func:`check_finite` then checks
-  the loaded tensors hold no NaN or Inf.
+* :func:`check_weights_match` - the model built on PyTorch's ``meta`` device (no memory, no
+  initialisation) has exactly the tensor names and shapes the safetensors header lists, and at
+  most :data:`MAX_PARAMETERS` elements, before the weights are read; :func:`check_finite` then
+  checks the loaded tensors hold no NaN or Inf.
 
 The bounds are judgements, not format limits; they are all here, each with its reason.
 """
@@ -202,11 +202,20 @@ def check_config(cls: type, data: Any, path: Path | str, prefix: str = "") -> No
         raise ValueError(f"{path}: {reason}")
 
 
-def check_weights_match(model_cls: type, config: Any, weights: Path) -> None:
+def check_weights_match(model_cls: type, config: Any, weights: Path, skeleton: Any = None) -> Any:
     """Build ``model_cls(config)`` on the meta device and compare it with ``weights``' header.
 
-    Nothing is allocated: the meta model has shapes but no storage, and only the safetensors
+    Nothing is allocated: the skeleton (:func:`~audiogen.models.pretrained.build_skeleton`: meta
+    device, parameters left uninitialised) has shapes but no storage, and only the safetensors
     header (names, shapes) is read.
+
+    Args:
+        model_cls, config: the model to build.
+        weights: the ``model.safetensors`` file.
+        skeleton: an already built skeleton of ``model_cls(config)`` to compare instead.
+
+    Returns:
+        The skeleton (load the weights into it with ``load_state_dict(..., assign=True)``).
 
     Raises:
         ValueError: the model would have more than :data:`MAX_PARAMETERS` elements, or its state
@@ -214,8 +223,10 @@ def check_weights_match(model_cls: type, config: Any, weights: Path) -> None:
     """
     from safetensors import SafetensorError, safe_open
 
-    with torch.device("meta"):
-        skeleton = model_cls(config)
+    from audiogen.models.pretrained import build_skeleton
+
+    if skeleton is None:
+        skeleton = build_skeleton(model_cls, config)
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     total = sum(math.prod(s) for s in expected.values())
     if total > MAX_PARAMETERS:
@@ -240,12 +251,17 @@ def check_weights_match(model_cls: type, config: Any, weights: Path) -> None:
             f"{weights}: weights do not match {model_cls.__name__} as configured in config.json: "
             f"missing {missing[:5]}, unexpected {unexpected[:5]}, shapes (file vs config) {wrong[:3]}"
         )
+    return skeleton
 
 
 def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
     """Raise ``ValueError`` naming ``path`` and the tensor if a floating-point tensor holds NaN/Inf."""
     for name, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        # a NaN or an infinity anywhere makes the sum NaN or infinite, so a finite sum clears the
+        # tensor in one vectorised pass; only a non-finite sum (also a finite overflow) is looked at
+        if not tensor.is_floating_point() or math.isfinite(tensor.sum(dtype=torch.float64)):
+            continue
+        if not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
             raise ValueError(
                 f"{path}: tensor {name!r} holds {bad} non-finite value(s) (NaN or Inf) of "

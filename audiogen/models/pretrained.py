@@ -12,9 +12,11 @@ training checkpoint writes the same folders, so a checkpoint's ``models/<name>/`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -120,6 +122,99 @@ def load_model_files(directory: str | Path, device: str | torch.device = "cpu") 
     return meta["class"], meta["config"], state
 
 
+#: ``torch.nn.init`` functions made no-ops while a skeleton is built (the weights are loaded next).
+_INIT_FUNCTIONS = tuple(
+    name for name in dir(torch.nn.init) if name.endswith("_") and not name.startswith("_")
+)
+#: Window functions computed on the CPU while a skeleton is built: on the meta device they run
+#: PyTorch's Python reference implementations, whose first call imports ``torch._dynamo`` (~1.5 s).
+_WINDOW_FUNCTIONS = ("hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window")
+
+
+def _keep(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return tensor
+
+
+def _on_cpu(function: Any) -> Any:
+    def window(*args: Any, **kwargs: Any) -> torch.Tensor:
+        if kwargs.get("device") is None:
+            kwargs["device"] = "cpu"
+        return function(*args, **kwargs)
+
+    return window
+
+
+@contextlib.contextmanager
+def skeleton_mode() -> Iterator[None]:
+    """Modules built inside get meta-device parameters that ``torch.nn.init`` leaves alone.
+
+    Like ``torch.nn.utils.skip_init`` / ``load_state_dict(assign=True)`` loading: no memory and no
+    random initialisation for weights that are about to be replaced. Window functions
+    (``torch.hann_window``, ...) still give real CPU tensors, so non-persistent buffers built from
+    them are usable (and building does not import ``torch._dynamo``).
+    """
+    saved = {name: getattr(torch.nn.init, name) for name in _INIT_FUNCTIONS}
+    windows = {name: getattr(torch, name) for name in _WINDOW_FUNCTIONS}
+    try:
+        for name in _INIT_FUNCTIONS:
+            setattr(torch.nn.init, name, _keep)
+        for name, function in windows.items():
+            setattr(torch, name, _on_cpu(function))
+        with torch.device("meta"):
+            yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
+        for name, function in windows.items():
+            setattr(torch, name, function)
+
+
+def build_skeleton(model_cls: type, config: Any) -> Any:
+    """``model_cls(config)`` built in :func:`skeleton_mode`: parameters on the meta device, uninitialised."""
+    with skeleton_mode():
+        return model_cls(config)
+
+
+def _meta_tensors(model: Any) -> list[str]:
+    """Names of the tensors of ``model`` still on the meta device (parameters, buffers, tensor attributes)."""
+    names = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    for prefix, module in model.named_modules():
+        tensors = [k for k, v in vars(module).items() if torch.is_tensor(v) and v.is_meta]
+        names += [f"{prefix}.{k}".lstrip(".") for k in tensors]
+    return names
+
+
+def _aligned(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor if tensor.data_ptr() % 64 == 0 else tensor.clone()
+
+
+def assign_weights(model: Any, state: dict[str, torch.Tensor], where: Path | str) -> Any:
+    """Make ``state``'s tensors the parameters and buffers of ``model`` (no copy; strict names).
+
+    Each tensor is first cast to the dtype of the tensor it replaces (float16-stored parameters
+    become float32, as ``load_state_dict``'s copy would make them). safetensors hands out tensors
+    at any byte offset, and CPU kernels round differently on data not aligned to 64 bytes, so such
+    tensors are copied once into PyTorch's (aligned) allocation: outputs then match a model whose
+    parameters were copied into place bit for bit.
+
+    Raises:
+        ValueError: names or shapes differ (``where`` names the weights file).
+    """
+    current = model.state_dict()
+    state = {k: _aligned(v.to(current[k].dtype) if k in current else v) for k, v in state.items()}
+    try:
+        result = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as e:  # shape mismatches
+        lines = str(e).splitlines()[1:3]
+        raise ValueError(f"{where}: weights do not match {type(model).__name__}: {lines}") from e
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            f"{where}: weights do not match {type(model).__name__}; "
+            f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
+    return model
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A config dataclass as a JSON-ready dict (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
@@ -168,9 +263,11 @@ class PretrainedMixin:
         """Build the model from ``config.json`` and load ``model.safetensors`` strictly.
 
         The configuration is checked first (:func:`~audiogen.models.config_checks.check_config`:
-        types, finiteness, size bounds), then the model is built on the meta device and compared
-        with the weights file's header (names, shapes, parameter count), so a bad folder fails
-        before anything is allocated; the loaded weights must be finite.
+        types, finiteness, size bounds), then the model is built on the meta device without
+        initialising its parameters (:func:`build_skeleton`) and compared with the weights file's
+        header (names, shapes, parameter count), so a bad folder fails before anything is
+        allocated; the weights, which must be finite, then become its parameters in place
+        (:func:`assign_weights`: ``load_state_dict(assign=True)``, no second copy).
 
         Raises:
             FileNotFoundError: if a file is missing.
@@ -198,19 +295,13 @@ class PretrainedMixin:
             model_config = from_dict(cls.config_class, meta["config"])
         except (TypeError, ValueError) as e:
             raise ValueError(f"{config_path}: {e}") from e
-        check_weights_match(cls, model_config, directory / WEIGHTS_NAME)
-        class_name, config, state = load_model_files(directory, device)
-        model = cls(model_config)  # type: ignore[call-arg]
-        try:
-            result = model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
-        except RuntimeError as e:  # shape mismatches
-            raise ValueError(
-                f"{directory / WEIGHTS_NAME}: weights do not match {cls.__name__}({config}): "
-                f"{str(e).splitlines()[1:3]}"
-            ) from e
-        if result.missing_keys or result.unexpected_keys:
-            raise ValueError(
-                f"{directory / WEIGHTS_NAME}: weights do not match {cls.__name__}({config}); "
-                f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
-            )
+        model = check_weights_match(cls, model_config, directory / WEIGHTS_NAME)
+        _, _, state = load_model_files(directory, device)
+        assign_weights(model, state, directory / WEIGHTS_NAME)
+        if _meta_tensors(model):
+            # something built in __init__ and not in the weights file stayed on the meta device:
+            # build on the CPU instead, parameters still uninitialised (torch.empty) until assigned
+            with skeleton_mode(), torch.device("cpu"):
+                model = cls(model_config)  # type: ignore[call-arg]
+            assign_weights(model, state, directory / WEIGHTS_NAME)
         return model.to(device).eval()  # type: ignore[attr-defined]

@@ -5,8 +5,9 @@ they agree, and runs them; it trains nothing). :meth:`AudioGenPipeline.__call__`
 steps:
 
 1. :meth:`~AudioGenPipeline.check_inputs`, the one check of a call's arguments;
-2. a diffusers sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.schedulers.make_sampler`)
-   built from the stored training noise schedule, and its timesteps;
+2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.schedulers.make_sampler`; ports of
+   diffusers' schedulers in :mod:`audiogen.samplers`) built from the stored training noise
+   schedule, and its timesteps;
 3. the initial noise ``(batch, latent_dim, latent_frames)``, one CPU generator per item;
 4. the denoising loop (:func:`audiogen.pipelines.denoise.denoise_loop`), with classifier-free
    guidance towards a style label;
@@ -27,7 +28,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from audiogen.pipelines.edit import EditMixin
 from audiogen.pipelines.loop import LoopMixin
 from audiogen.pipelines.lora import LoraMixin
 from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync
+from audiogen.pipelines.stages import stage_disagreements
 from audiogen.schedulers import SAMPLERS, make_sampler
 
 
@@ -52,12 +53,6 @@ def default_model_dir() -> Path:
     raises a :class:`FileNotFoundError` telling the user to pass a checkpoint folder.
     """
     return hub.DEFAULT_PIPELINE
-
-
-def _differences(a: Any, b: Any, names: list[str] | None = None) -> list[str]:
-    """``["name: a_value vs b_value", ...]`` for the dataclass fields where ``a`` and ``b`` differ."""
-    names = names or [f.name for f in fields(a)]
-    return [f"{n}: {getattr(a, n)!r} vs {getattr(b, n)!r}" for n in names if getattr(a, n) != getattr(b, n)]
 
 
 class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
@@ -72,8 +67,9 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         mel_config: the log-mel front end every stage was trained with.
         autoencoder: a :class:`~audiogen.models.autoencoder.MelAutoencoder` (e.g. ``MelVAE``).
         denoiser: a :class:`~audiogen.models.denoiser.LatentDenoiser` (the EMA weights).
-        scheduler: the diffusers training noise scheduler
-            (:func:`~audiogen.schedulers.noise_scheduler`); samplers are built from its config.
+        scheduler: the training noise schedule: an :class:`audiogen.samplers.NoiseSchedule` (what
+            :meth:`from_pretrained` loads) or the diffusers scheduler of
+            :func:`~audiogen.schedulers.noise_scheduler`; samplers are built from its config.
         vocoder: a :class:`~audiogen.models.vocoder.Vocoder`.
         cfg_scale: this model's default classifier-free guidance scale (what :meth:`__call__`,
             :meth:`loop` and :meth:`variation` use when given ``cfg_scale=None``; 1 = none). It is a
@@ -100,29 +96,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
     ) -> None:
         if not math.isfinite(cfg_scale):
             raise ValueError(f"cfg_scale (the pipeline's default) must be finite, got {cfg_scale}")
-        problems = []
-        for name, stage in (("autoencoder", autoencoder), ("vocoder", vocoder)):
-            diff = _differences(mel_config, stage.mel_config)
-            if diff:
-                problems.append(f"the {name}'s mel front end differs from the pipeline's ({'; '.join(diff)})")
-        dcfg = denoiser.config
-        if autoencoder.latent_dim != dcfg.latent_dim:
-            problems.append(
-                f"latent_dim: the autoencoder makes {autoencoder.latent_dim}-channel latents, the denoiser "
-                f"expects {dcfg.latent_dim}"
-            )
-        trained_downsample = getattr(dcfg, "time_downsample", None)
-        if trained_downsample is not None and trained_downsample != autoencoder.time_downsample:
-            problems.append(
-                f"time_downsample: the denoiser was trained on latents of {trained_downsample} mel frames "
-                f"per latent frame, the autoencoder compresses by {autoencoder.time_downsample}"
-            )
-        scfg = scheduler.config
-        for key in ("prediction_type", "num_train_timesteps", "beta_schedule", "beta_start", "beta_end"):
-            if key in scfg and scfg[key] != getattr(dcfg, key):
-                problems.append(
-                    f"scheduler {key}={scfg[key]!r} but the denoiser was trained with {getattr(dcfg, key)!r}"
-                )
+        problems = stage_disagreements(mel_config, autoencoder, denoiser, scheduler, vocoder)
         if problems:
             raise ValueError("AudioGenPipeline: the stages do not agree: " + "; ".join(problems))
         self.mel_config = mel_config
@@ -226,7 +200,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         """Check the arguments of a call (:meth:`__call__`, :meth:`loop`, :meth:`variation`, editing).
 
         The one place they are checked; the command line only checks its flags' ranges before
-        loading (:mod:`audiogen.cli.checks`).
+        loading (:mod:`audiogen.checks`).
 
         Args:
             seconds: clip length (``None``: not given); must be a positive number of at least one
@@ -375,7 +349,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             "stages": {
                 "autoencoder": {"subfolder": "autoencoder", "class": type(self.autoencoder).__name__},
                 "denoiser": {"subfolder": "denoiser", "class": type(self.denoiser).__name__},
-                "scheduler": {"subfolder": "scheduler", "class": type(self.scheduler).__name__},
+                "scheduler": {"subfolder": "scheduler", "class": hub.scheduler_name(self.scheduler)},
                 "vocoder": {"subfolder": "vocoder", "class": type(self.vocoder).__name__},
             },
             "mel": self.mel_config.to_dict(),

@@ -1,10 +1,10 @@
 """The reverse diffusion process: initial latents, then the sampler loop with classifier-free guidance.
 
 :func:`prepare_latents` draws the starting noise, :func:`denoise_loop` runs a sampler
-(:func:`audiogen.schedulers.make_sampler`) over its timesteps with the latent denoiser
-(:class:`~audiogen.models.denoiser.LatentDenoiser`), and :func:`sample_latents` /
-:func:`noise_and_denoise` (SDEdit variation) put the two together for callers that have no
-pipeline (training samples, long-form windows). :meth:`AudioGenPipeline.__call__
+(:func:`audiogen.schedulers.make_sampler`, the ports of :mod:`audiogen.samplers`) over its
+timesteps with the latent denoiser (:class:`~audiogen.models.denoiser.LatentDenoiser`), and
+:func:`sample_latents` / :func:`noise_and_denoise` (SDEdit variation) put the two together for
+callers that have no pipeline (training samples, long-form windows). :meth:`AudioGenPipeline.__call__
 <audiogen.pipelines.audiogen.AudioGenPipeline.__call__>` runs the same steps one by one.
 """
 
@@ -46,9 +46,9 @@ def prepare_latents(
     from generator ``i`` (so an item does not depend on the batch size). Call after
     ``scheduler.set_timesteps`` (some schedulers' ``init_noise_sigma`` depend on the steps).
     """
-    from diffusers.utils.torch_utils import randn_tensor
+    from audiogen.samplers import randn
 
-    x = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+    x = randn(shape, generator, device, torch.float32)
     return x * scheduler.init_noise_sigma
 
 
@@ -198,7 +198,7 @@ def noise_and_denoise(
     Raises:
         ValueError: ``strength`` outside ``[0, 1]``, or as :func:`sample_latents`.
     """
-    from diffusers.utils.torch_utils import randn_tensor
+    from audiogen.samplers import randn
 
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
@@ -215,7 +215,7 @@ def noise_and_denoise(
     timesteps = scheduler.timesteps[begin:]
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(begin)
-    noise = randn_tensor(tuple(latent.shape), generator=generator, device=device, dtype=torch.float32)
+    noise = randn(tuple(latent.shape), generator, device, torch.float32)
     x = scheduler.add_noise(latent, noise, timesteps[:1].repeat(latent.shape[0]))
     labels_t = as_labels(labels, latent.shape[0], device)
     return denoise_loop(denoiser, scheduler, x, timesteps, labels_t, cfg_scale, generator, circular, progress)

@@ -132,11 +132,11 @@ def _denoise_replacing(
     window_seconds: float,
 ) -> torch.Tensor:
     """The sampler loop with the known frames replaced after every step (see the module docstring)."""
-    from diffusers.utils.torch_utils import randn_tensor
     from tqdm.auto import tqdm
 
     from audiogen.pipelines.denoise import as_labels, check_pair
     from audiogen.pipelines.longform import windowed
+    from audiogen.samplers import randn
     from audiogen.schedulers import make_sampler
 
     denoiser = windowed(pipe, window_seconds)
@@ -147,7 +147,7 @@ def _denoise_replacing(
     weight = mask.to(device)
     scheduler.set_timesteps(steps, device=device)
     generators = pipe._generators(seed, batch)  # one CPU generator per item, as AudioGenPipeline
-    noise = randn_tensor(tuple(known.shape), generator=generators, device=device, dtype=torch.float32)
+    noise = randn(tuple(known.shape), generators, device, torch.float32)
     timesteps = scheduler.timesteps
     x = torch.lerp(
         noise * scheduler.init_noise_sigma, scheduler.add_noise(known, noise, timesteps[:1]), weight
