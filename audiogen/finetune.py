@@ -487,7 +487,8 @@ def _finetune(
             denoiser,
             noise_scheduler(denoiser.config),  # the schedule it was fine-tuned on
             load_model(folders["vocoder"], "vocoder"),
-            cfg_scale=base.cfg_scale,  # the base model's measured default; re-measure after fine-tuning
+            cfg_scale=base.cfg_scale,  # the base model's measured defaults; re-measure after fine-tuning
+            steps=base.steps,
         )
         pipe.save_pretrained(run_dir, model_card=_model_card(config, base_dir, styles, files))
     state.wait_for_everyone()

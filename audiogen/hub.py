@@ -55,6 +55,8 @@ MODEL_CARD_NAME = "MODEL_CARD.md"
 STAGES = ("autoencoder", "denoiser", "scheduler", "vocoder")
 #: CFG scale of pipeline folders whose ``model_index.json`` records none (written before it did).
 DEFAULT_CFG_SCALE = 3.0
+#: Sampler steps of pipeline folders whose ``model_index.json`` records none (``generation.steps``).
+DEFAULT_STEPS = 25
 
 #: The bundled default pipeline folder, ``audiogen/assets/default`` (package data). It may not
 #: exist (e.g. before the default model is trained); :func:`find_pipeline_folder` then says so.
@@ -412,7 +414,8 @@ def load_pipeline_stages(
 
     Returns:
         ``{"index": the parsed model_index.json, "index_path": its path, "mel_config": MelConfig,
-        "cfg_scale": float, "autoencoder": ..., "denoiser": ..., "scheduler": ..., "vocoder": ...}``.
+        "cfg_scale": float, "steps": int, "autoencoder": ..., "denoiser": ..., "scheduler": ...,
+        "vocoder": ...}``.
 
     Raises:
         FileNotFoundError: the folder, its ``model_index.json`` or a stage's files are missing
@@ -429,10 +432,13 @@ def load_pipeline_stages(
     try:
         mel_config = from_dict(MelConfig, index["mel"])
         cfg_scale = float(index.get("generation", {}).get("cfg_scale", DEFAULT_CFG_SCALE))
+        steps = index.get("generation", {}).get("steps", DEFAULT_STEPS)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"{index_path}: malformed ({type(e).__name__}: {e})") from e
     if not math.isfinite(cfg_scale):
         raise ValueError(f"{index_path}: malformed (generation.cfg_scale is {cfg_scale}, not finite)")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"{index_path}: malformed (generation.steps is {steps!r}, not an integer >= 1)")
     for name, folder in stages.items():
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: missing {name} folder of the pipeline in {directory}")
@@ -441,6 +447,7 @@ def load_pipeline_stages(
         "index_path": index_path,
         "mel_config": mel_config,
         "cfg_scale": cfg_scale,
+        "steps": steps,
     }
     for name, folder in stages.items():
         recorded = index["stages"][name].get("class")

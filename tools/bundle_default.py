@@ -46,13 +46,23 @@ def main() -> None:
         "(generation.cfg_scale); pick it by measuring FD (audiogen eval generate --cfg-scale); "
         "default: audiogen.pipeline.DEFAULT_CFG_SCALE (3.0)",
     )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="the model's default sampler steps, saved in model_index.json (generation.steps); pick "
+        "the fewest whose FD matches more (audiogen eval generate --steps); default: "
+        "audiogen.hub.DEFAULT_STEPS (25)",
+    )
     args = parser.parse_args()
 
+    from audiogen.hub import DEFAULT_STEPS
     from audiogen.pipeline import DEFAULT_CFG_SCALE, AudioGenPipeline
 
     cfg_scale = DEFAULT_CFG_SCALE if args.cfg_scale is None else args.cfg_scale
     pipe = AudioGenPipeline.from_stage_folders(
-        args.autoencoder, args.denoiser, args.vocoder, cfg_scale=cfg_scale
+        args.autoencoder, args.denoiser, args.vocoder, cfg_scale=cfg_scale,
+        steps=DEFAULT_STEPS if args.steps is None else args.steps,
     )
     card = args.model_card.read_text() if args.model_card else None
     out = pipe.save_pretrained(args.out, model_card=card, float16_stages=args.fp16)

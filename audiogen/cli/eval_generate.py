@@ -33,7 +33,9 @@ def generate(
     ),
     num: int = typer.Option(64, "--num", min=2, help="Generated clips (styles cycled evenly)."),
     seconds: float = typer.Option(4.0, "--seconds", min=0.1, help="Clip length in seconds (every set)."),
-    steps: int = typer.Option(25, "--steps", min=1, help="Sampler steps."),
+    steps: int | None = typer.Option(
+        None, "--steps", min=1, help="Sampler steps; default: the pipeline's (generation.steps)."
+    ),
     cfg_scale: float | None = typer.Option(
         None,
         "--cfg-scale",

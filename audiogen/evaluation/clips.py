@@ -97,7 +97,7 @@ def generate_clips(
     num: int,
     seconds: float,
     styles: Sequence[str | None],
-    steps: int = 25,
+    steps: int | None = None,
     cfg_scale: float | None = None,
     seed: int = 0,
     batch_size: int = 8,
@@ -116,7 +116,7 @@ def generate_clips(
         num: clips to generate.
         seconds: clip length in seconds.
         styles: the styles cycled over (``[None]``: unconditional).
-        steps: sampler steps.
+        steps: sampler steps (``None``: the pipeline's default).
         cfg_scale: classifier-free guidance scale; ``None``: the pipeline's default (``pipe.cfg_scale``).
         seed: base seed.
         batch_size: clips per pipeline call.

@@ -175,7 +175,7 @@ def evaluate_generation(
     split: str = "test",
     num: int = 64,
     seconds: float = 4.0,
-    steps: int = 25,
+    steps: int | None = None,
     cfg_scale: float | None = None,
     seed: int = 0,
     crops_per_file: int = 2,
@@ -205,7 +205,7 @@ def evaluate_generation(
         split: the held-out split.
         num: generated (and noise) clips.
         seconds: clip length in seconds.
-        steps: sampler steps.
+        steps: sampler steps (``None``: the pipeline's default, ``generation.steps``).
         cfg_scale: classifier-free guidance scale; ``None``: the pipeline's default (``pipe.cfg_scale``).
         seed: seed of generation and of the noise.
         crops_per_file: most crops per held-out file.
@@ -279,7 +279,7 @@ def evaluate_generation(
         styles = list(styles)
     else:
         styles = list(pipe.styles) or [None]
-    cfg_scale = pipe.resolve_cfg_scale(cfg_scale)
+    cfg_scale, steps = pipe.resolve_cfg_scale(cfg_scale), pipe.resolve_steps(steps)
     gen_wav, gen_rate = generate_clips(
         pipe, num, seconds, styles, steps=steps, cfg_scale=cfg_scale, seed=seed, batch_size=batch_size,
         progress=progress,

@@ -202,17 +202,17 @@ def check_config(cls: type, data: Any, path: Path | str, prefix: str = "") -> No
         raise ValueError(f"{path}: {reason}")
 
 
-def check_weights_match(model_cls: type, config: Any, weights: Path, skeleton: Any = None) -> Any:
-    """Build ``model_cls(config)`` on the meta device and compare it with ``weights``' header.
+def check_weights_match(model_cls: type, skeleton: Any, weights: Path) -> Any:
+    """Compare ``skeleton`` (a ``model_cls`` built on the meta device) with ``weights``' header.
 
     Nothing is allocated: the skeleton (:func:`~audiogen.models.pretrained.build_skeleton`: meta
     device, parameters left uninitialised) has shapes but no storage, and only the safetensors
     header (names, shapes) is read.
 
     Args:
-        model_cls, config: the model to build.
+        model_cls: the model's class (named in errors).
+        skeleton: ``model_cls(config)`` built by :func:`~audiogen.models.pretrained.build_skeleton`.
         weights: the ``model.safetensors`` file.
-        skeleton: an already built skeleton of ``model_cls(config)`` to compare instead.
 
     Returns:
         The skeleton (load the weights into it with ``load_state_dict(..., assign=True)``).
@@ -223,10 +223,6 @@ def check_weights_match(model_cls: type, config: Any, weights: Path, skeleton: A
     """
     from safetensors import SafetensorError, safe_open
 
-    from audiogen.models.pretrained import build_skeleton
-
-    if skeleton is None:
-        skeleton = build_skeleton(model_cls, config)
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     total = sum(math.prod(s) for s in expected.values())
     if total > MAX_PARAMETERS:

@@ -295,7 +295,7 @@ class PretrainedMixin:
             model_config = from_dict(cls.config_class, meta["config"])
         except (TypeError, ValueError) as e:
             raise ValueError(f"{config_path}: {e}") from e
-        model = check_weights_match(cls, model_config, directory / WEIGHTS_NAME)
+        model = check_weights_match(cls, build_skeleton(cls, model_config), directory / WEIGHTS_NAME)
         _, _, state = load_model_files(directory, device)
         assign_weights(model, state, directory / WEIGHTS_NAME)
         if _meta_tensors(model):

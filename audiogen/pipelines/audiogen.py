@@ -36,7 +36,7 @@ from torch import nn
 
 from audiogen import hub
 from audiogen.config import MelConfig
-from audiogen.hub import DEFAULT_CFG_SCALE
+from audiogen.hub import DEFAULT_CFG_SCALE, DEFAULT_STEPS
 from audiogen.pipelines.denoise import as_labels, check_pair, denoise_loop, module_device, prepare_latents
 from audiogen.pipelines.edit import EditMixin
 from audiogen.pipelines.loop import LoopMixin
@@ -75,14 +75,17 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             :meth:`loop` and :meth:`variation` use when given ``cfg_scale=None``; 1 = none). It is a
             property of the trained denoiser, measured per bundle, and saved in ``model_index.json``
             as ``generation.cfg_scale`` (folders without it load with :data:`DEFAULT_CFG_SCALE`).
+        steps: this model's default number of sampler steps (what every generating method uses
+            when given ``steps=None``), measured per bundle by FD, saved as ``generation.steps``
+            (folders without it load with :data:`~audiogen.hub.DEFAULT_STEPS`, 25).
 
     Raises:
-        ValueError: if ``cfg_scale`` is not finite, or if the stages disagree, naming every
-            difference: the autoencoder's or the vocoder's front end vs ``mel_config`` (sample
-            rate, n_mels, hop_length, ...), the latent channels of the autoencoder vs the
-            denoiser, the scheduler's noise process (prediction type, timesteps, betas) vs the
-            denoiser's, or (when the denoiser's config records one)
-            the time compression it was trained on vs the autoencoder's ``time_downsample``.
+        ValueError: if ``cfg_scale`` is not finite, ``steps`` is below 1, or if the stages
+            disagree, naming every difference: the autoencoder's or the vocoder's front end vs
+            ``mel_config`` (sample rate, n_mels, hop_length, ...), the latent channels of the
+            autoencoder vs the denoiser, the scheduler's noise process (prediction type,
+            timesteps, betas) vs the denoiser's, or (when the denoiser's config records one) the
+            time compression it was trained on vs the autoencoder's ``time_downsample``.
     """
 
     def __init__(
@@ -93,9 +96,12 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         scheduler: Any,
         vocoder: nn.Module,
         cfg_scale: float = DEFAULT_CFG_SCALE,
+        steps: int = DEFAULT_STEPS,
     ) -> None:
         if not math.isfinite(cfg_scale):
             raise ValueError(f"cfg_scale (the pipeline's default) must be finite, got {cfg_scale}")
+        if steps < 1:
+            raise ValueError(f"steps (the pipeline's default) must be >= 1, got {steps}")
         problems = stage_disagreements(mel_config, autoencoder, denoiser, scheduler, vocoder)
         if problems:
             raise ValueError("AudioGenPipeline: the stages do not agree: " + "; ".join(problems))
@@ -105,6 +111,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         self.scheduler = scheduler
         self.vocoder = vocoder.eval()
         self.cfg_scale = float(cfg_scale)
+        self.steps = int(steps)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -156,6 +163,10 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         """The CFG scale a call uses: ``cfg_scale``, or the default :attr:`cfg_scale` if ``None``."""
         return self.cfg_scale if cfg_scale is None else cfg_scale
 
+    def resolve_steps(self, steps: int | None) -> int:
+        """The sampler steps a call uses: ``steps``, or the default :attr:`steps` if ``None``."""
+        return self.steps if steps is None else steps
+
     def style_label(self, style: str | None) -> int | None:
         """Class index of ``style`` (``None`` → ``None``, unconditional).
 
@@ -186,7 +197,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         self,
         seconds: float | None = None,
         num: int = 1,
-        steps: int = 25,
+        steps: int | None = None,
         cfg_scale: float | None = None,
         seed: int = 0,
         style: str | None = None,
@@ -205,7 +216,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         Args:
             seconds: clip length (``None``: not given); must be a positive number of at least one
                 sample at :attr:`sample_rate`.
-            num, steps, seed: at least 1, 1 and 0.
+            num, steps, seed: at least 1, 1 and 0 (``steps=None``: the pipeline's default, :attr:`steps`).
             cfg_scale: finite (``None``: the pipeline's default, :attr:`cfg_scale`).
             style: one of :attr:`styles`, or ``None``.
             sampler: one of :data:`audiogen.schedulers.SAMPLERS`.
@@ -235,7 +246,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             raise ValueError(f"fit must be 'mel' or 'resample', got {fit!r}")
         if strength is not None and not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
-        cfg_scale = self.resolve_cfg_scale(cfg_scale)
+        cfg_scale, steps = self.resolve_cfg_scale(cfg_scale), self.resolve_steps(steps)
         if num < 1:
             raise ValueError(f"num must be >= 1, got {num}")
         if steps < 1:
@@ -258,7 +269,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         seconds: float,
         num: int = 1,
         seed: int = 0,
-        steps: int = 25,
+        steps: int | None = None,
         cfg_scale: float | None = None,
         style: str | None = None,
         sampler: str = "dpm++",
@@ -274,7 +285,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             seconds: clip length in seconds (> 0).
             num: clips, generated as one batch.
             seed: seed of the first clip.
-            steps: sampler steps.
+            steps: sampler steps (``None``: the pipeline's default, :attr:`steps`).
             cfg_scale: classifier-free guidance scale (used only with a ``style``; 1 = none);
                 ``None``: the pipeline's default, :attr:`cfg_scale`.
             style: one of :attr:`styles`, or ``None`` for unconditional generation.
@@ -288,6 +299,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             ValueError: bad ``seconds`` / ``num`` / ``steps`` / ``seed``, an unknown style or sampler.
         """
         # 1. check inputs
+        steps = self.resolve_steps(steps)
         cfg_scale, label = self.check_inputs(seconds, num, steps, cfg_scale, seed, style, sampler)
         num_samples = round(seconds * self.sample_rate)
         device, timings = self.device, StageTimings()
@@ -340,7 +352,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
     # ------------------------------------------------------------------ saving and loading
     def model_index(self) -> dict[str, Any]:
         """The ``model_index.json`` content: stages, version, front end, latent layout, styles and
-        ``generation.cfg_scale`` (the default CFG scale)."""
+        ``generation`` (the default CFG scale and sampler steps)."""
         from audiogen import __version__
 
         return {
@@ -360,7 +372,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
                 "latent_frame_rate": self.sample_rate / self.samples_per_latent_frame,
             },
             "styles": self.styles,
-            "generation": {"cfg_scale": self.cfg_scale},
+            "generation": {"cfg_scale": self.cfg_scale, "steps": self.steps},
         }
 
     def save_pretrained(
@@ -418,6 +430,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             loaded["scheduler"],
             loaded["vocoder"],
             cfg_scale=loaded["cfg_scale"],
+            steps=loaded["steps"],
         )
         recorded = index.get("latent", {})
         actual = pipeline.model_index()["latent"]
@@ -440,13 +453,14 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         vocoder: str | Path,
         device: str | torch.device = "cpu",
         cfg_scale: float = DEFAULT_CFG_SCALE,
+        steps: int = DEFAULT_STEPS,
     ) -> AudioGenPipeline:
         """Assemble a pipeline from trained stages (model folders, checkpoints or training run folders).
 
         Run folders give their newest complete checkpoint's EMA weights
         (:func:`audiogen.hub.find_model_folder`). The scheduler is the denoiser's training noise
         schedule (:func:`~audiogen.schedulers.noise_scheduler`), the front end the autoencoder's;
-        ``cfg_scale`` becomes the pipeline's default CFG scale. Save the result with
+        ``cfg_scale`` and ``steps`` become the pipeline's defaults. Save the result with
         :meth:`save_pretrained`.
 
         Raises:
@@ -458,7 +472,9 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         vae = hub.load_model(autoencoder, "autoencoder", device)
         den = hub.load_model(denoiser, "denoiser", device)
         voc = hub.load_model(vocoder, "vocoder", device)
-        return cls(vae.mel_config, vae, den, noise_scheduler(den.config), voc, cfg_scale=cfg_scale)
+        return cls(
+            vae.mel_config, vae, den, noise_scheduler(den.config), voc, cfg_scale=cfg_scale, steps=steps
+        )
 
 
 def load_pretrained(

@@ -32,7 +32,7 @@ class EditMixin:
         sample_rate: int,
         strength: float = 0.5,
         seed: int = 0,
-        steps: int = 25,
+        steps: int | None = None,
         cfg_scale: float | None = None,
         style: str | None = None,
         sampler: str = "dpm++",
@@ -71,6 +71,7 @@ class EditMixin:
                 f"variation: waveform must be float (samples,) or (channels, samples), got "
                 f"{tuple(waveform.shape)} {waveform.dtype}"
             )
+        steps = self.resolve_steps(steps)
         cfg_scale, label = self.check_inputs(
             None, 1, steps, cfg_scale, seed, style, sampler, strength=strength
         )

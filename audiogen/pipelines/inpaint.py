@@ -185,7 +185,7 @@ def _edit(
     after: int,
     span: tuple[int, int] | None,
     seed: int,
-    steps: int,
+    steps: int | None,
     cfg_scale: float | None,
     style: str | None,
     sampler: str,
@@ -199,6 +199,7 @@ def _edit(
     from audiogen.pipelines.longform import decode_chunked, vocode_chunked
     from audiogen.pipelines.outputs import StageTimings, _sync
 
+    steps = pipe.resolve_steps(steps)
     cfg_scale, label = pipe.check_inputs(None, audio.shape[0], steps, cfg_scale, seed, style, sampler)
     if not 0 <= crossfade <= MAX_CROSSFADE_SECONDS:
         raise ValueError(f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {crossfade}")
@@ -311,7 +312,7 @@ def extend(
     before: float = 0.0,
     *,
     seed: int = 0,
-    steps: int = 25,
+    steps: int | None = None,
     cfg_scale: float | None = None,
     style: str | None = None,
     sampler: str = "dpm++",
@@ -365,7 +366,7 @@ def inpaint(
     end: float,
     *,
     seed: int = 0,
-    steps: int = 25,
+    steps: int | None = None,
     cfg_scale: float | None = None,
     style: str | None = None,
     sampler: str = "dpm++",

@@ -255,7 +255,7 @@ def generate_long(
     seconds: float,
     num: int = 1,
     seed: int = 0,
-    steps: int = 25,
+    steps: int | None = None,
     cfg_scale: float | None = None,
     style: str | None = None,
     sampler: str = "dpm++",
@@ -280,6 +280,7 @@ def generate_long(
     from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync
     from audiogen.schedulers import make_sampler
 
+    steps = pipe.resolve_steps(steps)
     cfg_scale, label = pipe.check_inputs(seconds, num, steps, cfg_scale, seed, style, sampler)
     num_samples = round(seconds * pipe.sample_rate)
     device, timings = pipe.device, StageTimings()
@@ -329,7 +330,7 @@ def loop_long(
     samples: int,
     repeat: int = 1,
     seed: int = 0,
-    steps: int = 25,
+    steps: int | None = None,
     cfg_scale: float | None = None,
     style: str | None = None,
     sampler: str = "dpm++",
@@ -359,6 +360,7 @@ def loop_long(
     from audiogen.pipelines.outputs import LoopResult, StageTimings, _sync
     from audiogen.schedulers import make_sampler
 
+    steps = pipe.resolve_steps(steps)
     cfg_scale, label = pipe.check_inputs(
         None, 1, steps, cfg_scale, seed, style, sampler, samples=samples, repeat=repeat, fit=fit
     )

@@ -252,7 +252,7 @@ class LoopMixin:
         repeat: int = 1,
         num: int = 1,
         seed: int = 0,
-        steps: int = 25,
+        steps: int | None = None,
         cfg_scale: float | None = None,
         style: str | None = None,
         sampler: str = "dpm++",
@@ -300,6 +300,7 @@ class LoopMixin:
 
         if (seconds is None) == (samples is None):
             raise ValueError("give exactly one of seconds and samples")
+        steps = self.resolve_steps(steps)
         cfg_scale, label = self.check_inputs(
             seconds, num, steps, cfg_scale, seed, style, sampler, samples=samples, repeat=repeat, fit=fit
         )

@@ -28,7 +28,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
     from audiogen.pipelines.audiogen import AudioGenPipeline
 
     pipe = host.pipeline
-    styles, cfg_scale = list(pipe.styles), float(pipe.cfg_scale)
+    styles, cfg_scale, steps = list(pipe.styles), float(pipe.cfg_scale), int(pipe.steps)
     has_edit = hasattr(AudioGenPipeline, "extend") and hasattr(AudioGenPipeline, "inpaint")
     has_lora = hasattr(AudioGenPipeline, "load_lora")
     model_queue = dict(concurrency_id="model", concurrency_limit=1)
@@ -67,7 +67,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
 
         # ------------------------------------------------------------------ Generate
         with gr.Tab("Generate", elem_id="tab-generate"):
-            g = SamplingControls.build("generate", styles, cfg_scale)
+            g = SamplingControls.build("generate", styles, cfg_scale, steps)
             with gr.Row():
                 g_seconds = gr.Number(10.0, label="seconds", elem_id="generate-seconds")
                 g_num = gr.Slider(
@@ -96,7 +96,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
 
         # ------------------------------------------------------------------ Loop
         with gr.Tab("Loop", elem_id="tab-loop"):
-            lp = SamplingControls.build("loop", styles, cfg_scale)
+            lp = SamplingControls.build("loop", styles, cfg_scale, steps)
             with gr.Row():
                 l_bars = gr.Number(2, label="bars", elem_id="loop-bars")
                 l_bpm = gr.Number(120, label="BPM", elem_id="loop-bpm")
@@ -137,7 +137,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
 
         # ------------------------------------------------------------------ Variation
         with gr.Tab("Variation", elem_id="tab-variation"):
-            v = SamplingControls.build("variation", styles, cfg_scale)
+            v = SamplingControls.build("variation", styles, cfg_scale, steps)
             with gr.Row():
                 v_audio = gr.File(
                     label="audio to vary", file_types=["audio"], type="filepath", elem_id="variation-input"
@@ -175,7 +175,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
         # ------------------------------------------------------------------ Extend / Inpaint
         if has_edit:
             with gr.Tab("Extend / Inpaint", elem_id="tab-edit"):
-                e = SamplingControls.build("edit", styles, cfg_scale)
+                e = SamplingControls.build("edit", styles, cfg_scale, steps)
                 with gr.Row():
                     e_audio = gr.File(
                         label="audio to edit", file_types=["audio"], type="filepath", elem_id="edit-input"

@@ -122,7 +122,7 @@ class SamplingControls:
     sampler: gr.Dropdown
 
     @classmethod
-    def build(cls, name: str, styles: list[str], cfg_scale: float) -> SamplingControls:
+    def build(cls, name: str, styles: list[str], cfg_scale: float, steps: int = 25) -> SamplingControls:
         with gr.Row():
             style = gr.Dropdown(
                 ["", *styles],
@@ -133,10 +133,10 @@ class SamplingControls:
                 elem_id=f"{name}-style",
             )
             seed = gr.Number(0, label="seed", precision=0, elem_id=f"{name}-seed")
-            steps = gr.Number(25, label="steps", precision=0, elem_id=f"{name}-steps")
+            steps_field = gr.Number(steps, label="steps", precision=0, elem_id=f"{name}-steps")
             cfg = gr.Slider(1.0, 10.0, value=cfg_scale, step=0.1, label="CFG scale", elem_id=f"{name}-cfg")
             sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="sampler", elem_id=f"{name}-sampler")
-        return cls(style, seed, steps, cfg, sampler)
+        return cls(style, seed, steps_field, cfg, sampler)
 
     @property
     def inputs(self) -> list[Any]:

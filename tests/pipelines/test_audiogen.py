@@ -132,7 +132,7 @@ def test_default_cfg_scale_is_saved_loaded_and_used(tmp_path):
     original.cfg_scale = 1.5
     folder = original.save_pretrained(tmp_path / "pipe")
     index = json.loads((folder / MODEL_INDEX_NAME).read_text())
-    assert index["generation"] == {"cfg_scale": 1.5}
+    assert index["generation"] == {"cfg_scale": 1.5, "steps": 25}
     loaded = AudioGenPipeline.from_pretrained(folder, device="cpu")
     assert loaded.cfg_scale == 1.5
     kwargs = dict(seconds=0.3, seed=2, steps=2, style="piano", progress=False)
@@ -156,6 +156,47 @@ def test_default_cfg_scale_is_saved_loaded_and_used(tmp_path):
     with pytest.raises(ValueError, match="cfg_scale"):
         stages = (original.autoencoder, original.denoiser, original.scheduler, original.vocoder)
         AudioGenPipeline(MEL, *stages, cfg_scale=math.nan)
+
+
+def _count_denoiser_calls(pipe: AudioGenPipeline, run) -> int:
+    """How many times ``run()`` calls the denoiser (one per sampler step without guidance)."""
+    calls = []
+    handle = pipe.denoiser.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return len(calls)
+
+
+def test_default_steps_are_saved_loaded_and_used(tmp_path):
+    original = make_tiny_pipeline()
+    original.steps = 3
+    folder = original.save_pretrained(tmp_path / "pipe")
+    index = json.loads((folder / MODEL_INDEX_NAME).read_text())
+    assert index["generation"]["steps"] == 3
+    loaded = AudioGenPipeline.from_pretrained(folder, device="cpu")
+    assert loaded.steps == 3 and loaded.resolve_steps(None) == 3 and loaded.resolve_steps(5) == 5
+    kwargs = dict(seconds=0.3, seed=1, progress=False)  # unconditional: one denoiser pass per step
+    assert _count_denoiser_calls(loaded, lambda: loaded(**kwargs)) == 3
+    assert _count_denoiser_calls(loaded, lambda: loaded(steps=5, **kwargs)) == 5
+    assert torch.equal(loaded(**kwargs).waveforms, loaded(steps=3, **kwargs).waveforms)
+    assert _count_denoiser_calls(loaded, lambda: loaded.loop(0.3, seed=1, progress=False)) == 3
+    wave = torch.randn(1, 4000) * 0.1
+    vary = lambda: loaded.variation(wave, MEL.sample_rate, strength=1.0, progress=False)  # noqa: E731
+    assert _count_denoiser_calls(loaded, vary) == 3
+    # a folder written before generation.steps existed loads with 25; a bad value names the file
+    del index["generation"]["steps"]
+    (folder / MODEL_INDEX_NAME).write_text(json.dumps(index))
+    assert AudioGenPipeline.from_pretrained(folder, device="cpu").steps == 25
+    for bad in (0, 2.5, "8", True):
+        index["generation"]["steps"] = bad
+        (folder / MODEL_INDEX_NAME).write_text(json.dumps(index))
+        with pytest.raises(ValueError, match=r"model_index.json: malformed \(generation.steps"):
+            AudioGenPipeline.from_pretrained(folder, device="cpu")
+    with pytest.raises(ValueError, match="steps"):
+        stages = (original.autoencoder, original.denoiser, original.scheduler, original.vocoder)
+        AudioGenPipeline(MEL, *stages, steps=0)
 
 
 def test_mismatched_stages_raise_naming_the_difference(tmp_path):
