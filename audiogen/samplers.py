@@ -332,6 +332,21 @@ class _Sampler:
     def __len__(self) -> int:
         return int(self.config.num_train_timesteps)
 
+    def _noise_sigmas(self, original: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The sigmas ``add_noise`` uses, broadcast against ``original``: those of ``timesteps
+        (batch,)`` before a begin index is set, else of the current (or begin) step, as diffusers'
+        sigma-based schedulers do (``self.sigmas`` and ``index_for_timestep`` are the subclass's)."""
+        sigmas = self.sigmas.to(device=original.device, dtype=original.dtype)  # type: ignore[attr-defined]
+        schedule = self.timesteps.to(original.device)  # type: ignore[attr-defined]
+        timesteps = timesteps.to(original.device)
+        if self._begin_index is None:
+            indices = [self.index_for_timestep(t, schedule) for t in timesteps]  # type: ignore[attr-defined]
+        elif self._step_index is not None:
+            indices = [self._step_index] * timesteps.shape[0]
+        else:
+            indices = [self._begin_index] * timesteps.shape[0]
+        return _broadcast(sigmas[indices], original)
+
 
 def _leading_linspace_trailing(
     spacing: str, num_train: int, steps: int, offset: int, last: int, plus_one: bool
@@ -525,16 +540,7 @@ class DPMSolverMultistep(_Sampler):
 
     def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """``alpha_t x0 + sigma_t noise`` at the sigma of ``timesteps (batch,)`` (or of the step index)."""
-        sigmas = self.sigmas.to(device=original.device, dtype=original.dtype)
-        schedule = self.timesteps.to(original.device)
-        timesteps = timesteps.to(original.device)
-        if self._begin_index is None:
-            indices = [self.index_for_timestep(t, schedule) for t in timesteps]
-        elif self._step_index is not None:
-            indices = [self._step_index] * timesteps.shape[0]
-        else:
-            indices = [self._begin_index] * timesteps.shape[0]
-        alpha_t, sigma_t = self._alpha_sigma(_broadcast(sigmas[indices], original))
+        alpha_t, sigma_t = self._alpha_sigma(self._noise_sigmas(original, timesteps))
         return alpha_t * original + sigma_t * noise
 
 
@@ -769,16 +775,7 @@ class EulerDiscrete(_Sampler):
 
     def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """``x0 + sigma noise`` at the sigma of ``timesteps (batch,)`` (or of the begin / current step)."""
-        sigmas = self.sigmas.to(device=original.device, dtype=original.dtype)
-        schedule = self.timesteps.to(original.device)
-        timesteps = timesteps.to(original.device)
-        if self._begin_index is None:
-            indices = [self.index_for_timestep(t, schedule) for t in timesteps]
-        elif self._step_index is not None:
-            indices = [self._step_index] * timesteps.shape[0]
-        else:
-            indices = [self._begin_index] * timesteps.shape[0]
-        return original + noise * _broadcast(sigmas[indices], original)
+        return original + noise * self._noise_sigmas(original, timesteps)
 
 
 #: diffusers class name → the port of it.
