@@ -33,6 +33,7 @@ Run folder layout::
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -115,6 +116,11 @@ class Trainer:
         from accelerate.utils import ProjectConfiguration
 
         cfg = self.config
+        if cfg.log_with == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+            raise TrainingError(
+                "train.log_with is tensorboard but tensorboard is not installed: pip install "
+                "'audiogen[train]', or set train.log_with=null"
+            )
         cpu = cfg.cpu or not torch.cuda.is_available()  # CPU-only: a gloo group under accelerate launch
         start_process_group(cpu, cfg.dist_timeout_s)
         self.accelerator = acc = Accelerator(

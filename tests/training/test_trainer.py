@@ -121,6 +121,17 @@ def test_a_run_of_nonfinite_losses_stops_with_a_message(tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_tensorboard_logging_without_tensorboard_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a)
+    )
+    with pytest.raises(TrainingError, match=r"audiogen\[train\]"):
+        Trainer(ToyTask(), _config(log_with="tensorboard"), tmp_path, {"mse": 1.0}).fit()
+
+
 def test_unknown_loss_weight_is_an_error(tmp_path):
     with pytest.raises(TrainingError, match="'mse_typo'"):
         Trainer(ToyTask(), _config(), tmp_path, {"mse": 1.0, "mse_typo": 1.0}).fit()

@@ -43,8 +43,10 @@ def _import_music21():
     """Import music21 or raise :class:`MissingDependencyError`."""
     try:
         import music21
-    except ImportError as err:  # pragma: no cover - music21 is a declared dependency
-        raise MissingDependencyError("music21 is not installed; pip install 'music21>=9.1'") from err
+    except ImportError as err:  # pragma: no cover - installed by the corpus extra
+        raise MissingDependencyError(
+            "music21 is not installed (rendering the corpus needs it): pip install 'audiogen[corpus]'"
+        ) from err
     return music21
 
 
