@@ -349,15 +349,26 @@ class _Sampler:
 
 
 def _leading_linspace_trailing(
-    spacing: str, num_train: int, steps: int, offset: int, last: int, plus_one: bool
+    spacing: str,
+    num_train: int,
+    steps: int,
+    offset: int,
+    last: int,
+    plus_one: bool = False,
+    round_linspace: bool = True,
 ) -> np.ndarray:
     """Timesteps of diffusers' three spacings (Lin et al., 2024, Table 2), float64, descending.
 
     ``plus_one``: DPM-Solver's variant, which spaces ``steps + 1`` points and drops the last.
+    ``round_linspace=False``: Euler's linspace, which keeps fractional timesteps.
+
+    Raises:
+        ValueError: an unknown ``spacing``.
     """
     extra = 1 if plus_one else 0
     if spacing == "linspace":
-        points = np.linspace(0, last - 1, steps + extra).round()[::-1]
+        points = np.linspace(0, last - 1, steps + extra)
+        points = (points.round() if round_linspace else points)[::-1]
         return (points[:-1] if plus_one else points).copy()
     if spacing == "leading":
         ratio = last // (steps + extra)
@@ -584,19 +595,10 @@ class DDIM(_Sampler):
             )
         self.num_inference_steps = num_inference_steps
         n = cfg.num_train_timesteps
-        if cfg.timestep_spacing == "linspace":
-            timesteps = np.linspace(0, n - 1, num_inference_steps).round()[::-1].copy().astype(np.int64)
-        elif cfg.timestep_spacing == "leading":
-            ratio = n // num_inference_steps
-            timesteps = (np.arange(0, num_inference_steps) * ratio).round()[::-1].copy().astype(np.int64)
-            timesteps += cfg.steps_offset
-        elif cfg.timestep_spacing == "trailing":
-            ratio = n / num_inference_steps
-            timesteps = np.round(np.arange(n, 0, -ratio)).astype(np.int64)
-            timesteps -= 1
-        else:
-            raise ValueError(f"timestep_spacing {cfg.timestep_spacing!r} is not supported")
-        self.timesteps = torch.from_numpy(timesteps).to(device)
+        timesteps = _leading_linspace_trailing(
+            cfg.timestep_spacing, n, num_inference_steps, cfg.steps_offset, n
+        )
+        self.timesteps = torch.from_numpy(timesteps.astype(np.int64)).to(device)
 
     def step(
         self, model_output: torch.Tensor, timestep: Any, sample: torch.Tensor, generator: Any = None
@@ -698,18 +700,9 @@ class EulerDiscrete(_Sampler):
         cfg = self.config
         self.num_inference_steps = num_inference_steps
         n = cfg.num_train_timesteps
-        if cfg.timestep_spacing == "linspace":
-            timesteps = np.linspace(0, n - 1, num_inference_steps, dtype=np.float32)[::-1].copy()
-        elif cfg.timestep_spacing == "leading":
-            ratio = n // num_inference_steps
-            timesteps = (np.arange(0, num_inference_steps) * ratio).round()[::-1].copy().astype(np.float32)
-            timesteps += cfg.steps_offset
-        elif cfg.timestep_spacing == "trailing":
-            ratio = n / num_inference_steps
-            timesteps = (np.arange(n, 0, -ratio)).round().copy().astype(np.float32)
-            timesteps -= 1
-        else:
-            raise ValueError(f"timestep_spacing {cfg.timestep_spacing!r} is not supported")
+        timesteps = _leading_linspace_trailing(
+            cfg.timestep_spacing, n, num_inference_steps, cfg.steps_offset, n, round_linspace=False
+        ).astype(np.float32)
         sigmas = (((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5).numpy()
         sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
         if cfg.final_sigmas_type == "sigma_min":
