@@ -348,8 +348,6 @@ class LoopMixin:
             loop_samples=samples,
             period_samples=period,
             vocoded_samples=one_period.shape[-1],
-            pitch_ratio=one_period.shape[-1] / samples,
-            stretch_ratio=one_period.shape[-1] / period,
             fit=fit,
             repeat=repeat,
         )

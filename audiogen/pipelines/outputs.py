@@ -103,10 +103,22 @@ class LoopResult(GenerationResult):
     loop_samples: int = 0
     period_samples: int = 0
     vocoded_samples: int = 0
-    pitch_ratio: float = 1.0
-    stretch_ratio: float = 1.0
     fit: str = "mel"
     repeat: int = 1
+
+    @property
+    def pitch_ratio(self) -> float:
+        """``vocoded_samples / loop_samples`` (1 when either is unknown)."""
+        if not (self.loop_samples and self.vocoded_samples):
+            return 1.0
+        return self.vocoded_samples / self.loop_samples
+
+    @property
+    def stretch_ratio(self) -> float:
+        """``vocoded_samples / period_samples`` (1 when either is unknown)."""
+        if not (self.period_samples and self.vocoded_samples):
+            return 1.0
+        return self.vocoded_samples / self.period_samples
 
 
 
