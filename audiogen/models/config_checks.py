@@ -235,6 +235,11 @@ def check_weights_match(model_cls: type, skeleton: Any, weights: Path) -> Any:
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{weights}: cannot read weights ({e})") from e
+    # a denoiser saved with the earlier conditioned-block layout is renamed and reshaped on load
+    from audiogen.models.layers import upgrade_legacy_state
+
+    shells = {k: torch.empty(shape, device="meta") for k, shape in stored.items()}
+    stored = {k: tuple(v.shape) for k, v in upgrade_legacy_state(skeleton, shells).items()}
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
     wrong = [

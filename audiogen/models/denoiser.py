@@ -24,12 +24,12 @@ for such lengths instead of padding (padding would break the wrap-around at the 
 lengths that are multiples (``length_multiple`` latent frames are e.g. 4 x 46 ms at 22050 Hz, hop
 256, ``time_downsample`` 4).
 
-The blocks (:class:`~audiogen.models.layers.AdaConvNeXtBlock`,
+The blocks (:class:`~audiogen.models.layers.ConvNeXtBlock1d` with ``cond_dim``, the same ConvNeXt
+block as the VAE's and the vocoders', conditioned with adaLN-Zero;
 :class:`~audiogen.models.layers.AdaSelfAttention`, :class:`~audiogen.models.layers.TimeConv1d`,
-:func:`~audiogen.models.layers.timestep_embedding`) are :mod:`audiogen.models.layers`, beside the
-plain ConvNeXt block of the VAE and the vocoders. This module is the network only. Its noise
-schedule and samplers (diffusers schedulers) are :mod:`audiogen.schedulers`; the reverse-process
-loop that runs them is :mod:`audiogen.pipelines.denoise`.
+:func:`~audiogen.models.layers.timestep_embedding`) are :mod:`audiogen.models.layers`. This module
+is the network only. Its noise schedule and samplers (diffusers schedulers) are
+:mod:`audiogen.schedulers`; the reverse-process loop that runs them is :mod:`audiogen.pipelines.denoise`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from einops import rearrange
 from torch import nn
 
 from audiogen.models.layers import (
-    AdaConvNeXtBlock,
     AdaSelfAttention,
+    ConvNeXtBlock1d,
     TimeConv1d,
     modulate,
     timestep_embedding,
@@ -153,7 +153,7 @@ class _Level(nn.Module):
     def __init__(self, channels: int, config: DiffusionConfig, embed_dim: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            AdaConvNeXtBlock(channels, embed_dim, config.kernel_size, config.mlp_ratio)
+            ConvNeXtBlock1d(channels, config.kernel_size, config.mlp_ratio, cond_dim=embed_dim)
             for _ in range(config.blocks_per_level)
         )
 
@@ -173,8 +173,8 @@ class LatentDenoiser(PretrainedMixin, nn.Module):
     Layout (widths ``channels * channel_mults[i]``)::
 
         conv k=3 (latent_dim → w0)
-        level i: blocks_per_level AdaConvNeXt blocks, keep a skip, then conv k=2 stride 2 (w_i → w_i+1)
-        bottom: attention_layers AdaSelfAttention + blocks_per_level AdaConvNeXt blocks
+        level i: blocks_per_level conditioned ConvNeXt blocks, keep a skip, conv k=2 stride 2 (w_i → w_i+1)
+        bottom: attention_layers AdaSelfAttention + blocks_per_level conditioned ConvNeXt blocks
         level i (up): nearest ×2 + conv k=3 (w_i+1 → w_i), concat skip + conv k=1, blocks
         adaLN + conv k=3 (w0 → latent_dim), zero-initialised
 

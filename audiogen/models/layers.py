@@ -3,28 +3,12 @@
 Every block here works on sequences laid out ``(batch, channels, frames)`` and keeps ``frames``
 unchanged unless its name says otherwise (:class:`Downsample1d`, :class:`Upsample1d`).
 
-The ConvNeXt block (Liu et al., 2022, "A ConvNet for the 2020s"; 1-D as in Vocos) is one design
-in two classes: depthwise convolution → per-frame norm over channels → pointwise MLP (GELU) →
-scaled residual.
-
-* :class:`ConvNeXtBlock1d`, the plain block: affine LayerNorm, a learned per-channel residual
-  scale ``gamma``, ``nn.Linear`` pointwise layers (so stacks can run channels-last). Used by the
-  VAE (:mod:`audiogen.models.autoencoder`) and the vocoders' trunk
-  (:mod:`audiogen.models.vocoder.backbone`).
-* :class:`AdaConvNeXtBlock`, the same block conditioned with adaLN-Zero (DiT): the norm has no
-  parameters of its own, a linear map of the timestep and style embedding (``modulation``) gives
-  its shift and scale and the residual gate that takes ``gamma``'s place, and the depthwise
-  convolution pads with zeros or wraps round as each call asks (:class:`TimeConv1d`, for seamless
-  loops). Used by the latent denoiser (:mod:`audiogen.models.denoiser`).
-
-They stay two classes because their parameters differ in name and shape, and trained weights are
-stored under those names: the conditioned block holds ``dwconv.conv.*``, ``pwconv1`` /
-``pwconv2`` as 1x1 ``nn.Conv1d`` (weights ``(out, in, 1)``) and ``modulation.*``; the plain block
-``dwconv.*``, ``norm.*``, ``pwconv1`` / ``pwconv2`` as ``nn.Linear`` (weights ``(out, in)``) and
-``gamma``. One class for both would have to convert state dicts on load (the bundled
-``assets/default/denoiser/model.safetensors``, every checkpoint, and the LoRA adapters, whose peft
-layers wrap these modules by name), and a 1x1 convolution and a linear layer round differently,
-so the bundled model would no longer generate bit for bit as it does.
+The ConvNeXt block (Liu et al., 2022, "A ConvNet for the 2020s"; 1-D as in Vocos) is one class,
+:class:`ConvNeXtBlock1d`: depthwise convolution → per-frame norm over channels → pointwise MLP
+(GELU) → scaled residual. Plain (affine LayerNorm, layer scale ``gamma``) in the VAE
+(:mod:`audiogen.models.autoencoder`) and the vocoders' trunk (:mod:`audiogen.models.vocoder.backbone`);
+conditioned with adaLN-Zero (DiT) in the latent denoiser (:mod:`audiogen.models.denoiser`), where the
+norm's shift and scale and the residual gate come from the timestep and style embedding.
 """
 
 from __future__ import annotations
@@ -117,26 +101,42 @@ class TimeConv1d(nn.Module):
 
 
 class ConvNeXtBlock1d(nn.Module):
-    """Residual 1-D ConvNeXt block: depthwise conv → LayerNorm → pointwise MLP (GELU) → layer scale.
+    """Residual 1-D ConvNeXt block: depthwise conv → LayerNorm → pointwise MLP (GELU) → scaled residual.
 
     Follows ConvNeXt (Liu et al., 2022, "A ConvNet for the 2020s") in the 1-D form used by Vocos
-    (Siuzdak, 2023; ``vocos/modules.py: ConvNeXtBlock``, without its AdaLayerNorm conditioning).
-    Shape-preserving: ``(batch, channels, frames)`` → ``(batch, channels, frames)`` for any
-    ``frames >= 1`` (the depthwise conv is zero-padded, "same" length); with ``channels_last``
-    ``(batch, frames, channels)`` → ``(batch, frames, channels)``, which lets a stack of blocks (the
-    vocoders' trunk, :mod:`audiogen.models.vocoder.backbone`) skip the transposes between blocks
-    since the LayerNorm and both linear layers work channels-last. The parameters (``dwconv``,
-    ``norm``, ``pwconv1``, ``pwconv2``, ``gamma``) are the same in both layouts.
+    (Siuzdak, 2023; ``vocos/modules.py: ConvNeXtBlock``). Shape-preserving: ``(batch, channels,
+    frames)`` → ``(batch, channels, frames)`` for any ``frames >= 1`` (the depthwise conv is padded
+    to "same" length); with ``channels_last`` ``(batch, frames, channels)`` → ``(batch, frames,
+    channels)``, which lets a stack of blocks (the vocoders' trunk,
+    :mod:`audiogen.models.vocoder.backbone`) skip the transposes between blocks since the LayerNorm
+    and both linear layers work channels-last.
+
+    Two forms of the same block, chosen by ``cond_dim``:
+
+    * plain (``cond_dim=None``; the VAE and the vocoders): affine LayerNorm and a learned
+      per-channel residual scale ``gamma`` (layer scale). Parameters ``dwconv``, ``norm``,
+      ``pwconv1``, ``pwconv2``, ``gamma``.
+    * conditioned (``cond_dim`` set; the latent denoiser): adaLN-Zero as in DiT (Peebles & Xie,
+      2023): the LayerNorm has no parameters of its own, ``modulation`` (a linear map of the
+      conditioning embedding, initialised to zero so the block starts as the identity) gives its
+      shift and scale and the residual gate in ``gamma``'s place. Parameters ``dwconv``,
+      ``pwconv1``, ``pwconv2``, ``modulation``. Its depthwise conv can wrap round the clip
+      (``circular``, for seamless loops).
+
+    Weights saved by the denoiser's earlier block class (``dwconv.conv.*`` and 1x1 ``nn.Conv1d``
+    pointwise weights ``(out, in, 1)``, also inside LoRA adapters) load unchanged: a load hook
+    renames and reshapes them (:func:`upgrade_legacy_state`).
 
     Args:
         channels: width of the residual stream.
         kernel_size: odd depthwise kernel size in frames.
         mlp_ratio: hidden width of the pointwise MLP as a multiple of ``channels``.
-        layer_scale_init: initial value of the per-channel residual scale (small → near-identity
-            blocks at initialisation, which keeps deep stacks stable).
+        layer_scale_init: initial value of the plain block's per-channel residual scale (small →
+            near-identity blocks at initialisation, which keeps deep stacks stable).
         dilation: dilation of the depthwise conv.
         hidden_dim: hidden width of the pointwise MLP; ``None``: ``int(channels * mlp_ratio)``.
         channels_last: input and output laid out ``(batch, frames, channels)``.
+        cond_dim: width of the conditioning embedding (adaLN-Zero); ``None``: the plain block.
 
     Raises:
         ValueError: if ``kernel_size`` is even.
@@ -151,66 +151,124 @@ class ConvNeXtBlock1d(nn.Module):
         dilation: int = 1,
         hidden_dim: int | None = None,
         channels_last: bool = False,
+        cond_dim: int | None = None,
     ) -> None:
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
         self.channels_last = channels_last
-        hidden = int(channels * mlp_ratio) if hidden_dim is None else hidden_dim
+        self.pad = dilation * (kernel_size - 1) // 2
+        hidden = max(1, int(channels * mlp_ratio)) if hidden_dim is None else hidden_dim
         self.dwconv = nn.Conv1d(
-            channels,
-            channels,
-            kernel_size,
-            padding=dilation * (kernel_size - 1) // 2,
-            dilation=dilation,
-            groups=channels,
+            channels, channels, kernel_size, padding=self.pad, dilation=dilation, groups=channels
         )
-        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.norm = nn.LayerNorm(channels, eps=1e-6, elementwise_affine=cond_dim is None)
         self.pwconv1 = nn.Linear(channels, hidden)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(hidden, channels)
-        self.gamma = nn.Parameter(torch.full((channels,), float(layer_scale_init)))
+        self.modulation: nn.Linear | None = None
+        if cond_dim is None:
+            self.gamma = nn.Parameter(torch.full((channels,), float(layer_scale_init)))
+        else:
+            self.register_parameter("gamma", None)
+            self.modulation = nn.Linear(cond_dim, 3 * channels)
+            nn.init.zeros_(self.modulation.weight)
+            nn.init.zeros_(self.modulation.bias)
+            self.register_load_state_dict_pre_hook(_upgrade_legacy_hook)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _depthwise(self, x: torch.Tensor, circular: bool) -> torch.Tensor:
+        if not circular:
+            return self.dwconv(x)
+        conv = self.dwconv
+        x = pad_time(x, self.pad, self.pad, circular=True)
+        return F.conv1d(x, conv.weight, conv.bias, dilation=conv.dilation, groups=conv.groups)
+
+    def forward(
+        self, x: torch.Tensor, emb: torch.Tensor | None = None, circular: bool = False
+    ) -> torch.Tensor:
         """``x (batch, channels, frames)`` → ``x + block(x)``, same shape.
 
         With ``channels_last``: ``x (batch, frames, channels)`` → ``x + block(x)``, same shape.
+        ``emb (batch, cond_dim)`` (already activated) is required by the conditioned block and
+        refused by the plain one; ``circular`` wraps the depthwise conv round the clip.
+
+        Raises:
+            ValueError: ``emb`` given to the plain block or missing for the conditioned one.
         """
+        if (emb is None) != (self.modulation is None):
+            raise ValueError("the conditioned ConvNeXt block needs emb; the plain one takes none")
         if self.channels_last:
-            h = rearrange(self.dwconv(rearrange(x, "b t c -> b c t")), "b c t -> b t c")
-            h = self.pwconv2(self.act(self.pwconv1(self.norm(h))))
-            return torch.addcmul(x, h, self.gamma)
-        h = rearrange(self.dwconv(x), "b c t -> b t c")
-        h = self.pwconv2(self.act(self.pwconv1(self.norm(h))))
-        return x + rearrange(h * self.gamma, "b t c -> b c t")
+            h = rearrange(self._depthwise(rearrange(x, "b t c -> b c t"), circular), "b c t -> b t c")
+        else:
+            h = rearrange(self._depthwise(x, circular), "b c t -> b t c")
+        h = self.norm(h)
+        if self.modulation is None:
+            h = self.pwconv2(self.act(self.pwconv1(h)))
+            if self.channels_last:
+                return torch.addcmul(x, h, self.gamma)
+            return x + rearrange(h * self.gamma, "b t c -> b c t")
+        shift, scale, gate = rearrange(self.modulation(emb), "b (n c) -> n b 1 c", n=3)
+        h = gate * self.pwconv2(self.act(self.pwconv1(torch.addcmul(shift, h, 1 + scale))))
+        return x + h if self.channels_last else x + rearrange(h, "b t c -> b c t")
 
 
-class AdaConvNeXtBlock(nn.Module):
-    """:class:`ConvNeXtBlock1d` with adaLN-Zero conditioning, ``(batch, channels, frames)`` → same shape.
+def _upgrade_legacy_keys(state: dict[str, torch.Tensor], prefix: str) -> None:
+    """In place: one conditioned block's legacy keys and shapes (under ``prefix``) → the current ones."""
+    for name in ("weight", "bias"):
+        old = f"{prefix}dwconv.conv.{name}"
+        if old in state:
+            state[f"{prefix}dwconv.{name}"] = state.pop(old)
+    pointwise = (f"{prefix}pwconv1.", f"{prefix}pwconv2.")
+    for key in [k for k in state if k.startswith(pointwise)]:
+        tensor = state[key]
+        if tensor.ndim == 3 and tensor.shape[-1] == 1:
+            state[key] = tensor[..., 0]
 
-    ``h = dwconv(x)``; ``h = norm(h) * (1 + scale) + shift``; ``h = pw2(gelu(pw1(h)))``;
-    ``x + gate * h``, with ``(shift, scale, gate)`` a linear map of the conditioning embedding,
-    initialised to zero so every block starts as the identity (DiT's adaLN-Zero).
 
-    Why this is a class of its own and not an option of :class:`ConvNeXtBlock1d`: see the module
-    docstring (the parameter names and shapes of the trained weights).
+def _upgrade_legacy_hook(module: nn.Module, state: dict, prefix: str, *args: object) -> None:
+    _upgrade_legacy_keys(state, prefix)
+
+
+def conditioned_blocks(model: nn.Module) -> list[str]:
+    """Name prefixes (``"down_levels.0.blocks.0."``) of the conditioned ConvNeXt blocks inside ``model``."""
+    return [
+        f"{name}." if name else ""
+        for name, module in model.named_modules()
+        if isinstance(module, ConvNeXtBlock1d) and module.modulation is not None
+    ]
+
+
+def upgrade_legacy_state(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` (a state dict of ``model``) with legacy conditioned-block keys renamed and reshaped.
+
+    The denoiser's ConvNeXt blocks were once saved as ``dwconv.conv.*`` with 1x1-convolution
+    pointwise weights ``(out, in, 1)``; ``load_state_dict`` converts those itself (a load hook of
+    :class:`ConvNeXtBlock1d`). This is for state read outside ``load_state_dict`` (EMA shadows,
+    optimizer moments). Returns a new dict; ``state`` is not changed.
     """
+    state = dict(state)
+    for prefix in conditioned_blocks(model):
+        _upgrade_legacy_keys(state, prefix)
+    return state
 
-    def __init__(self, channels: int, embed_dim: int, kernel_size: int, mlp_ratio: float) -> None:
-        super().__init__()
-        hidden = max(1, int(channels * mlp_ratio))
-        self.dwconv = TimeConv1d(channels, channels, kernel_size, groups=channels)
-        self.pwconv1 = nn.Conv1d(channels, hidden, 1)
-        self.pwconv2 = nn.Conv1d(hidden, channels, 1)
-        self.modulation = nn.Linear(embed_dim, 3 * channels)
-        nn.init.zeros_(self.modulation.weight)
-        nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, circular: bool = False) -> torch.Tensor:
-        """``x (batch, channels, frames)``, ``emb (batch, embed_dim)`` (already SiLU-activated)."""
-        shift, scale, gate = rearrange(self.modulation(emb), "b (n c) -> n b c 1", n=3)
-        h = modulate(self.dwconv(x, circular), shift, scale)
-        return x + gate * self.pwconv2(F.gelu(self.pwconv1(h)))
+def legacy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` in the legacy layout of the conditioned blocks (inverse of the upgrade).
+
+    Used to recognise LoRA adapters whose sidecar records the SHA-256 of a base denoiser saved in
+    that layout (:func:`audiogen.models.lora.weights_sha256`).
+    """
+    state = dict(model.state_dict())
+    for prefix in conditioned_blocks(model):
+        for name in ("weight", "bias"):
+            key = f"{prefix}dwconv.{name}"
+            if key in state:
+                state[f"{prefix}dwconv.conv.{name}"] = state.pop(key)
+        for layer in ("pwconv1", "pwconv2"):
+            key = f"{prefix}{layer}.weight"
+            if key in state and state[key].ndim == 2:
+                state[key] = state[key][..., None]
+    return state
 
 
 # ------------------------------------------------------------------------------------------------

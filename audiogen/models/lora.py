@@ -85,13 +85,27 @@ def lora_config(
     )
 
 
-def weights_sha256(module: nn.Module) -> str:
-    """SHA-256 of a module's state (names, shapes and float32 values, in name order): the base's identity."""
+def weights_sha256(module: nn.Module, state: dict[str, torch.Tensor] | None = None) -> str:
+    """SHA-256 of a module's state (names, shapes and float32 values, in name order): the base's identity.
+
+    ``state``: hash this state dict instead of ``module.state_dict()``.
+    """
     h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
+    for name, tensor in sorted((module.state_dict() if state is None else state).items()):
         h.update(f"{name}{tuple(tensor.shape)}".encode())
         h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def legacy_weights_sha256(module: nn.Module) -> str:
+    """:func:`weights_sha256` of the same weights in the denoiser's earlier conditioned-block layout.
+
+    Adapters saved before the ConvNeXt blocks became one class record that hash
+    (:func:`audiogen.models.layers.legacy_state`); their tensors load through the blocks' load hook.
+    """
+    from audiogen.models.layers import legacy_state
+
+    return weights_sha256(module, legacy_state(module))
 
 
 def tuner_layers(module: nn.Module) -> list[Any]:
@@ -273,5 +287,6 @@ __all__ = [
     "read_adapter_json",
     "save_adapter",
     "tuner_layers",
+    "legacy_weights_sha256",
     "weights_sha256",
 ]

@@ -200,7 +200,10 @@ def assign_weights(model: Any, state: dict[str, torch.Tensor], where: Path | str
     Raises:
         ValueError: names or shapes differ (``where`` names the weights file).
     """
+    from audiogen.models.layers import upgrade_legacy_state
+
     current = model.state_dict()
+    state = upgrade_legacy_state(model, state)
     state = {k: _aligned(v.to(current[k].dtype) if k in current else v) for k, v in state.items()}
     try:
         result = model.load_state_dict(state, strict=False, assign=True)

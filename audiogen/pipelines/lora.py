@@ -27,6 +27,7 @@ from audiogen.models.lora import (
     LoraError,
     find_adapter_folder,
     inject_adapter,
+    legacy_weights_sha256,
     load_adapter_tensors,
     read_adapter_json,
     tuner_layers,
@@ -62,6 +63,7 @@ class LoraStack:
         den = pipeline.denoiser
         self.pipeline = pipeline
         self.base_sha256 = weights_sha256(den)
+        self.legacy_sha256 = legacy_weights_sha256(den)  # adapters saved before the blocks' layout change
         self.base_config = den.config
         self.base_labels = list(pipeline.styles)
         self.base_embedding = den.label_embedding
@@ -83,7 +85,7 @@ class LoraStack:
         sidecar_path = folder / SIDECAR_NAME
         sidecar = read_adapter_json(sidecar_path)
         recorded = sidecar.get("base_denoiser_sha256")
-        if recorded != self.base_sha256:
+        if recorded != self.base_sha256 and recorded != self.legacy_sha256:
             raise LoraError(
                 f"{sidecar_path}: this adapter was made for another base model (base denoiser SHA-256 "
                 f"{str(recorded)[:12]}..., this pipeline's {self.base_sha256[:12]}...)"

@@ -309,12 +309,27 @@ def write_trainer_state(trainer: Any, folder: Path, rng_states: list[dict[str, A
     save_state(folder / "trainer_state", state)
 
 
+
+def _match_moment_shapes(optimizer: torch.optim.Optimizer) -> None:
+    """Reshape per-parameter optimizer state saved for a parameter of another shape, same size.
+
+    The denoiser's pointwise weights were once stored ``(out, in, 1)`` and are ``(out, in)`` now
+    (:func:`audiogen.models.layers.upgrade_legacy_state`); their Adam moments follow.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            moments = optimizer.state.get(param, {})
+            for key, value in moments.items():
+                if torch.is_tensor(value) and value.shape != param.shape and value.numel() == param.numel():
+                    moments[key] = value.reshape(param.shape)
+
 def load_trainer_state(trainer: Any, checkpoint: Path) -> None:
     """Restore a :class:`~audiogen.training.trainer.Trainer` from :func:`write_trainer_state`'s folder.
 
     Raises:
         TrainingError: a model of the checkpoint does not match the recipe's model.
     """
+    from audiogen.models.layers import upgrade_legacy_state
     from audiogen.models.pretrained import load_model_files
     from audiogen.training.train_config import TrainingError
 
@@ -330,9 +345,11 @@ def load_trainer_state(trainer: Any, checkpoint: Path) -> None:
             ) from e
         if name in trainer.ema:
             _, _, ema_weights = load_model_files(checkpoint / "ema" / name, acc.device)
+            ema_weights = upgrade_legacy_state(acc.unwrap_model(model), ema_weights)
             trainer.ema[name].load(ema_weights, state["ema_updates"][name])
     for name, opt in trainer.optimizers.items():
         opt.load_state_dict(load_state(checkpoint / "optimizers" / name))
+        _match_moment_shapes(opt)
         trainer.schedulers[name].load_state_dict(load_state(checkpoint / "schedulers" / name))
     if acc.scaler is not None and state.get("scaler"):
         acc.scaler.load_state_dict(state["scaler"])

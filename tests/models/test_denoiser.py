@@ -136,3 +136,22 @@ def test_save_and_load_round_trip(tmp_path):
     x = torch.randn(2, 4, 20)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x, 42, torch.tensor([0, 2])), model(x, 42, torch.tensor([0, 2])))
+
+
+def test_a_denoiser_saved_in_the_legacy_block_layout_loads_with_from_pretrained(tmp_path):
+    """Folders written before the ConvNeXt blocks became one class hold ``dwconv.conv.*`` and 1x1-conv
+    pointwise weights ``(out, in, 1)``; ``from_pretrained`` renames and reshapes them."""
+    from safetensors.torch import save_file
+
+    from audiogen.models.layers import legacy_state
+
+    model = _randomised(dataclasses.replace(TINY, class_labels=("a", "b", "c")))
+    model.save_pretrained(tmp_path / "denoiser")
+    old = {k: v.contiguous() for k, v in legacy_state(model).items()}
+    assert any(k.endswith("dwconv.conv.weight") for k in old)
+    save_file(old, tmp_path / "denoiser" / "model.safetensors")
+    loaded = LatentDenoiser.from_pretrained(tmp_path / "denoiser")
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    x = torch.randn(2, 4, 20)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, 42, torch.tensor([0, 2])), model(x, 42, torch.tensor([0, 2])))

@@ -231,3 +231,28 @@ def test_generate_loop_variation_take_stacked_lora_flags(tmp_path):
         app, ["generate", *common, "--out", str(tmp_path / "g3"), "--lora", "nowhere:0.5"]
     )
     assert missing.exit_code == 2 and "nowhere" in missing.output
+
+
+def test_an_adapter_saved_in_the_legacy_block_layout_loads_and_matches(tmp_path):
+    """Adapters written before the denoiser's ConvNeXt blocks became the shared class: their sidecar
+    hashes the base in the earlier layout and their pointwise LoRA weights are 1x1 convs ``(out, in, 1)``."""
+    from safetensors.torch import save_file
+
+    from audiogen.models.lora import legacy_weights_sha256
+
+    pipe = make_tiny_pipeline()
+    trained = make_adapter(pipe, tmp_path / "a", "chimes", seed=1)
+    folder = tmp_path / "a"
+    tensors = load_file(folder / ADAPTER_WEIGHTS_NAME)
+    old = {
+        k: v[..., None] if ".blocks." in k and ".pwconv" in k else v for k, v in tensors.items()
+    }
+    assert any(v.ndim == 3 for v in old.values())
+    save_file(old, folder / ADAPTER_WEIGHTS_NAME)
+    sidecar = json.loads((folder / SIDECAR_NAME).read_text())
+    assert sidecar["base_denoiser_sha256"] != legacy_weights_sha256(pipe.denoiser)
+    sidecar["base_denoiser_sha256"] = legacy_weights_sha256(pipe.denoiser)
+    (folder / SIDECAR_NAME).write_text(json.dumps(sidecar))
+    pipe.load_lora(folder)
+    labels = [0, 2, 3]
+    assert torch.equal(_denoise(pipe.denoiser, labels), _denoise(trained, labels))

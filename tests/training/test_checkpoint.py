@@ -122,3 +122,22 @@ def test_incomplete_or_damaged_checkpoints_are_never_loaded(tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.warns(UserWarning, match="SHA-256"):
         assert find_latest_checkpoint(tmp_path).name == "checkpoint-00000010"
+
+
+def test_adam_moments_saved_for_legacy_pointwise_shapes_follow_the_parameters():
+    """Moments of a 1x1-conv weight ``(out, in, 1)`` resume on the linear weight ``(out, in)``."""
+    from audiogen.training.checkpoint import _match_moment_shapes
+
+    conv = torch.nn.Conv1d(3, 2, 1)
+    opt = torch.optim.AdamW(conv.parameters(), lr=1e-3)
+    conv(torch.randn(4, 3, 5)).pow(2).mean().backward()
+    opt.step()
+    linear = torch.nn.Linear(3, 2)
+    fresh = torch.optim.AdamW(linear.parameters(), lr=1e-3)
+    fresh.load_state_dict(opt.state_dict())
+    _match_moment_shapes(fresh)
+    moments = fresh.state[linear.weight]
+    assert moments["exp_avg"].shape == (2, 3)
+    assert torch.equal(moments["exp_avg"], opt.state[conv.weight]["exp_avg"][..., 0])
+    linear(torch.randn(4, 3)).pow(2).mean().backward()
+    fresh.step()  # the reshaped moments are usable
