@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from audiogen.hub import scheduler_class
 
 if TYPE_CHECKING:
-    from audiogen.samplers import _Sampler
+    from audiogen.samplers.base import _Sampler
 
 #: Sampler name → (diffusers scheduler class name, ``from_config`` overrides); the class is ported
 #: in :data:`audiogen.samplers.SAMPLER_CLASSES`.

@@ -97,7 +97,7 @@ def draw(out: Path) -> None:
     loop = box(14, 31, 66, 13.5, "pipelines/denoise.py · denoise_loop",
                "per step: scheduler.scale_model_input → models/denoiser.py ·\n"
                "LatentDenoiser (classifier-free guidance towards the style) →\n"
-               "scheduler.step (DPM-Solver++ / DDIM / Euler: samplers.py)", "pipeline")
+               "scheduler.step (DPM-Solver++ / DDIM / Euler: samplers/)", "pipeline")
     arrow(call, loop, "latent (b, 64, T)", side="left", start=(24, 62), end=(34, 44.9))
     arrow(edit, loop, "latent (1, 64, T)", start=(83, 49), end=(64, 44.9))
     dec = box(14, 17, 66, 9, "models/autoencoder.py · MelVAE.decode",
