@@ -118,6 +118,16 @@ class _Sampler:
             indices = [self._begin_index] * timesteps.shape[0]
         return _broadcast(sigmas[indices], original)
 
+    def _init_step_index(self, timestep: Any) -> None:
+        """Start counting steps at ``timestep`` (its index, see the subclass' ``index_for_timestep``)
+        or at the index :meth:`set_begin_index` gave (samplers that keep a step index)."""
+        if self._begin_index is None:
+            if isinstance(timestep, torch.Tensor):
+                timestep = timestep.to(self.timesteps.device)
+            self._step_index = self.index_for_timestep(timestep)  # type: ignore[attr-defined]
+        else:
+            self._step_index = self._begin_index
+
 
 def _leading_linspace_trailing(
     spacing: str,

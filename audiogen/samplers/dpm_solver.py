@@ -110,14 +110,6 @@ class DPMSolverMultistep(_Sampler):
             return len(self.timesteps) - 1
         return candidates[1 if len(candidates) > 1 else 0].item()
 
-    def _init_step_index(self, timestep: Any) -> None:
-        if self._begin_index is None:
-            if isinstance(timestep, torch.Tensor):
-                timestep = timestep.to(self.timesteps.device)
-            self._step_index = self.index_for_timestep(timestep)
-        else:
-            self._step_index = self._begin_index
-
     def _data_prediction(self, model_output: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
         """Data prediction ``x0 (batch, latent_dim, latent_frames)`` from the model output."""
         kind = self.config.prediction_type

@@ -88,14 +88,6 @@ class EulerDiscrete(_Sampler):
         indices = (schedule == timestep).nonzero()
         return indices[1 if len(indices) > 1 else 0].item()
 
-    def _init_step_index(self, timestep: Any) -> None:
-        if self._begin_index is None:
-            if isinstance(timestep, torch.Tensor):
-                timestep = timestep.to(self.timesteps.device)
-            self._step_index = self.index_for_timestep(timestep)
-        else:
-            self._step_index = self._begin_index
-
     def scale_model_input(self, sample: torch.Tensor, timestep: Any = None) -> torch.Tensor:
         """``sample / sqrt(sigma² + 1)``: the denoiser's input at the current sigma."""
         if self._step_index is None:
