@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--span", default="4,6")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ramp", type=int, default=None, help="latent ramp frames (default: the library's)")
     parser.add_argument("--style-from", choices=("none", "label"), default="none")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             chosen.append(e)
             count[e.label] = count.get(e.label, 0) + 1
     a, b = (float(x) for x in args.span.split(","))
+    ramp = {} if args.ramp is None else {"ramp": args.ramp}
     rows = []
     for e in chosen:
         clip = load_audio(e.path, sample_rate=sr, channels=1, offset=args.offset, duration=args.seconds)
@@ -94,12 +96,14 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             if kind == "extend":
                 r = pipe.extend(
-                    x, sr, args.extend, seed=args.seed, steps=args.steps, style=style, progress=False
+                    x, sr, args.extend, seed=args.seed, steps=args.steps, style=style, progress=False, **ramp
                 )
                 n = x.shape[-1]
                 kept, new = x[0, 0], r.waveforms[0, 0, n:]
             else:
-                r = pipe.inpaint(x, sr, a, b, seed=args.seed, steps=args.steps, style=style, progress=False)
+                r = pipe.inpaint(
+                    x, sr, a, b, seed=args.seed, steps=args.steps, style=style, progress=False, **ramp
+                )
                 ia, ib = round(a * sr), round(b * sr)
                 kept = torch.cat([x[0, 0, :ia], x[0, 0, ib:]])
                 new = r.waveforms[0, 0, ia:ib]
