@@ -243,8 +243,10 @@ def upgrade_legacy_state(model: nn.Module, state: dict[str, torch.Tensor]) -> di
 
     The denoiser's ConvNeXt blocks were once saved as ``dwconv.conv.*`` with 1x1-convolution
     pointwise weights ``(out, in, 1)``; ``load_state_dict`` converts those itself (a load hook of
-    :class:`ConvNeXtBlock1d`). This is for state read outside ``load_state_dict`` (EMA shadows,
-    optimizer moments). Returns a new dict; ``state`` is not changed.
+    :class:`ConvNeXtBlock1d`). This is for state used outside ``load_state_dict``: a weights file's
+    header checked against the model, tensors cast before ``assign=True`` loading, EMA shadows.
+    Only the keys of conditioned blocks change; values are reshaped views, not copies. Returns a new
+    dict; ``state`` is not changed.
     """
     state = dict(state)
     for prefix in conditioned_blocks(model):

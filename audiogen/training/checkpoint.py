@@ -309,7 +309,6 @@ def write_trainer_state(trainer: Any, folder: Path, rng_states: list[dict[str, A
     save_state(folder / "trainer_state", state)
 
 
-
 def _match_moment_shapes(optimizer: torch.optim.Optimizer) -> None:
     """Reshape per-parameter optimizer state saved for a parameter of another shape, same size.
 
@@ -322,6 +321,7 @@ def _match_moment_shapes(optimizer: torch.optim.Optimizer) -> None:
             for key, value in moments.items():
                 if torch.is_tensor(value) and value.shape != param.shape and value.numel() == param.numel():
                     moments[key] = value.reshape(param.shape)
+
 
 def load_trainer_state(trainer: Any, checkpoint: Path) -> None:
     """Restore a :class:`~audiogen.training.trainer.Trainer` from :func:`write_trainer_state`'s folder.
