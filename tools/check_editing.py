@@ -12,7 +12,11 @@ a ``--seconds`` crop starting ``--offset`` seconds in is
 * inpainted over ``--span A,B`` seconds of the crop (``pipe.inpaint``),
 
 unconditionally (no ``--style``: the new audio follows from the kept audio alone) or, with
-``--style-from label``, conditioned on the clip's label. Reported per edit:
+``--style-from label``, conditioned on the clip's label, or with ``--style-from auto`` on the style
+the classifier hears in the crop (``pipe.detect_style``, what ``--style auto`` does). Clip ``k``
+(in that order) is edited with seed ``--seed + k``: with one seed for all, every clip would get the
+same noise, and where the new part puts its first note onset (on the cut or not) would be decided
+once for all of them. Reported per edit:
 
 * at each boundary, the frame-to-frame log-mel change and the clip's own 95th percentile
   (:func:`audiogen.boundaries.boundary_report`, what ``--report`` prints), and the same for the
@@ -52,7 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ramp", type=int, default=None, help="latent ramp frames (default: the library's)")
-    parser.add_argument("--style-from", choices=("none", "label"), default="none")
+    parser.add_argument(
+        "--harmonize", type=int, default=None, help="passes per sampler step (default: the library's)"
+    )
+    parser.add_argument("--style-from", choices=("none", "label", "auto"), default="none")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -87,22 +94,29 @@ def main(argv: list[str] | None = None) -> None:
             count[e.label] = count.get(e.label, 0) + 1
     a, b = (float(x) for x in args.span.split(","))
     ramp = {} if args.ramp is None else {"ramp": args.ramp}
+    if args.harmonize is not None:
+        ramp["harmonize"] = args.harmonize
     rows = []
-    for e in chosen:
+    for index, e in enumerate(chosen):
+        seed = args.seed + index  # one seed per clip: the same noise everywhere would tie the clips' outcomes
         clip = load_audio(e.path, sample_rate=sr, channels=1, offset=args.offset, duration=args.seconds)
         x = clip.waveform[None]  # (1, 1, samples)
-        style = e.label if args.style_from == "label" else None
+        style = None
+        if args.style_from == "label":
+            style = e.label
+        elif args.style_from == "auto":
+            style = pipe.detect_style(x, sr, classifier)
         for kind in ("extend", "inpaint"):
             start = time.perf_counter()
             if kind == "extend":
                 r = pipe.extend(
-                    x, sr, args.extend, seed=args.seed, steps=args.steps, style=style, progress=False, **ramp
+                    x, sr, args.extend, seed=seed, steps=args.steps, style=style, progress=False, **ramp
                 )
                 n = x.shape[-1]
                 kept, new = x[0, 0], r.waveforms[0, 0, n:]
             else:
                 r = pipe.inpaint(
-                    x, sr, a, b, seed=args.seed, steps=args.steps, style=style, progress=False, **ramp
+                    x, sr, a, b, seed=seed, steps=args.steps, style=style, progress=False, **ramp
                 )
                 ia, ib = round(a * sr), round(b * sr)
                 kept = torch.cat([x[0, 0, :ia], x[0, 0, ib:]])
@@ -124,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                 "file": Path(e.path).name,
                 "label": e.label,
                 "edit": kind,
+                "seed": seed,
                 "boundaries": [s.to_dict() for s in stats],
                 "original_at_boundaries": reference,
                 "kept_style": kept_style,

@@ -24,7 +24,6 @@ from audiogen.cli.generate import (
     SAMPLER,
     SEED,
     STEPS,
-    STYLE,
     _check_common,
     _check_out_file,
     _fail,
@@ -33,6 +32,24 @@ from audiogen.cli.generate import (
 
 CROSSFADE = typer.Option(
     0.1, "--crossfade", help="Seconds of equal-power crossfade on the kept side of each boundary (<= 0.5)."
+)
+STYLE = typer.Option(
+    "auto",
+    "--style",
+    help=(
+        "Style of the new audio: one of the model's style names; 'auto' (default): the style the "
+        "style classifier (the model folder's classifier/, else the bundled one) hears in the input, "
+        "if the model has that style, else unconditional; 'none': unconditional."
+    ),
+)
+HARMONIZE = typer.Option(
+    3,
+    "--harmonize",
+    help=(
+        "Passes per sampler step (RePaint's resampling): each step but the last is noised back and "
+        "taken again, so the new audio agrees better with the kept audio; 1 = off. Each extra pass "
+        "costs one more denoiser run per step."
+    ),
 )
 REPORT = typer.Option(
     False,
@@ -59,8 +76,30 @@ def _load_input(audio: Path) -> Any:
     return clip
 
 
-def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str) -> None:
-    """Write the result, say what was written and print the boundary report if asked."""
+def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any) -> tuple[str | None, str]:
+    """``--style``: ``none`` → unconditional, ``auto`` → what the style classifier hears in the input.
+
+    Returns the style and, for ``auto``, a line saying what was chosen (printed with the result).
+    """
+    if style == "none":
+        return None, ""
+    if style != "auto":
+        return style, ""
+    from audiogen.evaluation.embedders import EmbedderNotFoundError, default_embedder
+
+    try:
+        folder = default_embedder(checkpoint)
+    except EmbedderNotFoundError:
+        return None, "style: auto -> unconditional (no style classifier installed)"
+    try:
+        found = pipeline.detect_style(clip.waveform[None], clip.sample_rate, folder)
+    except (OSError, ValueError) as e:
+        raise _fail(f"{folder}: {e}") from e
+    return found, f"style: auto -> {found or 'unconditional'} (style classifier {folder})"
+
+
+def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str, note: str = "") -> None:
+    """Write the result, say what was written (after ``note``) and print the boundary report if asked."""
     from audiogen.audio.io import save_audio
     from audiogen.boundaries import boundary_report, format_report
 
@@ -68,6 +107,8 @@ def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str) -> N
         save_audio(out, result.waveforms[0], result.sample_rate)
     except (OSError, ValueError) as e:
         raise _fail(str(e), 1) from e
+    if note:
+        typer.echo(note)
     sr = result.sample_rate
     spans = ", ".join(f"{a / sr:.3f}-{b / sr:.3f} s" for a, b in result.edited)
     typer.echo(
@@ -101,6 +142,7 @@ def extend(
     device: str = DEVICE,
     sampler: str = SAMPLER,
     crossfade: float = CROSSFADE,
+    harmonize: int = HARMONIZE,
     report: bool = REPORT,
     overwrite: bool = OVERWRITE,
 ) -> None:
@@ -116,6 +158,8 @@ def extend(
         raise _fail("give --seconds S (new audio after the input) and/or --before S (before it)")
     if not 0 <= crossfade <= 0.5:
         raise _fail(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
+    if harmonize < 1:
+        raise _fail(f"--harmonize must be at least 1 pass, got {harmonize}")
     dev = _check_common(seed, steps, sampler, device)
     clip = _load_input(audio)
     if clip.duration + seconds + before > MAX_SECONDS:
@@ -124,15 +168,16 @@ def extend(
             f"the limit is {MAX_SECONDS:g} s"
         )
     _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, None if style in ("auto", "none") else style)
+    style, note = _resolve_style(style, checkpoint, pipeline, clip)
     try:
         result = pipeline.extend(
             clip.waveform[None], clip.sample_rate, seconds, before, seed=seed, steps=steps,
-            cfg_scale=cfg_scale, style=style, sampler=sampler, crossfade=crossfade,
+            cfg_scale=cfg_scale, style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
         )  # fmt: skip
     except ValueError as e:
         raise _fail(f"{audio}: {e}") from e
-    _finish(result, pipeline, out, report, f"extended, seed {seed}")
+    _finish(result, pipeline, out, report, f"extended, seed {seed}", note)
 
 
 def inpaint(
@@ -148,6 +193,7 @@ def inpaint(
     device: str = DEVICE,
     sampler: str = SAMPLER,
     crossfade: float = CROSSFADE,
+    harmonize: int = HARMONIZE,
     report: bool = REPORT,
     overwrite: bool = OVERWRITE,
 ) -> None:
@@ -158,17 +204,20 @@ def inpaint(
         raise _fail(f"--start ({start:g} s) must be before --end ({end:g} s)")
     if not 0 <= crossfade <= 0.5:
         raise _fail(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
+    if harmonize < 1:
+        raise _fail(f"--harmonize must be at least 1 pass, got {harmonize}")
     dev = _check_common(seed, steps, sampler, device)
     clip = _load_input(audio)
     if start < 0 or end > clip.duration:
         raise _fail(f"the span [{start:g}, {end:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
     _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style)
+    pipeline = _load_pipeline(checkpoint, dev, None if style in ("auto", "none") else style)
+    style, note = _resolve_style(style, checkpoint, pipeline, clip)
     try:
         result = pipeline.inpaint(
             clip.waveform[None], clip.sample_rate, start, end, seed=seed, steps=steps, cfg_scale=cfg_scale,
-            style=style, sampler=sampler, crossfade=crossfade,
+            style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
         )  # fmt: skip
     except ValueError as e:
         raise _fail(f"{audio}: {e}") from e
-    _finish(result, pipeline, out, report, f"inpainted, seed {seed}")
+    _finish(result, pipeline, out, report, f"inpainted, seed {seed}", note)

@@ -4,6 +4,8 @@ Variation (:meth:`EditMixin.variation`) follows SDEdit (Meng et al., 2022): enco
 ``strength``, denoise (:func:`~audiogen.pipelines.denoise.noise_and_denoise`), decode, vocode.
 Extending and inpainting are :mod:`audiogen.pipelines.inpaint` (windowed over long inputs by
 :mod:`audiogen.pipelines.longform`); the methods here hand the pipeline to it.
+:meth:`EditMixin.detect_style` names the style a style classifier hears in an input, so an edit
+can be conditioned on the style of the audio it continues (``audiogen extend --style auto``).
 """
 
 from __future__ import annotations
@@ -121,6 +123,41 @@ class EditMixin:
             style=style,
             timings=timings,
         )
+
+    @torch.no_grad()
+    def detect_style(self, waveform: torch.Tensor, sample_rate: int, classifier: Any) -> str | None:
+        """The style ``classifier`` hears in ``waveform``, if this model can generate it, else ``None``.
+
+        The batch is mixed to one channel and resampled to the classifier's rate; the
+        classifier's class probabilities (softmax of its logits over the whole clip) are averaged
+        over the batch and the most probable label is returned when it is one of :attr:`styles`
+        (a model fine-tuned on other styles, or an unconditional one, gets ``None``: generate
+        unconditionally).
+
+        Args:
+            waveform: ``(batch, channels, samples)`` float audio.
+            sample_rate: its rate in Hz.
+            classifier: a :class:`~audiogen.models.classifier.StyleClassifier`, or its model folder
+                (``config.json`` + ``model.safetensors``, e.g. a pipeline folder's ``classifier/``).
+
+        Raises:
+            ValueError: a bad shape or rate; FileNotFoundError / ValueError from loading a folder.
+        """
+        from audiogen.audio.features import LogMelSpectrogram
+        from audiogen.audio.io import resample
+        from audiogen.models.classifier import StyleClassifier
+        from audiogen.pipelines.inpaint import prepare_input
+
+        mono = prepare_input(self, waveform, sample_rate)  # (batch, 1, samples) at the model's rate; checks
+        if not isinstance(classifier, StyleClassifier):
+            classifier = StyleClassifier.from_pretrained(classifier)
+        model, mel_config = classifier.eval(), classifier.config.mel
+        device = next(model.parameters()).device
+        mono = resample(mono, self.sample_rate, mel_config.sample_rate)
+        mel = LogMelSpectrogram(mel_config).to(device)(mono[:, 0].to(device)).mel  # (batch, n_mels, frames)
+        probabilities = model(mel).logits.float().softmax(dim=-1).mean(dim=0)
+        label = model.labels[int(probabilities.argmax())]
+        return label if label in self.styles else None
 
     def extend(
         self,

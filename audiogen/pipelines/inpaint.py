@@ -16,6 +16,11 @@ with any sampler. In latent space:
    diffusers does), so the denoiser always sees the kept audio at the right noise level around
    the part it is generating and continues it; after the last step the known frames are set to the
    clean input latent. Frames with mask 1 are the input's latent bit for bit (tested);
+   with ``harmonize = r > 1``, every step but the last is run ``r`` times (RePaint's *resampling*
+   with a jump of one step): after a pass the latent is noised back from the step's noise level to
+   the level it started from (the forward process ``q(x_t | x_s)``, fresh noise from the item's
+   generator) and the step is taken again, so the generated frames are pulled towards agreement
+   with the kept ones before the noise level falls (Lugmayr et al., 2022, section 4.2);
 4. the whole timeline latent is decoded and vocoded (the convolutional decoder and the vocoder
    need context on both sides of a boundary; long timelines in chunks, :mod:`audiogen.pipelines.longform`);
 5. outside the edited spans the ORIGINAL input samples are pasted back, and at each boundary the
@@ -44,6 +49,8 @@ CROSSFADE_SECONDS = 0.1
 MAX_CROSSFADE_SECONDS = 0.5
 #: Kept latent frames per boundary whose mask ramps down towards it.
 RAMP_FRAMES = 2
+#: Passes per sampler step (RePaint's resampling ``r``; 1 = plain replacement).
+HARMONIZE_PASSES = 3
 
 
 @dataclass
@@ -87,7 +94,7 @@ class EditResult:
         return int(self.waveforms.shape[-1])
 
 
-def _prepare(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+def prepare_input(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """``(batch, channels, samples)`` float → ``(batch, 1, n)`` at the model's rate (CPU)."""
     from audiogen.audio.io import convert_channels, resample
 
@@ -130,13 +137,16 @@ def _denoise_replacing(
     sampler: str,
     progress: bool,
     window_seconds: float,
+    harmonize: int = 1,
 ) -> torch.Tensor:
-    """The sampler loop with the known frames replaced after every step (see the module docstring)."""
+    """The sampler loop with the known frames replaced after every step, each step but the last
+    taken ``harmonize`` times (see the module docstring)."""
     from tqdm.auto import tqdm
 
     from audiogen.pipelines.denoise import as_labels, check_pair
     from audiogen.pipelines.longform import windowed
     from audiogen.samplers import randn
+    from audiogen.samplers.repaint import load_run_state, renoise, run_state
     from audiogen.schedulers import make_sampler
 
     denoiser = windowed(pipe, window_seconds)
@@ -156,7 +166,8 @@ def _denoise_replacing(
     guided = labels is not None and cfg_scale != 1.0
     if guided:
         both = torch.cat([labels, torch.full_like(labels, pipe.denoiser.config.null_label)])
-    for i, t in enumerate(tqdm(timesteps, desc="denoise", leave=False, disable=not progress)):
+
+    def step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         model_input = scheduler.scale_model_input(x, t)
         if guided:
             out = denoiser(torch.cat([model_input, model_input]), t.expand(2 * batch), both).float()
@@ -164,11 +175,20 @@ def _denoise_replacing(
             prediction = uncond + cfg_scale * (cond - uncond)
         else:
             prediction = denoiser(model_input, t.expand(batch), labels).float()
-        x = scheduler.step(prediction, t, x, generator=generators).prev_sample
-        target = (
-            known if i + 1 == len(timesteps) else scheduler.add_noise(known, noise, timesteps[i + 1 : i + 2])
-        )
-        x = torch.lerp(x, target, weight)
+        return scheduler.step(prediction, t, x, generator=generators).prev_sample
+
+    for i, t in enumerate(tqdm(timesteps, desc="denoise", leave=False, disable=not progress)):
+        last = i + 1 == len(timesteps)
+        target = known if last else scheduler.add_noise(known, noise, timesteps[i + 1 : i + 2])
+        passes = 1 if last else harmonize
+        state = run_state(scheduler) if passes > 1 else None
+        x_in = x
+        for k in range(passes):
+            if k:  # back to step i's noise level, then the step again (RePaint's resampling)
+                load_run_state(scheduler, state)
+                fresh = randn(tuple(x.shape), generators, device, torch.float32)
+                x_in = renoise(scheduler, x, timesteps[i + 1], t, fresh)
+            x = torch.lerp(step(x_in, t), target, weight)
     return x
 
 
@@ -193,6 +213,7 @@ def _edit(
     crossfade: float,
     ramp: int,
     window_seconds: float,
+    harmonize: int,
 ) -> EditResult:
     """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
     from audiogen.audio.features import LogMelSpectrogram
@@ -205,6 +226,8 @@ def _edit(
         raise ValueError(f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {crossfade}")
     if ramp < 0:
         raise ValueError(f"ramp must be >= 0 latent frames, got {ramp}")
+    if isinstance(harmonize, bool) or int(harmonize) != harmonize or harmonize < 1:
+        raise ValueError(f"harmonize must be a whole number of passes >= 1, got {harmonize!r}")
     batch, n = audio.shape[0], audio.shape[-1]
     spl, device, timings = pipe.samples_per_latent_frame, pipe.device, StageTimings()
     start_time = time.perf_counter()
@@ -241,7 +264,7 @@ def _edit(
     _sync(device)
     t0 = time.perf_counter()
     latents = _denoise_replacing(
-        pipe, known, mask, seed, steps, cfg_scale, label, sampler, progress, window_seconds
+        pipe, known, mask, seed, steps, cfg_scale, label, sampler, progress, window_seconds, int(harmonize)
     )
     _sync(device)
     t1 = time.perf_counter()
@@ -320,6 +343,7 @@ def extend(
     crossfade: float = CROSSFADE_SECONDS,
     ramp: int = RAMP_FRAMES,
     window_seconds: float = 10.0,
+    harmonize: int = HARMONIZE_PASSES,
 ) -> EditResult:
     """Continue ``waveform`` by ``seconds`` after it and/or ``before`` seconds before it (outpainting).
 
@@ -337,17 +361,20 @@ def extend(
         crossfade: seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).
         ramp: kept latent frames per boundary whose replacement weight ramps down.
         window_seconds: denoising window (longer timelines use overlapping windows).
+        harmonize: passes per sampler step (RePaint's resampling ``r``, module docstring step 3);
+            1 = plain replacement, each extra pass costs one more denoiser run per step.
 
     Returns:
         :class:`EditResult` with ``waveforms (batch, 1, before + n + after)`` samples.
 
     Raises:
-        ValueError: a bad shape, rate, length, crossfade, or as :meth:`AudioGenPipeline.__call__`.
+        ValueError: a bad shape, rate, length, crossfade, ramp or harmonize, or as
+            :meth:`AudioGenPipeline.__call__`.
     """
     for name, value in (("seconds", seconds), ("before", before)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a non-negative number of seconds, got {value}")
-    audio = _prepare(pipe, waveform, sample_rate)
+    audio = prepare_input(pipe, waveform, sample_rate)
     after_samples, before_samples = round(seconds * pipe.sample_rate), round(before * pipe.sample_rate)
     if after_samples + before_samples < pipe.samples_per_latent_frame:
         raise ValueError(
@@ -355,7 +382,7 @@ def extend(
             f"({pipe.samples_per_latent_frame / pipe.sample_rate:.3f} s)"
         )
     return _edit(pipe, audio, before_samples, after_samples, None, seed, steps, cfg_scale, style, sampler,
-                 progress, crossfade, ramp, window_seconds)  # fmt: skip
+                 progress, crossfade, ramp, window_seconds, harmonize)  # fmt: skip
 
 
 def inpaint(
@@ -374,6 +401,7 @@ def inpaint(
     crossfade: float = CROSSFADE_SECONDS,
     ramp: int = RAMP_FRAMES,
     window_seconds: float = 10.0,
+    harmonize: int = HARMONIZE_PASSES,
 ) -> EditResult:
     """Regenerate the span ``[start, end)`` seconds of ``waveform`` and keep the rest.
 
@@ -382,7 +410,7 @@ def inpaint(
 
     Args:
         pipe, waveform, sample_rate, seed, steps, cfg_scale, style, sampler, progress, crossfade,
-            ramp, window_seconds: as :func:`extend`.
+            ramp, window_seconds, harmonize: as :func:`extend`.
         start: span start in seconds (>= 0).
         end: span end in seconds (<= the input's duration).
 
@@ -397,7 +425,7 @@ def inpaint(
         raise ValueError(f"the span must be finite seconds, got [{start}, {end})")
     if start >= end:
         raise ValueError(f"the span start ({start:g} s) must be before its end ({end:g} s)")
-    audio = _prepare(pipe, waveform, sample_rate)
+    audio = prepare_input(pipe, waveform, sample_rate)
     n, sr = audio.shape[-1], pipe.sample_rate
     if start < 0 or end > n / sr + 0.5 / sr:
         raise ValueError(f"the span [{start:g}, {end:g}) s is outside the clip (0 to {n / sr:.3f} s)")
@@ -408,4 +436,4 @@ def inpaint(
             f"the span [{start:g}, {end:g}) s is shorter than one latent frame ({spl / sr:.3f} s)"
         )
     return _edit(pipe, audio, 0, 0, (a, b), seed, steps, cfg_scale, style, sampler, progress, crossfade,
-                 ramp, window_seconds)  # fmt: skip
+                 ramp, window_seconds, harmonize)  # fmt: skip

@@ -175,7 +175,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
         # ------------------------------------------------------------------ Extend / Inpaint
         if has_edit:
             with gr.Tab("Extend / Inpaint", elem_id="tab-edit"):
-                e = SamplingControls.build("edit", styles, cfg_scale, steps)
+                e = SamplingControls.build("edit", styles, cfg_scale, steps, auto=True)
                 with gr.Row():
                     e_audio = gr.File(
                         label="audio to edit", file_types=["audio"], type="filepath", elem_id="edit-input"

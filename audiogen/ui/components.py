@@ -122,13 +122,17 @@ class SamplingControls:
     sampler: gr.Dropdown
 
     @classmethod
-    def build(cls, name: str, styles: list[str], cfg_scale: float, steps: int = 25) -> SamplingControls:
+    def build(
+        cls, name: str, styles: list[str], cfg_scale: float, steps: int = 25, auto: bool = False
+    ) -> SamplingControls:
+        """The controls of tab ``name``; ``auto=True`` adds the style ``auto`` (the edit commands'
+        default: the style the classifier hears in the input) and selects it."""
         with gr.Row():
             style = gr.Dropdown(
-                ["", *styles],
-                value=styles[0] if styles else "",
+                ["auto", "", *styles] if auto else ["", *styles],
+                value="auto" if auto else (styles[0] if styles else ""),
                 label="style",
-                info="empty: unconditional",
+                info=("auto: the style heard in the input; " if auto else "") + "empty: unconditional",
                 allow_custom_value=True,  # styles change with the model; jobs check them (CLI message)
                 elem_id=f"{name}-style",
             )

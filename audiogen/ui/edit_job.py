@@ -3,8 +3,10 @@ checks and messages (see :mod:`audiogen.ui.jobs`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.jobs import (
@@ -65,9 +67,11 @@ def edit(
     if mode == "inpaint" and (first < 0 or second > clip.duration):
         raise UIError(f"the span [{first:g}, {second:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
     with host.job(token):
-        pipe = _pipeline(host, model, s.style)
+        pipe = _pipeline(host, model, None if s.style == "auto" else s.style)
         if not hasattr(pipe, mode):
             raise UIError(f"this version of audiogen has no {mode}")
+        if s.style == "auto":
+            s = dataclasses.replace(s, style=_detect_style(host, pipe, clip))
         wave = clip.waveform[None]  # (1, channels, samples)
         if mode == "extend":
             result = _value_errors(
@@ -106,7 +110,11 @@ def edit(
         )
         command = command_line(
             mode,
-            ["", str(audio), *flags, *s.flags(), *_model_flags(host), "--out", f"{stem}.{s.audio_format}"],
+            # the commands default to --style auto: an unconditional edit says --style none
+            [
+                "", str(audio), *flags, *s.flags(), *(["--style", "none"] if s.style is None else []),
+                *_model_flags(host), "--out", f"{stem}.{s.audio_format}",
+            ],  # fmt: skip
         )
     n = result.waveforms.shape[-1]
     return UIResult(
@@ -118,3 +126,17 @@ def edit(
         command,
         f"{n} samples = {n / result.sample_rate:.3f} s at {result.sample_rate} Hz{_timing(result)}",
     )
+
+
+def _detect_style(host: ModelHost, pipe: Any, clip: Any) -> str | None:
+    """``auto``: the style the model folder's (else the bundled) classifier hears in the upload."""
+    from audiogen.evaluation.embedders import EmbedderNotFoundError, default_embedder
+
+    try:
+        folder = default_embedder(host.pipeline_path)
+    except EmbedderNotFoundError:
+        return None
+    try:
+        return pipe.detect_style(clip.waveform[None], clip.sample_rate, folder)
+    except (OSError, ValueError) as e:
+        raise UIError(f"{folder}: {e}") from e

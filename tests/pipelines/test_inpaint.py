@@ -163,6 +163,8 @@ def test_cli_extend_and_inpaint_write_the_input_back_and_report(checkpoint, wav,
         (["extend", "MISSING", "--seconds", 1], "no such file"),
         (["extend", "TEXT", "--seconds", 1], "not an audio file"),
         (["extend", "WAV", "--seconds", 1, "--crossfade", 0.9], "--crossfade"),
+        (["extend", "WAV", "--seconds", 1, "--harmonize", 0], "--harmonize"),
+        (["inpaint", "WAV", "--start", 0.1, "--end", 0.4, "--harmonize", -1], "--harmonize"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(checkpoint, wav, tmp_path, args, fragment):
@@ -188,3 +190,96 @@ def test_cli_long_generate_and_loop_are_windowed_and_report_their_boundaries(che
     assert result.exit_code == 0, result.output
     assert "boundary window" in result.output
     assert sf.info(str(tmp_path / "l.wav")).frames == 48 * MEL.sample_rate
+
+
+def _count_denoiser_calls(pipe, call):
+    calls = []
+    handle = pipe.denoiser.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        result = call()
+    finally:
+        handle.remove()
+    return result, len(calls)
+
+
+def test_harmonize_repeats_every_step_but_the_last_and_keeps_the_input(pipe):
+    x = _clip(batch=1, channels=1, samples=12000)
+    kwargs = dict(steps=4, progress=False)
+    runs = {}
+    for h in (1, 3):
+        runs[h], calls = _count_denoiser_calls(
+            pipe, lambda h=h: pipe.inpaint(x, MEL.sample_rate, 0.2, 0.45, harmonize=h, **kwargs)
+        )
+        assert calls == h * 3 + 1  # passes on steps 1-3, one pass on the last
+        keep = (runs[h].mask == 1).nonzero().flatten()
+        assert torch.equal(runs[h].latents[..., keep], _input_latent(pipe, x)[..., keep])
+    new = (runs[1].mask == 0).nonzero().flatten()
+    assert not torch.allclose(runs[1].latents[..., new], runs[3].latents[..., new])
+    again = pipe.inpaint(x, MEL.sample_rate, 0.2, 0.45, harmonize=3, **kwargs)
+    assert torch.equal(again.latents, runs[3].latents)
+
+
+@pytest.mark.parametrize("harmonize", [0, 1.5, -2])
+def test_bad_harmonize_raises(pipe, harmonize):
+    with pytest.raises(ValueError, match="harmonize"):
+        pipe.extend(_clip(batch=1, samples=8000), MEL.sample_rate, 0.5, harmonize=harmonize, progress=False)
+
+
+def test_the_commands_default_to_the_librarys_passes():
+    from audiogen.cli.edit import HARMONIZE
+    from audiogen.pipelines.inpaint import HARMONIZE_PASSES
+
+    assert HARMONIZE.default == HARMONIZE_PASSES
+
+
+# ------------------------------------------------------------------------------------------------
+# the style of the input
+
+
+def _tiny_classifier(labels, favourite):
+    """A tiny classifier whose head always prefers ``favourite`` (zero weights, one-hot bias)."""
+    from audiogen.models.classifier import ClassifierConfig, StyleClassifier
+
+    model = StyleClassifier(ClassifierConfig(mel=MEL, labels=labels, channels=(4, 8), embed_dim=8))
+    with torch.no_grad():
+        head = model.head[-1]
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([5.0 if label == favourite else 0.0 for label in labels]))
+    return model
+
+
+@pytest.mark.parametrize(
+    "labels, favourite, expected",
+    [
+        (("piano", "flute"), "flute", "flute"),
+        (("piano", "flute"), "piano", "piano"),
+        (("flute", "organ", "piano"), "organ", None),  # a style the model cannot generate
+    ],
+)
+def test_detect_style_names_what_the_classifier_hears_if_the_model_has_it(pipe, labels, favourite, expected):
+    assert pipe.detect_style(_clip(), MEL.sample_rate, _tiny_classifier(labels, favourite)) == expected
+
+
+def test_detect_style_reads_a_classifier_folder_and_checks_the_waveform(pipe, tmp_path):
+    _tiny_classifier(("piano", "flute"), "flute").save_pretrained(tmp_path / "classifier")
+    assert pipe.detect_style(_clip(), MEL.sample_rate, tmp_path / "classifier") == "flute"
+    with pytest.raises(ValueError, match="batch, channels, samples"):
+        pipe.detect_style(_clip()[0], MEL.sample_rate, tmp_path / "classifier")
+
+
+def test_cli_style_auto_uses_the_model_folders_classifier(wav, tmp_path):
+    model = write_tiny_pipeline(tmp_path / "model")
+    _tiny_classifier(("piano", "flute"), "flute").save_pretrained(model / "classifier")
+
+    def run(name, *style):
+        args = ["--checkpoint", model, "--device", "cpu", "--steps", 1, "--harmonize", 1, *style]
+        result = _invoke("extend", wav, "--seconds", 0.5, "--out", tmp_path / name, *args)
+        assert result.exit_code == 0, result.output
+        return result.output, sf.read(str(tmp_path / name))[0]
+
+    output, auto = run("auto.wav")
+    assert f"style: auto -> flute (style classifier {model / 'classifier'})" in output
+    output, flute = run("flute.wav", "--style", "flute")
+    assert "style: auto" not in output and (auto == flute).all()  # auto chose flute
+    _, none = run("none.wav", "--style", "none")
+    assert not (none == auto).all()

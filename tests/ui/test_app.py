@@ -302,6 +302,17 @@ def test_extend_and_inpaint_tab(served, tmp_path):
             api_name="/edit",
         )
     assert str(caught.value).strip() == "error: --start (0.75 s) must be before --end (0.25 s)"
+    # style "auto" (the tab's default) names the style it heard; empty is unconditional: --style none
+    for style, check in (
+        ("auto", lambda word: word in host.pipeline.styles),
+        ("", lambda word: word == "none"),
+    ):
+        out = client.predict(
+            d, "wav", style, 0, 2, 1.0, "dpm++", handle_file(str(source)), "extend", 0.0, 0.5, 0.0, 0.0,
+            api_name="/edit",
+        )  # fmt: skip
+        words = out[-1].split()
+        assert words.count("--style") == 1 and check(words[words.index("--style") + 1]), out[-1]
 
 
 def test_progress_follows_the_sampler_steps(served):
