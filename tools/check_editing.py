@@ -22,6 +22,9 @@ once for all of them. Reported per edit:
   (:func:`audiogen.boundaries.boundary_report`, what ``--report`` prints), and the same for the
   original recording at the same places (its true continuation: a note onset there shows up in
   both);
+* whether a place anywhere from the boundary across its crossfade (every half hop) is over the
+  edited clip's p95 where the original recording is within its own there (``seam_in_crossfade``:
+  a seam the edit made, also where the crossfade from the input to the re-synthesis lies);
 * the style classifier's prediction (``classifier/`` of the pipeline folder, else the bundled one)
   for the kept part (the crop without the edited span) and the new part (the edited span; for
   extend, the new seconds), and whether they agree; also the prediction for the kept part against
@@ -42,6 +45,20 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 
+def _zone_seam(result, original, boundary: int, mel_config) -> bool:
+    """Whether some place from the boundary across its crossfade (every half hop) is over the
+    edited clip's p95 where the original recording at that place is within its own."""
+    from audiogen.boundaries import boundary_report
+
+    fade, step = result.crossfade_samples, mel_config.hop_length // 2
+    kept_before = any(boundary == hi for _, hi in result.kept)  # the crossfade ends at the boundary
+    lo, hi = (boundary - fade, boundary) if kept_before else (boundary, boundary + fade)
+    places = [("edit", p) for p in range(lo, hi + 1, step)]
+    edited = boundary_report(result.waveforms[0], mel_config, places)
+    source = boundary_report(original, mel_config, places)
+    return any(not s.ok and t.ok for s, t in zip(edited, source, strict=True))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the check, print one line per edit and the totals (and ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -57,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ramp", type=int, default=None, help="latent ramp frames (default: the library's)")
     parser.add_argument(
+        "--crossfade", type=float, default=None, help="crossfade seconds (default: the library's)"
+    )
+    parser.add_argument(
         "--harmonize", type=int, default=None, help="passes per sampler step (default: the library's)"
     )
     parser.add_argument("--style-from", choices=("none", "label", "auto"), default="none")
@@ -64,6 +84,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    from audiogen.pipelines import inpaint as editing
+
+    # the library's defaults written out, so that a report says what it ran with
+    args.crossfade = editing.CROSSFADE_SECONDS if args.crossfade is None else args.crossfade
+    args.harmonize = editing.HARMONIZE_PASSES if args.harmonize is None else args.harmonize
+    args.ramp = editing.RAMP_FRAMES if args.ramp is None else args.ramp
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import load_audio
@@ -93,9 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             chosen.append(e)
             count[e.label] = count.get(e.label, 0) + 1
     a, b = (float(x) for x in args.span.split(","))
-    ramp = {} if args.ramp is None else {"ramp": args.ramp}
-    if args.harmonize is not None:
-        ramp["harmonize"] = args.harmonize
+    ramp = {"ramp": args.ramp, "harmonize": args.harmonize, "crossfade": args.crossfade}
     rows = []
     for index, e in enumerate(chosen):
         seed = args.seed + index  # one seed per clip: the same noise everywhere would tie the clips' outcomes
@@ -124,15 +148,16 @@ def main(argv: list[str] | None = None) -> None:
             stats = boundary_report(r.waveforms[0], pipe.mel_config, [("edit", p) for p in r.boundaries])
             # the same places in the original recording (its true continuation), where it is long enough
             total = r.waveforms.shape[-1] / sr
-            reference = None
+            reference, zone_seams = None, None
             if e.duration >= args.offset + total:
                 original = load_audio(e.path, sample_rate=sr, channels=1, offset=args.offset, duration=total)
                 if original.waveform.shape[-1] >= r.waveforms.shape[-1]:
+                    source = original.waveform[:, : r.waveforms.shape[-1]]
                     original_stats = boundary_report(
-                        original.waveform[:, : r.waveforms.shape[-1]], pipe.mel_config,
-                        [("original", p) for p in r.boundaries],
-                    )  # fmt: skip
+                        source, pipe.mel_config, [("original", p) for p in r.boundaries]
+                    )
                     reference = [s.to_dict() for s in original_stats]
+                    zone_seams = [_zone_seam(r, source, p, pipe.mel_config) for p in r.boundaries]
             kept_style, new_style = predict(kept), predict(new)
             row = {
                 "file": Path(e.path).name,
@@ -141,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
                 "seed": seed,
                 "boundaries": [s.to_dict() for s in stats],
                 "original_at_boundaries": reference,
+                "seam_in_crossfade": zone_seams,
                 "kept_style": kept_style,
                 "new_style": new_style,
                 "agree": kept_style == new_style,
@@ -156,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
                     + ")"
                 )
             print(
-                f"{e.label:<8} {row['file']:<22} {kind:<8} boundaries (change/p95) {marks}; "
+                f"{e.label or '-':<8} {row['file']:<22} {kind:<8} boundaries (change/p95) {marks}; "
                 f"kept {kept_style}, new {new_style} ({'agree' if row['agree'] else 'DIFFER'})",
                 flush=True,
             )

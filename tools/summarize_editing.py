@@ -4,12 +4,13 @@ Usage::
 
     .venv/bin/python tools/summarize_editing.py reports/editing/*.json [--json summary.json]
 
-Reports with the same setting (``--style-from``, ``--harmonize``, ``--ramp`` and ``--steps`` of the
-run; crop offsets and seeds are pooled) are added up. Per setting and edit kind (extend, inpaint)
-it prints: edits, style agreement (kept vs new part), boundaries within the clip's own 95th
-percentile, how many of the original recordings are within theirs at the same places, the
-boundaries over the p95 where the original recording is *not* (a seam the edit made, not a note
-onset on the cut), and the mean of boundary change / clip p95.
+Reports with the same setting (``--style-from``, ``--crossfade``, ``--harmonize``, ``--ramp``,
+``--steps`` of the run; crop offsets and seeds are pooled) are added up. Per setting and edit kind
+(extend, inpaint) it prints: edits, style agreement (kept vs new part), boundaries within the
+clip's own 95th percentile, how many of the original recordings are within theirs at the same
+places, the boundaries over the p95 where the original recording is *not* (a seam the edit made,
+not a note onset on the cut), the boundaries with such a place anywhere across their crossfade,
+and the mean of boundary change / clip p95.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Totals:
     boundaries_ok: int = 0
     original_ok: int = 0
     over_where_original_ok: int = 0
+    crossfade_seams: int = 0
     ratio_sum: float = 0.0
 
     @property
@@ -43,6 +45,7 @@ def setting(args: dict) -> str:
     """The setting a report was run with (library defaults shown as ``default``)."""
     parts = {
         "style": args.get("style_from", "none"),
+        "crossfade": args.get("crossfade"),
         "harmonize": args.get("harmonize"),
         "ramp": args.get("ramp"),
         "steps": args.get("steps"),
@@ -71,6 +74,7 @@ def summarize(paths: list[Path]) -> dict[tuple[str, str], Totals]:
             t.edits += 1
             t.style_agree += bool(row["agree"])
             originals = row.get("original_at_boundaries") or [None] * len(row["boundaries"])
+            t.crossfade_seams += sum(bool(z) for z in row.get("seam_in_crossfade") or [])
             for b, o in zip(row["boundaries"], originals, strict=True):
                 t.boundaries += 1
                 t.boundaries_ok += bool(b["ok"])
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{key:<48} {kind:<8} reports {t.reports:2d}  style {t.style_agree}/{t.edits} "
             f"({t.style_agree / max(1, t.edits):.1%})  boundaries ok {t.boundaries_ok}/{t.boundaries}  "
             f"original ok {t.original_ok}  over where original ok {t.over_where_original_ok}  "
+            f"seams in the crossfade {t.crossfade_seams}  "
             f"mean change/p95 {t.mean_ratio:.3f}"
         )
     if args.json is not None:

@@ -225,11 +225,11 @@ def test_bad_harmonize_raises(pipe, harmonize):
         pipe.extend(_clip(batch=1, samples=8000), MEL.sample_rate, 0.5, harmonize=harmonize, progress=False)
 
 
-def test_the_commands_default_to_the_librarys_passes():
-    from audiogen.cli.edit import HARMONIZE
-    from audiogen.pipelines.inpaint import HARMONIZE_PASSES
+def test_the_commands_default_to_the_librarys_passes_and_crossfade():
+    from audiogen.cli.edit import CROSSFADE, HARMONIZE
+    from audiogen.pipelines.inpaint import CROSSFADE_SECONDS, HARMONIZE_PASSES
 
-    assert HARMONIZE.default == HARMONIZE_PASSES
+    assert HARMONIZE.default == HARMONIZE_PASSES and CROSSFADE.default == CROSSFADE_SECONDS
 
 
 # ------------------------------------------------------------------------------------------------

@@ -39,20 +39,21 @@ def test_reports_of_one_setting_are_pooled_and_settings_kept_apart(tmp_path):
     }  # fmt: skip
     inpaint_seam = {
         "edit": "inpaint", "agree": False, "boundaries": [_bound(0.2, 0.4), _bound(0.5, 0.4)],
-        "original_at_boundaries": [_bound(0.1, 0.4), _bound(0.2, 0.4)],
+        "original_at_boundaries": [_bound(0.1, 0.4), _bound(0.2, 0.4)], "seam_in_crossfade": [False, True],
     }  # fmt: skip
     a = _report(tmp_path / "a.json", 3, [extend_over_on_onset, inpaint_seam])
     b = _report(tmp_path / "b.json", 3, [extend_over_on_onset])
     c = _report(tmp_path / "c.json", 1, [inpaint_seam])
     totals = _tool().summarize([a, b, c])
-    key3 = "style=none harmonize=3 ramp=default steps=8"
+    key3 = "style=none crossfade=default harmonize=3 ramp=default steps=8"
     extend, inpaint = totals[(key3, "extend")], totals[(key3, "inpaint")]
     assert (extend.reports, extend.edits, extend.style_agree, extend.boundaries_ok) == (2, 2, 2, 0)
     assert (extend.original_ok, extend.over_where_original_ok) == (0, 0)  # the original is over there too
     assert (inpaint.edits, inpaint.style_agree, inpaint.boundaries, inpaint.boundaries_ok) == (1, 0, 2, 1)
-    assert (inpaint.original_ok, inpaint.over_where_original_ok) == (2, 1)
+    assert (inpaint.original_ok, inpaint.over_where_original_ok, inpaint.crossfade_seams) == (2, 1, 1)
+    assert extend.crossfade_seams == 0  # reports without the field count none
     assert inpaint.mean_ratio == pytest.approx((0.5 + 1.25) / 2)
-    assert totals[("style=none harmonize=1 ramp=default steps=8", "inpaint")].edits == 1
+    assert totals[("style=none crossfade=default harmonize=1 ramp=default steps=8", "inpaint")].edits == 1
     assert len(totals) == 3
 
 
