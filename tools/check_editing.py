@@ -25,6 +25,8 @@ once for all of them. Reported per edit:
 * whether a place anywhere from the boundary across its crossfade (every half hop) is over the
   edited clip's p95 where the original recording is within its own there (``seam_in_crossfade``:
   a seam the edit made, also where the crossfade from the input to the re-synthesis lies);
+* for extend, the RMS level of the new seconds minus that of the input's last 3 s, and the same
+  for the original recording's true continuation (``levels``, dB);
 * the style classifier's prediction (``classifier/`` of the pipeline folder, else the bundled one)
   for the kept part (the crop without the edited span) and the new part (the edited span; for
   extend, the new seconds), and whether they agree; also the prediction for the kept part against
@@ -79,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--harmonize", type=int, default=None, help="passes per sampler step (default: the library's)"
     )
+    parser.add_argument(
+        "--no-match-level", action="store_true", help="keep the new audio at the level it is generated at"
+    )
     parser.add_argument("--style-from", choices=("none", "label", "auto"), default="none")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
@@ -93,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import load_audio
+    from audiogen.audio.levels import rms_db
     from audiogen.boundaries import boundary_report
     from audiogen.data.manifest import read_manifest
     from audiogen.models.classifier import StyleClassifier
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
             count[e.label] = count.get(e.label, 0) + 1
     a, b = (float(x) for x in args.span.split(","))
     ramp = {"ramp": args.ramp, "harmonize": args.harmonize, "crossfade": args.crossfade}
+    ramp["match_level"] = not args.no_match_level
     rows = []
     for index, e in enumerate(chosen):
         seed = args.seed + index  # one seed per clip: the same noise everywhere would tie the clips' outcomes
@@ -159,6 +166,14 @@ def main(argv: list[str] | None = None) -> None:
                     reference = [s.to_dict() for s in original_stats]
                     zone_seams = [_zone_seam(r, source, p, pipe.mel_config) for p in r.boundaries]
             kept_style, new_style = predict(kept), predict(new)
+            levels = None
+            if kind == "extend":  # the new seconds vs the last 3 s of the input (and the recording's own)
+                n = x.shape[-1]
+                levels = {"new_minus_kept_db": float(rms_db(new[None]) - rms_db(x[0, :, n - 3 * sr :]))}
+                if reference is not None:
+                    levels["original_minus_kept_db"] = float(
+                        rms_db(source[:, n:]) - rms_db(x[0, :, n - 3 * sr :])
+                    )
             row = {
                 "file": Path(e.path).name,
                 "label": e.label,
@@ -167,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
                 "boundaries": [s.to_dict() for s in stats],
                 "original_at_boundaries": reference,
                 "seam_in_crossfade": zone_seams,
+                "levels": levels,
                 "kept_style": kept_style,
                 "new_style": new_style,
                 "agree": kept_style == new_style,

@@ -5,12 +5,13 @@ Usage::
     .venv/bin/python tools/summarize_editing.py reports/editing/*.json [--json summary.json]
 
 Reports with the same setting (``--style-from``, ``--crossfade``, ``--harmonize``, ``--ramp``,
-``--steps`` of the run; crop offsets and seeds are pooled) are added up. Per setting and edit kind
-(extend, inpaint) it prints: edits, style agreement (kept vs new part), boundaries within the
-clip's own 95th percentile, how many of the original recordings are within theirs at the same
-places, the boundaries over the p95 where the original recording is *not* (a seam the edit made,
-not a note onset on the cut), the boundaries with such a place anywhere across their crossfade,
-and the mean of boundary change / clip p95.
+``--steps``, ``--no-match-level`` of the run; crop offsets and seeds are pooled) are added up. Per
+setting and edit kind (extend, inpaint) it prints: edits, style agreement (kept vs new part),
+boundaries within the clip's own 95th percentile, how many of the original recordings are within
+theirs at the same places, the boundaries over the p95 where the original recording is *not* (a
+seam the edit made, not a note onset on the cut), the boundaries with such a place anywhere across
+their crossfade, the mean of boundary change / clip p95, and for extensions the level of the new
+part (and of the recording's true continuation) against the input's last 3 s.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from statistics import median
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Totals:
     over_where_original_ok: int = 0
     crossfade_seams: int = 0
     ratio_sum: float = 0.0
+    level_changes: list = field(default_factory=list)
+    original_level_changes: list = field(default_factory=list)
 
     @property
     def mean_ratio(self) -> float:
@@ -46,6 +50,7 @@ def setting(args: dict) -> str:
     parts = {
         "style": args.get("style_from", "none"),
         "crossfade": args.get("crossfade"),
+        "level": "off" if args.get("no_match_level", True) else "matched",  # reports before it: off
         "harmonize": args.get("harmonize"),
         "ramp": args.get("ramp"),
         "steps": args.get("steps"),
@@ -75,6 +80,11 @@ def summarize(paths: list[Path]) -> dict[tuple[str, str], Totals]:
             t.style_agree += bool(row["agree"])
             originals = row.get("original_at_boundaries") or [None] * len(row["boundaries"])
             t.crossfade_seams += sum(bool(z) for z in row.get("seam_in_crossfade") or [])
+            levels = row.get("levels") or {}
+            if "new_minus_kept_db" in levels:
+                t.level_changes.append(levels["new_minus_kept_db"])
+            if "original_minus_kept_db" in levels:
+                t.original_level_changes.append(levels["original_minus_kept_db"])
             for b, o in zip(row["boundaries"], originals, strict=True):
                 t.boundaries += 1
                 t.boundaries_ok += bool(b["ok"])
@@ -83,6 +93,16 @@ def summarize(paths: list[Path]) -> dict[tuple[str, str], Totals]:
                     t.original_ok += bool(o["ok"])
                     t.over_where_original_ok += (not b["ok"]) and bool(o["ok"])
     return dict(totals)
+
+
+def _levels(t: Totals) -> str:
+    """Median and mean absolute level change of the new part (and of the real continuation), dB."""
+    parts = []
+    for name, values in (("new", t.level_changes), ("real", t.original_level_changes)):
+        if values:
+            mean_abs = sum(abs(v) for v in values) / len(values)
+            parts.append(f"{name} - kept level median {median(values):+.1f} dB, mean |.| {mean_abs:.1f}")
+    return ("  " + "; ".join(parts)) if parts else ""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             f"({t.style_agree / max(1, t.edits):.1%})  boundaries ok {t.boundaries_ok}/{t.boundaries}  "
             f"original ok {t.original_ok}  over where original ok {t.over_where_original_ok}  "
             f"seams in the crossfade {t.crossfade_seams}  "
-            f"mean change/p95 {t.mean_ratio:.3f}"
+            f"mean change/p95 {t.mean_ratio:.3f}" + _levels(t)
         )
     if args.json is not None:
         payload = [

@@ -51,6 +51,14 @@ HARMONIZE = typer.Option(
         "costs one more denoiser run per step."
     ),
 )
+MATCH_LEVEL = typer.Option(
+    True,
+    "--match-level/--no-match-level",
+    help=(
+        "Bring the new audio to the RMS level of the input's 3 s next to it (ramped in over 0.5 s "
+        "from each boundary); the model otherwise generates at the level it was trained at."
+    ),
+)
 REPORT = typer.Option(
     False,
     "--report",
@@ -143,6 +151,7 @@ def extend(
     sampler: str = SAMPLER,
     crossfade: float = CROSSFADE,
     harmonize: int = HARMONIZE,
+    match_level: bool = MATCH_LEVEL,
     report: bool = REPORT,
     overwrite: bool = OVERWRITE,
 ) -> None:
@@ -174,6 +183,7 @@ def extend(
         result = pipeline.extend(
             clip.waveform[None], clip.sample_rate, seconds, before, seed=seed, steps=steps,
             cfg_scale=cfg_scale, style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
+            match_level=match_level,
         )  # fmt: skip
     except ValueError as e:
         raise _fail(f"{audio}: {e}") from e
@@ -194,6 +204,7 @@ def inpaint(
     sampler: str = SAMPLER,
     crossfade: float = CROSSFADE,
     harmonize: int = HARMONIZE,
+    match_level: bool = MATCH_LEVEL,
     report: bool = REPORT,
     overwrite: bool = OVERWRITE,
 ) -> None:
@@ -217,6 +228,7 @@ def inpaint(
         result = pipeline.inpaint(
             clip.waveform[None], clip.sample_rate, start, end, seed=seed, steps=steps, cfg_scale=cfg_scale,
             style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
+            match_level=match_level,
         )  # fmt: skip
     except ValueError as e:
         raise _fail(f"{audio}: {e}") from e

@@ -214,6 +214,7 @@ def _edit(
     ramp: int,
     window_seconds: float,
     harmonize: int,
+    match_level: bool,
 ) -> EditResult:
     """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
     from audiogen.audio.features import LogMelSpectrogram
@@ -291,6 +292,10 @@ def _edit(
     edited += [(before + span[0], before + span[1])] if span is not None else []
     boundaries = sorted({p for a, b in kept for p in (a, b) if 0 < p < out_len})
     fade = round(crossfade * pipe.sample_rate)
+    if match_level:
+        from audiogen.pipelines.edit_levels import match_levels
+
+        out = match_levels(out, audio.cpu(), before, kept, edited, pipe.sample_rate)
     synth, source = out.clone(), audio.cpu()
     for a, b in kept:
         out[..., a:b] = source[..., a - before : b - before]
@@ -344,6 +349,7 @@ def extend(
     ramp: int = RAMP_FRAMES,
     window_seconds: float = 10.0,
     harmonize: int = HARMONIZE_PASSES,
+    match_level: bool = True,
 ) -> EditResult:
     """Continue ``waveform`` by ``seconds`` after it and/or ``before`` seconds before it (outpainting).
 
@@ -363,6 +369,8 @@ def extend(
         window_seconds: denoising window (longer timelines use overlapping windows).
         harmonize: passes per sampler step (RePaint's resampling ``r``, module docstring step 3);
             1 = plain replacement, each extra pass costs one more denoiser run per step.
+        match_level: bring the new audio to the RMS level of the input next to it
+            (:func:`audiogen.pipelines.edit_levels.match_levels`).
 
     Returns:
         :class:`EditResult` with ``waveforms (batch, 1, before + n + after)`` samples.
@@ -382,7 +390,7 @@ def extend(
             f"({pipe.samples_per_latent_frame / pipe.sample_rate:.3f} s)"
         )
     return _edit(pipe, audio, before_samples, after_samples, None, seed, steps, cfg_scale, style, sampler,
-                 progress, crossfade, ramp, window_seconds, harmonize)  # fmt: skip
+                 progress, crossfade, ramp, window_seconds, harmonize, match_level)  # fmt: skip
 
 
 def inpaint(
@@ -402,6 +410,7 @@ def inpaint(
     ramp: int = RAMP_FRAMES,
     window_seconds: float = 10.0,
     harmonize: int = HARMONIZE_PASSES,
+    match_level: bool = True,
 ) -> EditResult:
     """Regenerate the span ``[start, end)`` seconds of ``waveform`` and keep the rest.
 
@@ -410,7 +419,7 @@ def inpaint(
 
     Args:
         pipe, waveform, sample_rate, seed, steps, cfg_scale, style, sampler, progress, crossfade,
-            ramp, window_seconds, harmonize: as :func:`extend`.
+            ramp, window_seconds, harmonize, match_level: as :func:`extend`.
         start: span start in seconds (>= 0).
         end: span end in seconds (<= the input's duration).
 
@@ -436,4 +445,4 @@ def inpaint(
             f"the span [{start:g}, {end:g}) s is shorter than one latent frame ({spl / sr:.3f} s)"
         )
     return _edit(pipe, audio, 0, 0, (a, b), seed, steps, cfg_scale, style, sampler, progress, crossfade,
-                 ramp, window_seconds, harmonize)  # fmt: skip
+                 ramp, window_seconds, harmonize, match_level)  # fmt: skip

@@ -141,7 +141,8 @@ def test_cli_extend_and_inpaint_write_the_input_back_and_report(checkpoint, wav,
     assert abs(data[:10000] - mono[:10000]).max() <= 1 / 32768  # 16-bit output of the input itself
 
     out = tmp_path / "inp.wav"
-    result = _invoke("inpaint", wav, "--start", 0.2, "--end", 0.4, "--out", out, "--style", "piano", *common)
+    span = ["--start", 0.2, "--end", 0.4]
+    result = _invoke("inpaint", wav, *span, "--out", out, "--style", "piano", "--no-match-level", *common)
     assert result.exit_code == 0, result.output
     assert result.output.count("boundary edit") == 2
     data, _ = sf.read(str(out), dtype="float32")
@@ -225,11 +226,14 @@ def test_bad_harmonize_raises(pipe, harmonize):
         pipe.extend(_clip(batch=1, samples=8000), MEL.sample_rate, 0.5, harmonize=harmonize, progress=False)
 
 
-def test_the_commands_default_to_the_librarys_passes_and_crossfade():
-    from audiogen.cli.edit import CROSSFADE, HARMONIZE
-    from audiogen.pipelines.inpaint import CROSSFADE_SECONDS, HARMONIZE_PASSES
+def test_the_commands_default_to_the_librarys_settings():
+    import inspect
+
+    from audiogen.cli.edit import CROSSFADE, HARMONIZE, MATCH_LEVEL
+    from audiogen.pipelines.inpaint import CROSSFADE_SECONDS, HARMONIZE_PASSES, extend
 
     assert HARMONIZE.default == HARMONIZE_PASSES and CROSSFADE.default == CROSSFADE_SECONDS
+    assert MATCH_LEVEL.default is inspect.signature(extend).parameters["match_level"].default
 
 
 # ------------------------------------------------------------------------------------------------
@@ -283,3 +287,47 @@ def test_cli_style_auto_uses_the_model_folders_classifier(wav, tmp_path):
     assert "style: auto" not in output and (auto == flute).all()  # auto chose flute
     _, none = run("none.wav", "--style", "none")
     assert not (none == auto).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# the level of the new audio
+
+
+def test_match_levels_brings_the_span_to_the_inputs_level_and_ramps_from_the_boundary():
+    from audiogen.pipelines.edit_levels import LEVEL_RAMP_SECONDS, match_levels
+
+    sr, n, after = 16000, 32000, 32000
+    g = torch.Generator().manual_seed(0)
+    source = 0.1 * torch.randn(2, 1, n, generator=g)  # -20 dBFS
+    synth = 0.4 * torch.randn(2, 1, n + after, generator=g)  # the new part 12 dB louder
+    out = match_levels(synth, source, 0, [(0, n)], [(n, n + after)], sr)
+    assert torch.equal(out[..., :n], synth[..., :n])  # nothing outside the span
+    ramp = round(LEVEL_RAMP_SECONDS * sr)
+    inside = out[..., n + ramp :]
+    level = 20 * torch.log10(inside.square().mean(dim=-1).sqrt() / source.square().mean(dim=-1).sqrt())
+    assert level.abs().max() < 0.5  # within half a dB of the input past the ramp
+    assert (out[..., n] / synth[..., n]).sub(1).abs().max() < 1e-3  # gain 1 at the boundary
+    assert (out[..., n + ramp // 2].abs() < synth[..., n + ramp // 2].abs()).all()  # halfway down
+
+
+def test_match_levels_leaves_silence_alone_and_limits_the_change():
+    from audiogen.pipelines.edit_levels import MAX_LEVEL_CHANGE_DB, match_levels
+
+    sr, n = 16000, 16000
+    synth = 0.5 * torch.randn(1, 1, 2 * n)
+    silent = match_levels(synth, torch.zeros(1, 1, n), 0, [(0, n)], [(n, 2 * n)], sr)
+    assert torch.equal(silent, synth)
+    quiet = match_levels(synth, 1e-2 * synth[..., :n], 0, [(0, n)], [(n, 2 * n)], sr)  # 40 dB below
+    end = quiet[..., -4000:].square().mean().sqrt() / synth[..., -4000:].square().mean().sqrt()
+    assert abs(20 * torch.log10(end).item() + MAX_LEVEL_CHANGE_DB) < 0.01  # clamped at the limit
+
+
+def test_inpaint_matches_the_level_only_inside_the_span(pipe):
+    x = 0.05 * _clip(batch=1, channels=1, samples=12000)
+    kwargs = dict(steps=2, progress=False, harmonize=1)
+    on = pipe.inpaint(x, MEL.sample_rate, 0.2, 0.45, **kwargs)
+    off = pipe.inpaint(x, MEL.sample_rate, 0.2, 0.45, match_level=False, **kwargs)
+    a, b = 3200, 7200
+    assert torch.equal(on.waveforms[..., :a], off.waveforms[..., :a])
+    assert torch.equal(on.waveforms[..., b:], off.waveforms[..., b:])
+    assert not torch.equal(on.waveforms[..., a:b], off.waveforms[..., a:b])

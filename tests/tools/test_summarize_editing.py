@@ -45,7 +45,7 @@ def test_reports_of_one_setting_are_pooled_and_settings_kept_apart(tmp_path):
     b = _report(tmp_path / "b.json", 3, [extend_over_on_onset])
     c = _report(tmp_path / "c.json", 1, [inpaint_seam])
     totals = _tool().summarize([a, b, c])
-    key3 = "style=none crossfade=default harmonize=3 ramp=default steps=8"
+    key3 = "style=none crossfade=default level=off harmonize=3 ramp=default steps=8"
     extend, inpaint = totals[(key3, "extend")], totals[(key3, "inpaint")]
     assert (extend.reports, extend.edits, extend.style_agree, extend.boundaries_ok) == (2, 2, 2, 0)
     assert (extend.original_ok, extend.over_where_original_ok) == (0, 0)  # the original is over there too
@@ -53,7 +53,8 @@ def test_reports_of_one_setting_are_pooled_and_settings_kept_apart(tmp_path):
     assert (inpaint.original_ok, inpaint.over_where_original_ok, inpaint.crossfade_seams) == (2, 1, 1)
     assert extend.crossfade_seams == 0  # reports without the field count none
     assert inpaint.mean_ratio == pytest.approx((0.5 + 1.25) / 2)
-    assert totals[("style=none crossfade=default harmonize=1 ramp=default steps=8", "inpaint")].edits == 1
+    key1 = "style=none crossfade=default level=off harmonize=1 ramp=default steps=8"
+    assert totals[(key1, "inpaint")].edits == 1
     assert len(totals) == 3
 
 
