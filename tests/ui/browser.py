@@ -174,7 +174,8 @@ def screenshot_tabs(
         jobs.append(("Extend / Inpaint", "edit"))
     for label, name in jobs:
         open_tab(driver, label)
-        choose(driver, f"{name}-style", "piano")
+        if name != "edit":  # the edit tab keeps its default, auto: the style heard in the upload
+            choose(driver, f"{name}-style", "piano")
         if name == "generate":
             set_number(driver, "generate-seconds", 2)
         elif name == "loop":
