@@ -93,16 +93,14 @@ def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any
         return None, ""
     if style != "auto":
         return style, ""
-    from audiogen.evaluation.embedders import EmbedderNotFoundError, default_embedder
+    from audiogen.evaluation.embedders import style_heard
 
     try:
-        folder = default_embedder(checkpoint)
-    except EmbedderNotFoundError:
+        found, folder = style_heard(pipeline, clip.waveform[None], clip.sample_rate, checkpoint)
+    except ValueError as e:
+        raise _fail(str(e)) from e
+    if folder is None:
         return None, "style: auto -> unconditional (no style classifier installed)"
-    try:
-        found = pipeline.detect_style(clip.waveform[None], clip.sample_rate, folder)
-    except (OSError, ValueError) as e:
-        raise _fail(f"{folder}: {e}") from e
     return found, f"style: auto -> {found or 'unconditional'} (style classifier {folder})"
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "EmbedderNotFoundError",
     "default_embedder",
     "load_embedder",
+    "style_heard",
 ]
 
 _ENTRY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -294,3 +295,35 @@ def default_embedder(pipeline_dir: str | os.PathLike[str] | None = None) -> Path
         f"{', '.join(str(c) for c in dict.fromkeys(candidates))}): pass --embedder DIR, e.g. a run folder "
         "of `audiogen train classifier recipes/classifier.yaml`"
     )
+
+
+def style_heard(
+    pipeline: Any,
+    waveform: torch.Tensor,
+    sample_rate: int,
+    pipeline_dir: str | os.PathLike[str] | None = None,
+) -> tuple[str | None, Path | None]:
+    """``--style auto``: the style the default classifier (:func:`default_embedder`) hears in an input.
+
+    Args:
+        pipeline: an :class:`~audiogen.pipelines.audiogen.AudioGenPipeline`
+            (:meth:`~audiogen.pipelines.edit.EditMixin.detect_style` does the listening).
+        waveform: ``(batch, channels, samples)`` float audio.
+        sample_rate: its rate in Hz.
+        pipeline_dir: the pipeline's folder (its ``classifier/`` first), ``None`` for the bundled one.
+
+    Returns:
+        ``(style, classifier folder)``: the style, or ``None`` where the model lacks it (generate
+        unconditionally); ``(None, None)`` when no classifier is installed.
+
+    Raises:
+        ValueError: the classifier folder cannot be read or the waveform is bad (names the folder).
+    """
+    try:
+        folder = default_embedder(pipeline_dir)
+    except EmbedderNotFoundError:
+        return None, None
+    try:
+        return pipeline.detect_style(waveform, sample_rate, folder), folder
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{folder}: {e}") from e

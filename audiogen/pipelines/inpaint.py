@@ -292,11 +292,12 @@ def _edit(
     edited += [(before + span[0], before + span[1])] if span is not None else []
     boundaries = sorted({p for a, b in kept for p in (a, b) if 0 < p < out_len})
     fade = round(crossfade * pipe.sample_rate)
+    source = audio.cpu()
     if match_level:
         from audiogen.pipelines.edit_levels import match_levels
 
-        out = match_levels(out, audio.cpu(), before, kept, edited, pipe.sample_rate)
-    synth, source = out.clone(), audio.cpu()
+        out = match_levels(out, source, before, kept, edited, pipe.sample_rate)
+    synth = out.clone()
     for a, b in kept:
         out[..., a:b] = source[..., a - before : b - before]
         left, right = a in boundaries, b in boundaries

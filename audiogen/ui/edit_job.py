@@ -130,13 +130,9 @@ def edit(
 
 def _detect_style(host: ModelHost, pipe: Any, clip: Any) -> str | None:
     """``auto``: the style the model folder's (else the bundled) classifier hears in the upload."""
-    from audiogen.evaluation.embedders import EmbedderNotFoundError, default_embedder
+    from audiogen.evaluation.embedders import style_heard
 
     try:
-        folder = default_embedder(host.pipeline_path)
-    except EmbedderNotFoundError:
-        return None
-    try:
-        return pipe.detect_style(clip.waveform[None], clip.sample_rate, folder)
-    except (OSError, ValueError) as e:
-        raise UIError(f"{folder}: {e}") from e
+        return style_heard(pipe, clip.waveform[None], clip.sample_rate, host.pipeline_path)[0]
+    except ValueError as e:
+        raise UIError(str(e)) from e
