@@ -2,7 +2,7 @@
 
 A fresh process pays for every import: diffusers (with ``torch._dynamo``, which it and PyTorch's
 meta-device reference kernels pull in) costs seconds, so generation must not import it; training
-may. No wall-clock limits here (they would depend on the machine); ``tools/bench_generate.py``
+may. No wall-clock limits here (they would depend on the machine); ``benchmarks/bench_generate.py``
 measures the times.
 """
 

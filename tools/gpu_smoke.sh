@@ -9,8 +9,8 @@
 #      folder it writes first; recipes that start from the debug autoencoder (diffusion, `init:`)
 #      get the one just trained;
 #   2. generates two 4 s clips with the bundled model on CUDA;
-#   3. runs the front-end benchmark (tools/bench_spectral.py) and the generation benchmark
-#      (tools/bench_generate.py --devices cuda);
+#   3. runs the front-end benchmark (benchmarks/bench_spectral.py) and the generation benchmark
+#      (benchmarks/bench_generate.py --devices cuda);
 #   4. writes OUT_DIR/report.md: one row per step (ok / FAILED, seconds, final loss, steps/s), the
 #      two benchmark tables and the machine, and exits 1 if any step failed.
 # Without CUDA it stops at once with an error. AUDIOGEN_SMOKE_DEVICE=cpu runs the same steps on the CPU
@@ -152,10 +152,10 @@ if run generate 120 "$PYTHON" -m audiogen.cli generate --seconds 4 --num 2 --sty
 fi
 ROWS+=("| \`audiogen generate --seconds 4 --num 2 --style piano --device $DEVICE\` (bundled model) | $LAST_STATUS | $LAST_SECONDS | $detail |")
 
-run bench_spectral 90 "$PYTHON" tools/bench_spectral.py "${BENCH_SPEC[@]}"
-ROWS+=("| \`python tools/bench_spectral.py ${BENCH_SPEC[*]}\` | $LAST_STATUS | $LAST_SECONDS | table below |")
-run bench_generate 120 "$PYTHON" tools/bench_generate.py "${BENCH_GEN[@]}" --json "$OUT/bench_generate.json"
-ROWS+=("| \`python tools/bench_generate.py ${BENCH_GEN[*]}\` | $LAST_STATUS | $LAST_SECONDS | table below |")
+run bench_spectral 90 "$PYTHON" benchmarks/bench_spectral.py "${BENCH_SPEC[@]}"
+ROWS+=("| \`python benchmarks/bench_spectral.py ${BENCH_SPEC[*]}\` | $LAST_STATUS | $LAST_SECONDS | table below |")
+run bench_generate 120 "$PYTHON" benchmarks/bench_generate.py "${BENCH_GEN[@]}" --json "$OUT/bench_generate.json"
+ROWS+=("| \`python benchmarks/bench_generate.py ${BENCH_GEN[*]}\` | $LAST_STATUS | $LAST_SECONDS | table below |")
 
 REPORT="$OUT/report.md"
 {

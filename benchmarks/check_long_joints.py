@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python tools/check_long_joints.py --seconds 60 --style strings --seed 2
+    .venv/bin/python benchmarks/check_long_joints.py --seconds 60 --style strings --seed 2
 
 Generates one clip with :func:`audiogen.pipelines.longform.generate_long` (the path of ``audiogen
 generate`` above 10 s), then vocodes its decoded mel twice, in chunks

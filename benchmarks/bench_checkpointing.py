@@ -6,7 +6,7 @@ forward + backward pass of ``--batch`` latents of ``--frames`` latent frames wit
 Prints the median seconds per step of each and their ratio; on CUDA also the peak allocated
 memory of each. Example::
 
-    .venv/bin/python tools/bench_checkpointing.py --batch 16 --frames 44 --repeats 10
+    .venv/bin/python benchmarks/bench_checkpointing.py --batch 16 --frames 44 --repeats 10
 """
 
 from __future__ import annotations

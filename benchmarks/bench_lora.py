@@ -8,9 +8,9 @@ seconds per step, the trainable parameters and the AdamW state each needs. ``--m
 ``--mode lora`` runs one of them alone, for a process-level peak-memory reading with
 ``/usr/bin/time -v`` (its "Maximum resident set size")::
 
-    .venv/bin/python tools/bench_lora.py --rank 8 --batch 16 --frames 44 --repeats 20
-    /usr/bin/time -v .venv/bin/python tools/bench_lora.py --mode full --repeats 20
-    /usr/bin/time -v .venv/bin/python tools/bench_lora.py --mode lora --repeats 20
+    .venv/bin/python benchmarks/bench_lora.py --rank 8 --batch 16 --frames 44 --repeats 20
+    /usr/bin/time -v .venv/bin/python benchmarks/bench_lora.py --mode full --repeats 20
+    /usr/bin/time -v .venv/bin/python benchmarks/bench_lora.py --mode lora --repeats 20
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python tools/check_editing.py MANIFEST --split test --per-style 2 \
+    .venv/bin/python benchmarks/check_editing.py MANIFEST --split test --per-style 2 \
         --json reports/editing_eval.json
 
 For each chosen clip of the manifest's split (``--per-style`` files per label, in manifest order),

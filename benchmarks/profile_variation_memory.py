@@ -1,6 +1,6 @@
 """Peak resident memory after each stage of ``AudioGenPipeline.variation`` with the bundled model.
 
-Usage: ``OMP_NUM_THREADS=1 .venv/bin/python tools/profile_variation_memory.py SECONDS``. Feeds
+Usage: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/profile_variation_memory.py SECONDS``. Feeds
 SECONDS of noise at 22.05 kHz (mono) through ``variation`` (one sampler step) on the CPU and prints
 the process's peak RSS (``ru_maxrss``) after the imports, the model load, and each stage (encode,
 denoise, decode, vocode). The peak only grows, so each line's increase is what that stage added.

@@ -5,7 +5,7 @@ length and :func:`audiogen.boundaries.seam_report`: the log-mel frame change acr
 joined to start, and the joint between the two repeats) against the 95th percentile of the same
 change within the loop, and the sample step across the seam against the largest step within::
 
-    .venv/bin/python tools/check_loops.py [--checkpoint DIR] [--interior N]
+    .venv/bin/python benchmarks/check_loops.py [--checkpoint DIR] [--interior N]
 
 ``--interior N`` also measures the seam quantity at ``N`` random places inside each loop, analysed
 exactly as the seam is: one copy is rolled by a whole number of hops so that the joint falls on

@@ -11,7 +11,7 @@
    the mean embeddings, and where the stack's mean falls on the line from A's clips to B's
    (0 = A's mean, 1 = B's).
 
-    .venv/bin/python tools/lora_report.py --lora runs/ft-drums-lora --lora runs/ft-chimes-lora \
+    .venv/bin/python benchmarks/lora_report.py --lora runs/ft-drums-lora --lora runs/ft-chimes-lora \
         --num 128 --seconds 2 --json reports/finetune/lora_report.json
 """
 

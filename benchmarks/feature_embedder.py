@@ -5,7 +5,7 @@ onset strength (librosa, 22,050 Hz, ``n_fft`` 1024, ``hop_length`` 256), each su
 mean and standard deviation over frames: a 60-D vector. Hand-made features cannot share a learnt
 embedding's blind spots, so they cross-check the style classifier's FD::
 
-    PYTHONPATH=tools .venv/bin/audiogen eval generate MANIFEST --split test --num 96 --seconds 4 \\
+    PYTHONPATH=benchmarks .venv/bin/audiogen eval generate MANIFEST --split test --num 96 --seconds 4 \\
         --embedder feature_embedder:make --seed 0
 """
 

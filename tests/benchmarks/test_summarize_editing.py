@@ -1,4 +1,4 @@
-"""tools/summarize_editing.py: check_editing reports pooled per setting and edit kind."""
+"""benchmarks/summarize_editing.py: check_editing reports pooled per setting and edit kind."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
-    path = ROOT / "tools" / "summarize_editing.py"
+    path = ROOT / "benchmarks" / "summarize_editing.py"
     spec = importlib.util.spec_from_file_location("summarize_editing", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -61,5 +61,5 @@ def test_reports_of_one_setting_are_pooled_and_settings_kept_apart(tmp_path):
 def test_a_file_that_is_no_report_is_named(tmp_path):
     bad = tmp_path / "notes.json"
     bad.write_text('{"rows": []}')
-    with pytest.raises(ValueError, match="notes.json: not a tools/check_editing.py report"):
+    with pytest.raises(ValueError, match="notes.json: not a benchmarks/check_editing.py report"):
         _tool().summarize([bad])

@@ -21,7 +21,7 @@ follow (ours vs torchaudio, timed with ``torch.cuda.synchronize``).
 
 Example::
 
-    python tools/bench_spectral.py --threads 2 --repeats 15
+    python benchmarks/bench_spectral.py --threads 2 --repeats 15
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Usage::
 
-    .venv/bin/python tools/bench_generate.py                       # the bundled model, CPU (2 threads) + GPU
-    .venv/bin/python tools/bench_generate.py --random-init recipes # untrained stages from the recipes
-    .venv/bin/python tools/bench_generate.py --checkpoint PIPELINE_DIR --threads 1 --repeats 7
+    .venv/bin/python benchmarks/bench_generate.py  # the bundled model, CPU (2 threads) + GPU
+    .venv/bin/python benchmarks/bench_generate.py --random-init recipes  # untrained stages from the recipes
+    .venv/bin/python benchmarks/bench_generate.py --checkpoint PIPELINE_DIR --threads 1 --repeats 7
 
 Whole process (what a user waits for): ``audiogen generate --seconds S --num 1 --steps K --out
 TMP`` run ``--process-runs`` times as a fresh subprocess (``python -m audiogen.cli`` of this
@@ -12,7 +12,8 @@ checkout, ``OMP_NUM_THREADS=--threads``, ``--device cpu``), for each ``--steps``
 and the fastest wall time are reported, beside ``audiogen --help`` and a bare ``python -c "import
 torch"`` (the floor every command that generates pays). ``--baseline REV`` runs the same
 commands on ``REV``'s ``audiogen`` package too (``git archive`` into a temporary folder),
-interleaved run by run, for a before / after comparison under the same load. Skipped with
+interleaved run by run, for a before / after comparison under the same load (the last column: the
+ratio of the medians, REV / now; above 1 this checkout is faster). Skipped with
 ``--random-init`` (the command line needs a pipeline folder) or ``--process-runs 0``.
 
 In process: one call ``pipeline(seconds, num=1, steps, cfg_scale, style, sampler)`` — the
@@ -49,7 +50,7 @@ import os
 import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# time this checkout's audiogen, not whichever copy is installed (the script's folder is tools/)
+# time this checkout's audiogen, not whichever copy is installed (the script's folder is benchmarks/)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
@@ -218,7 +219,8 @@ def process_bench(args, steps_list: list[int]) -> list[dict]:
         f"whole process: fresh `python -m audiogen.cli ...` per run, OMP_NUM_THREADS={args.threads}, "
         f"median (fastest) of {runs}, load average {load:.1f} -> {os.getloadavg()[0]:.1f}"
     )
-    print(f"  {'command':<44}" + "".join(f"{tree:>22}" for tree in trees))
+    ratio_header = f"{args.baseline + ' / now':>22}" if args.baseline else ""
+    print(f"  {'command':<44}" + "".join(f"{tree:>22}" for tree in trees) + ratio_header)
     rows = []
     for label, _ in commands:
         cells = []
@@ -227,6 +229,10 @@ def process_bench(args, steps_list: list[int]) -> list[dict]:
             median, fastest = statistics.median(values), min(values)
             cells.append(f"{median:>8.2f} s ({fastest:.2f} s)")
             rows.append({"tree": tree, "command": label, "median_s": median, "fastest_s": fastest})
+        if args.baseline:  # > 1: this checkout is faster than the baseline
+            before, now = times[(args.baseline, label)], times[("now", label)]
+            ratio = statistics.median(before) / statistics.median(now)
+            cells.append(f"{ratio:.2f}x")
         print(f"  {label:<44}" + "".join(f"{c:>22}" for c in cells))
     return rows
 
@@ -274,7 +280,7 @@ def long_bench(args) -> None:
             command += ["--checkpoint", str(args.checkpoint)]
         if args.random_init is not None:
             command += ["--random-init", str(args.random_init)]
-        # the child imports audiogen from this checkout (the script's folder is tools/)
+        # the child imports audiogen from this checkout (the script's folder is benchmarks/)
         proc = subprocess.run(command, capture_output=True, text=True, env=_repo_env(args.threads))
         if proc.returncode:
             raise SystemExit(f"error: the {seconds:g} s run failed:\n{proc.stderr[-3000:]}")

@@ -7,7 +7,7 @@ Three reports (5 s crops, peak -1 dBFS, mono, as ``audiogen eval reconstruct``):
   re-synthesising the decoded mel (measured against the decoded mel), and the vocoder on the true
   mel::
 
-      .venv/bin/python tools/vocoder_diagnostics.py vae MANIFEST --vocoder runs/vocoder-gl \\
+      .venv/bin/python benchmarks/vocoder_diagnostics.py vae MANIFEST --vocoder runs/vocoder-gl \\
           --autoencoder audiogen/assets/default --clips 24
 
   then the VAE's error by level: the mel bins grouped by how far (dB) they lie below their clip's
@@ -23,13 +23,13 @@ Three reports (5 s crops, peak -1 dBFS, mono, as ``audiogen eval reconstruct``):
   printed too, beside the posterior's own standard deviation (all in the scaled latent units the
   denoiser sees)::
 
-      .venv/bin/python tools/vocoder_diagnostics.py latent-fit MANIFEST \\
+      .venv/bin/python benchmarks/vocoder_diagnostics.py latent-fit MANIFEST \\
           --autoencoder audiogen/assets/default --clips 24 --steps 400
 
 * ``error-png``: per-bin ``|re-analysed − true log-mel|`` (dB) of Griffin-Lim 32 and of the vocoder
   on one clip, drawn one above the other::
 
-      .venv/bin/python tools/vocoder_diagnostics.py error-png MANIFEST --vocoder runs/vocoder-gl \\
+      .venv/bin/python benchmarks/vocoder_diagnostics.py error-png MANIFEST --vocoder runs/vocoder-gl \\
           --out docs/images/vocoder_gl_error.png
 """
 

@@ -3,10 +3,10 @@
 Runs the model and front end of a recipe (default ``recipes/autoencoder.yaml``) on synthetic
 in-memory audio (random harmonic tones, so disk decoding is excluded), for ``--warmup`` steps and then
 ``--steps`` measured steps per precision, and prints steps/s of the measured window (validation and
-checkpoints are switched off). Example::
+checkpoints are switched off) and each precision's speed as a ratio to the first's. Example::
 
-    .venv/bin/python tools/bench_train.py --steps 20 --warmup 3
-    .venv/bin/python tools/bench_train.py --precisions no bf16 fp16 train.batch_size=32
+    .venv/bin/python benchmarks/bench_train.py --steps 20 --warmup 3
+    .venv/bin/python benchmarks/bench_train.py --precisions no bf16 fp16 train.batch_size=32
 """
 
 from __future__ import annotations
@@ -98,9 +98,12 @@ def main() -> None:
         f"batch_size: {recipe['train']['batch_size']}, "
         f"segment_seconds: {recipe['data']['segment_seconds']}, channels: {recipe['model'].get('channels')}"
     )
+    reference = results[0]
     for r in results:
+        ratio = r["steps_per_second"] / reference["steps_per_second"]
         print(
-            f"{r['mixed_precision']:>5}: {r['steps_per_second']:.3f} steps/s  "
+            f"{r['mixed_precision']:>5}: {r['steps_per_second']:.3f} steps/s, "
+            f"{ratio:.2f}x {reference['mixed_precision']}'s speed  "
             f"(loss {r['loss_first']:.3f} -> {r['loss_last']:.3f})"
         )
     print(json.dumps(results))

@@ -1,8 +1,8 @@
-"""Add up ``tools/check_editing.py`` reports: per setting and edit kind, style agreement and boundaries.
+"""Add up ``benchmarks/check_editing.py`` reports: per setting and edit kind, style agreement and boundaries.
 
 Usage::
 
-    .venv/bin/python tools/summarize_editing.py reports/editing/*.json [--json summary.json]
+    .venv/bin/python benchmarks/summarize_editing.py reports/editing/*.json [--json summary.json]
 
 Reports with the same setting (``--style-from``, ``--crossfade``, ``--harmonize``, ``--ramp``,
 ``--steps``, ``--no-match-level`` of the run; crop offsets and seeds are pooled) are added up. Per
@@ -70,7 +70,7 @@ def summarize(paths: list[Path]) -> dict[tuple[str, str], Totals]:
             report = json.loads(Path(path).read_text())
             args, rows = report["args"], report["rows"]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}: not a tools/check_editing.py report ({e})") from e
+            raise ValueError(f"{path}: not a benchmarks/check_editing.py report ({e})") from e
         key = setting(args)
         for kind in {r["edit"] for r in rows}:
             totals[(key, kind)].reports += 1

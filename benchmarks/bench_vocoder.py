@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python tools/bench_vocoder.py                 # CPU with 2 threads, GPU if present
-    .venv/bin/python tools/bench_vocoder.py --threads 1 --seconds 10 --repeats 15
+    .venv/bin/python benchmarks/bench_vocoder.py                 # CPU with 2 threads, GPU if present
+    .venv/bin/python benchmarks/bench_vocoder.py --threads 1 --seconds 10 --repeats 15
 
 Models (random weights: speed does not depend on them):
 
