@@ -9,7 +9,7 @@ frame and keeps track of each clip's valid frames (:func:`frames_for_lengths`); 
 The frames are a strided view of the padded signal (no copy) and their one-sided DFT is the
 ``_fft_r2c`` call ``torch.stft(center=False)`` makes, so the numbers are those of ``torch.stft``.
 
-Speed (CPU; measured with ``tools/bench_spectral.py``, numbers in ``docs/benchmarks.md``): besides
+Speed (CPU; measured with ``benchmarks/bench_spectral.py``, numbers in ``docs/benchmarks.md``): besides
 packing, (1) with ``win_length == n_fft`` the FFT runs on unwindowed frames and the Hann window is
 applied as a 3-tap filter on the spectrum, which spares a windowed copy of every frame; (2) the FFT
 and everything after it (window, ``|X|``, filterbank, log) run block by block over

@@ -1,7 +1,7 @@
 """Named stages of the spectral front end, for ``torch.profiler`` and for stage timing.
 
 :class:`_section` wraps each stage of :mod:`audiogen.audio.frontend` in a ``torch.profiler``
-range; ``tools/bench_spectral.py`` switches on its wall-clock timer to split the front end's time
+range; ``benchmarks/bench_spectral.py`` switches on its wall-clock timer to split the front end's time
 by stage.
 """
 
@@ -19,7 +19,7 @@ class _section:  # noqa: N801 - used like a function: ``with _section("spectral.
     FFT of the frames), ``spectral.window`` (frequency-domain Hann window),
     ``spectral.magnitude`` (``|X| ** power``), ``spectral.filterbank`` (mel matmul),
     ``spectral.log`` and ``spectral.unpack`` (valid frames back to ``(batch, dim, frames)``).
-    ``tools/bench_spectral.py`` sets :data:`stage_times` to a dict to accumulate seconds per stage
+    ``benchmarks/bench_spectral.py`` sets :data:`stage_times` to a dict to accumulate seconds per stage
     (synchronising CUDA at stage edges, so only for measurements); normally it is None and a stage
     costs a profiler range check.
     """

@@ -45,7 +45,7 @@ class TrainConfig:
         cpu: force the CPU even if a GPU is present.
         gradient_checkpointing: recompute activations in the backward pass of the models that
             support it (``enable_gradient_checkpointing``): less memory, more time (see
-            ``tools/bench_checkpointing.py``).
+            ``benchmarks/bench_checkpointing.py``).
         shared_cache: several machines: ``True`` if they all see the same cache folders (one
             process in all builds each cache), ``False`` if each machine has its own disk (the
             first process of each machine builds that machine's copy); see
