@@ -27,3 +27,20 @@ def test_cli_help_lists_commands():
     ).stdout
     for command in ("demo", "data"):
         assert command in out
+
+
+def _decimal_numbers(text: str) -> set[str]:
+    """Numbers with a decimal point (``3.35``, ``0.990``), as written; thousands separators dropped."""
+    return {m.replace(",", "") for m in re.findall(r"(?<![\w.])\d[\d,]*\.\d+(?![\w.])", text)}
+
+
+def test_decimal_numbers_finds_measurements():
+    found = _decimal_numbers("FD 3.35 (seed 1: 3.23), 1,234.5 MiB, torch 2.11.0, 4 steps, v1.2x")
+    assert found == {"3.35", "3.23", "1234.5"}
+
+
+def test_readme_and_model_card_share_no_decimal_number():
+    """A measurement of the bundled model lives in its model card; README links to it."""
+    readme = _decimal_numbers((ROOT / "README.md").read_text())
+    card = _decimal_numbers((ROOT / "audiogen" / "assets" / "default" / "MODEL_CARD.md").read_text())
+    assert not readme & card, f"numbers in both README.md and the model card: {sorted(readme & card)}"
