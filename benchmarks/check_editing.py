@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/check_editing.py MANIFEST --split test --per-style 2 \
-        --json reports/editing_eval.json
+        --json docs/reports/editing_eval.json
 
 For each chosen clip of the manifest's split (``--per-style`` files per label, in manifest order),
 a ``--seconds`` crop starting ``--offset`` seconds in is

@@ -12,7 +12,7 @@
    (0 = A's mean, 1 = B's).
 
     .venv/bin/python benchmarks/lora_report.py --lora runs/ft-drums-lora --lora runs/ft-chimes-lora \
-        --num 128 --seconds 2 --json reports/finetune/lora_report.json
+        --num 128 --seconds 2 --json docs/reports/finetune/lora_report.json
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/summarize_editing.py reports/editing/*.json [--json summary.json]
+    .venv/bin/python benchmarks/summarize_editing.py docs/reports/editing/*.json [--json summary.json]
 
 Reports with the same setting (``--style-from``, ``--crossfade``, ``--harmonize``, ``--ramp``,
 ``--steps``, ``--no-match-level`` of the run; crop offsets and seeds are pooled) are added up. Per
