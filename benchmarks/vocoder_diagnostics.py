@@ -63,9 +63,10 @@ def vae_report(args: argparse.Namespace) -> None:
     """Print the mean of each error over the clips (see the module docstring)."""
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.inverse import griffin_lim
-    from audiogen.evaluation.reconstruction import load_autoencoder, load_vocoder, mel_l1_db, mrstft_distance
+    from audiogen.evaluation.reconstruction import mel_l1_db, mrstft_distance
+    from audiogen.hub import load_model
 
-    vae, voc = load_autoencoder(args.autoencoder), load_vocoder(args.vocoder)
+    vae, voc = load_model(args.autoencoder, "autoencoder"), load_model(args.vocoder, "vocoder")
     cfg = vae.mel_config
     front = LogMelSpectrogram(cfg)
     rows: dict[str, list[float]] = {
@@ -112,9 +113,9 @@ def vae_report(args: argparse.Namespace) -> None:
 def latent_fit_report(args: argparse.Namespace) -> None:
     """Print the encoder's and the per-clip fitted latents' mel L1 (see the module docstring)."""
     from audiogen.audio.features import LogMelSpectrogram
-    from audiogen.evaluation.reconstruction import load_autoencoder
+    from audiogen.hub import load_model
 
-    vae = load_autoencoder(args.autoencoder)
+    vae = load_model(args.autoencoder, "autoencoder")
     vae.requires_grad_(False)
     front = LogMelSpectrogram(vae.mel_config)
     by_frames: dict[int, list[torch.Tensor]] = {}  # clips of equal length are fitted as one batch
@@ -167,9 +168,9 @@ def error_png(args: argparse.Namespace) -> None:
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.inverse import griffin_lim
-    from audiogen.evaluation.reconstruction import load_vocoder
+    from audiogen.hub import load_model
 
-    voc = load_vocoder(args.vocoder)
+    voc = load_model(args.vocoder, "vocoder")
     cfg = voc.mel_config
     front = LogMelSpectrogram(cfg)
     wav = _clips(args.manifest, args.split, 1, cfg.sample_rate)[0]
