@@ -224,7 +224,7 @@ class LatentDenoiser(PretrainedMixin, nn.Module):
         """Recompute each level's and attention layer's activations in the backward pass while training.
 
         Saves activation memory (the latents of long clips at large batch sizes) for extra compute
-        (``benchmarks/bench_checkpointing.py``: 1.19x the step time on CPU for the bundled denoiser);
+        (``benchmarks/bench_checkpointing.py``; its numbers are in docs/benchmarks.md);
         outputs and gradients are unchanged (``torch.utils.checkpoint``, non-reentrant). No effect
         in eval mode or under ``no_grad``.
         """
