@@ -191,7 +191,10 @@ def generate(
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
     sampler: str = SAMPLER,
     batch_size: int = typer.Option(
-        4, "--batch-size", help="Clips generated at once (at most 256, and at most 600 s of audio)."
+        4,
+        "--batch-size",
+        help="Clips per pipeline call, written together (at most 256, and at most 600 s of audio); "
+        "each clip is computed on its own, so its file does not depend on this.",
     ),
     overwrite: bool = OVERWRITE,
     report: bool = REPORT,
