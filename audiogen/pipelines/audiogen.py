@@ -8,8 +8,7 @@ steps:
 2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.schedulers.make_sampler`; ports of
    diffusers' schedulers in :mod:`audiogen.samplers`) built from the stored training noise
    schedule, and its timesteps;
-3. the initial noise ``(1, latent_dim, latent_frames)`` from the clip's own CPU generator (the
-   clips of a call are computed one at a time);
+3. the initial noise ``(1, latent_dim, latent_frames)``, the clip's own CPU generator (one clip at a time);
 4. the denoising loop (:func:`audiogen.pipelines.denoise.denoise_loop`), with classifier-free
    guidance towards a style label;
 5. :meth:`MelAutoencoder.decode <audiogen.models.autoencoder.MelAutoencoder.decode>`: the latent
