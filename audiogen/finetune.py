@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -223,11 +222,6 @@ def resolve_base(base: str) -> Path:
     return folder
 
 
-def _style_name(name: str) -> str:
-    """A folder name as a style label: runs of characters other than letters, digits, ``_-.`` become ``_``."""
-    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "custom"
-
-
 def _check_settings(run_dir: Path, settings: dict[str, Any]) -> None:
     """Refuse to continue a run folder that was started on other data, base, stages or style."""
     path = run_dir / SETTINGS_NAME
@@ -257,23 +251,36 @@ class PreparedData:
     rejected: int
 
 
-def prepare_data(config: FinetuneConfig, progress: bool = True) -> PreparedData:
-    """Write (once) the collection's manifest with splits and style; report files that cannot be used.
+def collect_data(config: FinetuneConfig, progress: bool = True) -> Any:
+    """:func:`audiogen.data.collection.collect` with the run's settings (writes nothing).
 
-    A folder is scanned (every file decoded; ``min_seconds``, silence and decode checks, splits per
-    file); a manifest is read as is. Each file's label becomes ``config.style`` (default: the folder
-    or manifest folder name), unless no style is given and the manifest has labels of its own.
+    Raises:
+        audiogen.data.collection.CollectionError: nothing usable in the collection (says why).
+        FileNotFoundError: ``config.source`` does not exist.
+    """
+    from audiogen.data.collection import collect
+
+    return collect(
+        config.source, config.style, config.min_seconds, config.valid_fraction, config.test_fraction,
+        config.seed, progress,
+    )  # fmt: skip
+
+
+def prepare_data(config: FinetuneConfig, progress: bool = True, collected: Any = None) -> PreparedData:
+    """Write (once) the collection's manifest with splits and style, and the files that cannot be used.
+
+    The collection is :func:`collect_data`'s (``collected``: its result, when already called).
     Later calls reuse ``RUN_DIR/data/manifest.jsonl``.
 
     Returns:
         :class:`PreparedData`.
 
     Raises:
-        FinetuneError: no usable file in the collection, or no file in the training split.
+        audiogen.data.collection.CollectionError: nothing usable in the collection (says why).
         FileNotFoundError: ``config.source`` does not exist.
     """
-    from audiogen.data.manifest import read_manifest, write_manifest
-    from audiogen.data.scan import scan_folder, write_rejections
+    from audiogen.data.manifest import write_manifest
+    from audiogen.data.scan import write_rejections
 
     data_dir = Path(config.out) / "data"
     manifest = data_dir / "manifest.jsonl"
@@ -281,49 +288,10 @@ def prepare_data(config: FinetuneConfig, progress: bool = True) -> PreparedData:
     if manifest.is_file():
         rejected = len(rejected_path.read_text().splitlines()) if rejected_path.is_file() else 0
         return PreparedData(manifest, rejected)
-    source = Path(config.source)
-    if not source.exists():
-        raise FileNotFoundError(f"{source}: no such folder or manifest")
-    rejections: list[Any] = []
-    if source.is_dir():
-        scan = scan_folder(
-            source,
-            min_seconds=config.min_seconds,
-            valid_fraction=config.valid_fraction,
-            test_fraction=config.test_fraction,
-            group_by="none",
-            seed=config.seed,
-            workers=2,
-            progress=progress,
-        )
-        print(scan.summary())
-        for r in scan.rejections:
-            print(f"  skipped {r.path}: {r.reason}" + (f" ({r.detail})" if r.detail else ""))
-        entries, rejections = list(scan.entries), list(scan.rejections)
-        default_style = _style_name(source.resolve().name)
-    else:
-        entries = list(read_manifest(source))
-        default_style = _style_name(source.resolve().parent.name)
-    if not entries:
-        raise FinetuneError(f"{source}: no usable audio file (see the reasons above)")
-    keep_labels = config.style is None and any(e.label for e in entries) and not source.is_dir()
-    if not keep_labels:
-        entries = [dataclasses.replace(e, label=config.style or default_style) for e in entries]
-    if not any(e.split == "train" for e in entries):
-        raise FinetuneError(f"{source}: no file in the training split (of {len(entries)})")
-    write_rejections(rejected_path, rejections)
-    write_manifest(manifest, entries)
-    return PreparedData(manifest, len(rejections))
-
-
-
-
-
-
-
-
-
-
+    collected = collected or collect_data(config, progress)
+    write_rejections(rejected_path, collected.rejections)
+    write_manifest(manifest, collected.entries)
+    return PreparedData(manifest, len(collected.rejections))
 
 
 def _model_card(config: FinetuneConfig, base_dir: Path, styles: list[str], files: dict[str, int]) -> str:
@@ -391,21 +359,28 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     Returns:
         :class:`FinetuneResult`.
 
+    Nothing is created before the inputs are checked: ``--out``'s location, the base pipeline, the
+    run folder (clear of the inputs; empty or a fine-tuning run) and a new run's collection.
+
     Raises:
-        FinetuneError: empty collection, or ``config.out`` holds a run of other settings.
+        FinetuneError: ``config.out`` holds a run of other settings.
         audiogen.training.run_folder.RunFolderError: ``config.out`` is in use by another process,
             overlaps the audio folder, the manifest's files or the base pipeline, or is a non-empty
-            folder that is not a fine-tuning run.
+            folder that is not a fine-tuning run; or a new run's collection has nothing usable (the
+            :class:`~audiogen.data.collection.CollectionError` message: no audio files, or every
+            file rejected, with the reasons).
         FileNotFoundError: missing source or base pipeline.
-        ValueError: bad settings (or as the training tasks raise).
+        ValueError: ``config.out`` cannot be created (a file on its path, a folder without write
+            permission), bad settings (or as the training tasks raise).
         audiogen.training.TrainingError: a stage could not train (e.g. non-finite losses).
     """
 
     from audiogen.training.distributed import start_process_group
-    from audiogen.training.run_folder import claim_folder, finetune_inputs, finetune_verdict
+    from audiogen.training.run_folder import check_creatable, claim_folder, finetune_inputs, finetune_verdict
 
-    state = start_process_group(config.cpu, config.dist_timeout_s)
     run_dir = Path(config.out)
+    check_creatable(run_dir, "--out")
+    state = start_process_group(config.cpu, config.dist_timeout_s)
     base_dir = resolve_base(config.base)
     settings = {
         **dataclasses.asdict(config),
@@ -417,9 +392,16 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     def checks() -> None:  # --out clear of the data and the base; empty or a fine-tuning run
         return finetune_verdict(run_dir, finetune_inputs(config.source, base_dir), SETTINGS_NAME)
 
-    lock = claim_folder(state, run_dir, checks, precheck=checks)
+    collected: list[Any] = []
+
+    def precheck() -> None:  # and, for a new run, the collection: before anything is created
+        checks()
+        if not (run_dir / "data" / "manifest.jsonl").is_file():
+            collected.append(collect_data(config, progress))
+
+    lock = claim_folder(state, run_dir, checks, precheck=precheck)
     try:
-        return _finetune(config, state, run_dir, base_dir, settings, progress)
+        return _finetune(config, state, run_dir, base_dir, settings, progress, collected)
     finally:
         if lock is not None:
             lock.release()
@@ -432,8 +414,9 @@ def _finetune(
     base_dir: Path,
     settings: dict[str, Any],
     progress: bool,
+    collected: list[Any],
 ) -> FinetuneResult:
-    """:func:`finetune` once its run folder is claimed."""
+    """:func:`finetune` once its run folder is claimed (``collected``: the checked collection, or [])."""
     from accelerate import PartialState
 
     from audiogen.data.manifest import read_manifest
@@ -452,7 +435,7 @@ def _finetune(
         if state.is_main_process or (state.is_local_main_process and not config.shared_cache):
             run_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(run_dir / SETTINGS_NAME, settings)
-        data = prepare_data(config, progress=progress and state.is_main_process)
+        data = prepare_data(config, progress and state.is_main_process, collected[0] if collected else None)
     manifest = data.manifest
     entries = read_manifest(manifest)
     files = {s: sum(e.split == s for e in entries) for s in ("train", "valid", "test")}

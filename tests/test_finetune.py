@@ -122,7 +122,7 @@ def test_rerun_resumes_and_extends_and_refuses_other_settings(collection, base, 
     assert longer.exit_code == 0, longer.output
     assert "step 2" in longer.output and _state(out, "denoiser")["step"] == 4
     other = _finetune(collection, base, out, "--steps", "4", "--style", "bells")
-    assert other.exit_code == 1 and "other settings" in other.output
+    assert other.exit_code == 2 and "other settings" in other.output
 
 
 def test_all_stages_keep_the_latent_scale_and_default_style_is_the_folder_name(collection, base, tmp_path):
@@ -201,7 +201,8 @@ def test_missing_base_and_empty_collection_are_clear_errors(collection, base, tm
     empty.mkdir()
     (empty / "broken.wav").write_text("nope")
     result = _finetune(empty, base, tmp_path / "run2", "--steps", "1")
-    assert result.exit_code == 1 and "no usable audio file" in result.output
+    assert result.exit_code == 2 and "none of its 1 audio file(s) can be used" in result.output
+    assert not (tmp_path / "run2").exists()
 
 
 def test_two_process_accelerate_launch(collection, base, tmp_path):
@@ -277,4 +278,4 @@ def test_lora_finetune_writes_an_adapter_that_reproduces_its_samples(collection,
     assert again.exit_code == 0 and "resumed from" in again.output
     assert all(torch.equal(v, weights[k]) for k, v in load_file(adapter / ADAPTER_WEIGHTS_NAME).items())
     bad = _finetune(collection, base, tmp_path / "r2", "--steps", "1", "--lora", "2", "--stages", "all")
-    assert bad.exit_code == 1 and "--stages generator" in bad.output
+    assert bad.exit_code == 2 and "--stages generator" in bad.output

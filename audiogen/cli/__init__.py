@@ -42,7 +42,16 @@ app.command("inpaint")(edit.inpaint)
 app.command("finetune")(finetune.finetune)
 app.command("ui")(ui.ui)
 reconstruct.eval_app.command("generate")(eval_generate.generate)
-app.add_typer(reconstruct.eval_app, name="eval", help="Evaluate models: reconstruction metrics.")
+app.add_typer(
+    reconstruct.eval_app,
+    name="eval",
+    help=(
+        "Evaluate models on held-out audio from a manifest. reconstruct: how well the vocoder and the "
+        "VAE + vocoder rebuild real clips (mel L1 in dB, multi-resolution STFT distance, beside "
+        "Griffin-Lim). generate: Frechet distance of generated clips to real ones, beside the floor "
+        "of the VAE + vocoder's own reconstructions."
+    ),
+)
 
 
 def main() -> None:

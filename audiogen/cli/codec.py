@@ -107,14 +107,14 @@ def encode(
     from audiogen.audio.io import AudioLoadError, load_audio
     from audiogen.checks import check_input_audio
 
-    check_input_audio(audio, code=1)
+    check_input_audio(audio)  # bad input exits 2, as in every command
     try:
         model = _load_autoencoder(checkpoint, device)
         cfg = model.mel_config
         clip = load_audio(audio, sample_rate=cfg.sample_rate, channels=1)
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     with torch.no_grad():
         mel = LogMelSpectrogram(cfg).to(device)(clip.waveform.to(device)).mel  # (1, n_mels, frames)
         latent = model.encode(mel, sample=sample)[0]
@@ -160,9 +160,9 @@ def decode(
                 f"{latent_path}: latent has {data.latent.shape[0]} channels, the autoencoder "
                 f"expects {model.latent_dim}"
             )
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError) as e:  # bad input: exit 2
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     frames = data.meta.get("frames")
     with torch.no_grad():
         mel = model.decode(data.latent[None].to(device), frames=frames)

@@ -90,7 +90,7 @@ def generate(
                 f"({pipeline_dir / 'model_index.json'} does not exist); pass --checkpoint PIPELINE_DIR",
                 err=True,
             )
-            raise typer.Exit(1)
+            raise typer.Exit(2)
     try:
         report = evaluate_generation(
             manifest,
@@ -109,9 +109,9 @@ def generate(
             styles=style or None,
             loras=loras,
         )
-    except (FileNotFoundError, ValueError, AudioLoadError) as e:
+    except (FileNotFoundError, ValueError, AudioLoadError) as e:  # bad input: exit 2, as every command
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     print_report(report, json_out)
     if plot_dir is not None:
         typer.echo(f"wrote spectrograms to {plot_dir}")

@@ -9,22 +9,56 @@ outputs are all written and closed when they return (``generate``, ``loop``, ``v
 handlers (logging's flush among them), flushes stdout and stderr and ends the process with
 ``os._exit``. Anything else (an error, another command, a non-daemon thread still running) leaves
 the normal way.
+
+Ctrl-C (a ``KeyboardInterrupt``, which typer turns into exit status 130) ends the process with one
+line on stderr, ``interrupted: ...``, saying what was kept and how to go on: what the command last
+told :func:`on_interrupt` (:func:`same_command` gives the command line to repeat), or that it
+stopped before finishing.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import shlex
 import sys
 import threading
+from collections.abc import Sequence
+
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
 _fast = False
+_note: str | None = None
 
 
 def reset() -> None:
-    """Forget an earlier :func:`allow_fast_exit` (called when a command starts)."""
-    global _fast
-    _fast = False
+    """Forget an earlier :func:`allow_fast_exit` and :func:`on_interrupt` (called when a command starts)."""
+    global _fast, _note
+    _fast, _note = False, None
+
+
+def on_interrupt(note: str) -> None:
+    """Say what a Ctrl-C at this point leaves behind and how to go on (one line, see the module docstring)."""
+    global _note
+    _note = note
+
+
+def same_command(add: Sequence[str] = ()) -> str:
+    """This process's command line as ``audiogen ARGS``, with each flag of ``add`` appended if absent.
+
+    ``add``: flags (``"--resume"``) or flag-value pairs (``"--out", "runs/x"``: appended as a pair
+    when the flag is absent).
+    """
+    args = list(sys.argv[1:])
+    extra, i = list(add), 0
+    while i < len(extra):
+        flag = extra[i]
+        value = extra[i + 1] if i + 1 < len(extra) and not extra[i + 1].startswith("--") else None
+        if flag not in args and not any(a.startswith(flag + "=") for a in args):
+            args += [flag] if value is None else [flag, value]
+        i += 1 if value is None else 2
+    return "audiogen " + shlex.join(args)
 
 
 def allow_fast_exit() -> None:
@@ -45,6 +79,8 @@ def leave(error: SystemExit) -> None:
     Raises:
         SystemExit: ``error`` itself, unless the process ends here.
     """
+    if error.code == INTERRUPTED:
+        print(f"interrupted: {_note or 'stopped before the command finished'}", file=sys.stderr)
     if not _fast or error.code not in (0, None) or _other_threads():
         raise error
     atexit._run_exitfuncs()
@@ -56,4 +92,4 @@ def leave(error: SystemExit) -> None:
     os._exit(0)
 
 
-__all__ = ["allow_fast_exit", "leave", "reset"]
+__all__ = ["INTERRUPTED", "allow_fast_exit", "leave", "on_interrupt", "reset", "same_command"]

@@ -97,11 +97,18 @@ def finetune(
     RUN_DIR/lora/denoiser/ (peft format); then: audiogen generate --lora RUN_DIR --style STYLE.
     """
     from audiogen.audio.io import AudioLoadError
+    from audiogen.cli.exit import on_interrupt, same_command
     from audiogen.finetune import FinetuneConfig, FinetuneError
     from audiogen.finetune import finetune as run_finetune
     from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
     from audiogen.training.distributed import is_first_process
+    from audiogen.training.run_folder import RunFolderError
+
+    on_interrupt(
+        f"{out} keeps the checkpoints saved so far (every --sample-every steps); "
+        f"resume with the same command: {same_command()}"
+    )
 
     try:
         config = FinetuneConfig(
@@ -137,9 +144,10 @@ def finetune(
             result = run_finetune(config)
         finally:
             end_distributed()
-    except (
-        FinetuneError, TrainingError, CheckpointError, ValueError, FileNotFoundError, AudioLoadError
-    ) as e:
+    except (RunFolderError, FinetuneError, ValueError, FileNotFoundError, AudioLoadError) as e:
+        typer.echo(f"error: {e}", err=True)  # the inputs, --out or the collection: exit 2
+        raise typer.Exit(2) from e
+    except (TrainingError, CheckpointError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
     if not is_first_process():  # process 0 reports; the pipeline is on its machine

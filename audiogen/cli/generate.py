@@ -22,7 +22,7 @@ import typer
 
 from audiogen import checks
 from audiogen.checks import MAX_SECONDS, check_input_audio
-from audiogen.cli.exit import allow_fast_exit
+from audiogen.cli.exit import allow_fast_exit, on_interrupt
 
 AUDIO_FORMATS = ("wav", "flac")
 
@@ -84,7 +84,9 @@ def _check_common(seed: int, steps: int | None, sampler: str, device: str) -> st
 
 
 def _check_out_file(out: Path, overwrite: bool) -> None:
+    """Check a one-file command's ``--out``; from then on Ctrl-C says that nothing was written."""
     checks.check_out_file(out, overwrite)
+    on_interrupt(f"nothing was written ({out} is written only once complete); run the same command again")
 
 
 def _check_cfg_scale(cfg_scale: float | None) -> None:
@@ -191,7 +193,10 @@ def generate(
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
     sampler: str = SAMPLER,
     batch_size: int = typer.Option(
-        4, "--batch-size", help="Clips generated at once (at most 256, and at most 600 s of audio)."
+        4,
+        "--batch-size",
+        help="Clips per pipeline call, written together (at most 256, and at most 600 s of audio); "
+        "each clip is computed on its own, so its file does not depend on this.",
     ),
     overwrite: bool = OVERWRITE,
     report: bool = REPORT,
@@ -237,6 +242,7 @@ def generate(
 
     long = is_long(pipeline, pipeline.latent_frames_for(round(seconds * pipeline.sample_rate)))
     places = None
+    on_interrupt(f"no clip was written to {out}; run the same command again")
     for first in range(0, num, batch_size):
         count = min(batch_size, num - first)
         kwargs = dict(
@@ -263,6 +269,11 @@ def generate(
             except (OSError, ValueError) as e:
                 raise _fail(str(e), 1) from e
             typer.echo(line)
+            if k + 1 < seed + num:
+                on_interrupt(
+                    f"{out} keeps the {k + 1 - seed} clip(s) written (seeds {seed} to {k}), each complete; "
+                    f"for the rest run the same command with --seed {k + 1} --num {seed + num - k - 1}"
+                )
             if report:
                 _report(result.waveforms[i], pipeline, places)
         typer.echo(
@@ -312,7 +323,7 @@ def loop(
     import math
 
     from audiogen.audio.io import save_audio
-    from audiogen.pipelines.loop import loop_samples
+    from audiogen.pipelines.loop import check_loop_file, loop_samples
 
     for name, value, (low, high) in (
         ("--bars", bars, (0.0, checks.MAX_BARS)),
@@ -334,6 +345,10 @@ def loop(
             f"the limit is {MAX_SECONDS:g} s"
         )
     dev = _check_common(seed, steps, sampler, device)
+    try:
+        check_loop_file(out)
+    except ValueError as e:
+        raise _fail(f"--out {e}") from e
     _check_out_file(out, overwrite)
     pipeline = _load_pipeline(checkpoint, dev, style, lora)
     try:

@@ -93,14 +93,15 @@ def reconstruct(
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
-    from audiogen.checks import check_input_audio
+    from audiogen.checks import check_input_audio, check_writable_location
     from audiogen.evaluation.reconstruction import check_same_front_end
     from audiogen.hub import load_model
 
-    check_input_audio(audio, code=1)
+    check_input_audio(audio)  # bad input exits 2, as in every command
     dev = _device(device)
     try:
         output_format(out)  # before any work: a bad --out would otherwise fail only at the end
+        check_writable_location(out, "--out", is_file=True)
         vocoder_dir = resolve_model_dir(vocoder, "vocoder", "--vocoder")
         voc = load_model(vocoder_dir, "vocoder", dev)
         vae = None
@@ -112,7 +113,7 @@ def reconstruct(
         clip = load_audio(audio, sample_rate=cfg.sample_rate)
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     samples = clip.waveform.shape[-1]
     with torch.no_grad():
         mel = LogMelSpectrogram(cfg).to(dev)(clip.waveform.to(dev)).mel  # (channels, n_mels, frames)
@@ -169,7 +170,7 @@ def eval_reconstruct(
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     print_report(report, json_out)
     if png is not None:
         typer.echo(f"wrote {png}")

@@ -20,6 +20,7 @@ OUT = typer.Option(None, "--out", help="Run folder (default: the recipe's run_di
 
 def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool, out: Path | None) -> None:
     """Load the recipe with overrides and train ``stage``; errors become a message and exit code 1."""
+    from audiogen.cli.exit import on_interrupt, same_command
     from audiogen.config import load_recipe
     from audiogen.training import TrainingError, end_distributed, train_stage
     from audiogen.training.checkpoint import CheckpointError
@@ -28,6 +29,10 @@ def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool
     try:
         recipe = load_recipe(recipe_path, list(overrides or []))
         run_dir = out or Path(recipe.pop("run_dir", None) or f"runs/{stage}")
+        on_interrupt(
+            f"{run_dir} keeps the checkpoints saved so far; resume with: "
+            f"{same_command(['--resume', '--out', str(run_dir)])}"
+        )
         result = train_stage(stage, recipe, run_dir, resume=resume)
     except (TrainingError, CheckpointError, ValueError, FileNotFoundError, KeyError) as e:
         typer.echo(f"error: {e}", err=True)

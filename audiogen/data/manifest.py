@@ -34,6 +34,7 @@ __all__ = [
     "ManifestEntry",
     "ManifestError",
     "assign_splits",
+    "empty_split_warnings",
     "group_key",
     "read_manifest",
     "split_for_group",
@@ -195,6 +196,27 @@ def assign_splits(
             dataclasses.replace(entry, split=split_for_group(group, valid_fraction, test_fraction, seed))
         )
     return out
+
+
+def empty_split_warnings(entries: Iterable[ManifestEntry], fractions: dict[str, float]) -> list[str]:
+    """One warning per split that was asked for (fraction > 0) but came out with no file.
+
+    Splits are drawn per group (:func:`split_for_group`), so a small collection (e.g. 10 files at
+    ``valid_fraction=0.1``) often gets none; the message says so and what to do.
+
+    Args:
+        entries: the collection with splits assigned.
+        fractions: ``{split: fraction}``, e.g. ``{"valid": 0.1, "test": 0.0}``.
+    """
+    entries = list(entries)
+    groups = len({e.group or e.path for e in entries})
+    return [
+        f"the {split} split is empty: splits are drawn per group of files, and {groups} group(s) at a "
+        f"{split} fraction of {fraction:g} gave none (about {groups * fraction:.2g} expected); "
+        "add files or raise the fraction"
+        for split, fraction in fractions.items()
+        if fraction > 0 and not any(e.split == split for e in entries)
+    ]
 
 
 # ----------------------------------------------------------------------------------------------

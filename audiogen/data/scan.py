@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from audiogen.data.manifest import (
     _atomic_write_lines,
     _parse_line,
     assign_splits,
+    empty_split_warnings,
     group_key,
     split_for_group,
 )
@@ -115,6 +116,8 @@ class ScanResult:
         rejections: files with an audio suffix that failed a check, sorted by path.
         ignored: number of non-hidden files without an audio suffix (not examined).
         elapsed: wall-clock seconds the scan took.
+        fractions: the split fractions asked for, ``{"valid": ..., "test": ...}`` (for the
+            empty-split warnings of :meth:`summary`).
     """
 
     root: Path
@@ -122,6 +125,7 @@ class ScanResult:
     rejections: list[Rejection]
     ignored: int = 0
     elapsed: float = 0.0
+    fractions: dict[str, float] = field(default_factory=dict)
 
     def seconds(self, split: str | None = None) -> float:
         """Total duration in seconds of the entries (of one split when ``split`` is given)."""
@@ -145,6 +149,8 @@ class ScanResult:
             counts[r.reason] = counts.get(r.reason, 0) + 1
         for reason, n in sorted(counts.items()):
             lines.append(f"  rejected {reason}: {n}")
+        if self.entries:
+            lines += [f"warning: {w}" for w in empty_split_warnings(self.entries, self.fractions)]
         return "\n".join(lines)
 
 
@@ -358,6 +364,7 @@ def scan_folder(
         rejections=rejections,
         ignored=ignored,
         elapsed=time.perf_counter() - start,
+        fractions={"valid": valid_fraction, "test": test_fraction},
     )
 
 

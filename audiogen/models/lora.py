@@ -230,11 +230,20 @@ def find_adapter_folder(path: str | Path) -> Path:
     )
 
 
+#: The strengths the command line and the web app accept: 0 = off, 1 = as trained, above 1
+#: exaggerates the adapter. A negative strength would subtract the adapter's change (the style
+#: row moves away from the "no style" row the other way), which no test or listening covers; the
+#: Python API (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`) still takes any
+#: finite value.
+LORA_STRENGTH_RANGE = (0.0, 2.0)
+
+
 def parse_lora_spec(spec: str) -> tuple[Path, float]:
     """``"DIR"`` or ``"DIR:STRENGTH"`` → ``(DIR, strength)`` (default strength 1).
 
     Raises:
-        ValueError: a strength that is not a finite number.
+        ValueError: a strength that is not a number or outside :data:`LORA_STRENGTH_RANGE` (the
+            message names ``--lora`` and the range).
     """
     path, sep, tail = spec.rpartition(":")
     if not sep or not path or "/" in tail:
@@ -243,8 +252,12 @@ def parse_lora_spec(spec: str) -> tuple[Path, float]:
         strength = float(tail)
     except ValueError as e:
         raise ValueError(f"--lora {spec}: strength {tail!r} is not a number (DIR[:STRENGTH])") from e
-    if strength != strength or strength in (float("inf"), float("-inf")):
-        raise ValueError(f"--lora {spec}: strength must be finite")
+    low, high = LORA_STRENGTH_RANGE
+    if not low <= strength <= high:  # NaN fails too
+        raise ValueError(
+            f"--lora {spec}: strength must be in [{low:g}, {high:g}] (0 = off, 1 = as trained, "
+            f"above 1 exaggerates), got {tail}"
+        )
     return Path(path), strength
 
 
@@ -283,6 +296,7 @@ __all__ = [
     "inject_adapter",
     "load_adapter_tensors",
     "lora_config",
+    "LORA_STRENGTH_RANGE",
     "parse_lora_spec",
     "read_adapter_json",
     "save_adapter",

@@ -8,7 +8,7 @@ steps:
 2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.schedulers.make_sampler`; ports of
    diffusers' schedulers in :mod:`audiogen.samplers`) built from the stored training noise
    schedule, and its timesteps;
-3. the initial noise ``(batch, latent_dim, latent_frames)``, one CPU generator per item;
+3. the initial noise ``(1, latent_dim, latent_frames)``, the clip's own CPU generator (one clip at a time);
 4. the denoising loop (:func:`audiogen.pipelines.denoise.denoise_loop`), with classifier-free
    guidance towards a style label;
 5. :meth:`MelAutoencoder.decode <audiogen.models.autoencoder.MelAutoencoder.decode>`: the latent
@@ -41,7 +41,7 @@ from audiogen.pipelines.denoise import as_labels, check_pair, denoise_loop, modu
 from audiogen.pipelines.edit import EditMixin
 from audiogen.pipelines.loop import LoopMixin
 from audiogen.pipelines.lora import LoraMixin
-from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync
+from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync, concat_results
 from audiogen.pipelines.stages import stage_disagreements
 from audiogen.schedulers import SAMPLERS, make_sampler
 
@@ -277,9 +277,9 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
     ) -> GenerationResult:
         """Generate ``num`` clips of exactly ``round(seconds * sample_rate)`` samples.
 
-        Item ``i`` is drawn from ``torch.Generator("cpu").manual_seed(seed + i)``, so a seed gives
-        the same audio on the same device whatever the batch size (up to float rounding of batched
-        kernels).
+        Item ``i`` is drawn from ``torch.Generator("cpu").manual_seed(seed + i)`` and computed alone
+        (batched kernels round differently by batch size, and Griffin-Lim amplifies that), so a seed
+        gives the same waveform bit for bit on the same device whatever ``num`` and its position.
 
         Args:
             seconds: clip length in seconds (> 0).
@@ -301,6 +301,10 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         # 1. check inputs
         steps = self.resolve_steps(steps)
         cfg_scale, label = self.check_inputs(seconds, num, steps, cfg_scale, seed, style, sampler)
+        if num > 1:  # one clip at a time (see above)
+            return concat_results(
+                [self(seconds, 1, seed + i, steps, cfg_scale, style, sampler, progress) for i in range(num)]
+            )
         num_samples = round(seconds * self.sample_rate)
         device, timings = self.device, StageTimings()
         start = time.perf_counter()
@@ -309,7 +313,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         shape = (num, self.denoiser.config.latent_dim, self.latent_frames_for(num_samples))
         check_pair(self.denoiser, scheduler, shape[1])
         scheduler.set_timesteps(steps, device=device)
-        # 3. the initial noise: one CPU generator per item, so an item does not depend on the batch size
+        # 3. the initial noise: the clip's own CPU generator
         generators = self._generators(seed, num)
         latents = prepare_latents(scheduler, shape, generators, device)
         # 4. the denoising loop (classifier-free guidance towards the style)

@@ -267,7 +267,8 @@ def generate_long(
 
     Denoises with a :class:`WindowedDenoiser` (clips of at most one window are denoised as
     :meth:`AudioGenPipeline.__call__` does), then decodes with :func:`decode_chunked` and vocodes
-    with :func:`vocode_chunked`. Seeds as :meth:`AudioGenPipeline.__call__`.
+    with :func:`vocode_chunked`. Seeds as :meth:`AudioGenPipeline.__call__`, and as there each clip
+    is computed alone, so its waveform does not depend on ``num`` or its position.
 
     Returns:
         a :class:`~audiogen.pipelines.outputs.GenerationResult` (``waveforms (num, 1, round(seconds *
@@ -282,6 +283,12 @@ def generate_long(
 
     steps = pipe.resolve_steps(steps)
     cfg_scale, label = pipe.check_inputs(seconds, num, steps, cfg_scale, seed, style, sampler)
+    if num > 1:  # one clip at a time, as AudioGenPipeline.__call__ (the same file whatever the batch)
+        from audiogen.pipelines.outputs import concat_results
+
+        args = (steps, cfg_scale, style, sampler, progress, window_seconds, overlap_seconds)
+        runs = [generate_long(pipe, seconds, 1, seed + i, *args) for i in range(num)]
+        return concat_results([r for r, _ in runs]), runs[-1][1]
     num_samples = round(seconds * pipe.sample_rate)
     device, timings = pipe.device, StageTimings()
     denoiser = windowed(pipe, window_seconds, overlap_seconds)

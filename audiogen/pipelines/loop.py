@@ -170,6 +170,36 @@ def loop_samples(bars: float, bpm: float, sample_rate: int, beats_per_bar: float
 # ------------------------------------------------------------------------------------------------
 
 
+#: The containers a loop file may be written in: lossless, so the file holds the loop's samples
+#: exactly (MP3 adds encoder delay and padding at both ends, and lossy coding changes the samples
+#: at the wrap, so the file would be neither sample-exact nor seamless).
+LOOP_FORMATS = ("WAV", "FLAC", "AIFF")
+
+
+def check_loop_file(path: Any) -> None:
+    """Check that a loop can be written to ``path``: a suffix of a lossless format (:data:`LOOP_FORMATS`).
+
+    Raises:
+        ValueError: an unknown suffix, or a lossy one (``.mp3``, ``.ogg``), naming the file.
+    """
+    from pathlib import Path
+
+    from audiogen.audio.io import SUFFIX_FORMATS
+
+    suffix = Path(path).suffix
+    format = SUFFIX_FORMATS.get(suffix.lower())
+    if format in LOOP_FORMATS:
+        return
+    allowed = ", ".join(k for k, v in SUFFIX_FORMATS.items() if v in LOOP_FORMATS)
+    if format is None:
+        raise ValueError(f"{path}: unsupported suffix {suffix!r}; a loop is written as one of {allowed}")
+    raise ValueError(
+        f"{path}: a loop is written losslessly ({allowed}); {suffix} is lossy"
+        + (" and pads both ends with silence" if format == "MP3" else "")
+        + ", so the loop would not be sample-exact or seamless"
+    )
+
+
 class LoopMixin:
     """Seamless loops on :class:`~audiogen.pipelines.audiogen.AudioGenPipeline` (see the module docstring).
 

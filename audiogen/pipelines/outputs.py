@@ -121,5 +121,27 @@ class LoopResult(GenerationResult):
         return self.vocoded_samples / self.period_samples
 
 
+def concat_results(results: list[GenerationResult]) -> GenerationResult:
+    """One :class:`GenerationResult` of the clips of ``results`` in order (each computed on its own).
 
-__all__ = ["GenerationResult", "LoopResult", "StageTimings"]
+    Tensors are concatenated along the batch axis, seeds listed in order, and the stage timings
+    summed. ``results`` must share ``sample_rate``, ``style`` and the clip shape.
+    """
+    first = results[0]
+    if len(results) == 1:
+        return first
+    timings = StageTimings(
+        **{name: sum(getattr(r.timings, name) for r in results) for name in first.timings.to_dict()}
+    )
+    return GenerationResult(
+        waveforms=torch.cat([r.waveforms for r in results]),
+        sample_rate=first.sample_rate,
+        latents=torch.cat([r.latents for r in results]),
+        mels=torch.cat([r.mels for r in results]),
+        seeds=[s for r in results for s in r.seeds],
+        style=first.style,
+        timings=timings,
+    )
+
+
+__all__ = ["GenerationResult", "LoopResult", "StageTimings", "concat_results"]

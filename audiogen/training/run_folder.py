@@ -28,6 +28,7 @@ __all__ = [
     "RUN_MARKER",
     "RUN_ENTRIES",
     "RunFolderError",
+    "check_creatable",
     "check_fresh_run_folder",
     "check_no_overlap",
     "claim_folder",
@@ -55,6 +56,25 @@ class RunFolderError(TrainingError):
 
 def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(path).expanduser().resolve()
+
+
+def check_creatable(folder: str | os.PathLike[str], flag: str = "--out") -> None:
+    """Refuse a folder that cannot be created or written, before anything is created.
+
+    The nearest existing folder on its way (``folder`` itself when it exists) must be a folder in
+    which this process may create entries.
+
+    Raises:
+        ValueError: ``flag folder: ...`` naming the file on its path or the folder not writable.
+    """
+    folder = Path(folder)
+    base = folder.absolute()
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ValueError(f"{flag} {folder}: cannot be created, {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {folder}: cannot write in {base} (permission denied)")
 
 
 def check_no_overlap(out: str | os.PathLike[str], inputs: dict[str, str | os.PathLike[str]]) -> None:

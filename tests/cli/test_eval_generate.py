@@ -125,21 +125,21 @@ def test_missing_checkpoint_and_embedder_exit_with_clear_messages(tmp_path, monk
     manifest = write_style_manifest(tmp_path, test_per_style=2, seconds=0.6)
 
     result = _invoke("eval", "generate", manifest, "--num", 2)
-    assert result.exit_code == 1 and "--checkpoint" in result.output
+    assert result.exit_code == 2 and "--checkpoint" in result.output
     assert str(tmp_path / "no-default" / "model_index.json") in result.output
 
     result = _invoke("eval", "generate", manifest, "--checkpoint", tmp_path / "nowhere")
-    assert result.exit_code == 1 and "no such pipeline folder" in result.output
+    assert result.exit_code == 2 and "no such pipeline folder" in result.output
 
     pipe = write_tiny_pipeline(tmp_path / "pipe")  # no classifier/ inside, no bundled default
     result = _invoke("eval", "generate", manifest, "--checkpoint", pipe, "--device", "cpu")
-    assert result.exit_code == 1 and "no embedder given" in result.output and "--embedder" in result.output
+    assert result.exit_code == 2 and "no embedder given" in result.output and "--embedder" in result.output
 
     result = _invoke("eval", "generate", manifest, "--checkpoint", pipe, "--embedder", tmp_path / "clf")
-    assert result.exit_code == 1 and "no such embedder folder" in result.output
+    assert result.exit_code == 2 and "no such embedder folder" in result.output
 
     result = _invoke("eval", "generate", manifest, "--checkpoint", pipe, "--split", "valid")
-    assert result.exit_code == 1 and "split 'valid' has 0 file(s)" in result.output
+    assert result.exit_code == 2 and "split 'valid' has 0 file(s)" in result.output
 
 
 def test_eval_generate_measures_a_lora_adapters_style(tmp_path):
@@ -156,4 +156,4 @@ def test_eval_generate_measures_a_lora_adapters_style(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(report.read_text())["styles"] == ["hiss"] * 4
     result = _invoke(*args)  # without the adapter the style does not exist
-    assert result.exit_code == 1 and "hiss" in result.output
+    assert result.exit_code == 2 and "hiss" in result.output

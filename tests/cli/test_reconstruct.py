@@ -56,7 +56,7 @@ def test_missing_checkpoints_exit_with_a_clear_message(models, stereo_clip, tmp_
     monkeypatch.setattr(hub, "DEFAULT_PIPELINE", tmp_path / "no-default")
     out = tmp_path / "rec.wav"
     result = _invoke("reconstruct", stereo_clip, "--out", out, "--device", "cpu")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no vocoder given" in result.output and "--vocoder" in result.output
     assert str(tmp_path / "no-default" / "vocoder") in result.output
 
@@ -64,11 +64,11 @@ def test_missing_checkpoints_exit_with_a_clear_message(models, stereo_clip, tmp_
         "reconstruct", stereo_clip, "--out", out, "--vocoder", models / "vocoder", "--device", "cpu"
     )
     assert (
-        result.exit_code == 1 and "no autoencoder given" in result.output and "--autoencoder" in result.output
+        result.exit_code == 2 and "no autoencoder given" in result.output and "--autoencoder" in result.output
     )
 
     result = _invoke("reconstruct", stereo_clip, "--out", out, "--vocoder", tmp_path / "nowhere", "--no-vae")
-    assert result.exit_code == 1 and f"{tmp_path / 'nowhere'}: no such vocoder folder" in result.output
+    assert result.exit_code == 2 and f"{tmp_path / 'nowhere'}: no such vocoder folder" in result.output
     assert not out.exists()
 
 
@@ -76,13 +76,14 @@ def test_bad_out_path_exits_with_a_clear_message(models, stereo_clip, tmp_path):
     # an unsupported suffix is caught before anything is loaded (the vocoder folder does not exist)
     out = tmp_path / "rec"
     result = _invoke("reconstruct", stereo_clip, "--out", out, "--vocoder", tmp_path / "nowhere", "--no-vae")
-    assert result.exit_code == 1 and f"{out}: unsupported suffix ''" in result.output
+    assert result.exit_code == 2 and f"{out}: unsupported suffix ''" in result.output
     assert "no such vocoder folder" not in result.output
-    # a destination that cannot be created: the error after the work, named, and no traceback
+    # a destination that cannot be created: refused before the work, named, and no traceback
     blocked = stereo_clip / "rec.wav"  # a "folder" that is a file
-    args = ["--vocoder", models / "vocoder", "--no-vae", "--device", "cpu"]
+    args = ["--vocoder", tmp_path / "nowhere", "--no-vae", "--device", "cpu"]
     result = _invoke("reconstruct", stereo_clip, "--out", blocked, *args)
-    assert result.exit_code == 1 and str(stereo_clip) in result.output and not blocked.exists()
+    assert result.exit_code == 2 and str(stereo_clip) in result.output and not blocked.exists()
+    assert "--out" in result.output and "no such vocoder folder" not in result.output
 
 
 def test_eval_reconstruct_prints_the_three_rows_and_writes_json_and_png(models, tmp_path):
@@ -105,4 +106,4 @@ def test_eval_reconstruct_prints_the_three_rows_and_writes_json_and_png(models, 
     assert set(data["sharpness"]) == {"true", "griffin_lim", "vocoder", "vae_vocoder", "vae_mel"}
 
     result = _invoke("eval", "reconstruct", manifest, "--vocoder", models, "--no-vae", "--split", "valid")
-    assert result.exit_code == 1 and "no files in split 'valid'" in result.output
+    assert result.exit_code == 2 and "no files in split 'valid'" in result.output

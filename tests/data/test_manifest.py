@@ -13,6 +13,7 @@ from audiogen.data.manifest import (
     ManifestEntry,
     ManifestError,
     assign_splits,
+    empty_split_warnings,
     group_key,
     read_manifest,
     split_for_group,
@@ -205,3 +206,24 @@ def test_read_manifest_errors_name_file_and_line(tmp_path):
     assert entry.path == str(tmp_path / "a.wav") and entry.frames == 16000 and entry.split == "train"
     with pytest.raises(FileNotFoundError, match="manifest not found"):
         read_manifest(tmp_path / "missing.jsonl")
+
+
+def test_a_split_that_comes_out_empty_is_warned_about():
+    from audiogen.data.scan import ScanResult
+
+    entries = [
+        ManifestEntry(
+            path=f"/d/f{i}.wav", duration=1.0, sample_rate=16000, channels=1, frames=16000, group=f"f{i}"
+        )
+        for i in range(10)
+    ]
+    seed = next(s for s in range(100) if all(e.split == "train" for e in assign_splits(entries, 0.1, 0.0, s)))
+    entries = assign_splits(entries, valid_fraction=0.1, test_fraction=0.0, seed=seed)
+    (warning,) = empty_split_warnings(entries, {"valid": 0.1, "test": 0.0})  # test: not asked for
+    assert warning.startswith("the valid split is empty") and "10 group(s)" in warning and "0.1" in warning
+    summary = ScanResult(Path("/d"), entries, [], fractions={"valid": 0.1, "test": 0.0}).summary()
+    assert summary.splitlines()[-1] == f"warning: {warning}"
+    # a split that got files, or an empty collection (reported on its own), gives no warning
+    entries[0].split = "valid"
+    assert empty_split_warnings(entries, {"valid": 0.1}) == []
+    assert "warning" not in ScanResult(Path("/d"), [], [], fractions={"valid": 0.1}).summary()

@@ -189,7 +189,10 @@ def test_an_adapter_for_another_base_is_refused_naming_the_file(tmp_path):
 def test_parse_lora_spec():
     assert parse_lora_spec("runs/x") == (Path("runs/x"), 1.0)
     assert parse_lora_spec("runs/x:0.25") == (Path("runs/x"), 0.25)
-    assert parse_lora_spec("runs/x:-1") == (Path("runs/x"), -1.0)
+    assert parse_lora_spec("runs/x:2") == (Path("runs/x"), 2.0)
+    for bad in ("-1", "2.5", "nan", "inf"):
+        with pytest.raises(ValueError, match=r"--lora runs/x:.*strength must be in \[0, 2\]"):
+            parse_lora_spec(f"runs/x:{bad}")
     with pytest.raises(ValueError, match="not a number"):
         parse_lora_spec("runs/x:strong")
 

@@ -206,7 +206,7 @@ def test_finetune_refuses_outputs_that_overlap_inputs(base, tmp_path):
     ]
     for source, out, fragment in cases:
         result = _finetune(source, out, base)
-        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
         assert "error: " in result.output and fragment in result.output, result.output
     assert (_snapshot(base), _snapshot(audio)) == before  # nothing written into the inputs
     assert not (audio / "run").exists() and not (base / "sub").exists()
@@ -219,13 +219,13 @@ def test_finetune_refuses_a_foreign_folder_and_a_pipeline_that_is_not_its_run(ba
     foreign.mkdir()
     (foreign / "thesis.pdf").write_bytes(b"%PDF")
     result = _finetune(audio, foreign, base)
-    assert result.exit_code == 1 and "not an audiogen run folder (it holds thesis.pdf)" in result.output
+    assert result.exit_code == 2 and "not an audiogen run folder (it holds thesis.pdf)" in result.output
     other_pipeline = tmp_path / "other"
     import shutil
 
     shutil.copytree(base, other_pipeline)
     result = _finetune(audio, other_pipeline, base)
-    assert result.exit_code == 1 and "not an audiogen run folder" in result.output
+    assert result.exit_code == 2 and "not an audiogen run folder" in result.output
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.pdf"]  # left as it was
 
 

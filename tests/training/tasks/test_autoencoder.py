@@ -251,7 +251,7 @@ def test_encode_decode_round_trip(trained_run, tmp_path):
     result = _invoke(
         "decode", tmp_path / "z.safetensors", "--out", tmp_path / "out", "--checkpoint", trained_run
     )
-    assert result.exit_code == 1 and f"{tmp_path / 'out'}: unsupported suffix ''" in result.output
+    assert result.exit_code == 2 and f"{tmp_path / 'out'}: unsupported suffix ''" in result.output
 
 
 def test_cli_reports_recipe_errors(audio_dir, tmp_path):
@@ -263,7 +263,7 @@ def test_cli_reports_recipe_errors(audio_dir, tmp_path):
     bad_latent = tmp_path / "bad.safetensors"
     bad_latent.write_bytes(b"not a safetensors file")
     result = _invoke("decode", bad_latent, "--out", tmp_path / "x.wav", "--checkpoint", tmp_path)
-    assert result.exit_code == 1 and "error" in result.output
+    assert result.exit_code == 2 and "error" in result.output
 
 
 def test_decoder_finetune_keeps_the_encoder_and_latent_scale(trained_run, audio_dir, tmp_path):
