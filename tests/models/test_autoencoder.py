@@ -165,3 +165,28 @@ def test_load_errors_name_the_problem(tmp_path):
     (tmp_path / "b" / "config.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="do not match"):
         MelVAE.from_pretrained(tmp_path / "b")
+
+
+#: the latent shapes of the model-v2 sweep (latent_dim, time_downsample), recipes/autoencoder_v2.yaml
+SWEEP_SHAPES = [(64, 4), (64, 2), (80, 2)]
+
+
+@pytest.mark.parametrize(("latent_dim", "time_downsample"), SWEEP_SHAPES)
+def test_sweep_shapes_build_encode_and_decode_random_lengths(latent_dim, time_downsample):
+    from pathlib import Path
+
+    from audiogen.config import load_recipe
+
+    recipe = load_recipe(
+        Path(__file__).resolve().parents[2] / "recipes" / "autoencoder_v2.yaml",
+        [f"model.latent_dim={latent_dim}", f"model.time_downsample={time_downsample}"],
+    )
+    model = MelVAE(AutoencoderConfig(mel=recipe["mel"], **recipe["model"])).eval()
+    seed = torch.Generator().manual_seed(latent_dim + time_downsample)
+    lengths = torch.randint(1, 200, (3,), generator=seed)
+    for frames in lengths.tolist():
+        mel = torch.randn(1, 80, frames) - 5.0
+        with torch.no_grad():
+            z = model.encode(mel)
+            assert z.shape == (1, latent_dim, math.ceil(frames / time_downsample))
+            assert model.decode(z, frames=frames).shape == mel.shape

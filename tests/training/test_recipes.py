@@ -13,6 +13,7 @@ STAGE_OF = {  # recipe file stem -> training stage
     "autoencoder_decoder": "autoencoder",
     "autoencoder_finetune": "autoencoder",
     "autoencoder_gan": "autoencoder",
+    "autoencoder_v2": "autoencoder",
     "classifier": "classifier",
     "diffusion": "diffusion",
     "vocoder": "vocoder",
