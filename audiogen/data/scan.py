@@ -153,7 +153,7 @@ class ScanWarning:
             "length_estimate",
             f"decoding ends after {entry.frames} of the {declared} frames the {entry.format} header "
             f"estimates ({short} frames, {short / entry.sample_rate:.3f} s, "
-            f"{100 * short / declared:.2f} % short); kept with the decoded length",
+            f"{100 * short / declared:.3g} % short); kept with the decoded length",
         )
 
 
