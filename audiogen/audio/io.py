@@ -90,7 +90,8 @@ class Audio:
 
     Attributes:
         waveform: float32 tensor ``(channels, samples)``, samples nominally in ``[-1, 1]`` (files
-            with a float subtype may hold larger values; they are kept).
+            with a float subtype may hold larger values, and lossy decoders overshoot to about 1.2;
+            they are kept: see :func:`audiogen.audio.levels.limit_peak`).
         sample_rate: sample rate in Hz.
 
     Raises:
