@@ -1,7 +1,7 @@
 """``audiogen finetune`` on a folder of MP3s whose headers overstate their length, as real-world MP3s do.
 
 Same tiny base pipeline and settings as tests/test_finetune.py; the MP3s are made here with a Xing
-frame count raised by one MPEG frame (tests/audio/mp3_files.py)."""
+frame count raised by one MPEG frame (tests.audio.lossy_files.py)."""
 
 import json
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audiogen.cli import app
-from tests.audio.mp3_files import overstated_mp3
+from tests.audio.lossy_files import overstated_mp3
 from tests.pipelines.test_audiogen import write_tiny_pipeline
 
 

@@ -21,7 +21,7 @@ from audiogen.audio.io import (
     probe_audio,
     save_audio,
 )
-from tests.audio.mp3_files import overstated_mp3
+from tests.audio.lossy_files import overstated_mp3, overstated_ogg
 
 # One MPEG-1 Layer III frame: the most an MP3 length may differ by (encoder delay / padding).
 MP3_FRAME = 1152
@@ -267,6 +267,18 @@ def test_mp3_decoding_short_of_its_header_within_tolerance_loads_what_decodes(tm
     assert float(tail.waveform.abs().max()) > 0.1  # audio, not padding (MP3 seeks are not sample-exact)
     with pytest.raises(ValueError, match=r"long\.mp3: frame \d+ is past the end of the audio"):
         load_audio(path, offset=(decoded + declared) / 2 / 22050)
+
+
+@pytest.mark.parametrize("subtype,sample_rate", [("VORBIS", 44100), ("OPUS", 48000)])
+def test_ogg_decoding_short_of_its_last_granule_position_within_tolerance_loads(
+    tmp_path, subtype, sample_rate
+):
+    path, declared, decoded = overstated_ogg(tmp_path / "x.ogg", 3.0, sample_rate, subtype, 1000)
+    assert 0 < declared - decoded <= 1000 and probe_audio(path).length_tolerance >= 1000
+    assert load_audio(path).samples == decoded
+    # 2 s too many: beyond the 1 s tolerance of a file declaring 5 s, truncated
+    far, declared, decoded = overstated_ogg(tmp_path / "far.ogg", 3.0, sample_rate, subtype, 2 * sample_rate)
+    assert_load_error(far, rf"^truncated or corrupt: decoding stopped after {decoded} of {declared} frames")
 
 
 def test_mp3_cut_in_half_or_far_short_of_its_header_is_still_truncated(tmp_path):

@@ -173,7 +173,7 @@ def test_missing_cache_and_wrong_feature(tmp_path):
 
 def test_cache_of_an_mp3_short_of_its_header_holds_the_decoded_length(tmp_path):
     """An MP3 whose Xing count overstates its length is cached whole, at the length that decodes."""
-    from tests.audio.mp3_files import overstated_mp3
+    from tests.audio.lossy_files import overstated_mp3
 
     path, declared, decoded = overstated_mp3(tmp_path / "x.mp3", 2.0, 16000)
     entry = check_audio_file(path)

@@ -214,7 +214,7 @@ def test_collate_variable_lengths():
 
 def test_mp3_short_of_its_header_is_cropped_within_what_decodes(tmp_path):
     """The scan records the decoded length; validation crops end at it, not at the header's estimate."""
-    from tests.audio.mp3_files import overstated_mp3
+    from tests.audio.lossy_files import overstated_mp3
 
     path, declared, decoded = overstated_mp3(tmp_path / "x.mp3", 3.0, 44100, 1, 2)
     entry = _entry(path, None, split="valid")

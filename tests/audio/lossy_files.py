@@ -1,8 +1,9 @@
-"""MP3 files for tests whose header overstates their length, as real-world MP3s do.
+"""Lossy files for tests whose header overstates their length, as real-world MP3s and Oggs do.
 
 libsndfile writes MP3s (LAME) with a Xing tag whose frame count is exact; :func:`overstated_mp3`
 raises that count, so the header (and libsndfile's ``frames``) declares more samples than decoding
 returns, the way encoder delay/padding, a wrong Xing/LAME count or a size-based estimate do.
+:func:`overstated_ogg` does the same to an Ogg Vorbis / Opus file's last granule position.
 """
 
 from __future__ import annotations
@@ -48,6 +49,45 @@ def overstated_mp3(
     at = xing_frames_offset(data)
     count = struct.unpack(">I", data[at : at + 4])[0]
     data[at : at + 4] = struct.pack(">I", count + extra_frames)
+    path.write_bytes(bytes(data))
+    declared = sf.info(path).frames
+    decoded = 0
+    with sf.SoundFile(path) as f:
+        while block := len(f.read(1 << 16, dtype="float32")):
+            decoded += block
+    return path, declared, decoded
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg page checksum: CRC-32, polynomial 0x04C11DB7, no reflection, initial value 0."""
+    crc = 0
+    for byte in page:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def overstated_ogg(
+    path: Path, seconds: float, sample_rate: int, subtype: str = "VORBIS", extra_samples: int = 1000
+) -> tuple[Path, int, int]:
+    """Write an Ogg (``"VORBIS"`` or ``"OPUS"``) file and raise its last page's granule position.
+
+    The page checksum is recomputed, so the page stays valid; libsndfile takes the length from that
+    granule position, so the header then declares ``extra_samples`` more than decoding returns.
+
+    Returns:
+        ``(path, declared, decoded)`` as :func:`overstated_mp3`.
+    """
+    sf.write(path, music(seconds, sample_rate, 2), sample_rate, format="OGG", subtype=subtype)
+    data = bytearray(path.read_bytes())
+    last = data.rfind(b"OggS")
+    granule = struct.unpack("<q", data[last + 6 : last + 14])[0]
+    data[last + 6 : last + 14] = struct.pack("<q", granule + extra_samples)
+    segments = data[last + 26]
+    size = 27 + segments + sum(data[last + 27 : last + 27 + segments])
+    data[last + 22 : last + 26] = b"\0\0\0\0"
+    data[last + 22 : last + 26] = struct.pack("<I", _ogg_crc(bytes(data[last : last + size])))
     path.write_bytes(bytes(data))
     declared = sf.info(path).frames
     decoded = 0
