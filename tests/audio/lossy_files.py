@@ -27,6 +27,15 @@ def music(seconds: float, sample_rate: int, channels: int = 1, peak: float = 0.5
     return (peak * x / np.abs(x).max()).astype(np.float32)
 
 
+def _counts(path: Path) -> tuple[Path, int, int]:
+    """``(path, frames the header declares, frames that decode)``."""
+    decoded = 0
+    with sf.SoundFile(path) as f:
+        while block := len(f.read(1 << 16, dtype="float32")):
+            decoded += block
+    return path, sf.info(path).frames, decoded
+
+
 def xing_frames_offset(data: bytes) -> int:
     """Byte offset of the frame count in the Xing/Info tag of an MP3's first frame."""
     at = max(data.find(b"Xing"), data.find(b"Info"))
@@ -50,12 +59,7 @@ def overstated_mp3(
     count = struct.unpack(">I", data[at : at + 4])[0]
     data[at : at + 4] = struct.pack(">I", count + extra_frames)
     path.write_bytes(bytes(data))
-    declared = sf.info(path).frames
-    decoded = 0
-    with sf.SoundFile(path) as f:
-        while block := len(f.read(1 << 16, dtype="float32")):
-            decoded += block
-    return path, declared, decoded
+    return _counts(path)
 
 
 def _ogg_crc(page: bytes) -> int:
@@ -89,9 +93,4 @@ def overstated_ogg(
     data[last + 22 : last + 26] = b"\0\0\0\0"
     data[last + 22 : last + 26] = struct.pack("<I", _ogg_crc(bytes(data[last : last + size])))
     path.write_bytes(bytes(data))
-    declared = sf.info(path).frames
-    decoded = 0
-    with sf.SoundFile(path) as f:
-        while block := len(f.read(1 << 16, dtype="float32")):
-            decoded += block
-    return path, declared, decoded
+    return _counts(path)
