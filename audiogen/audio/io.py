@@ -90,7 +90,8 @@ class Audio:
 
     Attributes:
         waveform: float32 tensor ``(channels, samples)``, samples nominally in ``[-1, 1]`` (files
-            with a float subtype may hold larger values; they are kept).
+            with a float subtype may hold larger values, and lossy decoders overshoot to about 1.2;
+            they are kept: see :func:`audiogen.audio.levels.limit_peak`).
         sample_rate: sample rate in Hz.
 
     Raises:
@@ -140,12 +141,16 @@ def load_audio(
     ``[-1, 1)``, float PCM is kept as stored. The requested frames are decoded in full and checked:
 
     * a decoding error part-way, or fewer decoded frames than the header declares (FLAC STREAMINFO,
-      MP3 Xing/LAME tag, OGG granule position), means the file is truncated or corrupt;
+      MP3 Xing/LAME tag, OGG granule position), means the file is truncated or corrupt, except
+      that decoding of a lossy file (MP3, Ogg Vorbis, Opus), whose header only estimates its
+      length, may end up to :attr:`AudioInfo.length_tolerance` frames early (max(1 %, 1 s), at
+      most 25 %): the waveform then ends where decoding ends, shorter than the header says;
     * a WAV/AIFF whose data is shorter than its header declares is caught by :func:`probe_audio`;
     * NaN or Inf samples are rejected.
 
     Only the window ``[offset, offset + duration)`` is decoded and checked when one is given; a
-    window running past the end of the file is cut at the end.
+    window running past the end of the file is cut at the end (the end of decoding, for a lossy
+    file that decodes shorter than its header says).
 
     Decoding is streamed in blocks of 8192 frames: when the channel count goes down each block is
     mixed to mono first (as :func:`convert_channels`), then each block goes through one streaming
@@ -171,7 +176,8 @@ def load_audio(
             :class:`AudioLoadError`, :func:`probe_audio`).
         ValueError: a bad argument: ``sample_rate`` or ``channels`` < 1, a negative or non-finite
             ``offset``, a ``duration`` shorter than one sample, or an ``offset`` at or past the end
-            of the file. The message names the file.
+            of the file (of the header's count, or of what decodes of a lossy file that ends
+            early). The message names the file.
     """
     path = Path(path)
     if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate < 1):
@@ -360,8 +366,9 @@ def _decode_frames(
     with one streaming libsoxr resampler (the result equals :func:`resample` on the whole
     window). Only the preallocated output and one block are held in memory.
 
-    Raises :class:`AudioLoadError` when libsndfile fails part-way, returns fewer frames than asked,
-    or a sample is NaN/Inf.
+    Raises :class:`AudioLoadError` when libsndfile fails part-way, returns fewer frames than asked
+    (beyond a lossy file's :attr:`AudioInfo.length_tolerance`: the result is then cut where decoding
+    ended), or a sample is NaN/Inf.
     """
     import soxr
 
@@ -415,15 +422,36 @@ def _decode_frames(
             f"(libsndfile: {err.error_string})",
         ) from err
     if decoded < wanted:
-        raise AudioLoadError(
-            path,
-            f"truncated or corrupt: decoding stopped after {start + decoded} of {info.frames} frames "
-            f"the {info.format} header declares",
-        )
+        _check_early_end(path, info, start, decoded)
     finite.raise_if_bad(path)
     if stream is not None:
         emit(stream.resample_chunk(np.zeros((0, out_channels), dtype=np.float32), last=True))
+    if decoded < wanted:  # a lossy file's header overstated its length: return what decodes
+        return np.ascontiguousarray(out[:, : math.ceil(decoded * out_rate / info.sample_rate)])
     return out  # zero-padded past ``written`` (at most one sample short of ceil, as resample)
+
+
+def _check_early_end(path: Path, info: AudioInfo, start: int, decoded: int) -> None:
+    """Decoding of frames from ``start`` ended cleanly after ``decoded`` frames, before the header's
+    count: raise unless the shortfall is within :attr:`AudioInfo.length_tolerance` (lossy formats
+    whose header only estimates the length).
+
+    Raises:
+        AudioLoadError: the shortfall is larger (the file is truncated), or nothing decodes at all.
+        ValueError: the window starts in the tolerated gap, past the last frame that decodes.
+    """
+    end = start + decoded
+    if end == 0 or info.frames - end > info.length_tolerance:
+        raise AudioLoadError(
+            path,
+            f"truncated or corrupt: decoding stopped after {end} of {info.frames} frames "
+            f"the {info.format} header declares",
+        )
+    if decoded == 0:
+        raise ValueError(
+            f"{path}: frame {start} is past the end of the audio: decoding ends before it, "
+            f"{info.frames - start} frames short of the {info.frames} the {info.format} header estimates"
+        )
 
 
 def _waveform_to_numpy(path: Path, waveform: torch.Tensor | np.ndarray) -> np.ndarray:

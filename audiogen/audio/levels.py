@@ -6,6 +6,8 @@
   counts as silent.
 * :data:`PEAK_DB`: the peak level evaluated clips are normalised to (:func:`peak_normalize`);
   :func:`rms_db` measures a clip's RMS level.
+* :func:`limit_peak`: inputs that go above full scale (lossy decoders overshoot: MP3s decode to
+  peaks of 1.0-1.2) are brought down to :data:`PEAK_DB`; inputs within full scale are kept as they are.
 """
 
 from __future__ import annotations
@@ -40,3 +42,31 @@ def peak_normalize(
     gain = (10 ** (peak_db / 20)) / peak
     quiet = (rms_db(waveform) < silence_db)[:, None]
     return waveform * gain.masked_fill(quiet, 1.0)
+
+
+def limit_peak(waveform: torch.Tensor, peak_db: float = PEAK_DB) -> torch.Tensor:
+    """Scale down each clip whose peak is above full scale (``|x| > 1``) to a peak of ``peak_db`` dBFS.
+
+    What the reconstruct / variation / extend / inpaint inputs go through: a clip within full scale
+    is returned as it is (its level is the user's), while one that overshoots (MP3 and Vorbis
+    decoders return peaks of up to about 1.2 for files mastered to 0 dBFS; resampling can add a
+    little) would otherwise be hard-clipped where the result is written as integer PCM. One gain
+    per clip keeps the balance of its channels.
+
+    Args:
+        waveform: ``(batch, channels, samples)`` (each item a clip), or ``(channels, samples)`` /
+            ``(samples,)`` (one clip).
+        peak_db: peak level in dBFS an overshooting clip is scaled to.
+
+    Returns:
+        A tensor of the same shape and dtype (``waveform`` itself when no clip overshoots).
+    """
+    import torch
+
+    dims = tuple(range(1, waveform.dim())) if waveform.dim() == 3 else tuple(range(waveform.dim()))
+    peak = waveform.detach().abs().amax(dim=dims, keepdim=True)
+    over = peak > 1.0
+    if not bool(over.any()):
+        return waveform
+    gain = torch.where(over, (10 ** (peak_db / 20)) / peak, torch.ones_like(peak))
+    return waveform * gain

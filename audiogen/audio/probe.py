@@ -6,10 +6,16 @@ that cannot be turned into audio.
 :data:`MAX_SAMPLE_RATE`] Hz as implausible headers, and reads the frame count a WAV or AIFF header
 declares itself, since libsndfile silently shortens a truncated one. :mod:`audiogen.audio.io`
 re-exports these names.
+
+Lossy formats (MP3, Ogg Vorbis, Opus) only estimate their length in the header: an MP3's count comes
+from its Xing/LAME tag or, without one, from the file size and bitrate; an OGG's from the granule
+position of its last page. :attr:`AudioInfo.length_tolerance` is how far decoding may end short of
+that estimate before the file counts as truncated (see :data:`LENGTH_TOLERANCE_FRACTION`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -17,7 +23,17 @@ from pathlib import Path
 
 import soundfile as sf
 
-__all__ = ["MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE", "AudioInfo", "AudioLoadError", "probe_audio"]
+__all__ = [
+    "ESTIMATED_LENGTH_SUBTYPES",
+    "LENGTH_TOLERANCE_CAP",
+    "LENGTH_TOLERANCE_FRACTION",
+    "LENGTH_TOLERANCE_SECONDS",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+    "AudioInfo",
+    "AudioLoadError",
+    "probe_audio",
+]
 
 # Subtypes whose bytes per frame is fixed (``block_align`` of a WAV ``fmt `` chunk), so a data
 # chunk's byte count converts to frames.
@@ -38,6 +54,22 @@ _SF_ERR_UNSUPPORTED_ENCODING = 4
 #: the bounds keep the resampling ratio, and so the work per second of audio, bounded.
 MIN_SAMPLE_RATE = 4_000
 MAX_SAMPLE_RATE = 192_000
+
+#: libsndfile subtypes whose header frame count is an estimate, not a count: MPEG audio (the Xing /
+#: LAME tag, or the file size over the first frame's bitrate when there is no tag) and Ogg Vorbis /
+#: Opus (the last page's granule position). Decoding may end a little before it.
+ESTIMATED_LENGTH_SUBTYPES = frozenset({"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS"})
+
+#: How far decoding of an :data:`ESTIMATED_LENGTH_SUBTYPES` file may end before the header's count:
+#: the larger of this fraction of the count and :data:`LENGTH_TOLERANCE_SECONDS`, but never more
+#: than :data:`LENGTH_TOLERANCE_CAP` of the count. MP3 encoder delay and padding and the error of a
+#: Xing/LAME count are a few MPEG frames (1152 samples each), a few thousand samples; a count
+#: estimated from the file size can be off by a tag's or a cover image's bytes, about half a second
+#: in the files seen (docs/data.md). A file cut in the middle falls far outside; the cap keeps a
+#: short file cut in half rejected although half of it is under a second.
+LENGTH_TOLERANCE_FRACTION = 0.01
+LENGTH_TOLERANCE_SECONDS = 1.0
+LENGTH_TOLERANCE_CAP = 0.25
 
 
 class AudioLoadError(Exception):
@@ -73,8 +105,10 @@ class AudioInfo:
         path: the file.
         sample_rate: sample rate in Hz.
         channels: number of channels.
-        frames: samples per channel (for MP3 from the Xing/LAME tag when there is one, otherwise as
-            mpg123 determines it; for OGG from the last complete page's granule position).
+        frames: samples per channel as the header declares them (for MP3 from the Xing/LAME tag when
+            there is one, otherwise as mpg123 estimates it from the file size; for OGG from the last
+            complete page's granule position); decoding may end up to :attr:`length_tolerance`
+            frames before it.
         duration: ``frames / sample_rate`` in seconds.
         format: libsndfile container name, e.g. ``"WAV"``, ``"FLAC"``, ``"OGG"``, ``"MP3"``, ``"AIFF"``.
         subtype: libsndfile sample encoding, e.g. ``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``, ``"VORBIS"``,
@@ -88,6 +122,28 @@ class AudioInfo:
     duration: float
     format: str
     subtype: str
+
+    @property
+    def length_is_estimate(self) -> bool:
+        """Whether ``frames`` is the header's estimate (lossy MP3 / Vorbis / Opus) rather than a count."""
+        return self.subtype in ESTIMATED_LENGTH_SUBTYPES
+
+    @property
+    def length_tolerance(self) -> int:
+        """Frames decoding may end short of ``frames`` without the file counting as truncated.
+
+        ``0`` for formats whose header counts frames exactly (WAV, FLAC, AIFF, ...); for
+        :attr:`length_is_estimate` formats ``max(1 % of frames, 1 s)``, at most 25 % of ``frames``
+        (:data:`LENGTH_TOLERANCE_FRACTION`, :data:`LENGTH_TOLERANCE_SECONDS`,
+        :data:`LENGTH_TOLERANCE_CAP`).
+        """
+        if not self.length_is_estimate:
+            return 0
+        tolerance = max(
+            math.ceil(LENGTH_TOLERANCE_FRACTION * self.frames),
+            round(LENGTH_TOLERANCE_SECONDS * self.sample_rate),
+        )
+        return min(tolerance, math.floor(LENGTH_TOLERANCE_CAP * self.frames))
 
 
 def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:

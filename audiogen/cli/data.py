@@ -22,7 +22,10 @@ def scan(
     folder: Path = typer.Argument(..., help="Folder to scan recursively."),
     out: Path = typer.Option(..., "--out", help="Manifest to write (JSON lines)."),
     report: Path | None = typer.Option(
-        None, "--report", help="Write every rejected file with its reason here (JSON lines)."
+        None,
+        "--report",
+        help="Write every rejected file with its reason here (JSON lines), then the files kept with a "
+        'warning ("kept": true).',
     ),
     min_seconds: float = typer.Option(0.5, "--min-seconds", min=0.0, help="Shortest accepted file, seconds."),
     silence_db: float = typer.Option(
@@ -50,8 +53,10 @@ def scan(
     """Check every audio file under FOLDER and write a manifest of the usable ones.
 
     A file is usable when it decodes from start to end, holds only finite samples, is not silent
-    and is at least --min-seconds long. Paths in the manifest are relative to the manifest's
-    folder. Splits are drawn per group from a hash, so they are stable when files are added.
+    and is at least --min-seconds long. A lossy file (MP3, Ogg Vorbis, Opus) may decode up to
+    max(1 %, 1 s) shorter than its header estimates: it is kept with the decoded length and a
+    warning. Paths in the manifest are relative to the manifest's folder. Splits are drawn per
+    group from a hash, so they are stable when files are added.
     """
     from audiogen.data.manifest import DEFAULT_GROUP_REGEX, write_manifest
     from audiogen.data.scan import scan_folder, write_rejections
@@ -81,15 +86,18 @@ def scan(
         raise typer.Exit(2) from err
     write_manifest(out, result.entries)
     if report is not None:
-        write_rejections(report, result.rejections)
+        write_rejections(report, result.rejections, result.warnings)
     typer.echo(result.summary())
     typer.echo(f"manifest: {out} ({len(result.entries)} files)")
     if report is not None:
-        typer.echo(f"report: {report} ({len(result.rejections)} files)")
+        kept = len(result.warnings)
+        typer.echo(f"report: {report} ({len(result.rejections)} rejected, {kept} kept with a warning)")
     elif result.rejections:
         typer.echo("rejected files (pass --report FILE to save this list):")
         for r in result.rejections:
             typer.echo(f"  {r.path}: {r.reason}: {r.detail}")
+    for w in result.warnings:
+        typer.echo(f"warning: {w.path}: {w.detail}")
 
 
 @app.command("build-default")

@@ -93,6 +93,7 @@ def reconstruct(
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
+    from audiogen.audio.levels import limit_peak
     from audiogen.checks import check_input_audio, check_writable_location
     from audiogen.evaluation.reconstruction import check_same_front_end
     from audiogen.hub import load_model
@@ -111,6 +112,7 @@ def reconstruct(
             check_same_front_end(voc, vae, vocoder_dir, autoencoder_dir)
         cfg = voc.mel_config
         clip = load_audio(audio, sample_rate=cfg.sample_rate)
+        clip.waveform = limit_peak(clip.waveform)  # above full scale (MP3 overshoot) → -1 dBFS
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e

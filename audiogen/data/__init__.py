@@ -1,6 +1,6 @@
 """Training data: manifests of audio collections, datasets over them, and the default corpus.
 
-* :mod:`audiogen.data.scan`: scan folders into manifest entries and a rejection report
+* :mod:`audiogen.data.scan`: scan folders into manifest entries and a report of rejections and warnings
   (:func:`scan_folder`, :func:`check_audio_file`).
 * :mod:`audiogen.data.manifest`: read/write JSON-lines manifests, group-wise deterministic splits.
 * :mod:`audiogen.data.datasets`: :class:`SegmentDataset` (waveform crops), :func:`collate_waveforms`.
@@ -22,6 +22,7 @@ _EXPORTS = {
     "ManifestEntry": "manifest",
     "Rejection": "scan",
     "ScanResult": "scan",
+    "ScanWarning": "scan",
     "scan_folder": "scan",
     "read_manifest": "manifest",
     "write_manifest": "manifest",

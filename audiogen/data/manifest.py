@@ -63,10 +63,13 @@ class ManifestEntry:
 
     Attributes:
         path: absolute path of the file (in memory; written relative to the manifest's folder).
-        duration: length in seconds.
+        duration: length in seconds, ``frames / sample_rate``.
         sample_rate: the file's sample rate in Hz.
         channels: number of channels in the file.
-        frames: samples per channel in the file.
+        frames: samples per channel that decode: what the header declares, except for a lossy file
+            (MP3, Ogg Vorbis, Opus) that decodes slightly shorter than its header estimates, where
+            :func:`~audiogen.data.scan.check_audio_file` records the decoded count and keeps the
+            header's in ``meta["header_frames"]``. Every consumer (crops, caches) relies on it.
         format: libsndfile container, e.g. ``"WAV"``, ``"FLAC"``.
         subtype: libsndfile sample encoding, e.g. ``"PCM_16"``, ``"FLOAT"``, ``"VORBIS"``.
         split: ``"train"``, ``"valid"`` or ``"test"``.

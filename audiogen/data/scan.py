@@ -6,6 +6,11 @@ silent and is long enough). Usable files become :class:`~audiogen.data.manifest.
 items with groups and splits (:mod:`audiogen.data.manifest`); every file that fails a check
 becomes a :class:`Rejection` with a reason code and a message (the rejection report,
 :func:`write_rejections`), and a broken file never stops the scan.
+
+A lossy file (MP3, Ogg Vorbis, Opus) whose decoding ends a little before the length its header
+estimates (within :attr:`~audiogen.audio.io.AudioInfo.length_tolerance`) is kept: its entry records
+the decoded length (``frames``, ``duration``; the header's count in ``meta["header_frames"]``), and
+the scan reports it as a :class:`ScanWarning`.
 """
 
 from __future__ import annotations
@@ -39,10 +44,13 @@ from audiogen.data.manifest import (
 __all__ = [
     "AUDIO_SUFFIXES",
     "REJECTION_REASONS",
+    "WARNING_REASONS",
     "Rejection",
     "ScanResult",
+    "ScanWarning",
     "check_audio_file",
     "read_rejections",
+    "read_warnings",
     "scan_folder",
     "write_rejections",
 ]
@@ -76,6 +84,16 @@ REJECTION_REASONS: dict[str, str] = {
     "error": "an unexpected error while checking the file (a bug or an I/O problem); see detail",
 }
 
+#: Reason codes of a :class:`ScanWarning` (the file is kept).
+WARNING_REASONS: dict[str, str] = {
+    "length_estimate": "a lossy file decodes slightly shorter than its header estimates (within "
+    "max(1 %, 1 s)); the manifest records the decoded length",
+}
+
+#: ``meta`` key of a :class:`~audiogen.data.manifest.ManifestEntry` holding the frame count the
+#: header declared, set when it differs from the decoded ``frames``.
+HEADER_FRAMES_KEY = "header_frames"
+
 
 # Files are decoded in windows of at most this many seconds and this many samples (all channels
 # together; 2**24 float32 samples = 64 MiB), so that checking a long, high-rate or many-channel file
@@ -107,6 +125,40 @@ class Rejection:
 
 
 @dataclass
+class ScanWarning:
+    """A usable file (it is in the manifest) with something the user should know about.
+
+    Attributes:
+        path: absolute path of the file.
+        reason: a code from :data:`WARNING_REASONS` (``"length_estimate"``).
+        detail: human-readable explanation (e.g. declared and decoded frame counts).
+    """
+
+    path: str
+    reason: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON, with ``"kept": true`` (how a report line tells it from a rejection)."""
+        return {**dataclasses.asdict(self), "kept": True}
+
+    @classmethod
+    def for_entry(cls, entry: ManifestEntry) -> ScanWarning | None:
+        """The warning for an entry that decodes shorter than its header's count, else ``None``."""
+        declared = entry.meta.get(HEADER_FRAMES_KEY)
+        if declared is None or declared == entry.frames:
+            return None
+        short = declared - entry.frames
+        return cls(
+            entry.path,
+            "length_estimate",
+            f"decoding ends after {entry.frames} of the {declared} frames the {entry.format} header "
+            f"estimates ({short} frames, {short / entry.sample_rate:.3f} s, "
+            f"{100 * short / declared:.3g} % short); kept with the decoded length",
+        )
+
+
+@dataclass
 class ScanResult:
     """What :func:`scan_folder` found.
 
@@ -118,6 +170,7 @@ class ScanResult:
         elapsed: wall-clock seconds the scan took.
         fractions: the split fractions asked for, ``{"valid": ..., "test": ...}`` (for the
             empty-split warnings of :meth:`summary`).
+        warnings: usable files (in ``entries``) with a warning, sorted by path.
     """
 
     root: Path
@@ -126,6 +179,7 @@ class ScanResult:
     ignored: int = 0
     elapsed: float = 0.0
     fractions: dict[str, float] = field(default_factory=dict)
+    warnings: list[ScanWarning] = field(default_factory=list)
 
     def seconds(self, split: str | None = None) -> float:
         """Total duration in seconds of the entries (of one split when ``split`` is given)."""
@@ -151,15 +205,12 @@ class ScanResult:
             lines.append(f"  rejected {reason}: {n}")
         if self.entries:
             lines += [f"warning: {w}" for w in empty_split_warnings(self.entries, self.fractions)]
+        kept: dict[str, int] = {}
+        for w in self.warnings:
+            kept[w.reason] = kept.get(w.reason, 0) + 1
+        for reason, n in sorted(kept.items()):
+            lines.append(f"  kept with a warning, {reason}: {n}")
         return "\n".join(lines)
-
-
-@dataclass
-class _Checked:
-    """Outcome of :func:`check_audio_file`: exactly one of ``entry`` and ``rejection`` is set."""
-
-    entry: ManifestEntry | None = None
-    rejection: Rejection | None = None
 
 
 def _db(value: float) -> float:
@@ -177,7 +228,10 @@ def check_audio_file(
     corrupt header); decode every frame to the end (:func:`audiogen.audio.io.load_audio`, in
     windows of at most 300 s and 2**24 samples), which catches truncated/corrupt data and NaN/Inf
     samples; measure the peak and the RMS level over all channels and samples; reject as silent if
-    the RMS level is below ``silence_db``.
+    the RMS level is below ``silence_db``. A lossy file whose decoding ends within
+    :attr:`~audiogen.audio.io.AudioInfo.length_tolerance` of its header's estimate gets the decoded
+    length in ``frames`` and ``duration`` and the header's count in ``meta["header_frames"]``
+    (:meth:`ScanWarning.for_entry` turns that into the scan's warning).
 
     Every exception is caught and turned into a :class:`Rejection` (unexpected ones with reason
     ``"error"``), so this never raises for a bad file.
@@ -206,18 +260,33 @@ def check_audio_file(
             )
         peak = 0.0
         square_sum = 0.0
-        count = 0
-        offset = 0.0
+        frames = 0  # decoded so far
         window = min(_CHECK_BLOCK_SECONDS, _CHECK_BLOCK_SAMPLES / (info.sample_rate * info.channels))
-        while round(offset * info.sample_rate) < info.frames:
-            audio = load_audio(path, offset=offset, duration=window)
+        window_frames = max(1, int(window * info.sample_rate))
+        while frames < info.frames:
+            try:
+                audio = load_audio(
+                    path, offset=frames / info.sample_rate, duration=window_frames / info.sample_rate
+                )
+            except ValueError:
+                if frames and info.frames - frames <= info.length_tolerance:
+                    break  # a lossy file whose decoding ended exactly at the previous window's end
+                raise
             block = audio.waveform
             peak = max(peak, float(block.abs().max()))
             square_sum += float(torch.linalg.vector_norm(block, dtype=torch.float64) ** 2)
-            count += block.numel()
-            offset += window
-        rms = math.sqrt(square_sum / count) if count else 0.0
+            frames += block.shape[-1]
+            if block.shape[-1] < min(window_frames, info.frames - (frames - block.shape[-1])):
+                break  # decoding ended early, within the tolerance (load_audio checked it)
+        rms = math.sqrt(square_sum / (frames * info.channels)) if frames else 0.0
         peak_db, rms_db = _db(peak), _db(rms)
+        if frames < info.frames and frames / info.sample_rate < min_seconds:
+            return Rejection(
+                str(path),
+                "too_short",
+                f"{frames / info.sample_rate:.4f} s decode (the header estimates {info.duration:.4f} s), "
+                f"shorter than min_seconds={min_seconds} s",
+            )
         if rms_db < silence_db:
             return Rejection(
                 str(path),
@@ -225,7 +294,11 @@ def check_audio_file(
                 f"RMS level {rms_db:.1f} dBFS (peak {peak_db:.1f} dBFS) is below "
                 f"silence_db={silence_db} dBFS",
             )
-        return ManifestEntry.from_probe(path, info, peak_db=round(peak_db, 2), rms_db=round(rms_db, 2))
+        entry = ManifestEntry.from_probe(path, info, peak_db=round(peak_db, 2), rms_db=round(rms_db, 2))
+        if frames < info.frames:  # the decoded length is the truth; keep the header's for the report
+            entry.frames, entry.duration = frames, frames / info.sample_rate
+            entry.meta[HEADER_FRAMES_KEY] = info.frames
+        return entry
     except AudioLoadError as err:
         reason = err.reason
         if reason.startswith("empty file") or reason.startswith("no audio samples"):
@@ -358,6 +431,7 @@ def scan_folder(
     entries = assign_splits(entries, valid_fraction, test_fraction, seed)
     entries.sort(key=lambda e: e.path)
     rejections.sort(key=lambda r: r.path)
+    warnings = [w for w in map(ScanWarning.for_entry, entries) if w is not None]
     return ScanResult(
         root=root,
         entries=entries,
@@ -365,27 +439,27 @@ def scan_folder(
         ignored=ignored,
         elapsed=time.perf_counter() - start,
         fractions={"valid": valid_fraction, "test": test_fraction},
+        warnings=warnings,
     )
 
 
-def write_rejections(path: str | os.PathLike[str], rejections: Sequence[Rejection]) -> Path:
-    """Write rejections as JSON lines (``path`` absolute, ``reason``, ``detail``), atomically.
+def write_rejections(
+    path: str | os.PathLike[str], rejections: Sequence[Rejection], warnings: Sequence[ScanWarning] = ()
+) -> Path:
+    """Write the scan report as JSON lines, atomically: each rejection (``path`` absolute, ``reason``,
+    ``detail``), then each warning (the same keys and ``"kept": true``).
 
     Raises:
         OSError: the file cannot be written.
     """
     path = Path(path)
-    _atomic_write_lines(path, (json.dumps(r.to_dict(), ensure_ascii=False) for r in rejections))
+    records = [r.to_dict() for r in rejections] + [w.to_dict() for w in warnings]
+    _atomic_write_lines(path, (json.dumps(r, ensure_ascii=False) for r in records))
     return path
 
 
-def read_rejections(path: str | os.PathLike[str]) -> list[Rejection]:
-    """Read a report written by :func:`write_rejections`.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ManifestError: a malformed line (names the file and the line).
-    """
+def _read_report(path: str | os.PathLike[str], kept: bool) -> list[dict[str, str]]:
+    """The records of a :func:`write_rejections` report whose ``kept`` flag is ``kept``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"report not found: {path}")
@@ -395,10 +469,32 @@ def read_rejections(path: str | os.PathLike[str]) -> list[Rejection]:
             if not line.strip():
                 continue
             record = _parse_line(path, number, line)
+            if bool(record.get("kept", False)) != kept:
+                continue
             try:
                 out.append(
-                    Rejection(path=record["path"], reason=record["reason"], detail=record.get("detail", ""))
+                    {"path": record["path"], "reason": record["reason"], "detail": record.get("detail", "")}
                 )
             except KeyError as err:
                 raise ManifestError(f"{path}, line {number}: missing key {err}") from err
     return out
+
+
+def read_rejections(path: str | os.PathLike[str]) -> list[Rejection]:
+    """The rejections of a report written by :func:`write_rejections` (its warnings left out).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ManifestError: a malformed line (names the file and the line).
+    """
+    return [Rejection(**record) for record in _read_report(path, kept=False)]
+
+
+def read_warnings(path: str | os.PathLike[str]) -> list[ScanWarning]:
+    """The warnings (files kept) of a report written by :func:`write_rejections`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ManifestError: a malformed line (names the file and the line).
+    """
+    return [ScanWarning(**record) for record in _read_report(path, kept=True)]

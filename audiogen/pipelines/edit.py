@@ -42,7 +42,8 @@ class EditMixin:
     ) -> GenerationResult:
         """A variation of ``waveform``: encode, noise to ``strength``, denoise, decode, vocode (SDEdit).
 
-        The input is mixed to mono and resampled to the model's rate (libsoxr); its log-mel is
+        The input is mixed to mono and resampled to the model's rate (libsoxr), and brought to -1
+        dBFS if it peaks above full scale (:func:`~audiogen.audio.levels.limit_peak`); its log-mel is
         encoded to the posterior mean, :func:`~audiogen.pipelines.denoise.noise_and_denoise` runs the
         last ``round(strength * steps)`` sampler steps, and the result is decoded and vocoded to
         the (resampled) input's length.
@@ -63,6 +64,7 @@ class EditMixin:
         """
         from audiogen.audio.features import LogMelSpectrogram
         from audiogen.audio.io import convert_channels, resample
+        from audiogen.audio.levels import limit_peak
         from audiogen.pipelines.denoise import noise_and_denoise
         from audiogen.schedulers import make_sampler
 
@@ -80,6 +82,7 @@ class EditMixin:
         device, timings = self.device, StageTimings()
         start = time.perf_counter()
         mono = resample(convert_channels(waveform.float().cpu(), 1), sample_rate, self.sample_rate)
+        mono = limit_peak(mono)  # an input above full scale (MP3 overshoot) to -1 dBFS, as extend's
         num_samples = mono.shape[-1]
         if num_samples < self.hop_length:
             raise ValueError(

@@ -95,8 +95,10 @@ class EditResult:
 
 
 def prepare_input(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """``(batch, channels, samples)`` float → ``(batch, 1, n)`` at the model's rate (CPU)."""
+    """``(batch, channels, samples)`` float → ``(batch, 1, n)`` at the model's rate (CPU); an item
+    peaking above full scale is brought to -1 dBFS (:func:`~audiogen.audio.levels.limit_peak`)."""
     from audiogen.audio.io import convert_channels, resample
+    from audiogen.audio.levels import limit_peak
 
     if waveform.dim() != 3 or not waveform.is_floating_point() or waveform.shape[-1] < 1:
         raise ValueError(
@@ -104,7 +106,9 @@ def prepare_input(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.
         )
     if int(sample_rate) != sample_rate or sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
-    return resample(convert_channels(waveform.float().cpu(), 1), int(sample_rate), pipe.sample_rate)
+    return limit_peak(
+        resample(convert_channels(waveform.float().cpu(), 1), int(sample_rate), pipe.sample_rate)
+    )
 
 
 def _mask(total: int, kept_frames: list[tuple[int, int, bool, bool]], ramp: int) -> torch.Tensor:

@@ -4,6 +4,7 @@ here. Header probing is tested in test_probe.py, resampling and channel conversi
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
@@ -20,6 +21,7 @@ from audiogen.audio.io import (
     probe_audio,
     save_audio,
 )
+from tests.audio.lossy_files import overstated_mp3, overstated_ogg
 
 # One MPEG-1 Layer III frame: the most an MP3 length may differ by (encoder delay / padding).
 MP3_FRAME = 1152
@@ -248,6 +250,64 @@ def test_truncated_lossy(tmp_path):
     ogg = cut_in_half(save_audio(tmp_path / "half.ogg", tones(22050, 1.0, [440.0]), 22050))
     # libsndfile either fails to open the cut OGG or finds no complete last page and reports 0 frames
     assert_load_error(ogg, r"^truncated or corrupt|^no audio samples .*may be truncated")
+
+
+def test_mp3_decoding_short_of_its_header_within_tolerance_loads_what_decodes(tmp_path):
+    """A header that overstates the length by ~0.1 % (one MPEG frame in 20 s, as real MP3s do)."""
+    path, declared, decoded = overstated_mp3(tmp_path / "long.mp3", 20.0)
+    assert 0 < declared - decoded < 0.002 * declared
+    info = probe_audio(path)
+    assert info.frames == declared and declared - decoded <= info.length_tolerance
+    audio = load_audio(path)
+    assert audio.samples == decoded  # the decoded length, not the header's
+    assert load_audio(path, sample_rate=16000).samples == math.ceil(decoded * 16000 / 22050)
+    # a window running past the decoded end is cut there; one starting past it is a bad offset
+    tail = load_audio(path, offset=(decoded - 1000) / 22050, duration=1.0)
+    assert tail.samples == 1000
+    assert float(tail.waveform.abs().max()) > 0.1  # audio, not padding (MP3 seeks are not sample-exact)
+    with pytest.raises(ValueError, match=r"long\.mp3: frame \d+ is past the end of the audio"):
+        load_audio(path, offset=(decoded + declared) / 2 / 22050)
+
+
+@pytest.mark.parametrize("subtype,sample_rate", [("VORBIS", 44100), ("OPUS", 48000)])
+def test_ogg_decoding_short_of_its_last_granule_position_within_tolerance_loads(
+    tmp_path, subtype, sample_rate
+):
+    path, declared, decoded = overstated_ogg(tmp_path / "x.ogg", 3.0, sample_rate, subtype, 1000)
+    assert 0 < declared - decoded <= 1000 and probe_audio(path).length_tolerance >= 1000
+    assert load_audio(path).samples == decoded
+    # 2 s too many: beyond the 1 s tolerance of a file declaring 5 s, truncated
+    far, declared, decoded = overstated_ogg(tmp_path / "far.ogg", 3.0, sample_rate, subtype, 2 * sample_rate)
+    assert_load_error(far, rf"^truncated or corrupt: decoding stopped after {decoded} of {declared} frames")
+
+
+def test_mp3_cut_in_half_or_far_short_of_its_header_is_still_truncated(tmp_path):
+    path, declared, _ = overstated_mp3(tmp_path / "half.mp3", 20.0)
+    cut_in_half(path)
+    err = assert_load_error(
+        path, rf"^truncated or corrupt: decoding (failed|stopped) after \d+ of {declared} frames"
+    )
+    assert int(re.search(r"after (\d+) of", err.reason).group(1)) < 0.6 * declared
+    # 40 MPEG frames (1 s) too many in a 3 s file: beyond the 25 % cap of short files
+    far, declared, decoded = overstated_mp3(tmp_path / "far.mp3", 3.0, extra_frames=40)
+    assert declared - decoded > probe_audio(far).length_tolerance
+    assert_load_error(
+        far, rf"^truncated or corrupt: decoding stopped after {decoded} of {declared} frames the MP3 header"
+    )
+
+
+def test_lossless_files_keep_the_exact_length_check(tmp_path):
+    """A FLAC one frame short of its STREAMINFO count is truncated: no tolerance for lossless files."""
+    path = save_audio(tmp_path / "x.flac", tones(22050, 3.0, [440.0]), 22050)
+    data = bytearray(path.read_bytes())
+    # STREAMINFO's total samples (36 bits ending the 8 bytes at offset 10 of the block): low 32 bits
+    at = 4 + 4 + 14  # after "fLaC" and the block header
+    total = int.from_bytes(data[at : at + 4], "big")
+    assert total == 3 * 22050
+    data[at : at + 4] = (total + 1).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    assert probe_audio(path).length_tolerance == 0
+    assert_load_error(path, r"^truncated or corrupt: decoding (failed|stopped) after \d+ of 66151 frames")
 
 
 @pytest.mark.parametrize("bad_value,word", [(np.nan, "NaN"), (np.inf, "Inf"), (-np.inf, "Inf")])

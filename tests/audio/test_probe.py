@@ -33,3 +33,23 @@ def test_probe_audio_reads_header_only(tmp_path):
     assert probe_audio(path).frames == 22050
     with pytest.raises(AudioLoadError):
         load_audio(path)
+
+
+@pytest.mark.parametrize(
+    "subtype,frames,sample_rate,expected",
+    [
+        ("PCM_16", 10_000_000, 22050, 0),  # lossless: the header counts frames, no tolerance
+        ("FLOAT", 441_000, 44100, 0),
+        ("MPEG_LAYER_III", 9_727_207, 22050, 97_273),  # 7.4 min: 1 % (4.4 s) is more than 1 s
+        ("MPEG_LAYER_III", 441_000, 22050, 22_050),  # 20 s: 1 s is more than 1 % (0.2 s)
+        ("VORBIS", 2_747_873, 44100, 44_100),
+        ("OPUS", 20_193_920, 48000, 201_940),
+        ("MPEG_LAYER_III", 66_150, 22050, 16_537),  # 3 s: 1 s capped at 25 % of the count
+    ],
+)
+def test_length_tolerance_is_max_of_1_percent_and_1_second_for_lossy_formats(
+    subtype, frames, sample_rate, expected
+):
+    info = AudioInfo("x", sample_rate, 2, frames, frames / sample_rate, "X", subtype)
+    assert info.length_is_estimate == (expected > 0)
+    assert info.length_tolerance == expected

@@ -52,6 +52,25 @@ def test_reconstruct_writes_audio_at_the_models_rate_and_the_inputs_length(
     assert sf.info(str(tmp_path / "voc.flac")).frames == 12000
 
 
+def test_an_input_above_full_scale_is_reconstructed_as_if_at_minus_1_dbfs(models, tmp_path):
+    """An MP3-style overshoot (peak 1.19, stored as float) goes in at -1 dBFS, as training crops do."""
+    from audiogen.audio.io import save_audio
+
+    t = torch.arange(int(0.5 * 16000)) / 16000
+    wave = 1.19 * torch.sin(2 * math.pi * 220 * t)[None]
+    outs = []
+    for name, x in (("loud", wave), ("scaled", wave * (10 ** (-1 / 20) / 1.19))):
+        clip = save_audio(tmp_path / f"{name}.wav", x, 16000, subtype="FLOAT")
+        out = tmp_path / f"{name}_out.wav"
+        result = _invoke("reconstruct", clip, "--out", out, "--vocoder", models / "vocoder", "--no-vae",
+                         "--device", "cpu")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outs.append(sf.read(str(out), dtype="float32")[0])
+    peak = float(abs(outs[1]).max())
+    assert peak > 0
+    assert float(abs(outs[0] - outs[1]).max()) <= 2 / 32768  # the same, up to 16-bit rounding
+
+
 def test_missing_checkpoints_exit_with_a_clear_message(models, stereo_clip, tmp_path, monkeypatch):
     monkeypatch.setattr(hub, "DEFAULT_PIPELINE", tmp_path / "no-default")
     out = tmp_path / "rec.wav"

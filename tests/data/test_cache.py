@@ -169,3 +169,18 @@ def test_cache_skips_unreadable_file_and_float16(tmp_path, entries, caplog):
 def test_missing_cache_and_wrong_feature(tmp_path):
     with pytest.raises(FileNotFoundError, match="no feature cache"):
         MelCacheDataset(tmp_path, 10)
+
+
+def test_cache_of_an_mp3_short_of_its_header_holds_the_decoded_length(tmp_path):
+    """An MP3 whose Xing count overstates its length is cached whole, at the length that decodes."""
+    from tests.audio.lossy_files import overstated_mp3
+
+    path, declared, decoded = overstated_mp3(tmp_path / "x.mp3", 2.0, 16000)
+    entry = check_audio_file(path)
+    assert isinstance(entry, ManifestEntry) and entry.frames == decoded < declared
+    cache = build_mel_cache([entry], CONFIG, tmp_path / "cache", progress=False)
+    (item,) = json.loads((cache / "index.json").read_text())["items"]
+    from audiogen.audio.frontend import frames_for_lengths
+
+    frames = frames_for_lengths(torch.tensor([decoded, declared]), CONFIG).tolist()
+    assert item["frames"] == frames[0] < frames[1]

@@ -210,3 +210,37 @@ def test_collate_variable_lengths():
     assert torch.equal(batch.waveform[1, :, :3], torch.full((2, 3), 2.0))
     with pytest.raises(ValueError, match="channel counts"):
         collate_waveforms([items[0], {"waveform": torch.ones(1, 4), "label": torch.tensor(0)}])
+
+
+def test_mp3_short_of_its_header_is_cropped_within_what_decodes(tmp_path):
+    """The scan records the decoded length; validation crops end at it, not at the header's estimate."""
+    from tests.audio.lossy_files import overstated_mp3
+
+    path, declared, decoded = overstated_mp3(tmp_path / "x.mp3", 3.0, 44100, 1, 2)
+    entry = _entry(path, None, split="valid")
+    assert entry.frames == decoded < declared and entry.duration == decoded / 44100
+    ds = SegmentDataset([entry], 1.0, 44100, channels=2, split="valid", train=False, valid_crops_per_file=3)
+    last = ds[len(ds) - 1]["waveform"]
+    assert last.shape == (2, 44100)
+    assert float(last[:, -200:].abs().max()) > 0.01  # audio to the end: no padding past the decoded end
+    train = SegmentDataset([entry], 1.0, 44100, channels=2, split="valid", seed=3)
+    for i in range(len(train)):
+        assert float(train[i]["waveform"][:, -200:].abs().max()) > 0.01
+
+
+@pytest.mark.parametrize("normalize", ["peak", "loudness"])
+def test_crops_decoded_above_full_scale_are_brought_to_the_peak_level(tmp_path, normalize):
+    """MP3 decoders overshoot (peaks of 1.0-1.2): crops are scaled to -1 dBFS like any other, not clipped."""
+    wave = _tone(RATE, 2.0, 440.0, amplitude=1.19)
+    sf.write(str(tmp_path / "loud.wav"), wave, RATE, subtype="FLOAT")
+    entry = _entry(tmp_path / "loud.wav", None, split="valid")
+    assert entry.peak_db == pytest.approx(20 * math.log10(1.19), abs=0.01)
+    ds = SegmentDataset([entry], 1.0, RATE, split="valid", train=False, normalize=normalize)
+    crop = ds[0]["waveform"]
+    peak_db = 20 * math.log10(crop.abs().max().item())
+    if normalize == "peak":
+        assert peak_db == pytest.approx(-1.0, abs=0.01)
+    else:  # to -20 dBFS RMS, which puts this sine's peak at -17 dBFS
+        assert peak_db == pytest.approx(-17.0, abs=0.05)
+    expected = torch.from_numpy(wave[:RATE, 0]) * (10 ** (peak_db / 20) / 1.19)
+    torch.testing.assert_close(crop[0], expected, atol=2e-5, rtol=0)  # a gain, no clipping

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 from audiogen.data.manifest import read_manifest
-from audiogen.data.scan import Rejection, read_rejections, scan_folder
+from audiogen.data.scan import Rejection, read_rejections, read_warnings, scan_folder
 from tests.data.test_manifest import BAD, GOOD, _make_folder, _tone
 
 
@@ -131,3 +132,98 @@ def test_scan_rejects_implausible_header_rates_with_the_range(tmp_path):
     assert rejection.reason == "bad_sample_rate"
     assert "1 Hz" in rejection.detail and "4000-192000 Hz" in rejection.detail
     assert result.seconds() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# lossy files whose header overstates the length
+
+
+@pytest.fixture(scope="module")
+def mp3_folder(tmp_path_factory) -> tuple[Path, dict[str, tuple[int, int]]]:
+    """MP3s whose Xing count and Oggs whose last granule position overstate the length: within the
+    tolerance (kept) and not (rejected)."""
+    from tests.audio.lossy_files import overstated_mp3, overstated_ogg
+
+    root = tmp_path_factory.mktemp("mp3s")
+    counts = {}
+    for name, seconds, rate, extra, channels in [
+        ("long.mp3", 20.0, 22050, 1, 1),  # ~0.1 % short: kept
+        ("stereo.mp3", 3.0, 44100, 1, 2),  # 925 frames short: kept
+        ("half.mp3", 20.0, 22050, 1, 1),  # then cut in the middle: rejected
+        ("far.mp3", 3.0, 22050, 40, 1),  # 1 s short of 3 s: beyond the 25 % cap, rejected
+    ]:
+        _, declared, decoded = overstated_mp3(root / name, seconds, rate, extra, channels)
+        counts[name] = (declared, decoded)
+    for name, subtype, rate in [("vorbis.ogg", "VORBIS", 44100), ("opus.opus", "OPUS", 48000)]:
+        _, declared, decoded = overstated_ogg(root / name, 2.0, rate, subtype, 1000)
+        counts[name] = (declared, decoded)
+    half = root / "half.mp3"
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
+    (root / "zero.mp3").touch()
+    return root, counts
+
+
+KEPT, REJECTED = (
+    {"long.mp3", "stereo.mp3", "vorbis.ogg", "opus.opus"},
+    {"half.mp3": "unreadable", "far.mp3": "unreadable", "zero.mp3": "empty"},
+)
+
+
+@pytest.mark.parametrize("window", ["default", "ends_on_the_decoded_end", "one_second"])
+def test_scan_keeps_lossy_files_short_of_their_header_with_the_decoded_length_and_a_warning(
+    mp3_folder, window, monkeypatch
+):
+    root, counts = mp3_folder
+    if window == "ends_on_the_decoded_end":  # the next window starts past the last decoded frame
+        monkeypatch.setattr("audiogen.data.scan._CHECK_BLOCK_SECONDS", (counts["long.mp3"][1] + 0.5) / 22050)
+    elif window == "one_second":
+        monkeypatch.setattr("audiogen.data.scan._CHECK_BLOCK_SECONDS", 1.0)
+    result = scan_folder(root, progress=False, valid_fraction=0.0)
+    entries = {Path(e.path).name: e for e in result.entries}
+    assert set(entries) == KEPT
+    # libsndfile quirk: after a seek into an Ogg Vorbis file's last page, reading goes on to the
+    # granule position's count, so a Vorbis file whose last window starts with a seek decodes to
+    # its header's length (Opus and MP3 do not)
+    seeks_into_last_page = {"vorbis.ogg"} if window == "one_second" else set()
+    for name, entry in entries.items():
+        declared, decoded = counts[name]
+        assert 0 < declared - decoded <= 0.01 * declared or declared - decoded < entry.sample_rate
+        if name in seeks_into_last_page:
+            assert entry.frames == declared and entry.meta == {}
+            continue
+        assert entry.frames == decoded and entry.duration == decoded / entry.sample_rate
+        assert entry.meta == {"header_frames": declared}
+        assert -20 < entry.rms_db < -3
+    warned = KEPT - seeks_into_last_page
+    assert {Path(w.path).name: w.reason for w in result.warnings} == dict.fromkeys(warned, "length_estimate")
+    declared, decoded = counts["long.mp3"]
+    (warning,) = [w for w in result.warnings if w.path.endswith("long.mp3")]
+    assert f"after {decoded} of the {declared} frames the MP3 header estimates" in warning.detail
+    assert f"kept with a warning, length_estimate: {len(warned)}" in result.summary()
+    rejections = {Path(r.path).name: r for r in result.rejections}
+    assert {name: r.reason for name, r in rejections.items()} == REJECTED
+    pattern = rf"^truncated or corrupt: decoding (failed|stopped) after \d+ of {counts['half.mp3'][0]} frames"
+    assert re.search(pattern, rejections["half.mp3"].detail), rejections["half.mp3"].detail
+    assert rejections["far.mp3"].detail == (
+        f"truncated or corrupt: decoding stopped after {counts['far.mp3'][1]} of {counts['far.mp3'][0]} "
+        "frames the MP3 header declares"
+    )
+
+
+def test_cli_scan_reports_the_warnings_beside_the_rejections(mp3_folder, tmp_path):
+    root, counts = mp3_folder
+    manifest, report = tmp_path / "manifest.jsonl", tmp_path / "report.jsonl"
+    result = CliRunner().invoke(
+        app, ["data", "scan", str(root), "--out", str(manifest), "--report", str(report), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert {Path(e.path).name: e.frames for e in read_manifest(manifest)} == {n: counts[n][1] for n in KEPT}
+    assert {Path(r.path).name: r.reason for r in read_rejections(report)} == REJECTED
+    warnings = read_warnings(report)
+    assert {Path(w.path).name for w in warnings} == KEPT and all(
+        w.reason == "length_estimate" for w in warnings
+    )
+    assert sum('"kept": true' in line for line in report.read_text().splitlines()) == len(KEPT)
+    assert f"3 rejected, {len(KEPT)} kept with a warning" in result.output
+    kept_lines = [x for x in result.output.splitlines() if x.startswith("warning: ") and "kept with" in x]
+    assert len(kept_lines) == len(KEPT) and "long.mp3: decoding ends after" in result.output

@@ -331,3 +331,26 @@ def test_inpaint_matches_the_level_only_inside_the_span(pipe):
     assert torch.equal(on.waveforms[..., :a], off.waveforms[..., :a])
     assert torch.equal(on.waveforms[..., b:], off.waveforms[..., b:])
     assert not torch.equal(on.waveforms[..., a:b], off.waveforms[..., a:b])
+
+
+def test_an_input_above_full_scale_is_kept_at_minus_1_dbfs_not_clipped(pipe):
+    """MP3 decoders overshoot (peaks up to ~1.2): extend and variation bring such an input to -1 dBFS,
+    the level training crops have, and keep an input within full scale as it is."""
+    x = _clip(batch=1, channels=1)
+    loud = x * (1.19 / float(x.abs().max()))
+    r = pipe.extend(loud, MEL.sample_rate, 0.5, steps=2, progress=False, style="piano", crossfade=0.0)
+    kept = r.waveforms[..., : loud.shape[-1]]
+    torch.testing.assert_close(kept, loud * (10 ** (-1 / 20) / 1.19))  # scaled, not clipped
+    plain = pipe.extend(x, MEL.sample_rate, 0.5, steps=2, progress=False, style="piano", crossfade=0.0)
+    assert torch.equal(plain.waveforms[..., : x.shape[-1]], x)  # within full scale: untouched
+    # variation re-synthesises the whole clip, so it is its mel that must see the scaled input
+    v_loud = pipe.variation(loud[0], MEL.sample_rate, strength=0.0, steps=2, progress=False, style="piano")
+    v_scaled = pipe.variation(
+        loud[0] * (10 ** (-1 / 20) / 1.19),
+        MEL.sample_rate,
+        strength=0.0,
+        steps=2,
+        progress=False,
+        style="piano",
+    )
+    torch.testing.assert_close(v_loud.waveforms, v_scaled.waveforms)
