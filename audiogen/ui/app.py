@@ -224,6 +224,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
             on_model,
             [state, model, *style_boxes],
             [state, model_status, *style_boxes, *sliders],
+            api_name="select_model",
             **model_queue,
         )
         refresh.click(lambda: gr.Dropdown(choices=host.models()), None, [model], queue=False)

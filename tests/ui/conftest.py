@@ -3,14 +3,9 @@ modules, headless Chromium pages, and an adapter for the bundled model."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from tests.ui import browser
-
-SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 
 
 @pytest.fixture(scope="session")
@@ -50,15 +45,4 @@ def chimes_adapter(served, tmp_path_factory):
     host, _ = served
     folder = tmp_path_factory.mktemp("adapters") / "chimes"
     make_adapter(AudioGenPipeline.from_pretrained(host.default_path), folder, "chimes", seed=1)
-    return folder
-
-
-def sound_collection(folder: Path, n: int = 3) -> Path:
-    """``n`` sounds of the freedesktop theme copied into ``folder`` (a tiny collection to fine-tune on)."""
-    files = sorted(SOUNDS.glob("*.oga"))[:n]
-    if len(files) < n:
-        pytest.skip("needs the freedesktop sound theme (tools/setup.sh installs it)")
-    folder.mkdir()
-    for f in files:
-        shutil.copy(f, folder / f.name)
     return folder
