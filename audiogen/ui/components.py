@@ -195,7 +195,13 @@ def style_updates(controls: list[SamplingControls], styles: list[str], values: l
 
 
 def sampling(fmt: str, style: str, seed: float, steps: float, cfg: float, sampler: str) -> jobs.Sampling:
-    """The page's values as :class:`~audiogen.ui.jobs.Sampling` (checked by the job)."""
+    """The page's values as :class:`~audiogen.ui.jobs.Sampling` (checked by the job; an emptied number box
+    stays ``None`` for the job to name)."""
     return jobs.Sampling(
-        style or None, int(seed) if seed is not None else -1, int(steps), cfg, sampler, fmt or "wav"
+        style or None,
+        int(seed) if seed is not None else None,
+        int(steps) if steps is not None else None,
+        cfg,
+        sampler,
+        fmt or "wav",
     )
