@@ -4,23 +4,25 @@ Inpaint, Fine-tune), each calling :mod:`audiogen.ui.jobs` on one :class:`~audiog
 Every model job is queued behind one worker (``concurrency_id="model"``); it runs in a thread while its
 async handler waits, so cancelling the request (the tab's Cancel button, a closed page, an API client's
 cancel) cancels the job's token and the denoiser stops at its next step before the worker is released.
-Errors are shown as ``gr.Error("error: ...")``, the line the CLI prints.
+
+Each page has its own :class:`~audiogen.ui.session.SessionState` (a ``gr.State``): its LoRA adapters are
+applied for its own jobs only. Errors stay on the tab's status line, next to its form, in the page's
+words (:mod:`audiogen.ui.messages`). Fine-tunes run in the background (:mod:`audiogen.ui.finetune_tab`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from audiogen.ui import edit_job, jobs
-from audiogen.ui.components import ResultPanel, SamplingControls, no_share, run_job, sampling
-from audiogen.ui.finetune_job import FinetuneJob, lora_supported
-from audiogen.ui.host import CancelToken, LoadedLora, ModelHost, UIError
-
-MAX_LORAS = 4
+from audiogen.ui.components import ResultPanel, SamplingControls, run_job, run_tab, sampling, style_updates
+from audiogen.ui.finetune_tab import build_finetune_tab
+from audiogen.ui.host import CancelToken, ModelHost, UIError
+from audiogen.ui.lora_panel import LoraPanel
+from audiogen.ui.messages import error_markdown
+from audiogen.ui.session import SessionHost, SessionState
 
 
 def build_app(host: ModelHost) -> gr.Blocks:
@@ -35,43 +37,31 @@ def build_app(host: ModelHost) -> gr.Blocks:
 
     with gr.Blocks(title="audiogen") as app:
         gr.Markdown("# audiogen\nGenerate, loop, vary, edit and fine-tune with the pipeline the CLI uses.")
+        state = gr.State(SessionState(seen={"models": host.models()}))  # one copy per page
         with gr.Row():
             model = gr.Dropdown(
                 host.models(),
                 value=str(host.default_path),
-                label="model",
+                label="Model",
                 scale=4,
                 allow_custom_value=True,  # runs finished after the page was built (host.load checks them)
                 elem_id="model",
             )
             refresh = gr.Button("refresh models", scale=0, elem_id="refresh-models")
             fmt = gr.Radio(
-                list(jobs.AUDIO_FORMATS), value="wav", label="download format", scale=1, elem_id="format"
+                list(jobs.AUDIO_FORMATS), value="wav", label="Download format", scale=1, elem_id="format"
             )
-        lora_path = lora_sliders = None
-        if has_lora:
-            with gr.Accordion("LoRA adapters", open=False, elem_id="lora"):
-                with gr.Row():
-                    lora_path = gr.Textbox(
-                        label="adapter folder (finetune --lora run, RUN/lora or the adapter)",
-                        scale=4,
-                        elem_id="lora-path",
-                    )
-                    lora_load = gr.Button("load", scale=0, elem_id="lora-load")
-                    lora_clear = gr.Button("unload all", scale=0, elem_id="lora-clear")
-                lora_sliders = [
-                    gr.Slider(0.0, 2.0, value=1.0, step=0.05, visible=False, elem_id=f"lora-{i}")
-                    for i in range(MAX_LORAS)
-                ]
+        model_status = gr.Markdown(elem_id="model-status")
+        lora = LoraPanel.build() if has_lora else None
         tab_controls: list[SamplingControls] = []
 
         # ------------------------------------------------------------------ Generate
         with gr.Tab("Generate", elem_id="tab-generate"):
             g = SamplingControls.build("generate", styles, cfg_scale, steps)
             with gr.Row():
-                g_seconds = gr.Number(10.0, label="seconds", elem_id="generate-seconds")
+                g_seconds = gr.Number(10.0, label="Seconds", elem_id="generate-seconds")
                 g_num = gr.Slider(
-                    1, jobs.MAX_CLIPS, value=1, step=1, label="number of clips", elem_id="generate-num"
+                    1, jobs.MAX_CLIPS, value=1, step=1, label="Number of clips", elem_id="generate-num"
                 )
             with gr.Row():
                 g_run = gr.Button("Generate", variant="primary", elem_id="generate-run")
@@ -80,14 +70,16 @@ def build_app(host: ModelHost) -> gr.Blocks:
         tab_controls.append(g)
 
         async def on_generate(
-            m, f, style, seed, steps, cfg, sampler, seconds, num, progress=gr.Progress(track_tqdm=True)
+            st, m, f, style, seed, steps, cfg, sampler, seconds, num, progress=gr.Progress(track_tqdm=True)
         ):
             s = sampling(f, style, seed, steps, cfg, sampler)
-            return g_out.values(await run_job(jobs.generate, host, m, s, seconds, int(num)))
+            session = SessionHost(host, st)
+            return await run_tab(g_out, "generate", jobs.generate, session, m, s, seconds, int(num or 0))
 
+        g_out.clear(g_run)
         g_event = g_run.click(
             on_generate,
-            [model, fmt, *g.inputs, g_seconds, g_num],
+            [state, model, fmt, *g.inputs, g_seconds, g_num],
             g_out.outputs,
             api_name="generate",
             **model_queue,
@@ -98,10 +90,10 @@ def build_app(host: ModelHost) -> gr.Blocks:
         with gr.Tab("Loop", elem_id="tab-loop"):
             lp = SamplingControls.build("loop", styles, cfg_scale, steps)
             with gr.Row():
-                l_bars = gr.Number(2, label="bars", elem_id="loop-bars")
+                l_bars = gr.Number(2, label="Bars", elem_id="loop-bars")
                 l_bpm = gr.Number(120, label="BPM", elem_id="loop-bpm")
-                l_beats = gr.Number(4, label="beats per bar", elem_id="loop-beats")
-                l_repeat = gr.Number(1, label="repeat", precision=0, elem_id="loop-repeat")
+                l_beats = gr.Number(4, label="Beats per bar", elem_id="loop-beats")
+                l_repeat = gr.Number(1, label="Repeat", precision=0, elem_id="loop-repeat")
             with gr.Row():
                 l_run = gr.Button("Generate loop", variant="primary", elem_id="loop-run")
                 l_cancel = gr.Button("Cancel", elem_id="loop-cancel")
@@ -109,26 +101,18 @@ def build_app(host: ModelHost) -> gr.Blocks:
         tab_controls.append(lp)
 
         async def on_loop(
-            m,
-            f,
-            style,
-            seed,
-            steps,
-            cfg,
-            sampler,
-            bars,
-            bpm,
-            beats,
-            repeat,
+            st, m, f, style, seed, steps, cfg, sampler, bars, bpm, beats, repeat,
             progress=gr.Progress(track_tqdm=True),
-        ):
+        ):  # fmt: skip
             s = sampling(f, style, seed, steps, cfg, sampler)
             rep = int(repeat) if repeat is not None else None
-            return l_out.values(await run_job(jobs.loop, host, m, s, bars, bpm, beats, rep))
+            session = SessionHost(host, st)
+            return await run_tab(l_out, "loop", jobs.loop, session, m, s, bars, bpm, beats, rep)
 
+        l_out.clear(l_run)
         l_event = l_run.click(
             on_loop,
-            [model, fmt, *lp.inputs, l_bars, l_bpm, l_beats, l_repeat],
+            [state, model, fmt, *lp.inputs, l_bars, l_bpm, l_beats, l_repeat],
             l_out.outputs,
             api_name="loop",
             **model_queue,
@@ -140,14 +124,14 @@ def build_app(host: ModelHost) -> gr.Blocks:
             v = SamplingControls.build("variation", styles, cfg_scale, steps)
             with gr.Row():
                 v_audio = gr.File(
-                    label="audio to vary", file_types=["audio"], type="filepath", elem_id="variation-input"
+                    label="Audio to vary", file_types=["audio"], type="filepath", elem_id="variation-input"
                 )
                 v_strength = gr.Slider(
                     0.0,
                     1.0,
                     value=0.5,
                     step=0.05,
-                    label="strength",
+                    label="Strength",
                     info="0 = the input's reconstruction, 1 = a new clip",
                     elem_id="variation-strength",
                 )
@@ -158,14 +142,16 @@ def build_app(host: ModelHost) -> gr.Blocks:
         tab_controls.append(v)
 
         async def on_variation(
-            m, f, style, seed, steps, cfg, sampler, audio, strength, progress=gr.Progress(track_tqdm=True)
+            st, m, f, style, seed, steps, cfg, sampler, audio, strength, progress=gr.Progress(track_tqdm=True)
         ):
             s = sampling(f, style, seed, steps, cfg, sampler)
-            return v_out.values(await run_job(jobs.variation, host, m, s, audio, strength))
+            session = SessionHost(host, st)
+            return await run_tab(v_out, "variation", jobs.variation, session, m, s, audio, strength)
 
+        v_out.clear(v_run)
         v_event = v_run.click(
             on_variation,
-            [model, fmt, *v.inputs, v_audio, v_strength],
+            [state, model, fmt, *v.inputs, v_audio, v_strength],
             v_out.outputs,
             api_name="variation",
             **model_queue,
@@ -178,16 +164,16 @@ def build_app(host: ModelHost) -> gr.Blocks:
                 e = SamplingControls.build("edit", styles, cfg_scale, steps, auto=True)
                 with gr.Row():
                     e_audio = gr.File(
-                        label="audio to edit", file_types=["audio"], type="filepath", elem_id="edit-input"
+                        label="Audio to edit", file_types=["audio"], type="filepath", elem_id="edit-input"
                     )
                     e_mode = gr.Radio(
-                        ["extend", "inpaint"], value="extend", label="mode", elem_id="edit-mode"
+                        ["extend", "inpaint"], value="extend", label="Mode", elem_id="edit-mode"
                     )
                 with gr.Row():
-                    e_before = gr.Number(0.0, label="extend: seconds before", elem_id="edit-before")
-                    e_after = gr.Number(2.0, label="extend: seconds after", elem_id="edit-after")
-                    e_start = gr.Number(0.5, label="inpaint: span start (s)", elem_id="edit-start")
-                    e_end = gr.Number(1.0, label="inpaint: span end (s)", elem_id="edit-end")
+                    e_before = gr.Number(0.0, label="Seconds before (extend)", elem_id="edit-before")
+                    e_after = gr.Number(2.0, label="Seconds after (extend)", elem_id="edit-after")
+                    e_start = gr.Number(0.5, label="Span start, s (inpaint)", elem_id="edit-start")
+                    e_end = gr.Number(1.0, label="Span end, s (inpaint)", elem_id="edit-end")
                 with gr.Row():
                     e_run = gr.Button("Edit", variant="primary", elem_id="edit-run")
                     e_cancel = gr.Button("Cancel", elem_id="edit-cancel")
@@ -195,28 +181,18 @@ def build_app(host: ModelHost) -> gr.Blocks:
             tab_controls.append(e)
 
             async def on_edit(
-                m,
-                f,
-                style,
-                seed,
-                steps,
-                cfg,
-                sampler,
-                audio,
-                mode,
-                before,
-                after,
-                start,
-                end,
+                st, m, f, style, seed, steps, cfg, sampler, audio, mode, before, after, start, end,
                 progress=gr.Progress(track_tqdm=True),
-            ):
+            ):  # fmt: skip
                 s = sampling(f, style, seed, steps, cfg, sampler)
                 a, b = (before, after) if mode == "extend" else (start, end)
-                return e_out.values(await run_job(edit_job.edit, host, m, s, audio, mode, a, b))
+                session = SessionHost(host, st)
+                return await run_tab(e_out, "edit", edit_job.edit, session, m, s, audio, mode, a, b)
 
+            e_out.clear(e_run)
             e_event = e_run.click(
                 on_edit,
-                [model, fmt, *e.inputs, e_audio, e_mode, e_before, e_after, e_start, e_end],
+                [state, model, fmt, *e.inputs, e_audio, e_mode, e_before, e_after, e_start, e_end],
                 e_out.outputs,
                 api_name="edit",
                 **model_queue,
@@ -224,210 +200,36 @@ def build_app(host: ModelHost) -> gr.Blocks:
             e_cancel.click(None, None, None, cancels=[e_event], api_name="cancel_edit")
 
         # ------------------------------------------------------------------ Fine-tune
-        with gr.Tab("Fine-tune", elem_id="tab-finetune"):
-            gr.Markdown(
-                "Runs `audiogen finetune` on a folder of this server; the result appears in **model** above "
-                "when it finishes. A cancelled run resumes when started again with the same settings."
-            )
-            with gr.Row():
-                f_source = gr.Textbox(label="audio folder on the server", elem_id="finetune-source")
-                f_out = gr.Textbox(
-                    str(host.runs_dir / "my-sounds"), label="run folder", elem_id="finetune-out"
-                )
-                f_style = gr.Textbox(
-                    label="style name (default: the folder's name)", elem_id="finetune-style"
-                )
-            with gr.Row():
-                f_steps = gr.Number(500, label="steps", precision=0, elem_id="finetune-steps")
-                f_stages = gr.Radio(
-                    ["generator", "generator+vocoder", "all"],
-                    value="generator",
-                    label="stages",
-                    elem_id="finetune-stages",
-                )
-                f_lora = gr.Number(
-                    0,
-                    label="LoRA rank (0: fine-tune the stages)",
-                    precision=0,
-                    visible=lora_supported(),
-                    elem_id="finetune-lora",
-                )
-            with gr.Row():
-                f_run = gr.Button("Fine-tune", variant="primary", elem_id="finetune-run")
-                f_cancel = gr.Button("Cancel", elem_id="finetune-cancel")
-            f_status = gr.Markdown(elem_id="finetune-status")
-            with gr.Row():
-                f_gallery = gr.Gallery(
-                    label="sample spectrograms",
-                    columns=2,
-                    elem_id="finetune-gallery",
-                    **no_share(gr.Gallery, ("download", "fullscreen")),
-                )
-                with gr.Column():
-                    f_sample = gr.Audio(
-                        label="newest sample",
-                        type="filepath",
-                        interactive=False,
-                        elem_id="finetune-audio",
-                        **no_share(gr.Audio),
-                    )
-                    f_files = gr.File(
-                        label="sample clips",
-                        file_count="multiple",
-                        interactive=False,
-                        elem_id="finetune-files",
-                    )
-            f_log = gr.Textbox(label="log", lines=6, max_lines=12, interactive=False, elem_id="finetune-log")
-            f_command = gr.Code(
-                label="the same run from the CLI",
-                language="shell",
-                interactive=False,
-                elem_id="finetune-command",
-            )
-
-        async def on_finetune(source, out, style, steps, stages, lora_rank, progress=gr.Progress()):
-            try:
-                job = FinetuneJob(
-                    source, out, int(steps or 0), stages, style or None, lora_rank=int(lora_rank or 0)
-                )
-            except UIError as err:
-                raise gr.Error(f"error: {err}", print_exception=False) from err
-            job.start()
-            try:
-                while True:
-                    st = job.status()
-                    done = ", ".join(f"{k} {st.steps[k]}/{st.totals[k]}" for k in st.steps)
-                    progress(st.fraction, desc=f"fine-tuning: {done}")
-                    wavs = [str(p) for p in st.samples if p.suffix == ".wav"]
-                    pngs = [str(p) for p in st.samples if p.suffix == ".png"]
-                    state = "running" if st.returncode is None else f"finished (exit {st.returncode})"
-                    yield (
-                        f"**{state}**: {done} steps",
-                        st.log,
-                        pngs,
-                        wavs[0] if wavs else None,
-                        wavs or None,
-                        job.command,
-                        gr.Dropdown(),
-                        *([gr.Textbox()] if lora_path is not None else []),
-                    )
-                    if st.returncode is not None:
-                        break
-                    await asyncio.sleep(1.0)
-            finally:
-                await asyncio.to_thread(job.cancel)  # no-op once it has ended
-            if st.returncode != 0:
-                raise gr.Error(f"error: {st.error}", print_exception=False)
-            if job.lora:  # an adapter, not a pipeline folder: offered under LoRA adapters
-                message = f"**done**: {done} steps; load the adapter {job.out} under *LoRA adapters*"
-                selected, adapter = gr.Dropdown(), [str(job.out)]
-            else:
-                message = f"**done**: {done} steps; the fine-tuned model is selected above"
-                host.add_model(job.out)
-                selected = gr.Dropdown(choices=host.models(), value=str(job.out))
-                adapter = [gr.Textbox()] if lora_path is not None else []
-            yield (
-                message,
-                st.log,
-                pngs,
-                wavs[0] if wavs else None,
-                wavs or None,
-                job.command,
-                selected,
-                *adapter,
-            )
-
-        f_event = f_run.click(
-            on_finetune,
-            [f_source, f_out, f_style, f_steps, f_stages, f_lora],
-            [f_status, f_log, f_gallery, f_sample, f_files, f_command, model]
-            + ([lora_path] if lora_path is not None else []),
-            api_name="finetune",
-            concurrency_id="finetune",
-            concurrency_limit=1,
-        )
-        f_cancel.click(None, None, None, cancels=[f_event], api_name="cancel_finetune")
+        build_finetune_tab(host, state, model, lora.path if lora is not None else None)
 
         # ------------------------------------------------------------------ model choice and LoRA
         style_boxes = [c.style for c in tab_controls]
-        lora_outputs = list(lora_sliders or [])
+        sliders = list(lora.sliders) if lora is not None else []
 
-        def lora_values() -> list[Any]:
-            names = list(host.loras)
-            return [
-                gr.Slider(value=host.loras[names[i]].strength, label=f"LoRA {names[i]}", visible=True)
-                if i < len(names)
-                else gr.Slider(visible=False)
-                for i in range(len(lora_outputs))
-            ]
-
-        def select_model(m: str, token: CancelToken) -> list[Any]:
+        def select_model(st: SessionState, m: str, *values: Any, token: CancelToken) -> list[Any]:
+            session = SessionHost(host, st)
+            session.clear_loras()  # adapters belong to the model they were loaded onto
             with host.job(token):
-                p = host.load(m)
-            new_styles = ["", *p.styles]
-            return [gr.Dropdown(choices=new_styles) for _ in style_boxes] + lora_values()
+                p = session.load(m)
+            new = style_updates(tab_controls, list(p.styles), list(values))
+            return [st, "", *new, *(lora.slider_values(st) if lora is not None else [])]
 
-        async def on_model(m):
-            return await run_job(select_model, m)
+        async def on_model(st, m, *values):
+            try:
+                return await run_job(select_model, st, m, *values)
+            except UIError as e:
+                return [st, error_markdown(str(e), "generate"), *(gr.skip() for _ in style_boxes + sliders)]
 
-        model.change(on_model, [model], style_boxes + lora_outputs, **model_queue)
+        model.change(
+            on_model,
+            [state, model, *style_boxes],
+            [state, model_status, *style_boxes, *sliders],
+            api_name="select_model",
+            **model_queue,
+        )
         refresh.click(lambda: gr.Dropdown(choices=host.models()), None, [model], queue=False)
-
-        if has_lora and lora_path is not None and lora_sliders is not None:
-
-            def load_lora(m: str, path: str, token: CancelToken) -> list[Any]:
-                if not path:
-                    raise UIError("--lora: give an adapter folder")
-                with host.job(token):
-                    p = host.load(m)
-                    if len(host.loras) >= MAX_LORAS:
-                        raise UIError(f"--lora: at most {MAX_LORAS} adapters in the app")
-                    try:
-                        name = p.load_lora(path, strength=1.0)
-                    except FileNotFoundError as err:
-                        raise UIError(f"--lora {path}: no such adapter folder") from err
-                    except (ValueError, RuntimeError) as err:
-                        raise UIError(str(err)) from err
-                    host.loras[name] = LoadedLora(Path(path).resolve(), 1.0)
-                return [gr.Dropdown(choices=["", *p.styles]) for _ in style_boxes] + lora_values()
-
-            def clear_loras(m: str, token: CancelToken) -> list[Any]:
-                with host.job(token):
-                    p = host.load(m)
-                    for name in list(host.loras):
-                        p.unload_lora(name)
-                        del host.loras[name]
-                return [gr.Dropdown(choices=["", *p.styles]) for _ in style_boxes] + lora_values()
-
-            async def on_lora_load(m, path):
-                return await run_job(load_lora, m, path)
-
-            async def on_lora_clear(m):
-                return await run_job(clear_loras, m)
-
-            lora_load.click(
-                on_lora_load,
-                [model, lora_path],
-                style_boxes + lora_outputs,
-                api_name="lora_load",
-                **model_queue,
-            )
-            lora_clear.click(
-                on_lora_clear, [model], style_boxes + lora_outputs, api_name="lora_unload_all", **model_queue
-            )
-            for i, slider in enumerate(lora_sliders):
-
-                def set_strength(value: float, token: CancelToken, i: int = i) -> None:
-                    with host.job(token):
-                        names = list(host.loras)
-                        if i < len(names):
-                            host.pipeline.set_lora_strength(names[i], float(value))
-                            host.loras[names[i]].strength = float(value)
-
-                async def on_strength(value, set_strength=set_strength):
-                    await run_job(set_strength, value)
-
-                slider.release(on_strength, [slider], None, api_name=f"lora_strength_{i}", **model_queue)
+        if lora is not None:
+            lora.wire(host, state, model, tab_controls)
     return app
 
 

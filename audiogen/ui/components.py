@@ -1,5 +1,6 @@
-"""Gradio building blocks shared by the tabs of :mod:`audiogen.ui.app`: the result panel, the sampling
-controls, and :func:`run_job` (a job in a worker thread, cancellable, its errors as ``gr.Error``)."""
+"""Gradio building blocks shared by the tabs of :mod:`audiogen.ui.app`: the result panel (with the
+status line that keeps an error on screen next to the form), the sampling controls, and :func:`run_job`
+(a job in a worker thread, cancellable)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import gradio as gr
 from audiogen.schedulers import SAMPLERS
 from audiogen.ui import jobs
 from audiogen.ui.host import CancelToken, UIError
+from audiogen.ui.messages import error_markdown
 from audiogen.ui.results import UIResult
 
 
@@ -28,7 +30,8 @@ def no_share(component: type, buttons: tuple[str, ...] = ("download",)) -> dict[
 
 
 async def run_job(fn: Any, *args: Any) -> Any:
-    """Run ``fn(*args, token=...)`` in a worker thread; turn :class:`UIError` into ``gr.Error``.
+    """Run ``fn(*args, token=...)`` in a worker thread and return what it returns (its
+    :class:`UIError` propagates, for the caller to show next to its form).
 
     If this request is cancelled while ``fn`` runs, its token is cancelled and the worker thread is
     awaited (it stops at the denoiser's next step) before the cancellation goes on, so the queue's
@@ -46,14 +49,24 @@ async def run_job(fn: Any, *args: Any) -> Any:
         with contextlib.suppress(BaseException):
             await future
         raise
+
+
+async def run_tab(panel: ResultPanel, tab: str, fn: Any, *args: Any) -> list[Any]:
+    """:func:`run_job`, its result shown in ``panel``, or its error on ``panel``'s status line in the
+    page's words (:func:`~audiogen.ui.messages.in_page_words`); the other outputs keep their values."""
+    try:
+        result = await run_job(fn, *args)
     except UIError as e:
-        raise gr.Error(f"error: {e}", print_exception=False) from e
+        return panel.error(str(e), tab)
+    return panel.values(result)
 
 
 @dataclass
 class ResultPanel:
-    """The components every result fills: players, downloads, spectrogram, seeds, CLI command."""
+    """The components every result fills: status line, players, downloads, spectrogram, seeds, CLI
+    command. The status line sits right under the tab's buttons and keeps an error until the next run."""
 
+    status: gr.Markdown
     audios: list[gr.Audio]
     files: gr.File
     image: gr.Image
@@ -63,6 +76,7 @@ class ResultPanel:
 
     @classmethod
     def build(cls, name: str, clips: int = 1) -> ResultPanel:
+        status = gr.Markdown(elem_id=f"{name}-status")
         audios = [
             gr.Audio(
                 label=f"clip {i + 1}" if clips > 1 else "result",
@@ -90,11 +104,20 @@ class ResultPanel:
         command = gr.Code(
             label="reproduce with the CLI", language="shell", interactive=False, elem_id=f"{name}-command"
         )
-        return cls(audios, files, image, seeds, summary, command)
+        return cls(status, audios, files, image, seeds, summary, command)
 
     @property
     def outputs(self) -> list[Any]:
-        return [*self.audios, self.files, self.image, self.seeds, self.summary, self.command]
+        """The status line first, then the result's components."""
+        return [self.status, *self.audios, self.files, self.image, self.seeds, self.summary, self.command]
+
+    def error(self, message: str, tab: str) -> list[Any]:
+        """Outputs showing ``message`` on the status line, the last result left as it is."""
+        return [error_markdown(message, tab), *(gr.skip() for _ in self.outputs[1:])]
+
+    def clear(self, button: gr.Button) -> None:
+        """Empty the status line as soon as ``button`` is clicked (before the queued job runs)."""
+        button.click(lambda: "", None, [self.status], queue=False, show_progress="hidden")
 
     def values(self, result: UIResult) -> list[Any]:
         players = [
@@ -104,6 +127,7 @@ class ResultPanel:
             for i in range(len(self.audios))
         ]
         return [
+            "",
             *players,
             [str(p) for p in result.audio],
             str(result.spectrogram),
@@ -129,17 +153,23 @@ class SamplingControls:
         default: the style the classifier hears in the input) and selects it."""
         with gr.Row():
             style = gr.Dropdown(
-                ["auto", "", *styles] if auto else ["", *styles],
+                style_choices(styles, auto),
                 value="auto" if auto else (styles[0] if styles else ""),
-                label="style",
-                info=("auto: the style heard in the input; " if auto else "") + "empty: unconditional",
-                allow_custom_value=True,  # styles change with the model; jobs check them (CLI message)
+                label="Style",
+                info=("auto: the style heard in the input; " if auto else "") + "none: unconditional",
+                allow_custom_value=False,  # the model's styles only (updated with the model and adapters)
                 elem_id=f"{name}-style",
             )
-            seed = gr.Number(0, label="seed", precision=0, elem_id=f"{name}-seed")
-            steps_field = gr.Number(steps, label="steps", precision=0, elem_id=f"{name}-steps")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id=f"{name}-seed")
+            steps_field = gr.Number(steps, label="Steps", precision=0, elem_id=f"{name}-steps")
             cfg = gr.Slider(1.0, 10.0, value=cfg_scale, step=0.1, label="CFG scale", elem_id=f"{name}-cfg")
-            sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="sampler", elem_id=f"{name}-sampler")
+            sampler = gr.Dropdown(
+                list(SAMPLERS),
+                value="dpm++",
+                label="Sampler",
+                allow_custom_value=False,
+                elem_id=f"{name}-sampler",
+            )
         return cls(style, seed, steps_field, cfg, sampler)
 
     @property
@@ -147,8 +177,31 @@ class SamplingControls:
         return [self.style, self.seed, self.steps, self.cfg, self.sampler]
 
 
+def style_choices(styles: list[str], auto: bool = False) -> list[tuple[str, str]]:
+    """The style dropdown's choices: ``(label, value)``, the empty value labelled as unconditional."""
+    return [*([("auto", "auto")] if auto else []), ("(none: unconditional)", ""), *((s, s) for s in styles)]
+
+
+def style_updates(controls: list[SamplingControls], styles: list[str], values: list[str]) -> list[Any]:
+    """New style choices for every tab, each keeping its value when the new choices have it."""
+    out = []
+    for c, value in zip(controls, values, strict=True):
+        auto = c.style.elem_id == "edit-style"
+        choices = style_choices(styles, auto)
+        keep = value in [v for _, v in choices]
+        default = "auto" if auto else (styles[0] if styles else "")
+        out.append(gr.Dropdown(choices=choices, value=value if keep else default))
+    return out
+
+
 def sampling(fmt: str, style: str, seed: float, steps: float, cfg: float, sampler: str) -> jobs.Sampling:
-    """The page's values as :class:`~audiogen.ui.jobs.Sampling` (checked by the job)."""
+    """The page's values as :class:`~audiogen.ui.jobs.Sampling` (checked by the job; an emptied number box
+    stays ``None`` for the job to name)."""
     return jobs.Sampling(
-        style or None, int(seed) if seed is not None else -1, int(steps), cfg, sampler, fmt or "wav"
+        style or None,
+        int(seed) if seed is not None else None,
+        int(steps) if steps is not None else None,
+        cfg,
+        sampler,
+        fmt or "wav",
     )

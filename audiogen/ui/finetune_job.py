@@ -1,8 +1,11 @@
 """``audiogen finetune`` run from the web app: the CLI command as a subprocess (so a run can be cancelled
 and never blocks the model), its progress read from the run folder, its sample clips as they appear.
 
-Progress comes from what the trainer writes anyway: each stage's ``train/<stage>/metrics.jsonl``
-(the logged ``step``) and ``train/<stage>/samples/step-XXXXXXXX/`` (WAV + PNG per validation).
+The run folder is the record: its ``finetune.json`` (the settings: steps, stages), each stage's
+``train/<stage>/metrics.jsonl`` (the logged ``step``) and ``train/<stage>/samples/step-XXXXXXXX/`` (WAV +
+PNG per validation), the result (``model_index.json``, or ``lora/denoiser/`` for an adapter) and
+``finetune.log`` (the command's output, written once the run folder is the command's). :func:`read_run`
+reads all of it, so a run can be followed from any page, or after the server restarted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from audiogen.ui.host import UIError
+
+#: The command's output, kept in the run folder (from the moment the command has written its settings).
+LOG_NAME = "finetune.log"
+#: The settings file ``audiogen finetune`` writes first in a run folder (``audiogen.finetune.SETTINGS_NAME``).
+SETTINGS_NAME = "finetune.json"
 
 
 def lora_supported() -> bool:
@@ -37,7 +45,11 @@ class FinetuneStatus:
         totals: steps asked for per stage.
         samples: the newest validation sample folder's files (WAV and PNG), newest stage last.
         log: the last lines the command printed.
-        returncode: ``None`` while it runs, then its exit status.
+        returncode: ``None`` while it runs (or when it did not run in this server), then its exit status.
+        result: the fine-tuned pipeline folder or adapter folder, once written.
+        lora: whether the run trains a LoRA adapter.
+        running: whether its command is running in this server.
+        cancelled: whether it was cancelled from the page.
     """
 
     steps: dict[str, int]
@@ -45,6 +57,26 @@ class FinetuneStatus:
     samples: list[Path] = field(default_factory=list)
     log: str = ""
     returncode: int | None = None
+    result: Path | None = None
+    lora: bool = False
+    running: bool = False
+    cancelled: bool = False
+
+    @property
+    def state(self) -> str:
+        """``running``, ``done``, ``cancelled``, ``failed`` or ``stopped`` (not running, no result)."""
+        if self.running:
+            return "running"
+        if self.cancelled:
+            return "cancelled"
+        if self.returncode not in (None, 0):
+            return "failed"
+        return "done" if self.result is not None else "stopped"
+
+    @property
+    def progress(self) -> str:
+        """``denoiser 12/20`` per stage."""
+        return ", ".join(f"{k} {self.steps[k]}/{self.totals[k]}" for k in self.steps)
 
     @property
     def fraction(self) -> float:
@@ -111,6 +143,7 @@ class FinetuneJob:
         if base is not None:
             args += ["--from", str(base)]
         self.args = args
+        self.cancelled = False
         self._proc: subprocess.Popen[str] | None = None
         self._lines: deque[str] = deque(maxlen=40)
         self._reader: threading.Thread | None = None
@@ -135,11 +168,26 @@ class FinetuneJob:
         self._reader.start()
 
     def _read(self) -> None:
+        """Keep the command's last lines, and append them all to ``RUN/finetune.log`` once the command
+        has made the run folder its own (``finetune.json`` written: a run that could not start leaves
+        no folder behind)."""
         assert self._proc is not None and self._proc.stdout is not None
-        for chunk in self._proc.stdout:
-            for line in chunk.replace("\r", "\n").splitlines():
-                if line.strip():
-                    self._lines.append(line.rstrip())
+        pending: list[str] = []
+        log = None
+        try:
+            for chunk in self._proc.stdout:
+                lines = [ln.rstrip() for ln in chunk.replace("\r", "\n").splitlines() if ln.strip()]
+                self._lines.extend(lines)
+                pending += lines
+                if log is None and (self.out / SETTINGS_NAME).is_file():
+                    log = open(self.out / LOG_NAME, "a")  # noqa: SIM115 (open for the command's life)
+                if log is not None and pending:
+                    log.write("".join(f"{ln}\n" for ln in pending))
+                    log.flush()
+                    pending = []
+        finally:
+            if log is not None:
+                log.close()
 
     @property
     def running(self) -> bool:
@@ -159,6 +207,7 @@ class FinetuneJob:
         if not self.running:
             return
         assert self._proc is not None
+        self.cancelled = True
         try:
             os.killpg(self._proc.pid, signal.SIGTERM)
             self._proc.wait(10)
@@ -170,20 +219,61 @@ class FinetuneJob:
 
     def status(self) -> FinetuneStatus:
         """Progress from the run folder and the command's output."""
-        steps, samples = {}, []
-        for stage in self.stages:
-            stage_dir = self.out / "train" / stage
-            steps[stage] = _last_step(stage_dir / "metrics.jsonl")
-            folders = sorted((stage_dir / "samples").glob("step-*"))
-            if folders:
-                samples = sorted(p for p in folders[-1].iterdir() if p.suffix in (".wav", ".png"))
-        return FinetuneStatus(
-            steps=steps,
-            totals={stage: self.steps for stage in self.stages},
-            samples=samples,
-            log="\n".join(self._lines),
-            returncode=None if self._proc is None else self._proc.poll(),
+        st = read_run(self.out, self.stages, self.steps, lora=self.lora)
+        st.log = "\n".join(self._lines)
+        st.returncode = None if self._proc is None else self._proc.poll()
+        st.running, st.cancelled = self.running, self.cancelled
+        return st
+
+
+def read_run(
+    run: Path, stages: tuple[str, ...] | None = None, steps: int | None = None, lora: bool | None = None
+) -> FinetuneStatus:
+    """What the run folder ``run`` says of a fine-tune: steps per stage, newest samples, result, log.
+
+    ``stages`` / ``steps`` / ``lora`` default to what ``RUN/finetune.json`` records (a run started
+    elsewhere, or before the server restarted); without it the run has no stages yet.
+    """
+    import types
+
+    from audiogen.finetune import STAGE_PLANS
+    from audiogen.training.finetune_stages import stage_steps
+
+    totals: dict[str, int] = {}
+    try:
+        settings = json.loads((run / SETTINGS_NAME).read_text())
+    except (OSError, ValueError):
+        settings = None
+    if isinstance(settings, dict) and stages is None:
+        lora = bool(settings.get("lora_rank"))
+        stages = ("denoiser",) if lora else STAGE_PLANS.get(settings.get("stages", ""), ())
+        config = types.SimpleNamespace(
+            **{k: settings.get(k) for k in ("steps", "vocoder_steps", "autoencoder_steps")}
         )
+        totals = {stage: int(stage_steps(config, stage) or 0) for stage in stages}
+    stages = stages or ()
+    totals = totals or {stage: int(steps or 0) for stage in stages}
+    done, samples = {}, []
+    for stage in stages:
+        stage_dir = run / "train" / stage
+        done[stage] = _last_step(stage_dir / "metrics.jsonl")
+        folders = sorted((stage_dir / "samples").glob("step-*"))
+        if folders:
+            samples = sorted(p for p in folders[-1].iterdir() if p.suffix in (".wav", ".png"))
+    result = run / "lora" / "denoiser" if lora else run
+    marker = "adapter_config.json" if lora else "model_index.json"
+    try:
+        log = "\n".join((run / LOG_NAME).read_text(errors="replace").splitlines()[-40:])
+    except OSError:
+        log = ""
+    return FinetuneStatus(
+        steps=done,
+        totals=totals,
+        samples=samples,
+        log=log,
+        result=result if (result / marker).is_file() else None,
+        lora=bool(lora),
+    )
 
 
 def _last_step(metrics: Path) -> int:

@@ -4,6 +4,11 @@ and cooperative cancellation of the job that is running.
 Jobs run one at a time (:meth:`ModelHost.job` holds a lock; the page also queues them). A job gets a
 :class:`CancelToken`; cancelling it makes the denoiser's next forward call raise :class:`JobCancelled`
 (a forward pre-hook), so the sampler loop stops within one step and the worker is free again.
+
+The base weights are shared by every browser session; LoRA adapters are not. A job names the adapters
+it wants (:meth:`ModelHost.load` with ``loras``, or a session's
+:class:`~audiogen.ui.session.SessionHost`), and inside the job's lock the pipeline's adapters are made
+exactly those (:meth:`ModelHost.apply_loras`): what one session loads never reaches another's output.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ class CancelToken:
 
 @dataclass
 class LoadedLora:
-    """A LoRA adapter loaded on the current pipeline: its folder and strength (for the CLI command)."""
+    """A LoRA adapter a session uses: the folder it was loaded from (for the CLI command) and its strength."""
 
     path: Path
     strength: float
@@ -84,8 +89,10 @@ class ModelHost:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _token: CancelToken | None = field(default=None, init=False, repr=False)
     _counter: int = field(default=0, init=False, repr=False)
+    #: the adapters a job gets when it names none (``{}``: the base model)
     loras: dict[str, LoadedLora] = field(default_factory=dict, init=False)
     _finished: list[Path] = field(default_factory=list, init=False, repr=False)
+    _finetunes: Any = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ models
     @property
@@ -108,7 +115,8 @@ class ModelHost:
         first = self.default_path
         out = [(("bundled default" if self.is_bundled(first) else first.name) + f" ({first})", str(first))]
         runs = [i.parent.resolve() for i in sorted(self.runs_dir.glob(f"*/{MODEL_INDEX_NAME}"))]
-        for run in runs + [r for r in self._finished if (r / MODEL_INDEX_NAME).is_file()]:
+        runs += [*self._finished, *(self._finetunes.folders() if self._finetunes is not None else [])]
+        for run in [r for r in runs if (r / MODEL_INDEX_NAME).is_file()]:
             if str(run) not in [path for _, path in out]:
                 out.append((f"{run.name} ({run})", str(run)))
         return out
@@ -116,6 +124,16 @@ class ModelHost:
     def add_model(self, path: str | Path) -> None:
         """Offer the pipeline folder ``path`` (a finished fine-tuning run) in :meth:`models`."""
         self._finished.append(Path(path).resolve())
+
+    @property
+    def finetunes(self) -> Any:
+        """The server's fine-tuning runs (:class:`~audiogen.ui.runs.FinetuneRuns`), kept by the host so
+        that they outlive the page that started them."""
+        if self._finetunes is None:
+            from audiogen.ui.runs import FinetuneRuns
+
+            self._finetunes = FinetuneRuns(self.runs_dir)
+        return self._finetunes
 
     @property
     def pipeline(self) -> Any:
@@ -130,14 +148,18 @@ class ModelHost:
         assert self._pipe_path is not None
         return self._pipe_path
 
-    def load(self, path: str | Path) -> Any:
-        """Load the pipeline folder ``path`` unless it is the one loaded; returns it.
-
-        LoRA adapters of the previous pipeline are dropped with it.
+    def load(self, path: str | Path, loras: dict[str, LoadedLora] | None = None) -> Any:
+        """Load the pipeline folder ``path`` unless it is the one loaded, with exactly the adapters ``loras``
+        (``None``: :attr:`loras`) applied; returns it. Call it inside :meth:`job`.
 
         Raises:
-            UIError: the folder is missing or cannot be loaded (the CLI's messages).
+            UIError: the folder or an adapter is missing or cannot be loaded (the CLI's messages).
         """
+        pipe = self._load(path)
+        self.apply_loras(pipe, self.loras if loras is None else loras)
+        return pipe
+
+    def _load(self, path: str | Path) -> Any:
         from audiogen.hub import MODEL_INDEX_NAME
         from audiogen.pipelines.audiogen import AudioGenPipeline
 
@@ -157,8 +179,46 @@ class ModelHost:
             raise UIError(f"cannot load the pipeline in {path}: {e}") from e
         pipe.denoiser.register_forward_pre_hook(self._check_cancelled)
         self._pipe, self._pipe_path = pipe, path
-        self.loras = {}
         return pipe
+
+    @staticmethod
+    def apply_loras(pipe: Any, wanted: dict[str, LoadedLora]) -> None:
+        """Make ``pipe``'s adapters exactly ``wanted`` (names, folders, order, strengths).
+
+        Adapters already on the pipeline are kept as long as they match ``wanted`` from its start (same
+        name and folder, in load order); the rest are unloaded and the missing ones loaded in order, so
+        one set of adapters always gives the same layers and the same audio. ``{}`` restores the base
+        exactly (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.unload_lora`).
+
+        Raises:
+            UIError: an adapter cannot be loaded any more (its folder is gone or changed).
+        """
+        if not hasattr(pipe, "load_lora") or (not wanted and not pipe.loras):
+            return
+        from audiogen.models.lora import find_adapter_folder
+
+        stack = pipe._lora_stack()
+        loaded = list(stack.adapters.values())
+        names = list(wanted)
+        keep = 0
+        while (
+            keep < min(len(loaded), len(names))
+            and loaded[keep].name == names[keep]
+            and Path(loaded[keep].folder).resolve() == _adapter_folder(wanted[names[keep]].path)
+        ):
+            keep += 1
+        for adapter in reversed(loaded[keep:]):
+            pipe.unload_lora(adapter.name)
+        for name in names:
+            lora = wanted[name]
+            try:
+                if name in pipe.loras:
+                    if pipe.loras[name] != lora.strength:
+                        pipe.set_lora_strength(name, lora.strength)
+                else:
+                    pipe.load_lora(find_adapter_folder(lora.path), name=name, strength=lora.strength)
+            except (FileNotFoundError, ValueError) as e:
+                raise UIError(f"--lora {lora.path}: {e}") from e
 
     def _check_cancelled(self, module: Any, args: Any) -> None:
         token = self._token
@@ -196,3 +256,12 @@ class ModelHost:
             folder = self.out_dir / f"{self._counter:04d}-{kind}"
         folder.mkdir(parents=True)
         return folder
+
+
+def _adapter_folder(path: Path) -> Path | None:
+    from audiogen.models.lora import find_adapter_folder
+
+    try:
+        return find_adapter_folder(path).resolve()
+    except FileNotFoundError:
+        return None

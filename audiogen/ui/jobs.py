@@ -9,12 +9,9 @@ carrying the CLI's one-line message (without its ``error: `` prefix).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,22 +68,13 @@ class Sampling:
         ]
 
 
-_CHECK_LOCK = threading.Lock()
-
-
 def cli_check(check: Any, *args: Any) -> Any:
-    """Run one of the CLI's checks (:mod:`audiogen.checks`, which print ``error: ...`` and raise
-    ``typer.Exit``) and raise its message as :class:`UIError` instead; returns what it returns."""
-    import typer
-
-    with _CHECK_LOCK, contextlib.redirect_stderr(io.StringIO()) as err:
-        try:
-            return check(*args)
-        except typer.Exit as e:
-            lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("error: ")]
-            raise UIError(
-                lines[-1][len("error: ") :] if lines else f"invalid input (exit {e.exit_code})"
-            ) from e
+    """Run an input check that raises ``ValueError`` with the CLI's one-line message
+    (:mod:`audiogen.ui.validate`) and raise that message as :class:`UIError`; returns what it returns."""
+    try:
+        return check(*args)
+    except ValueError as e:
+        raise UIError(str(e)) from e
 
 
 def _safe_name(text: str) -> str:
@@ -98,10 +86,11 @@ def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     for an empty style. Raises :class:`UIError`."""
     from audiogen import checks
     from audiogen.schedulers import SAMPLERS
+    from audiogen.ui import validate
 
     if s.seed is None or s.seed != int(s.seed):
         raise UIError(f"--seed must be a whole number, got {s.seed}")
-    cli_check(checks.check_seed, int(s.seed), num)
+    cli_check(validate.check_seed, int(s.seed), num)
     if s.steps is None or not 1 <= s.steps <= 1000:
         raise UIError(f"--steps must be in [1, 1000], got {s.steps}")
     if s.sampler not in SAMPLERS:
@@ -109,7 +98,7 @@ def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     if s.audio_format not in AUDIO_FORMATS:
         raise UIError(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {s.audio_format!r}")
     cli_check(
-        checks.check_number,
+        validate.check_number,
         "--cfg-scale",
         math.nan if s.cfg_scale is None else s.cfg_scale,
         0.0,
@@ -336,7 +325,7 @@ def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
     Raises:
         UIError: no file, a file over :data:`MAX_UPLOAD_BYTES` or :data:`MAX_SECONDS`, or not audio.
     """
-    from audiogen.checks import check_input_audio
+    from audiogen.ui.validate import check_input_audio
 
     if not path:
         raise UIError(f"{flag}: no file uploaded")

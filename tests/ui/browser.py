@@ -4,11 +4,13 @@ drive it from headless Debian Chromium through Selenium (chromedriver at /usr/bi
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
+SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # flags that run Chromium with no display, no sandbox (containers) and no outside network
@@ -199,7 +201,20 @@ def screenshot_tabs(
         set_number(driver, "finetune-steps", 2)
         driver.find_element(By.ID, "finetune-run").click()
         WebDriverWait(driver, 900, poll_frequency=1).until(
-            lambda d: "done" in d.find_element(By.ID, "finetune-status").text
+            lambda d: "done" in d.find_element(By.ID, "finetune-progress").text
         )
     shot("finetune")
     return shots
+
+
+def sound_collection(folder: Path, n: int = 3) -> Path:
+    """``n`` sounds of the freedesktop theme copied into ``folder`` (a tiny collection to fine-tune on)."""
+    files = sorted(SOUNDS.glob("*.oga"))[:n]
+    if len(files) < n:
+        import pytest
+
+        pytest.skip("needs the freedesktop sound theme (tools/setup.sh installs it)")
+    folder.mkdir()
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    return folder

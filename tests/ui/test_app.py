@@ -1,9 +1,13 @@
 """The web app (audiogen ui): driven from headless Chromium (marked ``browser``), and through the Gradio
-API for queueing, cancellation and errors. The bundled model makes 2 s clips in about a second on CPU."""
+API for queueing, cancellation and errors. The bundled model makes 2 s clips in about a second on CPU.
+
+Every generating endpoint returns the tab's status line first (empty, or the error in the page's words),
+then the players, downloads, spectrogram, seeds, summary and CLI command."""
 
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from pathlib import Path
@@ -16,15 +20,6 @@ gradio = pytest.importorskip("gradio")
 needs_browser = pytest.mark.skipif(
     not browser.have_browser(), reason="needs /usr/bin/chromium, chromedriver, selenium"
 )
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    app, host, url = browser.start_app(
-        runs_dir=tmp_path_factory.mktemp("runs"), out_dir=tmp_path_factory.mktemp("out")
-    )
-    yield host, url
-    app.close()
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +99,7 @@ def test_two_concurrent_generate_requests_both_complete(served):
     ]
     results = [job.result(timeout=600) for job in jobs]
     for (seed, fmt), result in zip(((1, "wav"), (2, "flac")), results, strict=True):
-        path = Path(result[0]["value"])
+        path = Path(result[1]["value"])
         assert path.name == f"piano_seed{seed:06d}.{fmt}"
         info = sf.info(str(path))
         assert (info.frames, info.samplerate) == (2 * host.pipeline.sample_rate, host.pipeline.sample_rate)
@@ -128,57 +123,58 @@ def test_cancel_stops_the_running_job_and_frees_the_worker(served):
         assert stopped_at < steps  # it stopped, well before its last denoiser call
         assert set(host.out_dir.rglob("*")) == before  # and wrote nothing
         quick = _client(url).predict(*_generate_args(host, seed=5), api_name="/generate")
-        assert Path(quick[0]["value"]).name == "piano_seed000005.wav"
+        assert Path(quick[1]["value"]).name == "piano_seed000005.wav"
     finally:
         handle.remove()
 
 
 @pytest.mark.parametrize(
-    ("bars", "bpm", "seed", "expect"),
+    ("bars", "bpm", "seed", "expect", "shown"),
     [
-        (0.01, 120.0, 0, "shortest loop"),
-        (1.0, 5000.0, 0, "--bpm must be"),
-        (1.0, 120.0, -1, "--seed must be"),
+        (0.01, 120.0, 0, "shortest loop", "shortest loop"),
+        (1.0, 5000.0, 0, "--bpm must be", "BPM must be"),
+        (1.0, 120.0, -1, "--seed must be", "Seed must be"),
     ],
 )
-def test_errors_show_the_cli_line(served, tmp_path, bars, bpm, seed, expect):
-    from gradio_client.exceptions import AppError
+def test_errors_show_the_cli_line_in_the_page_words(served, tmp_path, bars, bpm, seed, expect, shown):
+    """The status line says what the CLI says, with field names for flags; the last result stays."""
     from typer.testing import CliRunner
 
     from audiogen.cli import app
 
     host, url = served
     args = (str(host.default_path), "wav", "piano", seed, 8, 1.0, "dpm++", bars, bpm, 4, 1)
-    with pytest.raises(AppError) as caught:
-        _client(url).predict(*args, api_name="/loop")
+    out = _client(url).predict(*args, api_name="/loop")
     flags = ["--bars", str(bars), "--bpm", str(bpm), "--seed", str(seed), "--style", "piano"]
     cli = CliRunner().invoke(app, ["loop", *flags, "--out", str(tmp_path / "x.wav")])
     assert cli.exit_code == 2
     line = cli.output.strip().splitlines()[-1]
     assert line.startswith("error: ") and expect in line
-    assert str(caught.value).strip() == line
+    status = out[0]
+    assert status.startswith("**Error:** ") and shown in status and "--" not in status
+    assert status.removeprefix("**Error:** ") == line.removeprefix("error: ").replace(expect, shown)
+    assert out[-1] is None or "audiogen loop" not in str(out[-1])  # no result was made
 
 
 def test_upload_is_checked_before_decoding(served, tmp_path):
     from gradio_client import handle_file
-    from gradio_client.exceptions import AppError
 
     host, url = served
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("not audio at all")
-    with pytest.raises(AppError, match=r"^error: .*notes\.wav"):
-        _client(url).predict(
-            str(host.default_path),
-            "wav",
-            "piano",
-            0,
-            8,
-            1.0,
-            "dpm++",
-            handle_file(str(not_audio)),
-            0.5,
-            api_name="/variation",
-        )
+    out = _client(url).predict(
+        str(host.default_path),
+        "wav",
+        "piano",
+        0,
+        8,
+        1.0,
+        "dpm++",
+        handle_file(str(not_audio)),
+        0.5,
+        api_name="/variation",
+    )
+    assert re.match(r"^\*\*Error:\*\* .*notes\.wav", out[0]), out[0]
 
 
 def test_variation_of_an_upload(served, tmp_path):
@@ -201,7 +197,7 @@ def test_variation_of_an_upload(served, tmp_path):
         0.5,
         api_name="/variation",
     )
-    info = sf.info(result[0]["value"])
+    info = sf.info(result[1]["value"])
     assert (info.frames, info.samplerate) == (host.pipeline.sample_rate, host.pipeline.sample_rate)
     assert result[-1].startswith("audiogen variation ") and "--strength 0.5" in result[-1]
 
@@ -237,9 +233,8 @@ def test_extend_and_inpaint_tab(served, tmp_path):
     """The Extend / Inpaint tab (present once the pipeline has extend / inpaint)."""
     import soundfile as sf
     from gradio_client import handle_file
-    from gradio_client.exceptions import AppError
 
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     if not hasattr(AudioGenPipeline, "extend"):
         pytest.skip("this audiogen's pipeline has no extend / inpaint")
@@ -265,7 +260,7 @@ def test_extend_and_inpaint_tab(served, tmp_path):
         0.0,
         api_name="/edit",
     )
-    assert sf.info(extended[0]["value"]).frames == round(2.5 * rate)
+    assert sf.info(extended[1]["value"]).frames == round(2.5 * rate)
     assert " --before 0.5 --seconds 1 " in extended[-1]
     inpainted = client.predict(
         d,
@@ -283,25 +278,24 @@ def test_extend_and_inpaint_tab(served, tmp_path):
         0.75,
         api_name="/edit",
     )
-    assert sf.info(inpainted[0]["value"]).frames == rate
-    with pytest.raises(AppError) as caught:
-        client.predict(
-            d,
-            "wav",
-            "piano",
-            0,
-            8,
-            1.0,
-            "dpm++",
-            handle_file(str(source)),
-            "inpaint",
-            0,
-            0,
-            0.75,
-            0.25,
-            api_name="/edit",
-        )
-    assert str(caught.value).strip() == "error: --start (0.75 s) must be before --end (0.25 s)"
+    assert sf.info(inpainted[1]["value"]).frames == rate
+    refused = client.predict(
+        d,
+        "wav",
+        "piano",
+        0,
+        8,
+        1.0,
+        "dpm++",
+        handle_file(str(source)),
+        "inpaint",
+        0,
+        0,
+        0.75,
+        0.25,
+        api_name="/edit",
+    )
+    assert refused[0] == "**Error:** Span start (0.75 s) must be before Span end (0.25 s)"
     # style "auto" (the tab's default) names the style it heard; empty is unconditional: --style none
     for style, check in (
         ("auto", lambda word: word in host.pipeline.styles),
