@@ -75,8 +75,8 @@ def build_random_pipeline(recipe_dir: Path):
     from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
     from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
     from audiogen.models.vocoder import VocoderConfig, VocosVocoder
-    from audiogen.pipeline import AudioGenPipeline
-    from audiogen.schedulers import noise_scheduler
+    from audiogen.pipelines.audiogen import AudioGenPipeline
+    from audiogen.samplers.factory import noise_scheduler
 
     ae = load_recipe(recipe_dir / "autoencoder.yaml")
     diff = load_recipe(recipe_dir / "diffusion.yaml")
@@ -124,7 +124,8 @@ def bench(pipeline, seconds: float, steps: int, cfg_scale: float, style: str | N
 
 
 def _load(args) -> tuple:
-    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+    from audiogen.hub import MODEL_INDEX_NAME
+    from audiogen.pipelines.audiogen import AudioGenPipeline, default_model_dir
 
     if args.checkpoint is not None:
         return AudioGenPipeline.from_pretrained(args.checkpoint), f"checkpoint {args.checkpoint}"
@@ -348,7 +349,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.long is not None:
         return long_bench(args)
 
-    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+    from audiogen.hub import MODEL_INDEX_NAME
+    from audiogen.pipelines.audiogen import AudioGenPipeline, default_model_dir
 
     if args.checkpoint is not None:
         pipeline, source = AudioGenPipeline.from_pretrained(args.checkpoint), f"checkpoint {args.checkpoint}"

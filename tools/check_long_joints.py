@@ -8,8 +8,8 @@ Generates one clip with :func:`audiogen.pipelines.longform.generate_long` (the p
 generate`` above 10 s), then vocodes its decoded mel twice, in chunks
 (:func:`audiogen.pipelines.longform.vocode_chunked`, what the command writes) and in one piece, and
 prints the log-mel change at each chunk joint against the clip's own 95th percentile for both
-(:func:`audiogen.boundaries.boundary_report`): a joint that stands out in both is the music changing
-there, one that stands out only when chunked is the joint.
+(:func:`audiogen.evaluation.boundaries.boundary_report`): a joint that stands out in both is the music
+changing there, one that stands out only when chunked is the joint.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from audiogen.boundaries import boundary_report
-    from audiogen.pipeline import load_pretrained
+    from audiogen.evaluation.boundaries import boundary_report
+    from audiogen.pipelines.audiogen import load_pretrained
     from audiogen.pipelines.longform import generate_long, vocode_chunked
 
     pipe = load_pretrained(args.checkpoint, device="cpu")

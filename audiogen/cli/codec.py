@@ -105,7 +105,7 @@ def encode(
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio
-    from audiogen.checks import check_input_audio
+    from audiogen.pipelines.checks import check_input_audio
 
     check_input_audio(audio, code=1)
     try:

@@ -42,7 +42,7 @@ def demo(
     from audiogen.audio.inverse import griffin_lim
     from audiogen.audio.io import load_audio, save_audio
     from audiogen.config import MelConfig
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     cfg = MelConfig()
     out.mkdir(parents=True, exist_ok=True)

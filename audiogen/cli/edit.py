@@ -72,7 +72,7 @@ def _load_input(audio: Path) -> Any:
 
     if not audio.is_file():
         raise _fail(f"{audio}: no such file")
-    from audiogen.checks import check_input_audio
+    from audiogen.pipelines.checks import check_input_audio
 
     check_input_audio(audio)  # the header's length, before anything is decoded
     try:
@@ -107,7 +107,7 @@ def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any
 def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str, note: str = "") -> None:
     """Write the result, say what was written (after ``note``) and print the boundary report if asked."""
     from audiogen.audio.io import save_audio
-    from audiogen.boundaries import boundary_report, format_report
+    from audiogen.evaluation.boundaries import boundary_report, format_report
 
     try:
         save_audio(out, result.waveforms[0], result.sample_rate)

@@ -97,11 +97,11 @@ def finetune(
     RUN_DIR/lora/denoiser/ (peft format); then: audiogen generate --lora RUN_DIR --style STYLE.
     """
     from audiogen.audio.io import AudioLoadError
-    from audiogen.finetune import FinetuneConfig, FinetuneError
-    from audiogen.finetune import finetune as run_finetune
     from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
     from audiogen.training.distributed import is_first_process
+    from audiogen.training.finetune import FinetuneConfig, FinetuneError
+    from audiogen.training.finetune import finetune as run_finetune
 
     try:
         config = FinetuneConfig(

@@ -5,7 +5,7 @@ default: the bundled model in ``audiogen/assets/default``, :data:`~audiogen.hub.
 Bad arguments (a length out of range, an unknown style, a missing model, CUDA asked for but not
 there, an output that exists without ``--overwrite``, an output location that is a file, a folder
 or not writable) print ``error: ...`` and exit with status 2 before the model is loaded (the
-flags' ranges are in :mod:`audiogen.checks`); a model folder that exists but cannot be loaded,
+flags' ranges are in :mod:`audiogen.pipelines.checks`); a model folder that exists but cannot be loaded,
 or an output that fails to write, exits with status 1.
 ``--lora DIR[:STRENGTH]`` (repeatable) stacks LoRA adapters on the denoiser
 (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`); an adapter made for another base exits
@@ -20,9 +20,9 @@ from typing import Any
 
 import typer
 
-from audiogen import checks
-from audiogen.checks import MAX_SECONDS, check_input_audio
 from audiogen.cli.exit import allow_fast_exit
+from audiogen.pipelines import checks
+from audiogen.pipelines.checks import MAX_SECONDS, check_input_audio
 
 AUDIO_FORMATS = ("wav", "flac")
 
@@ -67,7 +67,7 @@ def _check_common(seed: int, steps: int | None, sampler: str, device: str) -> st
     """Validate the shared options; returns the torch device name."""
     import torch
 
-    from audiogen.schedulers import SAMPLERS
+    from audiogen.samplers.factory import SAMPLERS
 
     checks.check_seed(seed)
     if steps is not None and not 1 <= steps <= 1000:
@@ -158,7 +158,7 @@ REPORT = typer.Option(
 
 def _report(waveform: Any, pipeline: Any, places: Any, scale: float = 1.0) -> None:
     """Print the boundary report of one long clip (``places``: a ``LongReportPlaces`` or ``None``)."""
-    from audiogen.boundaries import boundary_report, format_report
+    from audiogen.evaluation.boundaries import boundary_report, format_report
 
     if places is None:
         typer.echo("  report: one denoising window, no window boundaries")
@@ -205,7 +205,7 @@ def generate(
     import math
 
     from audiogen.audio.io import save_audio
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
         raise _fail(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")

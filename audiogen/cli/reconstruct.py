@@ -93,9 +93,9 @@ def reconstruct(
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
-    from audiogen.checks import check_input_audio
     from audiogen.evaluation.reconstruction import check_same_front_end
     from audiogen.hub import load_model
+    from audiogen.pipelines.checks import check_input_audio
 
     check_input_audio(audio, code=1)
     dev = _device(device)

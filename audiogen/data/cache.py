@@ -183,7 +183,7 @@ def build_feature_cache(
     if (target / _INDEX).is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    from audiogen.tempfolders import dead_temp_folders, temp_folder_prefix
+    from audiogen.data.tempfolders import dead_temp_folders, temp_folder_prefix
 
     for stale in dead_temp_folders(cache_dir, f".{feature}-*"):  # builds killed part-way
         shutil.rmtree(stale, ignore_errors=True)

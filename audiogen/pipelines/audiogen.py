@@ -5,7 +5,7 @@ they agree, and runs them; it trains nothing). :meth:`AudioGenPipeline.__call__`
 steps:
 
 1. :meth:`~AudioGenPipeline.check_inputs`, the one check of a call's arguments;
-2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.schedulers.make_sampler`; ports of
+2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.samplers.factory.make_sampler`; ports of
    diffusers' schedulers in :mod:`audiogen.samplers`) built from the stored training noise
    schedule, and its timesteps;
 3. the initial noise ``(batch, latent_dim, latent_frames)``, one CPU generator per item;
@@ -43,7 +43,7 @@ from audiogen.pipelines.loop import LoopMixin
 from audiogen.pipelines.lora import LoraMixin
 from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync
 from audiogen.pipelines.stages import stage_disagreements
-from audiogen.schedulers import SAMPLERS, make_sampler
+from audiogen.samplers.factory import SAMPLERS, make_sampler
 
 
 def default_model_dir() -> Path:
@@ -69,7 +69,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         denoiser: a :class:`~audiogen.models.denoiser.LatentDenoiser` (the EMA weights).
         scheduler: the training noise schedule: an :class:`audiogen.samplers.NoiseSchedule` (what
             :meth:`from_pretrained` loads) or the diffusers scheduler of
-            :func:`~audiogen.schedulers.noise_scheduler`; samplers are built from its config.
+            :func:`~audiogen.samplers.factory.noise_scheduler`; samplers are built from its config.
         vocoder: a :class:`~audiogen.models.vocoder.Vocoder`.
         cfg_scale: this model's default classifier-free guidance scale (what :meth:`__call__`,
             :meth:`loop` and :meth:`variation` use when given ``cfg_scale=None``; 1 = none). It is a
@@ -211,7 +211,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         """Check the arguments of a call (:meth:`__call__`, :meth:`loop`, :meth:`variation`, editing).
 
         The one place they are checked; the command line only checks its flags' ranges before
-        loading (:mod:`audiogen.checks`).
+        loading (:mod:`audiogen.pipelines.checks`).
 
         Args:
             seconds: clip length (``None``: not given); must be a positive number of at least one
@@ -219,7 +219,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             num, steps, seed: at least 1, 1 and 0 (``steps=None``: the pipeline's default, :attr:`steps`).
             cfg_scale: finite (``None``: the pipeline's default, :attr:`cfg_scale`).
             style: one of :attr:`styles`, or ``None``.
-            sampler: one of :data:`audiogen.schedulers.SAMPLERS`.
+            sampler: one of :data:`audiogen.samplers.factory.SAMPLERS`.
             samples: a length in samples (loops); at least 1.
             repeat: copies of a loop; at least 1.
             fit: ``"mel"`` or ``"resample"`` (loops).
@@ -459,7 +459,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
 
         Run folders give their newest complete checkpoint's EMA weights
         (:func:`audiogen.hub.find_model_folder`). The scheduler is the denoiser's training noise
-        schedule (:func:`~audiogen.schedulers.noise_scheduler`), the front end the autoencoder's;
+        schedule (:func:`~audiogen.samplers.factory.noise_scheduler`), the front end the autoencoder's;
         ``cfg_scale`` and ``steps`` become the pipeline's defaults. Save the result with
         :meth:`save_pretrained`.
 
@@ -467,7 +467,7 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             FileNotFoundError: a stage cannot be found (names the path).
             ValueError: as the constructor.
         """
-        from audiogen.schedulers import noise_scheduler
+        from audiogen.samplers.factory import noise_scheduler
 
         vae = hub.load_model(autoencoder, "autoencoder", device)
         den = hub.load_model(denoiser, "denoiser", device)

@@ -1,7 +1,7 @@
 """The reverse diffusion process: initial latents, then the sampler loop with classifier-free guidance.
 
 :func:`prepare_latents` draws the starting noise, :func:`denoise_loop` runs a sampler
-(:func:`audiogen.schedulers.make_sampler`, the ports of :mod:`audiogen.samplers`) over its
+(:func:`audiogen.samplers.factory.make_sampler`, the ports of :mod:`audiogen.samplers`) over its
 timesteps with the latent denoiser (:class:`~audiogen.models.denoiser.LatentDenoiser`), and
 :func:`sample_latents` / :func:`noise_and_denoise` (SDEdit variation) put the two together for
 callers that have no pipeline (training samples, long-form windows). :meth:`AudioGenPipeline.__call__
@@ -135,7 +135,7 @@ def sample_latents(
     Args:
         denoiser: a :class:`~audiogen.models.denoiser.LatentDenoiser` (anything with its ``config``
             and call signature).
-        scheduler: a diffusers scheduler from :func:`~audiogen.schedulers.make_sampler` (its state
+        scheduler: a diffusers scheduler from :func:`~audiogen.samplers.factory.make_sampler` (its state
             is reset here).
         shape: ``(batch, latent_dim, latent_frames)``.
         labels: style label(s) ``(batch,)`` or one int for all; ``None``: unconditional.

@@ -64,7 +64,7 @@ class EditMixin:
         from audiogen.audio.features import LogMelSpectrogram
         from audiogen.audio.io import convert_channels, resample
         from audiogen.pipelines.denoise import noise_and_denoise
-        from audiogen.schedulers import make_sampler
+        from audiogen.samplers.factory import make_sampler
 
         if waveform.dim() == 1:
             waveform = waveform[None]
@@ -87,7 +87,7 @@ class EditMixin:
             )
         mel = LogMelSpectrogram(self.mel_config).to(device)(mono.to(device)).mel  # (1, n_mels, frames)
         # encoder, decoder and vocoder in chunks: memory bounded whatever the input's length
-        from audiogen.chunked import decode_chunked, encode_chunked, vocode_chunked
+        from audiogen.pipelines.windows import decode_chunked, encode_chunked, vocode_chunked
 
         latent = encode_chunked(self, mel)
         del mono

@@ -146,8 +146,8 @@ def _denoise_replacing(
     from audiogen.pipelines.denoise import as_labels, check_pair
     from audiogen.pipelines.longform import windowed
     from audiogen.samplers import randn
+    from audiogen.samplers.factory import make_sampler
     from audiogen.samplers.repaint import load_run_state, renoise, run_state
-    from audiogen.schedulers import make_sampler
 
     denoiser = windowed(pipe, window_seconds)
     scheduler = make_sampler(sampler, pipe.scheduler)

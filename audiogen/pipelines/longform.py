@@ -19,7 +19,8 @@ order (``W`` the weights so far), so where every window predicts the same value 
 value exactly: with a denoiser that is the identity, windowed and unwindowed sampling agree bit for
 bit (tested).
 
-Decoding and vocoding long latents run in chunks as well (:mod:`audiogen.chunked`, re-exported here):
+Decoding and vocoding long latents run in chunks as well (:mod:`audiogen.pipelines.windows`,
+re-exported here):
 
 * :func:`decode_chunked`: the VAE decoder is convolutional with a bounded reach
   (:attr:`AudioGenPipeline.decoder_context` latent frames), so each chunk is decoded with that much
@@ -46,7 +47,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from audiogen.chunked import (  # re-exported: part of the long-form API
+from audiogen.pipelines.windows import (  # re-exported: part of the long-form API
     DECODER_CHUNK_FRAMES,
     VOCODER_CHUNK_FRAMES,
     VOCODER_CONTEXT_FRAMES,
@@ -238,7 +239,7 @@ def is_long(pipe: Any, latent_frames: int, window_seconds: float = WINDOW_SECOND
 
 @dataclass
 class LongReportPlaces:
-    """Where a long generation has joints, in output samples (for :mod:`audiogen.boundaries`).
+    """Where a long generation has joints, in output samples (for :mod:`audiogen.evaluation.boundaries`).
 
     Attributes:
         window_boundaries: the middle of each denoising-window overlap.
@@ -278,7 +279,7 @@ def generate_long(
     """
     from audiogen.pipelines.denoise import sample_latents
     from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync
-    from audiogen.schedulers import make_sampler
+    from audiogen.samplers.factory import make_sampler
 
     steps = pipe.resolve_steps(steps)
     cfg_scale, label = pipe.check_inputs(seconds, num, steps, cfg_scale, seed, style, sampler)
@@ -358,7 +359,7 @@ def loop_long(
     from audiogen.pipelines.denoise import sample_latents
     from audiogen.pipelines.loop import periodic_resample, periodic_stretch
     from audiogen.pipelines.outputs import LoopResult, StageTimings, _sync
-    from audiogen.schedulers import make_sampler
+    from audiogen.samplers.factory import make_sampler
 
     steps = pipe.resolve_steps(steps)
     cfg_scale, label = pipe.check_inputs(

@@ -18,7 +18,7 @@ The machinery: the context a convolution stack needs
 (:func:`conv_context`), wrap-around padding (``_wrap``), the loop length of bars at a tempo
 (:func:`loop_samples`), band-limited periodic resampling (:func:`periodic_resample`) and
 re-timing (:func:`periodic_stretch`). How smoothly a loop joins end to start is measured by
-:func:`audiogen.boundaries.seam_report`.
+:func:`audiogen.evaluation.boundaries.seam_report`.
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ class LoopMixin:
         from einops import repeat as einops_repeat
 
         from audiogen.pipelines.denoise import sample_latents
-        from audiogen.schedulers import make_sampler
+        from audiogen.samplers.factory import make_sampler
 
         if (seconds is None) == (samples is None):
             raise ValueError("give exactly one of seconds and samples")

@@ -19,7 +19,7 @@ audio matches diffusers' up to float rounding:
 
 Configuration options these ports do not implement (Karras / exponential / beta / Lu sigmas,
 dynamic thresholding, SDE variants, third order, ...) raise ``ValueError`` naming the option when a
-sampler is built. ``tests/test_samplers.py`` checks betas, ``alphas_cumprod``, timesteps, sigmas
+sampler is built. ``tests/samplers/test_samplers.py`` checks betas, ``alphas_cumprod``, timesteps, sigmas
 and step outputs against diffusers' own schedulers.
 
 Importing this module imports torch and numpy only (not diffusers, not ``torch._dynamo``).

@@ -23,7 +23,7 @@ from audiogen.ui.host import UIError
 
 def lora_supported() -> bool:
     """Whether this audiogen's ``finetune`` can train a LoRA adapter (``--lora RANK``)."""
-    from audiogen.finetune import FinetuneConfig
+    from audiogen.training.finetune import FinetuneConfig
 
     return any(f.name == "lora_rank" for f in fields(FinetuneConfig))
 
@@ -88,7 +88,7 @@ class FinetuneJob:
         base: str | Path | None = None,
         lora_rank: int = 0,
     ) -> None:
-        from audiogen.finetune import STAGE_PLANS
+        from audiogen.training.finetune import STAGE_PLANS
 
         if not source or not Path(source).is_dir():
             raise UIError(f"{source}: no such folder")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiogen.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
+from audiogen.pipelines.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.results import UIResult, command_line, write_result
 
@@ -75,7 +75,7 @@ _CHECK_LOCK = threading.Lock()
 
 
 def cli_check(check: Any, *args: Any) -> Any:
-    """Run one of the CLI's checks (:mod:`audiogen.checks`, which print ``error: ...`` and raise
+    """Run one of the CLI's checks (:mod:`audiogen.pipelines.checks`, which print ``error: ...`` and raise
     ``typer.Exit``) and raise its message as :class:`UIError` instead; returns what it returns."""
     import typer
 
@@ -96,8 +96,8 @@ def _safe_name(text: str) -> str:
 def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
     for an empty style. Raises :class:`UIError`."""
-    from audiogen import checks
-    from audiogen.schedulers import SAMPLERS
+    from audiogen.pipelines import checks
+    from audiogen.samplers.factory import SAMPLERS
 
     if s.seed is None or s.seed != int(s.seed):
         raise UIError(f"--seed must be a whole number, got {s.seed}")
@@ -246,7 +246,7 @@ def loop(
         UIError: a bad input or model (the CLI's message).
         JobCancelled: the token was cancelled.
     """
-    from audiogen import checks
+    from audiogen.pipelines import checks
     from audiogen.pipelines.loop import loop_samples
 
     for name, value, (low, high) in (  # the checks and messages of audiogen loop
@@ -336,7 +336,7 @@ def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
     Raises:
         UIError: no file, a file over :data:`MAX_UPLOAD_BYTES` or :data:`MAX_SECONDS`, or not audio.
     """
-    from audiogen.checks import check_input_audio
+    from audiogen.pipelines.checks import check_input_audio
 
     if not path:
         raise UIError(f"{flag}: no file uploaded")

@@ -9,8 +9,8 @@ import torch
 from typer.testing import CliRunner
 
 from audiogen.audio.features import LogMelSpectrogram
-from audiogen.boundaries import boundary_report
 from audiogen.cli import app
+from audiogen.evaluation.boundaries import boundary_report
 from tests.pipelines.test_audiogen import MEL, make_tiny_pipeline, write_tiny_pipeline
 
 

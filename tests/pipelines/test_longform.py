@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from audiogen.chunked import encode_chunked, encoder_context
 from audiogen.pipelines.denoise import sample_latents
 from audiogen.pipelines.longform import (
     WindowedDenoiser,
@@ -15,7 +14,8 @@ from audiogen.pipelines.longform import (
     window_weights,
     windowed,
 )
-from audiogen.schedulers import make_sampler
+from audiogen.pipelines.windows import encode_chunked, encoder_context
+from audiogen.samplers.factory import make_sampler
 from tests.pipelines.test_audiogen import make_tiny_pipeline
 
 
@@ -145,7 +145,7 @@ def test_encoder_context_covers_the_receptive_field(pipe):
 
 def test_variation_of_a_long_input_encodes_decodes_and_vocodes_in_chunks(pipe, monkeypatch):
     """A long input is encoded / decoded / vocoded in pieces of bounded length."""
-    import audiogen.chunked as chunked
+    import audiogen.pipelines.windows as chunked
 
     monkeypatch.setattr(chunked, "DECODER_CHUNK_FRAMES", 16)
     monkeypatch.setattr(chunked, "VOCODER_CHUNK_FRAMES", 40)

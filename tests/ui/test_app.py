@@ -239,7 +239,7 @@ def test_extend_and_inpaint_tab(served, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     if not hasattr(AudioGenPipeline, "extend"):
         pytest.skip("this audiogen's pipeline has no extend / inpaint")

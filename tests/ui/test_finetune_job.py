@@ -108,7 +108,7 @@ def test_lora_finetune_and_strength_sliders(tmp_path):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
     from audiogen.ui.finetune_job import lora_supported
     from tests.ui import browser
 

@@ -6,7 +6,7 @@ or precomputed log-mel segments (``data.source: mel_cache``, :class:`MelCacheDat
 saves decoding audio on the CPU every epoch.
 
 Losses (keys of ``loss_weights``): ``mel_l1`` and ``mel_l2`` between input and reconstruction
-(natural-log mel, nats), ``kl`` (nats per latent element, see :func:`audiogen.losses.kl_loss`).
+(natural-log mel, nats), ``kl`` (nats per latent element, see :func:`audiogen.training.losses.kl_loss`).
 
 With an ``adversarial`` section (:class:`AdversarialConfig`) the stage is a GAN, as the
 latent-diffusion autoencoder (Rombach et al. 2022, ``LPIPSWithDiscriminator``) and DAC / EnCodec:
@@ -42,7 +42,6 @@ from torch import nn
 
 from audiogen.audio.levels import DB_PER_NEPER
 from audiogen.config import MelConfig, from_dict
-from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE, deepen_decoder_state
 from audiogen.training.adversarial import (
     AdversarialConfig,
@@ -51,6 +50,7 @@ from audiogen.training.adversarial import (
     optimizer_steps,
     zero_loss,
 )
+from audiogen.training.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput, split_datasets
 
 

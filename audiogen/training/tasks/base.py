@@ -93,7 +93,7 @@ def write_samples(folder: Path, samples: list[Sample], step: int, tensorboard: A
     also logged as ``samples/<stem>`` at ``step``.
     """
     from audiogen.audio.io import save_audio
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     folder.mkdir(parents=True, exist_ok=True)
     for s in samples:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from audiogen.schedulers import SAMPLERS
+from audiogen.samplers.factory import SAMPLERS
 from audiogen.training.tasks.base import Datasets, split_datasets
 
 

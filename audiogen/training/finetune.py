@@ -478,7 +478,7 @@ def _finetune(
         result.pipeline_dir = export_lora(config, base_dir, run_dir / "train" / "denoiser", styles, files)
     elif state.is_main_process:
         from audiogen.hub import load_model
-        from audiogen.schedulers import noise_scheduler
+        from audiogen.samplers.factory import noise_scheduler
 
         denoiser = load_model(folders["denoiser"], "denoiser")
         pipe = AudioGenPipeline(
