@@ -10,13 +10,21 @@ The stages, in the order a clip passes through them:
 __version__ = "0.1.0"
 
 #: Public names loaded on first use (module ``__getattr__``, PEP 562), so ``import audiogen`` stays light.
-_LAZY = {"AudioGenPipeline": "audiogen.pipelines.audiogen", "load_pretrained": "audiogen.pipelines.audiogen"}
+_LAZY = {
+    "AudioGenPipeline": "audiogen.pipelines.audiogen",
+    "load_pretrained": "audiogen.pipelines.audiogen",
+    "SamplingConfig": "audiogen.pipelines.sampling",
+    "GenerationResult": "audiogen.pipelines.outputs",
+    "LoopResult": "audiogen.pipelines.outputs",
+}
 
-__all__ = ["AudioGenPipeline", "__version__", "load_pretrained"]
+__all__ = ["AudioGenPipeline", "GenerationResult", "LoopResult", "SamplingConfig", "__version__"]
+__all__ += ["load_pretrained"]
 
 
 def __getattr__(name: str):
-    """Import ``AudioGenPipeline`` / ``load_pretrained`` from :mod:`audiogen.pipelines` on first use.
+    """Import a public name (``AudioGenPipeline``, ``SamplingConfig``, ...) from :mod:`audiogen.pipelines`
+    on first use.
 
     Raises:
         AttributeError: for any other name.

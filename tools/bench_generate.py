@@ -28,7 +28,7 @@ seconds per second of audio (< 1 is faster than real time); ``x realtime`` is it
 
 Long generation (``--long 60,600``): for each length, a fresh process (``--threads`` threads)
 loads the pipeline and generates one clip of that length with
-:func:`audiogen.pipelines.longform.generate_long`
+:class:`~audiogen.pipelines.audiogen.AudioGenPipeline` (windowed for long clips)
 (windowed denoising, chunked decoding and vocoding; the path ``audiogen generate`` takes above 10 s),
 then reports the wall time per audio second and the process's peak resident memory (``ru_maxrss``),
 also after loading only; the last lines give the ratios of the longest to the shortest length
@@ -236,20 +236,17 @@ def long_child(args) -> None:
     """Generate one clip of ``args.long_child`` seconds in this process; print one JSON line."""
     import time
 
-    from audiogen.pipelines.longform import generate_long
-
     pipeline, source = _load(args)
     style = pipeline.styles[0] if pipeline.styles else None
     loaded = _peak_mib()
     start = time.perf_counter()
-    result, places = generate_long(
-        pipeline, args.long_child, steps=args.steps, style=style, sampler=args.sampler, progress=False
-    )
+    result = pipeline(args.long_child, steps=args.steps, style=style, sampler=args.sampler, progress=False)
+    places = result.joints
     wall = time.perf_counter() - start
     print(json.dumps({
         "seconds": args.long_child, "wall_s": wall, "s_per_audio_s": wall / args.long_child,
         "peak_mib": _peak_mib(), "peak_after_load_mib": loaded, "model": source,
-        "windows": len(places.window_boundaries) + 1, "timings": result.timings.to_dict(),
+        "windows": len(places.window_boundaries) + 1 if places else 1, "timings": result.timings.to_dict(),
     }))  # fmt: skip
 
 

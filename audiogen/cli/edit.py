@@ -15,20 +15,20 @@ from typing import Any
 import typer
 
 from audiogen.cli.exit import allow_fast_exit
-from audiogen.cli.generate import (
-    CFG_SCALE,
+from audiogen.cli.options import (
     CHECKPOINT,
     DEVICE,
-    MAX_SECONDS,
+    OUT_FILE,
     OVERWRITE,
-    SAMPLER,
-    SEED,
-    STEPS,
-    _check_common,
-    _check_out_file,
-    _fail,
-    _load_pipeline,
+    load_pipeline,
+    resolve_device,
+    sampling_options,
+    save,
+    styles_phrase,
 )
+from audiogen.errors import InputError
+from audiogen.pipelines import checks
+from audiogen.pipelines.checks import MAX_SECONDS
 
 CROSSFADE = typer.Option(
     0.1, "--crossfade", help="Seconds of equal-power crossfade on the kept side of each boundary (<= 0.5)."
@@ -36,9 +36,11 @@ CROSSFADE = typer.Option(
 STYLE = typer.Option(
     "auto",
     "--style",
+    metavar="NAME",
     help=(
-        "Style of the new audio: one of the model's style names; 'auto' (default): the style the "
-        "style classifier (the model folder's classifier/, else the bundled one) hears in the input, "
+        f"Style of the new audio: one of the model's style names{styles_phrase()}; 'auto' (default): the "
+        "style the style classifier (the model folder's classifier/, else the bundled one) hears in the "
+        "input, "
         "if the model has that style, else unconditional; 'none': unconditional."
     ),
 )
@@ -71,17 +73,42 @@ def _load_input(audio: Path) -> Any:
     from audiogen.audio.io import AudioLoadError, load_audio
 
     if not audio.is_file():
-        raise _fail(f"{audio}: no such file")
-    from audiogen.pipelines.checks import check_input_audio
-
-    check_input_audio(audio)  # the header's length, before anything is decoded
+        raise InputError(f"{audio}: no such file")
+    checks.check_input_audio(audio)  # the header's length, before anything is decoded
     try:
         clip = load_audio(audio)
     except AudioLoadError as e:
-        raise _fail(str(e)) from e
+        raise InputError(str(e)) from e
     if clip.duration > MAX_SECONDS:
-        raise _fail(f"{audio}: {clip.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
+        raise InputError(f"{audio}: {clip.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
     return clip
+
+
+def _checked_options(crossfade: float, harmonize: int, device: str) -> str:
+    """Check ``--crossfade`` and ``--harmonize``; returns the torch device of ``--device``."""
+    if not 0 <= crossfade <= 0.5:
+        raise InputError(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
+    if harmonize < 1:
+        raise InputError(f"--harmonize must be at least 1 pass, got {harmonize}")
+    return resolve_device(device)
+
+
+def _run(method: str, audio: Path, clip: Any, args: tuple, sampling: Any, options: dict[str, Any]) -> Any:
+    """Load the model, resolve ``--style`` (auto / none), run ``pipeline.<method>``; ``(result,
+    pipeline, note)``. ``options``: checkpoint, device, and the editing options of the method."""
+    import dataclasses
+
+    checkpoint, dev = options.pop("checkpoint"), options.pop("device")
+    style = sampling.style
+    named = None if style in ("auto", "none") else style
+    pipeline = load_pipeline(checkpoint, dev, dataclasses.replace(sampling, style=named))
+    style, note = _resolve_style(style, checkpoint, pipeline, clip)
+    sampling = dataclasses.replace(sampling, style=style)
+    try:
+        result = getattr(pipeline, method)(clip.waveform[None], clip.sample_rate, *args, sampling, **options)
+    except ValueError as e:
+        raise InputError(f"{audio}: {e}") from e
+    return result, pipeline, note
 
 
 def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any) -> tuple[str | None, str]:
@@ -98,7 +125,7 @@ def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any
     try:
         found, folder = style_heard(pipeline, clip.waveform[None], clip.sample_rate, checkpoint)
     except ValueError as e:
-        raise _fail(str(e)) from e
+        raise InputError(str(e)) from e
     if folder is None:
         return None, "style: auto -> unconditional (no style classifier installed)"
     return found, f"style: auto -> {found or 'unconditional'} (style classifier {folder})"
@@ -106,13 +133,9 @@ def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any
 
 def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str, note: str = "") -> None:
     """Write the result, say what was written (after ``note``) and print the boundary report if asked."""
-    from audiogen.audio.io import save_audio
     from audiogen.evaluation.boundaries import boundary_report, format_report
 
-    try:
-        save_audio(out, result.waveforms[0], result.sample_rate)
-    except (OSError, ValueError) as e:
-        raise _fail(str(e), 1) from e
+    save(out, result.waveforms[0], result.sample_rate)
     if note:
         typer.echo(note)
     sr = result.sample_rate
@@ -127,26 +150,25 @@ def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str, note
                 result.waveforms[0], pipeline.mel_config, [("edit", b) for b in result.boundaries]
             )
         except ValueError as e:
-            raise _fail(f"--report: {e}") from e
+            raise InputError(f"--report: {e}") from e
         for line in format_report(stats):
             typer.echo(line)
     allow_fast_exit()  # the output is written and closed
 
 
+@sampling_options(style=STYLE)
 def extend(
-    audio: Path = typer.Argument(..., help="Audio file to continue."),
-    seconds: float = typer.Option(0.0, "--seconds", help="Seconds of new audio after the input."),
-    before: float = typer.Option(
-        0.0, "--before", help="Seconds of new audio before the input (outpainting)."
+    audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to continue."),
+    seconds: float = typer.Option(
+        0.0, "--seconds", metavar="SECONDS", help="Seconds of new audio after the input."
     ),
-    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
-    seed: int = SEED,
-    steps: int | None = STEPS,
-    cfg_scale: float | None = CFG_SCALE,
-    style: str = STYLE,
+    before: float = typer.Option(
+        0.0, "--before", metavar="SECONDS", help="Seconds of new audio before the input (outpainting)."
+    ),
+    out: Path = OUT_FILE,
+    sampling: Any = None,
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,
-    sampler: str = SAMPLER,
     crossfade: float = CROSSFADE,
     harmonize: int = HARMONIZE,
     match_level: bool = MATCH_LEVEL,
@@ -160,46 +182,36 @@ def extend(
     """
     for name, value in (("--seconds", seconds), ("--before", before)):
         if not (math.isfinite(value) and value >= 0):
-            raise _fail(f"{name} must be a non-negative number of seconds, got {value}")
+            raise InputError(f"{name} must be a non-negative number of seconds, got {value}")
     if seconds == 0 and before == 0:
-        raise _fail("give --seconds S (new audio after the input) and/or --before S (before it)")
-    if not 0 <= crossfade <= 0.5:
-        raise _fail(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
-    if harmonize < 1:
-        raise _fail(f"--harmonize must be at least 1 pass, got {harmonize}")
-    dev = _check_common(seed, steps, sampler, device)
+        raise InputError("give --seconds S (new audio after the input) and/or --before S (before it)")
+    dev = _checked_options(crossfade, harmonize, device)
     clip = _load_input(audio)
     if clip.duration + seconds + before > MAX_SECONDS:
-        raise _fail(
+        raise InputError(
             f"{audio}: the result would be {clip.duration + seconds + before:.1f} s; "
             f"the limit is {MAX_SECONDS:g} s"
         )
-    _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, None if style in ("auto", "none") else style)
-    style, note = _resolve_style(style, checkpoint, pipeline, clip)
-    try:
-        result = pipeline.extend(
-            clip.waveform[None], clip.sample_rate, seconds, before, seed=seed, steps=steps,
-            cfg_scale=cfg_scale, style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
-            match_level=match_level,
-        )  # fmt: skip
-    except ValueError as e:
-        raise _fail(f"{audio}: {e}") from e
-    _finish(result, pipeline, out, report, f"extended, seed {seed}", note)
+    checks.check_out_file(out, overwrite)
+    options = dict(checkpoint=checkpoint, device=dev, crossfade=crossfade, harmonize=harmonize,
+                   match_level=match_level)  # fmt: skip
+    result, pipeline, note = _run("extend", audio, clip, (seconds, before), sampling, options)
+    _finish(result, pipeline, out, report, f"extended, seed {sampling.seed}", note)
 
 
+@sampling_options(style=STYLE)
 def inpaint(
-    audio: Path = typer.Argument(..., help="Audio file to edit."),
-    start: float = typer.Option(..., "--start", help="Start of the span to regenerate, seconds."),
-    end: float = typer.Option(..., "--end", help="End of the span to regenerate, seconds (exclusive)."),
-    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
-    seed: int = SEED,
-    steps: int | None = STEPS,
-    cfg_scale: float | None = CFG_SCALE,
-    style: str = STYLE,
+    audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to edit."),
+    start: float = typer.Option(
+        ..., "--start", metavar="SECONDS", help="Start of the span to regenerate, seconds."
+    ),
+    end: float = typer.Option(
+        ..., "--end", metavar="SECONDS", help="End of the span to regenerate, seconds (exclusive)."
+    ),
+    out: Path = OUT_FILE,
+    sampling: Any = None,
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,
-    sampler: str = SAMPLER,
     crossfade: float = CROSSFADE,
     harmonize: int = HARMONIZE,
     match_level: bool = MATCH_LEVEL,
@@ -208,26 +220,15 @@ def inpaint(
 ) -> None:
     """Regenerate the span [--start, --end) seconds of AUDIO, keep the rest, write it to OUT."""
     if not (math.isfinite(start) and math.isfinite(end)):
-        raise _fail(f"--start and --end must be finite seconds, got {start} and {end}")
+        raise InputError(f"--start and --end must be finite seconds, got {start} and {end}")
     if start >= end:
-        raise _fail(f"--start ({start:g} s) must be before --end ({end:g} s)")
-    if not 0 <= crossfade <= 0.5:
-        raise _fail(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
-    if harmonize < 1:
-        raise _fail(f"--harmonize must be at least 1 pass, got {harmonize}")
-    dev = _check_common(seed, steps, sampler, device)
+        raise InputError(f"--start ({start:g} s) must be before --end ({end:g} s)")
+    dev = _checked_options(crossfade, harmonize, device)
     clip = _load_input(audio)
     if start < 0 or end > clip.duration:
-        raise _fail(f"the span [{start:g}, {end:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
-    _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, None if style in ("auto", "none") else style)
-    style, note = _resolve_style(style, checkpoint, pipeline, clip)
-    try:
-        result = pipeline.inpaint(
-            clip.waveform[None], clip.sample_rate, start, end, seed=seed, steps=steps, cfg_scale=cfg_scale,
-            style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
-            match_level=match_level,
-        )  # fmt: skip
-    except ValueError as e:
-        raise _fail(f"{audio}: {e}") from e
-    _finish(result, pipeline, out, report, f"inpainted, seed {seed}", note)
+        raise InputError(f"the span [{start:g}, {end:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
+    checks.check_out_file(out, overwrite)
+    options = dict(checkpoint=checkpoint, device=dev, crossfade=crossfade, harmonize=harmonize,
+                   match_level=match_level)  # fmt: skip
+    result, pipeline, note = _run("inpaint", audio, clip, (start, end), sampling, options)
+    _finish(result, pipeline, out, report, f"inpainted, seed {sampling.seed}", note)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.errors import InputError, RunError
+
 
 def generate(
     manifest: Path = typer.Argument(
@@ -79,18 +81,13 @@ def generate(
     try:
         loras = [parse_lora_spec(spec) for spec in lora or []]
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise InputError(str(e)) from e
     pipeline_dir = checkpoint
     if pipeline_dir is None:
         pipeline_dir = hub.DEFAULT_PIPELINE
         if not (pipeline_dir / "model_index.json").is_file():
-            typer.echo(
-                f"error: no --checkpoint given and the bundled default model is not installed "
-                f"({pipeline_dir / 'model_index.json'} does not exist); pass --checkpoint PIPELINE_DIR",
-                err=True,
-            )
-            raise typer.Exit(1)
+            raise RunError(f"no --checkpoint given and the bundled default model is not installed "
+                f"({pipeline_dir / 'model_index.json'} does not exist); pass --checkpoint PIPELINE_DIR")
     try:
         report = evaluate_generation(
             manifest,
@@ -110,8 +107,7 @@ def generate(
             loras=loras,
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     print_report(report, json_out)
     if plot_dir is not None:
         typer.echo(f"wrote spectrograms to {plot_dir}")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.errors import RunError
+
 
 def finetune(
     source: Path = typer.Argument(
@@ -140,8 +142,7 @@ def finetune(
     except (
         FinetuneError, TrainingError, CheckpointError, ValueError, FileNotFoundError, AudioLoadError
     ) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     if not is_first_process():  # process 0 reports; the pipeline is on its machine
         return
     steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from audiogen import hub
+from audiogen.errors import RunError
 
 eval_app = typer.Typer(no_args_is_help=True)
 
@@ -97,7 +98,7 @@ def reconstruct(
     from audiogen.hub import load_model
     from audiogen.pipelines.checks import check_input_audio
 
-    check_input_audio(audio, code=1)
+    check_input_audio(audio)
     dev = _device(device)
     try:
         output_format(out)  # before any work: a bad --out would otherwise fail only at the end
@@ -111,8 +112,7 @@ def reconstruct(
         cfg = voc.mel_config
         clip = load_audio(audio, sample_rate=cfg.sample_rate)
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     samples = clip.waveform.shape[-1]
     with torch.no_grad():
         mel = LogMelSpectrogram(cfg).to(dev)(clip.waveform.to(dev)).mel  # (channels, n_mels, frames)
@@ -122,8 +122,7 @@ def reconstruct(
     try:
         save_audio(out, wav.float().cpu(), cfg.sample_rate)
     except (OSError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     route = "mel → vocoder" if vae is None else "mel → VAE → vocoder"
     typer.echo(
         f"wrote {out}: {samples / cfg.sample_rate:.2f} s, {wav.shape[0]} channel(s) at {cfg.sample_rate} Hz "
@@ -168,8 +167,7 @@ def eval_reconstruct(
             png_path=png,
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     print_report(report, json_out)
     if png is not None:
         typer.echo(f"wrote {png}")

@@ -39,6 +39,20 @@ class StageTimings:
 
 
 @dataclass
+class LongReportPlaces:
+    """Where a long (windowed) generation has joints, in output samples (for
+    :func:`audiogen.evaluation.boundaries.boundary_report`).
+
+    Attributes:
+        window_boundaries: the middle of each denoising-window overlap.
+        vocoder_joints: the centres of the vocoder chunks' crossfades.
+    """
+
+    window_boundaries: list[int]
+    vocoder_joints: list[int]
+
+
+@dataclass
 class GenerationResult:
     """Output of :meth:`AudioGenPipeline.__call__` and :meth:`AudioGenPipeline.variation`.
 
@@ -53,6 +67,8 @@ class GenerationResult:
         seeds: the seed of each batch item (item ``i`` has ``seed + i``).
         style: the style name, or ``None`` (unconditional).
         timings: :class:`StageTimings` of the call.
+        joints: for a clip longer than one denoising window, its :class:`LongReportPlaces`;
+            ``None`` for one window.
     """
 
     waveforms: torch.Tensor
@@ -62,6 +78,7 @@ class GenerationResult:
     seeds: list[int]
     style: str | None
     timings: StageTimings = field(default_factory=StageTimings)
+    joints: LongReportPlaces | None = None
 
     @property
     def num_samples(self) -> int:
@@ -122,4 +139,4 @@ class LoopResult(GenerationResult):
 
 
 
-__all__ = ["GenerationResult", "LoopResult", "StageTimings"]
+__all__ = ["GenerationResult", "LongReportPlaces", "LoopResult", "StageTimings"]

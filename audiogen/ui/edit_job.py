@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from audiogen.pipelines.checks import seed_file_stem
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.jobs import (
     MAX_SECONDS,
@@ -80,9 +81,8 @@ def edit(
                 clip.sample_rate,
                 seconds=float(second),
                 before=float(first),
-                progress=True,
+                sampling=s.config(),
                 prefix=f"{audio}: ",
-                **s.kwargs(),
             )
             flags = ["--before", float(first), "--seconds", float(second)]
         else:
@@ -92,13 +92,12 @@ def edit(
                 clip.sample_rate,
                 start=float(first),
                 end=float(second),
-                progress=True,
+                sampling=s.config(),
                 prefix=f"{audio}: ",
-                **s.kwargs(),
             )
             flags = ["--start", float(first), "--end", float(second)]
         folder = host.new_output_dir(mode)
-        stem = f"{Path(audio).stem}_{mode}_seed{s.seed:06d}"
+        stem = seed_file_stem(f"{Path(audio).stem}_{mode}", s.seed)
         paths, png = write_result(
             pipe,
             folder,

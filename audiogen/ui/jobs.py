@@ -9,16 +9,13 @@ carrying the CLI's one-line message (without its ``error: `` prefix).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import os
-import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiogen.pipelines import checks
 from audiogen.pipelines.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.results import UIResult, command_line, write_result
@@ -49,11 +46,11 @@ class Sampling:
     sampler: str = "dpm++"
     audio_format: str = "wav"
 
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of the pipeline methods."""
-        return dict(
-            seed=self.seed, steps=self.steps, cfg_scale=self.cfg_scale, style=self.style, sampler=self.sampler
-        )
+    def config(self) -> Any:
+        """The :class:`~audiogen.pipelines.sampling.SamplingConfig` the pipeline methods take."""
+        from audiogen.pipelines.sampling import SamplingConfig
+
+        return SamplingConfig(self.seed, self.steps, self.cfg_scale, self.style, self.sampler, progress=True)
 
     def flags(self) -> list[Any]:
         """The CLI flags, for :func:`~audiogen.ui.results.command_line`."""
@@ -71,32 +68,21 @@ class Sampling:
         ]
 
 
-_CHECK_LOCK = threading.Lock()
-
-
 def cli_check(check: Any, *args: Any) -> Any:
-    """Run one of the CLI's checks (:mod:`audiogen.pipelines.checks`, which print ``error: ...`` and raise
-    ``typer.Exit``) and raise its message as :class:`UIError` instead; returns what it returns."""
-    import typer
+    """Run one of the shared checks (:mod:`audiogen.pipelines.checks`, which raise
+    :class:`~audiogen.errors.InputError`) and raise its message as :class:`UIError`; returns what it
+    returns."""
+    from audiogen.errors import InputError
 
-    with _CHECK_LOCK, contextlib.redirect_stderr(io.StringIO()) as err:
-        try:
-            return check(*args)
-        except typer.Exit as e:
-            lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("error: ")]
-            raise UIError(
-                lines[-1][len("error: ") :] if lines else f"invalid input (exit {e.exit_code})"
-            ) from e
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "style"
+    try:
+        return check(*args)
+    except InputError as e:
+        raise UIError(str(e)) from e
 
 
 def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
     for an empty style. Raises :class:`UIError`."""
-    from audiogen.pipelines import checks
     from audiogen.samplers.factory import SAMPLERS
 
     if s.seed is None or s.seed != int(s.seed):
@@ -171,14 +157,14 @@ def generate(
     num = int(num)
     with host.job(token):
         pipe = _pipeline(host, model, s.style)
-        result = _call_generate(pipe, float(seconds), num, s)
+        result = _value_errors(pipe, float(seconds), num, s.config())
         folder = host.new_output_dir("generate")
-        stem = _safe_name(s.style) if s.style else "any"
+        stem = checks.style_stem(s.style)
         seeds = [s.seed + i for i in range(num)]
         paths, png = write_result(
             pipe,
             folder,
-            [f"{stem}_seed{k:06d}" for k in seeds],
+            [checks.seed_file_stem(stem, k) for k in seeds],
             result.waveforms,
             result.mels,
             _titles(s, seeds, pipe, "generate"),
@@ -211,18 +197,6 @@ def generate(
     )
 
 
-def _call_generate(pipe: Any, seconds: float, num: int, s: Sampling) -> Any:
-    """``pipe(seconds, ...)``, or the windowed long-form path the CLI takes for long clips."""
-    kwargs = dict(num=num, progress=True, **s.kwargs())
-    try:
-        from audiogen.pipelines.longform import generate_long, is_long
-    except ImportError:
-        return _value_errors(pipe, seconds, **kwargs)
-    if is_long(pipe, pipe.latent_frames_for(round(seconds * pipe.sample_rate))):
-        return _value_errors(generate_long, pipe, seconds, **kwargs)[0]
-    return _value_errors(pipe, seconds, **kwargs)
-
-
 def _value_errors(fn: Any, *args: Any, prefix: str = "", **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
@@ -246,7 +220,6 @@ def loop(
         UIError: a bad input or model (the CLI's message).
         JobCancelled: the token was cancelled.
     """
-    from audiogen.pipelines import checks
     from audiogen.pipelines.loop import loop_samples
 
     for name, value, (low, high) in (  # the checks and messages of audiogen loop
@@ -276,17 +249,9 @@ def loop(
                 f"{bars:g} bars at {bpm:g} bpm is {samples} samples; this model's shortest loop is "
                 f"{granularity} samples ({granularity / pipe.sample_rate:.3f} s)"
             )
-        kwargs = dict(repeat=repeat, progress=True, fit="mel", **s.kwargs())
-        try:
-            from audiogen.pipelines.longform import is_long, loop_long
-        except ImportError:
-            is_long = None
-        if is_long is not None and is_long(pipe, pipe.loop_latent_frames(samples)):
-            result = _value_errors(loop_long, pipe, samples, **kwargs)[0]
-        else:
-            result = _value_errors(pipe.loop, samples=samples, **kwargs)
+        result = _value_errors(pipe.loop, samples=samples, repeat=repeat, fit="mel", sampling=s.config())
         folder = host.new_output_dir("loop")
-        stem = f"loop_{_safe_name(s.style) if s.style else 'any'}_seed{s.seed:06d}"
+        stem = checks.seed_file_stem(f"loop_{checks.style_stem(s.style)}", s.seed)
         paths, png = write_result(
             pipe,
             folder,
@@ -390,12 +355,11 @@ def variation(
             clip.waveform,
             clip.sample_rate,
             strength=float(strength),
-            progress=True,
+            sampling=s.config(),
             prefix=f"{audio}: ",
-            **s.kwargs(),
         )
         folder = host.new_output_dir("variation")
-        stem = f"{Path(audio).stem}_variation_seed{s.seed:06d}"
+        stem = checks.seed_file_stem(f"{Path(audio).stem}_variation", s.seed)
         paths, png = write_result(
             pipe,
             folder,

@@ -41,8 +41,8 @@ def long_file(tmp_path, monkeypatch):
     ("command", "code"),
     [
         (["variation", "{audio}", "--out", "{tmp}/v.wav", "--checkpoint", "{tmp}/no-model"], 2),
-        (["encode", "{audio}", "--out", "{tmp}/z.safetensors", "--checkpoint", "{tmp}/no-model"], 1),
-        (["reconstruct", "{audio}", "--out", "{tmp}/r.wav", "--vocoder", "{tmp}/no-model"], 1),
+        (["encode", "{audio}", "--out", "{tmp}/z.safetensors", "--checkpoint", "{tmp}/no-model"], 2),
+        (["reconstruct", "{audio}", "--out", "{tmp}/r.wav", "--vocoder", "{tmp}/no-model"], 2),
     ],
 )
 def test_long_input_is_refused_from_its_header_before_the_model_loads(long_file, tmp_path, command, code):
