@@ -99,6 +99,13 @@ STYLE = typer.Option(
     help=f"Style of the audio, one of the model's style names{styles_phrase()}; default: none "
     "(unconditional).",
 )
+NEGATIVE_STYLE = typer.Option(
+    None,
+    "--negative-style",
+    metavar="NAME",
+    help="A style to steer away from (needs --style, and a --cfg-scale other than 1): guidance pushes "
+    "from this style towards --style instead of from no style; default: none.",
+)
 SAMPLER = typer.Option("dpm++", "--sampler", metavar="NAME", help=f"Sampling method: {SAMPLER_NAMES}.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace output files that exist (otherwise: an error).")
 OUT_FILE = typer.Option(..., "--out", metavar="FILE", help="Audio file to write (.wav or .flac).")
@@ -119,6 +126,7 @@ SAMPLING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "cfg_scale": (float | None, CFG_SCALE),
     "style": (str | None, STYLE),
     "sampler": (str, SAMPLER),
+    "negative_style": (str | None, NEGATIVE_STYLE),
 }
 
 
@@ -242,6 +250,7 @@ __all__ = [
     "CHECKPOINT",
     "DEVICE",
     "LORA",
+    "NEGATIVE_STYLE",
     "OUT_FILE",
     "OVERWRITE",
     "PlainUsage",

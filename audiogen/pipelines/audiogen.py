@@ -140,7 +140,10 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
             raise ValueError(f"seed must be >= 0, got {sampling.seed}")
         if sampling.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampling.sampler!r}; choose one of {SAMPLERS}")
-        return Guidance(label=self.style_label(sampling.style), scale=cfg_scale, steps=steps)
+        negative = self.style_label(sampling.negative_style)
+        if negative is not None and sampling.style is None:
+            raise ValueError("a negative style needs a style to steer towards")
+        return Guidance(self.style_label(sampling.style), cfg_scale, steps, negative=negative)
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()

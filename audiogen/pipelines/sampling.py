@@ -43,6 +43,9 @@ class SamplingConfig:
         style: one of the model's style names, or ``None`` for unconditional generation.
         sampler: ``"dpm++"`` (DPM-Solver++ 2M), ``"ddim"`` or ``"euler"``.
         progress: a tqdm bar over the sampler steps.
+        negative_style: a style to steer away from: the unconditional branch of classifier-free
+            guidance gets this style's label instead of the null label, so guidance pushes from
+            it towards ``style`` (needs a ``style``; no effect at ``cfg_scale`` 1).
     """
 
     seed: int = 0
@@ -51,6 +54,7 @@ class SamplingConfig:
     style: str | None = None
     sampler: str = "dpm++"
     progress: bool = True
+    negative_style: str | None = None
 
     @classmethod
     def of(cls, sampling: SamplingConfig | None = None, **settings: Any) -> SamplingConfig:
@@ -99,18 +103,22 @@ class Guidance:
         label: the style's class index, or ``None`` (unconditional: no guidance).
         scale: the CFG scale (1 = none): ``uncond + scale * (cond - uncond)``.
         steps: the sampler steps the call runs.
+        negative: the negative style's class index: the label of the unconditional branch
+            (``None``: the denoiser's null label).
     """
 
     label: int | None
     scale: float
     steps: int
+    negative: int | None = None
 
     def labels(self, batch: int, device: Any) -> tuple[Any, Any]:
         """``(labels, uncond)``: the class labels ``(batch,)`` (``None``: unconditional) and the labels
         of CFG's unconditional branch (``None``: the denoiser's null label)."""
         from audiogen.pipelines.denoise import as_labels
 
-        return as_labels(self.label, batch, device), None
+        uncond = None if self.label is None else as_labels(self.negative, batch, device)
+        return as_labels(self.label, batch, device), uncond
 
 
 __all__ = ["MAX_CFG_SCALE", "MAX_SEED", "MAX_STEPS", "SAMPLER_NAMES", "Guidance", "SamplingConfig"]
