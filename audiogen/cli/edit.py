@@ -31,7 +31,10 @@ from audiogen.pipelines import checks
 from audiogen.pipelines.checks import MAX_SECONDS
 
 CROSSFADE = typer.Option(
-    0.1, "--crossfade", help="Seconds of equal-power crossfade on the kept side of each boundary (<= 0.5)."
+    0.1,
+    "--crossfade",
+    metavar="SECONDS",
+    help="Seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).",
 )
 STYLE = typer.Option(
     "auto",
@@ -47,6 +50,7 @@ STYLE = typer.Option(
 HARMONIZE = typer.Option(
     3,
     "--harmonize",
+    metavar="PASSES",
     help=(
         "Passes per sampler step (RePaint's resampling): each step but the last is noised back and "
         "taken again, so the new audio agrees better with the kept audio; 1 = off. Each extra pass "

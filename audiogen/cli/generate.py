@@ -76,16 +76,21 @@ def _report(waveform: Any, pipeline: Any, places: Any, scale: float = 1.0) -> No
 
 @sampling_options(seed=SEEDS)
 def generate(
-    seconds: float = typer.Option(10.0, "--seconds", help="Clip length in seconds (0 < S <= 600)."),
+    seconds: float = typer.Option(
+        10.0, "--seconds", metavar="SECONDS", help="Clip length in seconds, more than 0 and at most 600."
+    ),
     num: int = typer.Option(1, "--num", metavar="N", help="Number of clips."),
     sampling: Any = None,
-    out: Path = typer.Option(Path("generated"), "--out", help="Output folder."),
+    out: Path = typer.Option(Path("generated"), "--out", metavar="DIR", help="Output folder."),
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,
-    audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
+    audio_format: str = typer.Option("wav", "--format", metavar="FORMAT", help="Audio format: wav or flac."),
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
     batch_size: int = typer.Option(
-        4, "--batch-size", help="Clips generated at once (at most 256, and at most 600 s of audio)."
+        4,
+        "--batch-size",
+        metavar="N",
+        help="Clips generated at once (at most 256, and at most 600 s of audio).",
     ),
     overwrite: bool = OVERWRITE,
     report: bool = REPORT,
@@ -161,10 +166,12 @@ def generate(
 
 @sampling_options()
 def loop(
-    bars: float = typer.Option(..., "--bars", help="Loop length in bars."),
-    bpm: float = typer.Option(..., "--bpm", help="Tempo in beats per minute."),
-    beats_per_bar: float = typer.Option(4.0, "--beats-per-bar", help="Beats per bar."),
-    repeat: int = typer.Option(1, "--repeat", help="Write the loop this many times back to back."),
+    bars: float = typer.Option(..., "--bars", metavar="BARS", help="Loop length in bars."),
+    bpm: float = typer.Option(..., "--bpm", metavar="BPM", help="Tempo in beats per minute."),
+    beats_per_bar: float = typer.Option(4.0, "--beats-per-bar", metavar="BEATS", help="Beats per bar."),
+    repeat: int = typer.Option(
+        1, "--repeat", metavar="N", help="Write the loop this many times back to back."
+    ),
     out: Path = OUT_FILE,
     sampling: Any = None,
     checkpoint: Path = CHECKPOINT,
@@ -172,6 +179,7 @@ def loop(
     fit: str = typer.Option(
         "mel",
         "--fit",
+        metavar="HOW",
         help="mel: re-time the periodic mel to the nearest whole frame count, then resample the rest "
         "(pitch kept within a few cents); resample: resample the generated period (pitch shifts).",
     ),
@@ -188,9 +196,8 @@ def loop(
     achievable period nearest to the exact length, then fitted to it: with --fit mel (default) the
     periodic mel is re-timed to the nearest whole number of frames (tempo changes by the printed
     stretch, pitch does not) and the last fraction of a hop is resampled (pitch ratio within
-    hop / 2L, ±2.5 cents for a 4 s loop at 22050 Hz, hop 256); with --fit resample the generated
-    period is resampled, shifting pitch by up to half the period granularity over the length
-    (4096 samples for the default model: up to 2.3 % for a 4 s loop).
+    hop / 2L, a few cents); with --fit resample the generated period is resampled, shifting pitch
+    by up to half the period granularity over the length. The printed ratios say how much.
     """
     import math
 
@@ -260,7 +267,12 @@ def loop(
 @sampling_options()
 def variation(
     audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to vary."),
-    strength: float = typer.Option(0.5, "--strength", help="0 = reconstruct the input, 1 = a new clip."),
+    strength: float = typer.Option(
+        0.5,
+        "--strength",
+        metavar="STRENGTH",
+        help="How far from the input, 0 to 1: 0 = the input re-synthesised, 1 = a new clip.",
+    ),
     out: Path = OUT_FILE,
     sampling: Any = None,
     checkpoint: Path = CHECKPOINT,
