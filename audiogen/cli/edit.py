@@ -21,6 +21,7 @@ from audiogen.cli.options import (
     OUT_FILE,
     OVERWRITE,
     load_pipeline,
+    option_group,
     resolve_device,
     sampling_options,
     save,
@@ -88,31 +89,47 @@ def _load_input(audio: Path) -> Any:
     return clip
 
 
-def _checked_options(crossfade: float, harmonize: int, device: str) -> str:
-    """Check ``--crossfade`` and ``--harmonize``; returns the torch device of ``--device``."""
-    if not 0 <= crossfade <= 0.5:
-        raise InputError(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
-    if harmonize < 1:
-        raise InputError(f"--harmonize must be at least 1 pass, got {harmonize}")
-    return resolve_device(device)
+#: The options ``extend`` and ``inpaint`` share besides the sampling ones (:func:`option_group`).
+EDIT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "out": (Path, OUT_FILE),
+    "checkpoint": (Path | None, CHECKPOINT),
+    "device": (str, DEVICE),
+    "crossfade": (float, CROSSFADE),
+    "harmonize": (int, HARMONIZE),
+    "match_level": (bool, MATCH_LEVEL),
+    "report": (bool, REPORT),
+    "overwrite": (bool, OVERWRITE),
+}
 
 
-def _run(method: str, audio: Path, clip: Any, args: tuple, sampling: Any, options: dict[str, Any]) -> Any:
-    """Load the model, resolve ``--style`` (auto / none), run ``pipeline.<method>``; ``(result,
-    pipeline, note)``. ``options``: checkpoint, device, and the editing options of the method."""
+def _load_checked(audio: Path, edit: dict[str, Any]) -> Any:
+    """Check ``--crossfade``, ``--harmonize`` and ``--device``; decode AUDIO."""
+    if not 0 <= edit["crossfade"] <= 0.5:
+        raise InputError(f"--crossfade must be in [0, 0.5] seconds, got {edit['crossfade']}")
+    if edit["harmonize"] < 1:
+        raise InputError(f"--harmonize must be at least 1 pass, got {edit['harmonize']}")
+    edit["device"] = resolve_device(edit["device"])
+    return _load_input(audio)
+
+
+def _edit(method: str, audio: Path, clip: Any, args: tuple, sampling: Any, edit: dict[str, Any]) -> None:
+    """Check ``--out``, load the model, resolve ``--style`` (auto / none), run ``pipeline.<method>``
+    and write the result (:func:`_finish`)."""
     import dataclasses
 
-    checkpoint, dev = options.pop("checkpoint"), options.pop("device")
-    style = sampling.style
+    checks.check_out_file(edit["out"], edit["overwrite"])
+    checkpoint, style = edit["checkpoint"], sampling.style
     named = None if style in ("auto", "none") else style
-    pipeline = load_pipeline(checkpoint, dev, dataclasses.replace(sampling, style=named))
+    pipeline = load_pipeline(checkpoint, edit["device"], dataclasses.replace(sampling, style=named))
     style, note = _resolve_style(style, checkpoint, pipeline, clip)
     sampling = dataclasses.replace(sampling, style=style)
+    options = {k: edit[k] for k in ("crossfade", "harmonize", "match_level")}
     try:
         result = getattr(pipeline, method)(clip.waveform[None], clip.sample_rate, *args, sampling, **options)
     except ValueError as e:
         raise InputError(f"{audio}: {e}") from e
-    return result, pipeline, note
+    what = {"extend": "extended", "inpaint": "inpainted"}[method]
+    _finish(result, pipeline, edit["out"], edit["report"], f"{what}, seed {sampling.seed}", note)
 
 
 def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any) -> tuple[str | None, str]:
@@ -160,6 +177,7 @@ def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str, note
     allow_fast_exit()  # the output is written and closed
 
 
+@option_group("edit", EDIT_OPTIONS)
 @sampling_options(style=STYLE)
 def extend(
     audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to continue."),
@@ -169,15 +187,8 @@ def extend(
     before: float = typer.Option(
         0.0, "--before", metavar="SECONDS", help="Seconds of new audio before the input (outpainting)."
     ),
-    out: Path = OUT_FILE,
     sampling: Any = None,
-    checkpoint: Path = CHECKPOINT,
-    device: str = DEVICE,
-    crossfade: float = CROSSFADE,
-    harmonize: int = HARMONIZE,
-    match_level: bool = MATCH_LEVEL,
-    report: bool = REPORT,
-    overwrite: bool = OVERWRITE,
+    edit: Any = None,
 ) -> None:
     """Write AUDIO continued by --seconds (and/or preceded by --before seconds of new audio) to OUT.
 
@@ -189,20 +200,16 @@ def extend(
             raise InputError(f"{name} must be a non-negative number of seconds, got {value}")
     if seconds == 0 and before == 0:
         raise InputError("give --seconds S (new audio after the input) and/or --before S (before it)")
-    dev = _checked_options(crossfade, harmonize, device)
-    clip = _load_input(audio)
+    clip = _load_checked(audio, edit)
     if clip.duration + seconds + before > MAX_SECONDS:
         raise InputError(
             f"{audio}: the result would be {clip.duration + seconds + before:.1f} s; "
             f"the limit is {MAX_SECONDS:g} s"
         )
-    checks.check_out_file(out, overwrite)
-    options = dict(checkpoint=checkpoint, device=dev, crossfade=crossfade, harmonize=harmonize,
-                   match_level=match_level)  # fmt: skip
-    result, pipeline, note = _run("extend", audio, clip, (seconds, before), sampling, options)
-    _finish(result, pipeline, out, report, f"extended, seed {sampling.seed}", note)
+    _edit("extend", audio, clip, (seconds, before), sampling, edit)
 
 
+@option_group("edit", EDIT_OPTIONS)
 @sampling_options(style=STYLE)
 def inpaint(
     audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to edit."),
@@ -212,27 +219,15 @@ def inpaint(
     end: float = typer.Option(
         ..., "--end", metavar="SECONDS", help="End of the span to regenerate, seconds (exclusive)."
     ),
-    out: Path = OUT_FILE,
     sampling: Any = None,
-    checkpoint: Path = CHECKPOINT,
-    device: str = DEVICE,
-    crossfade: float = CROSSFADE,
-    harmonize: int = HARMONIZE,
-    match_level: bool = MATCH_LEVEL,
-    report: bool = REPORT,
-    overwrite: bool = OVERWRITE,
+    edit: Any = None,
 ) -> None:
     """Regenerate the span [--start, --end) seconds of AUDIO, keep the rest, write it to OUT."""
     if not (math.isfinite(start) and math.isfinite(end)):
         raise InputError(f"--start and --end must be finite seconds, got {start} and {end}")
     if start >= end:
         raise InputError(f"--start ({start:g} s) must be before --end ({end:g} s)")
-    dev = _checked_options(crossfade, harmonize, device)
-    clip = _load_input(audio)
+    clip = _load_checked(audio, edit)
     if start < 0 or end > clip.duration:
         raise InputError(f"the span [{start:g}, {end:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
-    checks.check_out_file(out, overwrite)
-    options = dict(checkpoint=checkpoint, device=dev, crossfade=crossfade, harmonize=harmonize,
-                   match_level=match_level)  # fmt: skip
-    result, pipeline, note = _run("inpaint", audio, clip, (start, end), sampling, options)
-    _finish(result, pipeline, out, report, f"inpainted, seed {sampling.seed}", note)
+    _edit("inpaint", audio, clip, (start, end), sampling, edit)

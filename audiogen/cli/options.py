@@ -130,15 +130,18 @@ SAMPLING_OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def sampling_options(**overrides: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a command the sampling options of :data:`SAMPLING_OPTIONS` in place of its ``sampling``
-    parameter; the command is called with ``sampling=SamplingConfig(...)`` (range-checked, see
-    :meth:`~audiogen.pipelines.sampling.SamplingConfig.checked`).
+def option_group(
+    name: str,
+    table: dict[str, tuple[Any, Any]],
+    build: Callable[[dict[str, Any]], Any] = dict,
+    **overrides: Any,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the options of ``table`` (parameter name → (type, typer option)) in place of
+    its parameter ``name``, which receives ``build(their values)``.
 
-    ``overrides``: field → another option for this command (e.g. ``seed=SEEDS``, or ``style`` with
-    another default).
+    ``overrides``: parameter → another option for this command (e.g. ``seed=SEEDS``).
     """
-    table = {name: (kind, overrides.get(name, option)) for name, (kind, option) in SAMPLING_OPTIONS.items()}
+    table = {key: (kind, overrides.get(key, option)) for key, (kind, option) in table.items()}
 
     def wrap(command: Callable[..., Any]) -> Callable[..., Any]:
         hints = typing.get_type_hints(command)
@@ -146,19 +149,17 @@ def sampling_options(**overrides: Any) -> Callable[[Callable[..., Any]], Callabl
             p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
             for p in inspect.signature(command).parameters.values()
         ]
-        at = [p.name for p in params].index("sampling")
+        at = [p.name for p in params].index(name)
         added = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
-            for name, (kind, option) in table.items()
+            inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+            for key, (kind, option) in table.items()
         ]
         params = params[:at] + added + params[at + 1 :]
 
         @functools.wraps(command)
         def run(**kwargs: Any) -> Any:
-            from audiogen.pipelines.sampling import SamplingConfig
-
-            values = {name: kwargs.pop(name) for name in table}
-            return command(sampling=SamplingConfig(**values).checked(), **kwargs)
+            values = {key: kwargs.pop(key) for key in table}
+            return command(**{name: build(values)}, **kwargs)
 
         del run.__wrapped__  # typer reads the signature below, not the command's
         run.__signature__ = inspect.Signature(params, return_annotation=None)
@@ -166,6 +167,21 @@ def sampling_options(**overrides: Any) -> Callable[[Callable[..., Any]], Callabl
         return run
 
     return wrap
+
+
+def _sampling_config(values: dict[str, Any]) -> Any:
+    from audiogen.pipelines.sampling import SamplingConfig
+
+    return SamplingConfig(**values).checked()
+
+
+def sampling_options(**overrides: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the sampling options of :data:`SAMPLING_OPTIONS` in place of its ``sampling``
+    parameter; the command is called with ``sampling=SamplingConfig(...)`` (range-checked, see
+    :meth:`~audiogen.pipelines.sampling.SamplingConfig.checked`). ``overrides`` as
+    :func:`option_group`.
+    """
+    return option_group("sampling", SAMPLING_OPTIONS, _sampling_config, **overrides)
 
 
 def resolve_device(device: str) -> str:
@@ -260,6 +276,7 @@ __all__ = [
     "STEPS",
     "STYLE",
     "bundled_styles",
+    "option_group",
     "styles_phrase",
     "load_pipeline",
     "resolve_device",

@@ -51,7 +51,7 @@ from audiogen.training.adversarial import (
     zero_loss,
 )
 from audiogen.training.losses import kl_loss, mel_l1_loss, mel_l2_loss
-from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput, split_datasets
+from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput
 
 
 @dataclass(frozen=True)
@@ -230,16 +230,9 @@ class AutoencoderTask(Task):
         Raises:
             ValueError: if the training split is empty (or as the datasets raise).
         """
-        d = self.data_config
         entries = self._entries()
-        cache = self._mel_cache_dir(entries) if d.source == "mel_cache" else None
-        return split_datasets(
-            entries,
-            d.train_split,
-            d.val_split,
-            lambda es, split, train: self._dataset(es, split, train=train, cache=cache),
-            d.manifest or d.audio_dir,
-        )
+        cache = self._mel_cache_dir(entries) if self.data_config.source == "mel_cache" else None
+        return self._split_datasets(entries, cache=cache)
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models and put the log-mel front end on the device."""

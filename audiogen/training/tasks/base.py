@@ -300,6 +300,22 @@ class Task:
             )
         }
 
+    def _split_datasets(self, entries: list[Any], **dataset_kwargs: Any) -> Datasets:
+        """``entries`` split by ``data.train_split`` / ``data.val_split`` (:func:`split_datasets`),
+        each part built by ``self._dataset(entries, split, train=..., **dataset_kwargs)``.
+
+        Raises:
+            ValueError: if the training split is empty (or as the datasets raise).
+        """
+        d = self.data_config
+        return split_datasets(
+            entries,
+            d.train_split,
+            d.val_split,
+            lambda es, split, train: self._dataset(es, split, train=train, **dataset_kwargs),
+            d.manifest or d.audio_dir,
+        )
+
     def build_datasets(self) -> Datasets:
         """Training (and validation) datasets."""
         raise NotImplementedError

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from audiogen.samplers.factory import SAMPLERS
-from audiogen.training.tasks.base import Datasets, split_datasets
+from audiogen.training.tasks.base import Datasets
 
 
 @dataclass(frozen=True)
@@ -260,13 +260,6 @@ class LatentData:
         Raises:
             ValueError: if the training split is empty (or as the datasets raise).
         """
-        d = self.data_config
         entries = self._entries()
-        cache = self.build_latent_cache(entries) if d.source == "latent_cache" else None
-        return split_datasets(
-            entries,
-            d.train_split,
-            d.val_split,
-            lambda es, split, train: self._dataset(es, split, train=train, cache=cache),
-            d.manifest or d.audio_dir,
-        )
+        cache = self.build_latent_cache(entries) if self.data_config.source == "latent_cache" else None
+        return self._split_datasets(entries, cache=cache)

@@ -70,7 +70,6 @@ from audiogen.training.tasks.base import (
     ValidationOutput,
     apply_random_gain,
     check_gain_db,
-    split_datasets,
 )
 
 
@@ -281,15 +280,7 @@ class VocoderTask(Task):
         Raises:
             ValueError: if the training split is empty (or as the datasets raise).
         """
-        d = self.data_config
-        entries = self._entries()
-        return split_datasets(
-            entries,
-            d.train_split,
-            d.val_split,
-            lambda es, split, train: self._dataset(es, split, train=train),
-            d.manifest or d.audio_dir,
-        )
+        return self._split_datasets(self._entries())
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the log-mel front end and the losses on the device."""
