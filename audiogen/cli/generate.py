@@ -203,24 +203,9 @@ def loop(
 
     from audiogen.pipelines.loop import loop_samples
 
-    for name, value, (low, high) in (
-        ("--bars", bars, (0.0, checks.MAX_BARS)),
-        ("--bpm", bpm, checks.BPM_RANGE),
-        ("--beats-per-bar", beats_per_bar, checks.BEATS_PER_BAR_RANGE),
-    ):
-        if not (math.isfinite(value) and value > 0 and low <= value <= high):
-            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
-            raise InputError(f"{name} must be a positive number in {span}, got {value}")
-    if repeat < 1:
-        raise InputError(f"--repeat must be >= 1, got {repeat}")
+    checks.check_loop_length(bars, bpm, beats_per_bar, repeat)
     if fit not in ("mel", "resample"):
         raise InputError(f"--fit must be mel or resample, got {fit!r}")
-    seconds = bars * beats_per_bar * 60.0 / bpm
-    if seconds * repeat > MAX_SECONDS:
-        raise InputError(
-            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.4g} s; "
-            f"the limit is {MAX_SECONDS:g} s"
-        )
     dev = resolve_device(device)
     checks.check_out_file(out, overwrite)
     pipeline = load_pipeline(checkpoint, dev, sampling, lora)

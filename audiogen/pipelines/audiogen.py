@@ -33,7 +33,6 @@ through :mod:`audiogen.hub` (its module docstring shows the layout).
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from audiogen.pipelines.denoise import (
     sample_latents,
 )
 from audiogen.pipelines.lora import LoraMixin
-from audiogen.pipelines.outputs import GenerationResult, LongReportPlaces, LoopResult, StageTimings, _sync
+from audiogen.pipelines.outputs import GenerationResult, LongReportPlaces, LoopResult, StageTimings
 from audiogen.pipelines.sampling import Guidance, SamplingConfig
 from audiogen.pipelines.stages import PipelineStages
 from audiogen.pipelines.windows import WINDOW_SECONDS, decode_chunked, vocode_chunked, windowed
@@ -182,8 +181,7 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
         sampling = SamplingConfig.of(sampling, **settings)
         guidance = self.check_inputs(sampling, num, seconds)
         num_samples = round(seconds * self.sample_rate)
-        device, timings = self.device, StageTimings()
-        start = time.perf_counter()
+        device, timings = self.device, StageTimings().start(self.device)
         # 2. the sampler and its timesteps
         scheduler = make_sampler(sampling.sampler, self.scheduler)
         shape = (num, self.denoiser.config.latent_dim, self.latent_frames_for(num_samples))
@@ -199,20 +197,15 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
             denoiser, scheduler, latents, scheduler.timesteps, labels, guidance.scale, generators,
             circular=False, progress=sampling.progress, uncond_labels=uncond,
         )  # fmt: skip
-        _sync(device)
-        t1 = time.perf_counter()
+        timings.lap("denoise")
         # 5. decode: latent → log-mel
         mel = decode_chunked(self, latents)
-        _sync(device)
-        t2 = time.perf_counter()
+        timings.lap("decode")
         # 6. vocode: log-mel → waveform, cropped to the exact length
         waveforms, joints = vocode_chunked(self, mel)
         waveforms = waveforms[..., :num_samples]
-        _sync(device)
-        t3 = time.perf_counter()
+        timings.lap("vocode")
         # 7. the result
-        timings.denoise, timings.decode, timings.vocode = t1 - start, t2 - t1, t3 - t2
-        timings.total = t3 - start
         frames = min(mel.shape[-1], num_samples // self.hop_length + 1)
         spl = self.samples_per_latent_frame
         places = None
@@ -294,10 +287,9 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
         guidance = self.check_inputs(sampling, num, seconds, samples=samples, repeat=repeat, fit=fit)
         if seconds is not None:
             samples = round(seconds * self.sample_rate)
-        device, timings = self.device, StageTimings()
+        device, timings = self.device, StageTimings().start(self.device)
         latent_frames = self.loop_latent_frames(samples)
         period = latent_frames * self.samples_per_latent_frame
-        start = time.perf_counter()
         # 2.-4. sampler, noise, circular denoising (windows round the circle if long)
         denoiser = windowed(self, window_seconds)
         labels, uncond = guidance.labels(num, device)
@@ -313,25 +305,19 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
             num_inference_steps=guidance.steps,
             uncond_labels=uncond,
         )
-        _sync(device)
-        t1 = time.perf_counter()
+        timings.lap("denoise")
         # 5. decode round the circle, then re-time the mel to the loop length (fit="mel")
         mel = decode_chunked(self, latents, circular=True).float()
         if fit == "mel":
             mel = periodic_stretch(mel, max(1, round(samples / self.hop_length)))
-        _sync(device)
-        t2 = time.perf_counter()
+        timings.lap("decode")
         # 6. vocode round the circle
         one_period, joints = vocode_chunked(self, mel, circular=True)
-        _sync(device)
-        t3 = time.perf_counter()
+        timings.lap("vocode")
         # 7. resample the period to exactly L samples, tile it
         one_loop = periodic_resample(one_period.float(), samples)
         waveforms = einops_repeat(one_loop, "b c n -> b c (r n)", r=repeat)
-        _sync(device)
-        t4 = time.perf_counter()
-        timings.denoise, timings.decode, timings.vocode = t1 - start, t2 - t1, t3 - t2
-        timings.resample, timings.total = t4 - t3, t4 - start
+        timings.lap("resample")
         spl = self.samples_per_latent_frame
         long = latent_frames > denoiser.size
         return LoopResult(
@@ -397,8 +383,7 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
                 f"{tuple(waveform.shape)} {waveform.dtype}"
             )
         guidance = self.check_inputs(sampling, 1, strength=strength)
-        device, timings = self.device, StageTimings()
-        start = time.perf_counter()
+        device, timings = self.device, StageTimings().start(self.device)
         mono = resample(convert_channels(waveform.float().cpu(), 1), sample_rate, self.sample_rate)
         num_samples = mono.shape[-1]
         if num_samples < self.hop_length:
@@ -409,8 +394,7 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
         mel = LogMelSpectrogram(self.mel_config).to(device)(mono.to(device)).mel  # (1, n_mels, frames)
         latent = encode_chunked(self, mel)
         del mono
-        _sync(device)
-        t0 = time.perf_counter()
+        timings.lap("encode")
         # 3. noise to `strength`, denoise from there
         labels, uncond = guidance.labels(1, device)
         latents = noise_and_denoise(
@@ -425,17 +409,12 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
             num_inference_steps=guidance.steps,
             uncond_labels=uncond,
         )
-        _sync(device)
-        t1 = time.perf_counter()
+        timings.lap("denoise")
         # 4. decode and vocode (in chunks), cropped to the input's length
         out_mel = decode_chunked(self, latents)[..., : mel.shape[-1]]
-        _sync(device)
-        t2 = time.perf_counter()
+        timings.lap("decode")
         wav = vocode_chunked(self, out_mel.float())[0][..., :num_samples]
-        _sync(device)
-        t3 = time.perf_counter()
-        timings.encode, timings.denoise, timings.decode = t0 - start, t1 - t0, t2 - t1
-        timings.vocode, timings.total = t3 - t2, t3 - start
+        timings.lap("vocode")
         return GenerationResult(
             waveforms=wav.float().cpu(),
             sample_rate=self.sample_rate,
@@ -457,15 +436,14 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
     ) -> Any:
         """Continue ``waveform (batch, channels, samples)``: ``seconds`` after it, ``before`` seconds before.
 
-        ``options``: the editing options of :func:`audiogen.pipelines.inpaint.extend` (crossfade,
-        ramp, window_seconds, harmonize, match_level) and any :class:`SamplingConfig` field. See
-        there for the result and errors.
+        ``options``: the fields of :class:`~audiogen.pipelines.inpaint.EditOptions` (crossfade,
+        ramp, window_seconds, harmonize, match_level) and of :class:`SamplingConfig`. See
+        :func:`audiogen.pipelines.inpaint.extend` for the result and errors.
         """
         from audiogen.pipelines.inpaint import extend
 
-        sampling, options = self._split(sampling, options)
-        guidance = self.check_inputs(sampling, waveform.shape[0] if waveform.dim() == 3 else 1)
-        return extend(self, waveform, sample_rate, seconds, before, sampling, guidance, **options)
+        settings = self._edit_settings(waveform, sampling, options)
+        return extend(self, waveform, sample_rate, seconds, before, *settings)
 
     def inpaint(
         self,
@@ -482,16 +460,18 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
         """
         from audiogen.pipelines.inpaint import inpaint
 
-        sampling, options = self._split(sampling, options)
-        guidance = self.check_inputs(sampling, waveform.shape[0] if waveform.dim() == 3 else 1)
-        return inpaint(self, waveform, sample_rate, start, end, sampling, guidance, **options)
+        settings = self._edit_settings(waveform, sampling, options)
+        return inpaint(self, waveform, sample_rate, start, end, *settings)
 
-    @staticmethod
-    def _split(sampling: SamplingConfig | None, options: dict[str, Any]) -> tuple[SamplingConfig, dict]:
-        """``(sampling with the SamplingConfig fields of options, the other options)``."""
+    def _edit_settings(self, waveform: torch.Tensor, sampling: SamplingConfig | None, options: dict) -> tuple:
+        """``(sampling, guidance, EditOptions)`` of an edit: the :class:`SamplingConfig` fields of
+        ``options`` replace ``sampling``'s, the rest are :class:`EditOptions`; checked."""
+        from audiogen.pipelines.inpaint import EditOptions
+
         names = SamplingConfig.field_names()
-        settings = {k: v for k, v in options.items() if k in names}
-        return SamplingConfig.of(sampling, **settings), {k: v for k, v in options.items() if k not in names}
+        sampling = SamplingConfig.of(sampling, **{k: v for k, v in options.items() if k in names})
+        guidance = self.check_inputs(sampling, waveform.shape[0] if waveform.dim() == 3 else 1)
+        return sampling, guidance, EditOptions(**{k: v for k, v in options.items() if k not in names})
 
 
 def load_pretrained(

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_SECONDS",
     "MAX_SEED",
     "check_input_audio",
+    "check_loop_length",
     "check_number",
     "check_out_dir",
     "check_out_file",
@@ -103,6 +104,34 @@ def check_seed(seed: int, count: int = 1) -> None:
         InputError: with the range in the message.
     """
     SamplingConfig(seed=seed).checked(count)
+
+
+def check_loop_length(bars: Any, bpm: Any, beats_per_bar: Any, repeat: Any) -> float:
+    """Check a loop's ``--bars``, ``--bpm``, ``--beats-per-bar`` and ``--repeat`` (the tiled length at
+    most :data:`MAX_SECONDS`); returns one loop's length in seconds.
+
+    Raises:
+        InputError: a value missing, out of range, or a loop too long.
+    """
+    import math
+
+    for name, value, (low, high) in (
+        ("--bars", bars, (0.0, MAX_BARS)),
+        ("--bpm", bpm, BPM_RANGE),
+        ("--beats-per-bar", beats_per_bar, BEATS_PER_BAR_RANGE),
+    ):
+        if value is None or not (math.isfinite(value) and value > 0 and low <= value <= high):
+            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
+            raise InputError(f"{name} must be a positive number in {span}, got {value}")
+    if repeat is None or repeat < 1:
+        raise InputError(f"--repeat must be >= 1, got {repeat}")
+    seconds = bars * beats_per_bar * 60.0 / bpm
+    if seconds * repeat > MAX_SECONDS:
+        raise InputError(
+            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.4g} s; "
+            f"the limit is {MAX_SECONDS:g} s"
+        )
+    return seconds
 
 
 def _nearest_existing(path: Path) -> Path:

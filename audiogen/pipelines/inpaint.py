@@ -37,7 +37,6 @@ Long timelines are denoised in overlapping windows (:class:`~audiogen.pipelines.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +97,44 @@ class EditResult:
     def num_samples(self) -> int:
         """Samples per clip."""
         return int(self.waveforms.shape[-1])
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How :func:`extend` and :func:`inpaint` join the new audio to the kept audio.
+
+    Attributes:
+        crossfade: seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).
+        ramp: kept latent frames per boundary whose replacement weight ramps down.
+        window_seconds: denoising window (longer timelines use overlapping windows).
+        harmonize: passes per sampler step (RePaint's resampling ``r``, module docstring step 3);
+            1 = plain replacement, each extra pass costs one more denoiser run per step.
+        match_level: bring the new audio to the RMS level of the input next to it
+            (:func:`audiogen.pipelines.edit_levels.match_levels`).
+    """
+
+    crossfade: float = CROSSFADE_SECONDS
+    ramp: int = RAMP_FRAMES
+    window_seconds: float = 10.0
+    harmonize: int = HARMONIZE_PASSES
+    match_level: bool = True
+
+    def checked(self) -> EditOptions:
+        """Returns ``self``.
+
+        Raises:
+            ValueError: a crossfade, ramp or harmonize out of range.
+        """
+        if not 0 <= self.crossfade <= MAX_CROSSFADE_SECONDS:
+            raise ValueError(
+                f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {self.crossfade}"
+            )
+        if self.ramp < 0:
+            raise ValueError(f"ramp must be >= 0 latent frames, got {self.ramp}")
+        h = self.harmonize
+        if isinstance(h, bool) or int(h) != h or h < 1:
+            raise ValueError(f"harmonize must be a whole number of passes >= 1, got {h!r}")
+        return self
 
 
 def _mask(total: int, kept_frames: list[tuple[int, int, bool, bool]], ramp: int) -> torch.Tensor:
@@ -188,26 +225,17 @@ def _edit(
     span: tuple[int, int] | None,
     sampling: SamplingConfig,
     guidance: Guidance,
-    crossfade: float,
-    ramp: int,
-    window_seconds: float,
-    harmonize: int,
-    match_level: bool,
+    options: EditOptions,
 ) -> EditResult:
     """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
     from audiogen.audio.features import LogMelSpectrogram
-    from audiogen.pipelines.outputs import StageTimings, _sync
+    from audiogen.pipelines.outputs import StageTimings
     from audiogen.pipelines.windows import decode_chunked, vocode_chunked
 
-    if not 0 <= crossfade <= MAX_CROSSFADE_SECONDS:
-        raise ValueError(f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {crossfade}")
-    if ramp < 0:
-        raise ValueError(f"ramp must be >= 0 latent frames, got {ramp}")
-    if isinstance(harmonize, bool) or int(harmonize) != harmonize or harmonize < 1:
-        raise ValueError(f"harmonize must be a whole number of passes >= 1, got {harmonize!r}")
+    options.checked()
     batch, n = audio.shape[0], audio.shape[-1]
-    spl, device, timings = stages.samples_per_latent_frame, stages.device, StageTimings()
-    start_time = time.perf_counter()
+    spl, device = stages.samples_per_latent_frame, stages.device
+    timings = StageTimings().start(device)
 
     # the timeline: `lead` samples (whole latent frames) of new audio, the input, `after` samples
     q = math.ceil(before / spl)
@@ -235,20 +263,18 @@ def _edit(
         for a, b in kept_timeline
         if b > a
     ]
-    mask = _mask(total, kept_frames, ramp)
+    mask = _mask(total, kept_frames, options.ramp)
     if not bool((mask < 1).any()):
         raise ValueError("nothing to generate: the edited span covers no whole latent frame")
-    _sync(device)
-    t0 = time.perf_counter()
-    latents = _denoise_replacing(stages, known, mask, sampling, guidance, window_seconds, int(harmonize))
-    _sync(device)
-    t1 = time.perf_counter()
+    timings.lap("encode")
+    latents = _denoise_replacing(
+        stages, known, mask, sampling, guidance, options.window_seconds, int(options.harmonize)
+    )
+    timings.lap("denoise")
     mel_out = decode_chunked(stages, latents)
-    _sync(device)
-    t2 = time.perf_counter()
+    timings.lap("decode")
     wav, _ = vocode_chunked(stages, mel_out)
-    _sync(device)
-    t3 = time.perf_counter()
+    timings.lap("vocode")
     offset = lead - before
     out = wav[..., offset : offset + out_len].float().cpu().clone()
     if out.shape[-1] < out_len:  # cannot happen with latent_frames_for, kept as a guard
@@ -265,9 +291,9 @@ def _edit(
     edited += [(before + n, out_len)] if after else []
     edited += [(before + span[0], before + span[1])] if span is not None else []
     boundaries = sorted({p for a, b in kept for p in (a, b) if 0 < p < out_len})
-    fade = round(crossfade * stages.sample_rate)
+    fade = round(options.crossfade * stages.sample_rate)
     source = audio.cpu()
-    if match_level:
+    if options.match_level:
         from audiogen.pipelines.edit_levels import match_levels
 
         out = match_levels(out, source, before, kept, edited, stages.sample_rate)
@@ -287,10 +313,7 @@ def _edit(
             out[..., b - length : b] = (
                 out[..., b - length : b] * fade_out + synth[..., b - length : b] * fade_in
             )
-    _sync(device)
-    t4 = time.perf_counter()
-    timings.encode, timings.denoise, timings.decode = t0 - start_time, t1 - t0, t2 - t1
-    timings.vocode, timings.resample, timings.total = t3 - t2, t4 - t3, t4 - start_time
+    timings.lap("resample")
     return EditResult(
         waveforms=out,
         sample_rate=stages.sample_rate,
@@ -315,12 +338,7 @@ def extend(
     before: float,
     sampling: SamplingConfig,
     guidance: Guidance,
-    *,
-    crossfade: float = CROSSFADE_SECONDS,
-    ramp: int = RAMP_FRAMES,
-    window_seconds: float = 10.0,
-    harmonize: int = HARMONIZE_PASSES,
-    match_level: bool = True,
+    options: EditOptions,
 ) -> EditResult:
     """Continue ``waveform`` by ``seconds`` after it and/or ``before`` seconds before it (outpainting).
 
@@ -337,13 +355,7 @@ def extend(
         sampling: the sampling settings; guidance: what
             :meth:`AudioGenPipeline.check_inputs <audiogen.pipelines.audiogen.AudioGenPipeline.check_inputs>`
             made of them.
-        crossfade: seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).
-        ramp: kept latent frames per boundary whose replacement weight ramps down.
-        window_seconds: denoising window (longer timelines use overlapping windows).
-        harmonize: passes per sampler step (RePaint's resampling ``r``, module docstring step 3);
-            1 = plain replacement, each extra pass costs one more denoiser run per step.
-        match_level: bring the new audio to the RMS level of the input next to it
-            (:func:`audiogen.pipelines.edit_levels.match_levels`).
+        options: the :class:`EditOptions` (crossfade, ramp, window, harmonize, level matching).
 
     Returns:
         :class:`EditResult` with ``waveforms (batch, 1, before + n + after)`` samples.
@@ -362,8 +374,7 @@ def extend(
             f"extend: {seconds + before:g} s of new audio is shorter than one latent frame "
             f"({stages.samples_per_latent_frame / stages.sample_rate:.3f} s)"
         )
-    return _edit(stages, audio, before_samples, after_samples, None, sampling, guidance, crossfade, ramp,
-                 window_seconds, harmonize, match_level)  # fmt: skip
+    return _edit(stages, audio, before_samples, after_samples, None, sampling, guidance, options)
 
 
 def inpaint(
@@ -374,12 +385,7 @@ def inpaint(
     end: float,
     sampling: SamplingConfig,
     guidance: Guidance,
-    *,
-    crossfade: float = CROSSFADE_SECONDS,
-    ramp: int = RAMP_FRAMES,
-    window_seconds: float = 10.0,
-    harmonize: int = HARMONIZE_PASSES,
-    match_level: bool = True,
+    options: EditOptions,
 ) -> EditResult:
     """Regenerate the span ``[start, end)`` seconds of ``waveform`` and keep the rest.
 
@@ -387,8 +393,7 @@ def inpaint(
     ``crossfade`` before and after it, it is the input sample for sample.
 
     Args:
-        stages, waveform, sample_rate, sampling, guidance, crossfade, ramp, window_seconds,
-            harmonize, match_level: as :func:`extend`.
+        stages, waveform, sample_rate, sampling, guidance, options: as :func:`extend`.
         start: span start in seconds (>= 0).
         end: span end in seconds (<= the input's duration).
 
@@ -413,5 +418,4 @@ def inpaint(
         raise ValueError(
             f"the span [{start:g}, {end:g}) s is shorter than one latent frame ({spl / sr:.3f} s)"
         )
-    return _edit(stages, audio, 0, 0, (a, b), sampling, guidance, crossfade, ramp, window_seconds,
-                 harmonize, match_level)  # fmt: skip
+    return _edit(stages, audio, 0, 0, (a, b), sampling, guidance, options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -36,6 +37,20 @@ class StageTimings:
     def to_dict(self) -> dict[str, float]:
         """Plain dict (stage → seconds)."""
         return asdict(self)
+
+    def start(self, device: torch.device) -> StageTimings:
+        """Start the clock on ``device``; returns ``self`` (then :meth:`lap` after each stage)."""
+        self._device = device
+        self._start = self._last = time.perf_counter()
+        return self
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap (or :meth:`start`) to ``stage``, CUDA synchronised
+        first; ``total`` becomes the time since :meth:`start`."""
+        _sync(self._device)
+        now = time.perf_counter()
+        setattr(self, stage, now - self._last)
+        self.total, self._last = now - self._start, now
 
 
 @dataclass

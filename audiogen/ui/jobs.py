@@ -222,23 +222,8 @@ def loop(
     """
     from audiogen.pipelines.loop import loop_samples
 
-    for name, value, (low, high) in (  # the checks and messages of audiogen loop
-        ("--bars", bars, (0.0, checks.MAX_BARS)),
-        ("--bpm", bpm, checks.BPM_RANGE),
-        ("--beats-per-bar", beats_per_bar, checks.BEATS_PER_BAR_RANGE),
-    ):
-        if value is None or not (math.isfinite(value) and value > 0 and low <= value <= high):
-            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
-            raise UIError(f"{name} must be a positive number in {span}, got {value}")
-    if repeat is None or repeat < 1:
-        raise UIError(f"--repeat must be >= 1, got {repeat}")
+    cli_check(checks.check_loop_length, bars, bpm, beats_per_bar, repeat)  # as audiogen loop
     repeat = int(repeat)
-    seconds = bars * beats_per_bar * 60.0 / bpm
-    if seconds * repeat > MAX_SECONDS:
-        raise UIError(
-            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.1f} s; "
-            f"the limit is {MAX_SECONDS:g} s"
-        )
     s = check_sampling(sampling)
     with host.job(token):
         pipe = _pipeline(host, model, s.style)
