@@ -181,16 +181,6 @@ class AutoencoderTask(Task):
         }
         return dict(self._optimizers)
 
-    def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest
-        from audiogen.data.scan import scan_folder
-
-        d = self.data_config
-        if d.manifest is not None:
-            return list(read_manifest(d.manifest))
-        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
-        return list(scan.entries)
-
     def _mel_cache_dir(self, entries: list[Any]) -> Path:
         """Build (or reuse) the log-mel cache of ``entries`` under ``data.mel_cache``."""
         from audiogen.data.cache import build_mel_cache

@@ -300,6 +300,17 @@ class Task:
             )
         }
 
+    def _entries(self) -> list[Any]:
+        """The training audio: ``data.manifest``'s entries, or a scan of ``data.audio_dir``."""
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
+
+        d = self.data_config
+        if d.manifest is not None:
+            return list(read_manifest(d.manifest))
+        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
+        return list(scan.entries)
+
     def _split_datasets(self, entries: list[Any], **dataset_kwargs: Any) -> Datasets:
         """``entries`` split by ``data.train_split`` / ``data.val_split`` (:func:`split_datasets`),
         each part built by ``self._dataset(entries, split, train=..., **dataset_kwargs)``.

@@ -244,16 +244,6 @@ class VocoderTask(Task):
         }
         return dict(self._optimizers)
 
-    def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest
-        from audiogen.data.scan import scan_folder
-
-        d = self.data_config
-        if d.manifest is not None:
-            return list(read_manifest(d.manifest))
-        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
-        return list(scan.entries)
-
     def _dataset(self, entries: list[Any], split: str, train: bool) -> torch.utils.data.Dataset:
         from audiogen.data.datasets import SegmentDataset
 
