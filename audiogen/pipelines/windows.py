@@ -149,13 +149,7 @@ class WindowedDenoiser:
         """The wrapped denoiser's parameters (the samplers read the device from them)."""
         return self.denoiser.parameters()
 
-    def __call__(
-        self,
-        latent: torch.Tensor,
-        timestep: torch.Tensor | float,
-        labels: torch.Tensor | None = None,
-        circular: bool = False,
-    ) -> torch.Tensor:
+    def __call__(self, latent: torch.Tensor, timestep: Any, labels: Any = None, circular: bool = False):
         """Fused prediction ``(batch, latent_dim, frames)`` for ``latent (batch, latent_dim, frames)``."""
         batch, _, total = latent.shape
         if total <= self.size:

@@ -51,7 +51,7 @@ from audiogen.training.adversarial import (
     zero_loss,
 )
 from audiogen.training.losses import kl_loss, mel_l1_loss, mel_l2_loss
-from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput
+from audiogen.training.tasks.base import Sample, Task, ValidationOutput
 
 
 @dataclass(frozen=True)
@@ -214,15 +214,9 @@ class AutoencoderTask(Task):
             )
         return dataset
 
-    def build_datasets(self) -> Datasets:
-        """Training and validation segments from the manifest / folder (via the mel cache if set).
-
-        Raises:
-            ValueError: if the training split is empty (or as the datasets raise).
-        """
-        entries = self._entries()
-        cache = self._mel_cache_dir(entries) if self.data_config.source == "mel_cache" else None
-        return self._split_datasets(entries, cache=cache)
+    def _dataset_options(self, entries: list[Any]) -> dict[str, Any]:
+        """The segments are read through the mel cache when ``data.source`` is ``mel_cache``."""
+        return {"cache": self._mel_cache_dir(entries) if self.data_config.source == "mel_cache" else None}
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models and put the log-mel front end on the device."""

@@ -328,8 +328,18 @@ class Task:
         )
 
     def build_datasets(self) -> Datasets:
-        """Training (and validation) datasets."""
-        raise NotImplementedError
+        """Training and validation datasets: :meth:`_entries` split by :meth:`_split_datasets`, each
+        part built with :meth:`_dataset_options` (e.g. a feature cache).
+
+        Raises:
+            ValueError: if the training split is empty (or as the datasets raise).
+        """
+        entries = self._entries()
+        return self._split_datasets(entries, **self._dataset_options(entries))
+
+    def _dataset_options(self, entries: list[Any]) -> dict[str, Any]:
+        """Extra keyword arguments of ``self._dataset`` (none here)."""
+        return {}
 
     def setup(self, accelerator: Accelerator, models: dict[str, nn.Module]) -> None:
         """Receive the accelerator and the prepared models; move any helper modules to its device."""

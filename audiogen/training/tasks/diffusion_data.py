@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from audiogen.samplers.factory import SAMPLERS
-from audiogen.training.tasks.base import Datasets
 
 
 @dataclass(frozen=True)
@@ -254,12 +253,8 @@ class LatentData:
             )
         return dataset
 
-    def build_datasets(self) -> Datasets:
-        """Training and validation latent crops (building the latent cache on first use).
-
-        Raises:
-            ValueError: if the training split is empty (or as the datasets raise).
-        """
-        entries = self._entries()
-        cache = self.build_latent_cache(entries) if self.data_config.source == "latent_cache" else None
-        return self._split_datasets(entries, cache=cache)
+    def _dataset_options(self, entries: list[Any]) -> dict[str, Any]:
+        """Latent crops come from the latent cache (built on first use) when ``data.source`` is
+        ``latent_cache``."""
+        latent_cache = self.data_config.source == "latent_cache"
+        return {"cache": self.build_latent_cache(entries) if latent_cache else None}

@@ -64,7 +64,6 @@ from audiogen.models.discriminators import (
 from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
 from audiogen.training.adversarial import frozen, optimizer_steps, zero_loss
 from audiogen.training.tasks.base import (
-    Datasets,
     Sample,
     Task,
     ValidationOutput,
@@ -263,14 +262,6 @@ class VocoderTask(Task):
                 f"SegmentDataset gives {dataset.segment_samples} samples, expected {d.segment_samples}"
             )
         return dataset
-
-    def build_datasets(self) -> Datasets:
-        """Training and validation segments from the manifest / folder.
-
-        Raises:
-            ValueError: if the training split is empty (or as the datasets raise).
-        """
-        return self._split_datasets(self._entries())
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the log-mel front end and the losses on the device."""
