@@ -108,6 +108,4 @@ def generate(
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         raise RunError(str(e)) from e
-    print_report(report, json_out)
-    if plot_dir is not None:
-        typer.echo(f"wrote spectrograms to {plot_dir}")
+    print_report(report, json_out, plot_dir and f"wrote spectrograms to {plot_dir}")

@@ -98,6 +98,10 @@ def finetune(
     With --lora RANK only a LoRA adapter (and the new style's embedding row) is trained, written to
     RUN_DIR/lora/denoiser/ (peft format); then: audiogen generate --lora RUN_DIR --style STYLE.
     """
+    import dataclasses
+
+    flags = dict(locals())  # the flags that are FinetuneConfig fields of the same name pass as they are
+
     from audiogen.audio.io import AudioLoadError
     from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
@@ -106,33 +110,17 @@ def finetune(
     from audiogen.training.finetune import finetune as run_finetune
 
     try:
+        same_names = {f.name for f in dataclasses.fields(FinetuneConfig)} & set(flags)
+        same_names -= {"source", "out", "lora_targets"}  # converted below
         config = FinetuneConfig(
+            **{name: flags[name] for name in same_names},
             source=str(source),
             out=str(out),
-            base=base,
-            steps=steps,
-            vocoder_steps=vocoder_steps,
-            autoencoder_steps=autoencoder_steps,
-            stages=stages,  # type: ignore[arg-type]
-            style=style,
-            batch_size=batch_size,
-            lr=lr,
-            segment_seconds=segment_seconds,
-            sample_every=sample_every,
-            mixed_precision=mixed_precision,  # type: ignore[arg-type]
             gradient_accumulation_steps=grad_accum,
-            gradient_checkpointing=gradient_checkpointing,
-            min_seconds=min_seconds,
-            valid_fraction=valid_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
             num_workers=workers,
-            cpu=cpu,
             zero_terminal_snr=zero_snr,
             lora_rank=lora,
-            lora_alpha=lora_alpha,
             lora_targets=tuple(t for item in lora_targets or [] for t in item.split(",") if t) or None,
-            shared_cache=shared_cache,
             dist_timeout_s=dist_timeout,
         )
         try:

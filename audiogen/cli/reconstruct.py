@@ -57,8 +57,9 @@ def resolve_model_dir(given: Path | None, stage: str, option: str) -> Path:
     )
 
 
-def print_report(report: Any, json_out: Path | None) -> None:
-    """Print ``report.table()``; with ``json_out``, also write ``report.to_dict()`` there as JSON.
+def print_report(report: Any, json_out: Path | None, written: str | None = None) -> None:
+    """Print ``report.table()``; with ``json_out``, also write ``report.to_dict()`` there as JSON;
+    then the line ``written`` (what else the command wrote), if any.
 
     Shared by ``audiogen eval reconstruct`` and ``audiogen eval generate`` (any report with
     ``table()`` and ``to_dict()``). Creates ``json_out``'s folder.
@@ -68,6 +69,8 @@ def print_report(report: Any, json_out: Path | None) -> None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
+    if written:
+        typer.echo(written)
 
 
 def _device(device: str | None) -> str:
@@ -168,6 +171,4 @@ def eval_reconstruct(
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
         raise RunError(str(e)) from e
-    print_report(report, json_out)
-    if png is not None:
-        typer.echo(f"wrote {png}")
+    print_report(report, json_out, png and f"wrote {png}")

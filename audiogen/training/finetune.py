@@ -212,15 +212,11 @@ def resolve_base(base: str) -> Path:
         FileNotFoundError: no ``model_index.json`` there (names the path).
     """
     from audiogen import hub
-    from audiogen.hub import MODEL_INDEX_NAME
 
-    folder = hub.DEFAULT_PIPELINE if base == "default" else Path(base)
-    if not (folder / MODEL_INDEX_NAME).is_file():
-        raise FileNotFoundError(
-            f"{folder}: not a pipeline folder (no {MODEL_INDEX_NAME}); pass --from default or a folder "
-            "written by `audiogen finetune` / AudioGenPipeline.save_pretrained"
-        )
-    return folder
+    try:
+        return hub.find_pipeline_folder(None if base == "default" else base)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}; --from takes default or a folder written by audiogen finetune") from e
 
 
 def _style_name(name: str) -> str:

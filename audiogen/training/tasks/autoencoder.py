@@ -234,11 +234,8 @@ class AutoencoderTask(Task):
         Raises:
             KeyError: if the batch has neither key.
         """
-        if "mel" in batch:
-            return batch["mel"].float()
-        if "waveform" not in batch:
-            raise KeyError(f"autoencoder batch needs 'mel' or 'waveform', got keys {sorted(batch)}")
-        assert self.frontend is not None, "setup() was not called"
+        if (cached := self._cached_input(batch, "mel", "autoencoder")) is not None:
+            return cached
         mel = self.frontend(batch["waveform"].float()).mel  # (batch, channels, n_mels, frames)
         return rearrange(mel, "b c m t -> (b c) m t")
 

@@ -311,6 +311,20 @@ class Task:
         scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
         return list(scan.entries)
 
+    def _cached_input(self, batch: dict[str, Any], key: str, task: str) -> torch.Tensor | None:
+        """``batch[key]`` as float32 when the batch carries it (from a cache); ``None`` when the
+        input must be computed from ``batch["waveform"]`` (the front end must be set up).
+
+        Raises:
+            KeyError: if the batch has neither key.
+        """
+        if key in batch:
+            return batch[key].float()
+        if "waveform" not in batch:
+            raise KeyError(f"{task} batch needs {key!r} or 'waveform', got keys {sorted(batch)}")
+        assert getattr(self, "frontend", None) is not None, "setup() was not called"
+        return None
+
     def _split_datasets(self, entries: list[Any], **dataset_kwargs: Any) -> Datasets:
         """``entries`` split by ``data.train_split`` / ``data.val_split`` (:func:`split_datasets`),
         each part built by ``self._dataset(entries, split, train=..., **dataset_kwargs)``.

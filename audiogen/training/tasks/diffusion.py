@@ -185,11 +185,8 @@ class DiffusionTask(LatentData, Task):
         Raises:
             KeyError: if the batch has neither key.
         """
-        if "latent" in batch:
-            return batch["latent"].float()
-        if "waveform" not in batch:
-            raise KeyError(f"diffusion batch needs 'latent' or 'waveform', got keys {sorted(batch)}")
-        assert self.frontend is not None, "setup() was not called"
+        if (cached := self._cached_input(batch, "latent", "diffusion")) is not None:
+            return cached
         with torch.autocast(self.device.type, enabled=False):
             mel = self.frontend(rearrange(batch["waveform"].float(), "b 1 s -> b s")).mel
             z = self.autoencoder.encode(mel)

@@ -63,13 +63,7 @@ from audiogen.models.discriminators import (
 )
 from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
 from audiogen.training.adversarial import frozen, optimizer_steps, zero_loss
-from audiogen.training.tasks.base import (
-    Sample,
-    Task,
-    ValidationOutput,
-    apply_random_gain,
-    check_gain_db,
-)
+from audiogen.training.tasks.base import Sample, Task, ValidationOutput, apply_random_gain, check_gain_db
 
 
 @dataclass(frozen=True)
