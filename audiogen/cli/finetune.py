@@ -51,7 +51,9 @@ def finetune(
         None, "--sample-every", min=1, help="Steps between samples (WAV+PNG) and checkpoints [steps/4]."
     ),
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="no, fp16 or bf16 (GPU)."),
-    grad_accum: int = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimizer step."),
+    gradient_accumulation_steps: int = typer.Option(
+        1, "--grad-accum", min=1, help="Micro-batches per optimizer step."
+    ),
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing", help="Recompute the denoiser's activations: less memory, slower."
     ),
@@ -63,14 +65,14 @@ def finetune(
         0.0, "--test-fraction", min=0.0, max=0.9, help="Files held out (split 'test') for `eval generate`."
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of splits, noise and data order."),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    num_workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even if a GPU is present."),
-    zero_snr: bool = typer.Option(
+    zero_terminal_snr: bool = typer.Option(
         True,
         "--zero-snr/--no-zero-snr",
         help="Fine-tune on the zero-terminal-SNR noise schedule (lets one-shots start/end in silence).",
     ),
-    lora: int = typer.Option(
+    lora_rank: int = typer.Option(
         None, "--lora", min=1, help="Train a LoRA adapter of this rank instead of the denoiser's weights."
     ),
     lora_alpha: float = typer.Option(None, "--lora-alpha", help="The adapter's lora_alpha [the rank]."),
@@ -84,7 +86,7 @@ def finetune(
         "--shared-cache/--no-shared-cache",
         help="Several machines: all see one --out folder (shared disk), or each has its own copy.",
     ),
-    dist_timeout: float = typer.Option(
+    dist_timeout_s: float = typer.Option(
         1800.0, "--dist-timeout", min=1.0, help="Seconds a process waits for the others before it stops."
     ),
 ) -> None:
@@ -116,12 +118,7 @@ def finetune(
             **{name: flags[name] for name in same_names},
             source=str(source),
             out=str(out),
-            gradient_accumulation_steps=grad_accum,
-            num_workers=workers,
-            zero_terminal_snr=zero_snr,
-            lora_rank=lora,
             lora_targets=tuple(t for item in lora_targets or [] for t in item.split(",") if t) or None,
-            dist_timeout_s=dist_timeout,
         )
         try:
             result = run_finetune(config)
@@ -134,7 +131,7 @@ def finetune(
     if not is_first_process():  # process 0 reports; the pipeline is on its machine
         return
     steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())
-    if lora is not None:
+    if lora_rank is not None:
         typer.echo(
             f"trained a LoRA adapter ({steps_done} steps) on {result.files['train']} training files "
             f"({result.rejected} skipped, see {result.manifest.parent / 'rejected.jsonl'}); "

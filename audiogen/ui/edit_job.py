@@ -74,28 +74,12 @@ def edit(
         if s.style == "auto":
             s = dataclasses.replace(s, style=_detect_style(host, pipe, clip))
         wave = clip.waveform[None]  # (1, channels, samples)
-        if mode == "extend":
-            result = _value_errors(
-                pipe.extend,
-                wave,
-                clip.sample_rate,
-                seconds=float(second),
-                before=float(first),
-                sampling=s.config(),
-                prefix=f"{audio}: ",
-            )
-            flags = ["--before", float(first), "--seconds", float(second)]
-        else:
-            result = _value_errors(
-                pipe.inpaint,
-                wave,
-                clip.sample_rate,
-                start=float(first),
-                end=float(second),
-                sampling=s.config(),
-                prefix=f"{audio}: ",
-            )
-            flags = ["--start", float(first), "--end", float(second)]
+        # extend takes (seconds after, before); inpaint (start, end)
+        args = (float(second), float(first)) if mode == "extend" else (float(first), float(second))
+        method = getattr(pipe, mode)
+        result = _value_errors(method, wave, clip.sample_rate, *args, s.config(), prefix=f"{audio}: ")
+        names = ("--before", "--seconds") if mode == "extend" else ("--start", "--end")
+        flags = [names[0], float(first), names[1], float(second)]
         folder = host.new_output_dir(mode)
         stem = seed_file_stem(f"{Path(audio).stem}_{mode}", s.seed)
         paths, png = write_result(
