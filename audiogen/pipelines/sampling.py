@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from audiogen.errors import InputError
+from audiogen.samplers.factory import SAMPLERS
 
 #: The largest seed: :meth:`torch.Generator.manual_seed` takes integers up to ``2**64 - 1``.
 MAX_SEED = 2**64 - 1
@@ -28,7 +29,7 @@ MAX_STEPS = 1000
 #: overflows to Inf and writes NaN audio).
 MAX_CFG_SCALE = 50.0
 #: The sampler names (the table is :data:`audiogen.samplers.factory.SAMPLER_TABLE`).
-SAMPLER_NAMES = ("dpm++", "ddim", "euler")
+SAMPLER_NAMES = SAMPLERS
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ Euler (Karras et al., 2022). The samplers are :mod:`audiogen.samplers`, ports of
 them by ``tests/samplers/test_samplers.py``; generation never imports diffusers (which costs seconds per
 process). The reverse-process loop that runs them is :mod:`audiogen.pipelines.denoise`.
 
-Nothing heavy is imported at import time (torch through :mod:`audiogen.samplers`; diffusers only in
-:func:`noise_scheduler`).
+Nothing heavy is imported at import time (diffusers only in :func:`noise_scheduler`), so the command
+line can read :data:`SAMPLERS` cheaply.
 """
 
 from __future__ import annotations
