@@ -50,6 +50,10 @@ def _check_min_seconds(pipeline: Any, seconds: float) -> None:
         )
 
 
+BATCH_SIZE_HELP = (
+    "Clips per pipeline call, written together (at most 256, and at most 600 s of audio); each clip is "
+    "computed on its own, so its file does not depend on this."
+)
 REPORT = typer.Option(
     False,
     "--report",
@@ -87,13 +91,7 @@ def generate(
     device: str = DEVICE,
     audio_format: str = typer.Option("wav", "--format", metavar="FORMAT", help="Audio format: wav or flac."),
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
-    batch_size: int = typer.Option(
-        4,
-        "--batch-size",
-        metavar="N",
-        help="Clips per pipeline call, written together (at most 256, and at most 600 s of audio); "
-        "each clip is computed on its own, so its file does not depend on this.",
-    ),
+    batch_size: int = typer.Option(4, "--batch-size", metavar="N", help=BATCH_SIZE_HELP),
     overwrite: bool = OVERWRITE,
     report: bool = REPORT,
     lora: list[str] = LORA,

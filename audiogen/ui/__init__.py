@@ -4,6 +4,8 @@ A Gradio page whose tabs mirror the command line and call the same pipeline code
 
 * :mod:`audiogen.ui.host`: the loaded pipeline (kept between requests), the model choice, cooperative
   cancellation of a running job, the adapters a job gets;
+* :mod:`audiogen.ui.errors`: ``UIError`` (a refused input or a failed job, shown on the page) and
+  ``JobCancelled``;
 * :mod:`audiogen.ui.session`: what one browser page owns (its LoRA adapters) and the host as it sees it;
 * :mod:`audiogen.ui.jobs` and :mod:`audiogen.ui.edit_job`: one function per tab (generate, loop,
   variation, extend / inpaint), each checking its inputs with the CLI's messages, calling the pipeline

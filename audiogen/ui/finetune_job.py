@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from audiogen.ui.host import UIError
+from audiogen.ui.errors import UIError
 
 #: The command's output, kept in the run folder (from the moment the command has written its settings).
 LOG_NAME = "finetune.log"
