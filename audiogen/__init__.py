@@ -10,19 +10,21 @@ The stages, in the order a clip passes through them:
 __version__ = "0.1.0"
 
 #: Public names loaded on first use (module ``__getattr__``, PEP 562), so ``import audiogen`` stays light.
-_LAZY = {"AudioGenPipeline": "audiogen.pipelines.audiogen", "load_pretrained": "audiogen.pipelines.audiogen"}
+_PUBLIC = ("AudioGenPipeline", "GenerationResult", "LoopResult", "SamplingConfig", "load_pretrained")
 
-__all__ = ["AudioGenPipeline", "__version__", "load_pretrained"]
+__all__ = ["AudioGenPipeline", "GenerationResult", "LoopResult", "SamplingConfig", "__version__"]
+__all__ += ["load_pretrained"]
 
 
 def __getattr__(name: str):
-    """Import ``AudioGenPipeline`` / ``load_pretrained`` from :mod:`audiogen.pipelines` on first use.
+    """A public name of :mod:`audiogen.pipelines` (``AudioGenPipeline``, ``SamplingConfig``, ...),
+    imported on first use.
 
     Raises:
         AttributeError: for any other name.
     """
-    if name in _LAZY:
-        import importlib
+    if name in _PUBLIC:
+        from audiogen import pipelines
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(pipelines, name)
     raise AttributeError(f"module 'audiogen' has no attribute {name!r}")

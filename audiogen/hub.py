@@ -111,7 +111,7 @@ def find_model_folder(path: str | os.PathLike[str], name: str) -> Path:
     ``path`` may be a model folder (holds ``config.json``), a pipeline folder (holds ``{name}/``),
     a checkpoint folder (its ``ema/{name}``, else ``models/{name}``), or a training run folder
     (the same, in its newest complete checkpoint under ``checkpoints/``, see
-    :func:`~audiogen.checkpoint_folders.find_latest_checkpoint`).
+    :func:`~audiogen.models.checkpoint_folders.find_latest_checkpoint`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist, or holds no ``name`` model (names the path and
@@ -125,7 +125,7 @@ def find_model_folder(path: str | os.PathLike[str], name: str) -> Path:
     checkpoints = path / "checkpoints"
     latest = None
     if checkpoints.is_dir():
-        from audiogen.checkpoint_folders import find_latest_checkpoint
+        from audiogen.models.checkpoint_folders import find_latest_checkpoint
 
         latest = find_latest_checkpoint(checkpoints)
     for base in (path, latest):

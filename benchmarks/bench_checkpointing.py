@@ -23,7 +23,7 @@ import torch
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry (see the module docstring)."""
     from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
-    from audiogen.pipeline import default_model_dir
+    from audiogen.pipelines.audiogen import default_model_dir
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

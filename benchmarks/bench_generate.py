@@ -29,7 +29,7 @@ seconds per second of audio (< 1 is faster than real time); ``x realtime`` is it
 
 Long generation (``--long 60,600``): for each length, a fresh process (``--threads`` threads)
 loads the pipeline and generates one clip of that length with
-:func:`audiogen.pipelines.longform.generate_long`
+:class:`~audiogen.pipelines.audiogen.AudioGenPipeline` (windowed for long clips)
 (windowed denoising, chunked decoding and vocoding; the path ``audiogen generate`` takes above 10 s),
 then reports the wall time per audio second and the process's peak resident memory (``ru_maxrss``),
 also after loading only; the last lines give the ratios of the longest to the shortest length
@@ -76,8 +76,8 @@ def build_random_pipeline(recipe_dir: Path):
     from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
     from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
     from audiogen.models.vocoder import VocoderConfig, VocosVocoder
-    from audiogen.pipeline import AudioGenPipeline
-    from audiogen.schedulers import noise_scheduler
+    from audiogen.pipelines.audiogen import AudioGenPipeline
+    from audiogen.samplers.factory import noise_scheduler
 
     ae = load_recipe(recipe_dir / "autoencoder.yaml")
     diff = load_recipe(recipe_dir / "diffusion.yaml")
@@ -125,7 +125,8 @@ def bench(pipeline, seconds: float, steps: int, cfg_scale: float, style: str | N
 
 
 def _load(args) -> tuple:
-    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+    from audiogen.hub import MODEL_INDEX_NAME
+    from audiogen.pipelines.audiogen import AudioGenPipeline, default_model_dir
 
     if args.checkpoint is not None:
         return AudioGenPipeline.from_pretrained(args.checkpoint), f"checkpoint {args.checkpoint}"
@@ -241,20 +242,17 @@ def long_child(args) -> None:
     """Generate one clip of ``args.long_child`` seconds in this process; print one JSON line."""
     import time
 
-    from audiogen.pipelines.longform import generate_long
-
     pipeline, source = _load(args)
     style = pipeline.styles[0] if pipeline.styles else None
     loaded = _peak_mib()
     start = time.perf_counter()
-    result, places = generate_long(
-        pipeline, args.long_child, steps=args.steps, style=style, sampler=args.sampler, progress=False
-    )
+    result = pipeline(args.long_child, steps=args.steps, style=style, sampler=args.sampler, progress=False)
+    places = result.joints
     wall = time.perf_counter() - start
     print(json.dumps({
         "seconds": args.long_child, "wall_s": wall, "s_per_audio_s": wall / args.long_child,
         "peak_mib": _peak_mib(), "peak_after_load_mib": loaded, "model": source,
-        "windows": len(places.window_boundaries) + 1, "timings": result.timings.to_dict(),
+        "windows": len(places.window_boundaries) + 1 if places else 1, "timings": result.timings.to_dict(),
     }))  # fmt: skip
 
 
@@ -354,7 +352,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.long is not None:
         return long_bench(args)
 
-    from audiogen.pipeline import MODEL_INDEX_NAME, AudioGenPipeline, default_model_dir
+    from audiogen.hub import MODEL_INDEX_NAME
+    from audiogen.pipelines.audiogen import AudioGenPipeline, default_model_dir
 
     if args.checkpoint is not None:
         pipeline, source = AudioGenPipeline.from_pretrained(args.checkpoint), f"checkpoint {args.checkpoint}"

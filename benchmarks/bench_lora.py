@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry (see the module docstring)."""
     from audiogen.models.denoiser import LatentDenoiser
     from audiogen.models.lora import attach_for_training, lora_config
-    from audiogen.pipeline import default_model_dir
+    from audiogen.pipelines.audiogen import default_model_dir
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

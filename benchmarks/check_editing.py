@@ -19,7 +19,7 @@ same noise, and where the new part puts its first note onset (on the cut or not)
 once for all of them. Reported per edit:
 
 * at each boundary, the frame-to-frame log-mel change and the clip's own 95th percentile
-  (:func:`audiogen.boundaries.boundary_report`, what ``--report`` prints), and the same for the
+  (:func:`audiogen.evaluation.boundaries.boundary_report`, what ``--report`` prints), and the same for the
   original recording at the same places (its true continuation: a note onset there shows up in
   both);
 * whether a place anywhere from the boundary across its crossfade (every half hop) is over the
@@ -50,7 +50,7 @@ import torch  # noqa: E402
 def _zone_seam(result, original, boundary: int, mel_config) -> bool:
     """Whether some place from the boundary across its crossfade (every half hop) is over the
     edited clip's p95 where the original recording at that place is within its own."""
-    from audiogen.boundaries import boundary_report
+    from audiogen.evaluation.boundaries import boundary_report
 
     fade, step = result.crossfade_samples, mel_config.hop_length // 2
     kept_before = any(boundary == hi for _, hi in result.kept)  # the crossfade ends at the boundary
@@ -99,10 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import load_audio
     from audiogen.audio.levels import rms_db
-    from audiogen.boundaries import boundary_report
     from audiogen.data.manifest import read_manifest
+    from audiogen.evaluation.boundaries import boundary_report
     from audiogen.models.classifier import StyleClassifier
-    from audiogen.pipeline import default_model_dir, load_pretrained
+    from audiogen.pipelines.audiogen import default_model_dir, load_pretrained
 
     folder = args.checkpoint or default_model_dir()
     pipe = load_pretrained(args.checkpoint, device="cpu")

@@ -4,12 +4,12 @@ Usage::
 
     .venv/bin/python benchmarks/check_long_joints.py --seconds 60 --style strings --seed 2
 
-Generates one clip with :func:`audiogen.pipelines.longform.generate_long` (the path of ``audiogen
-generate`` above 10 s), then vocodes its decoded mel twice, in chunks
-(:func:`audiogen.pipelines.longform.vocode_chunked`, what the command writes) and in one piece, and
+Generates one clip with :class:`~audiogen.pipelines.audiogen.AudioGenPipeline` (windowed above
+one 10 s window, as ``audiogen generate``), then vocodes its decoded mel twice, in chunks
+(:func:`audiogen.pipelines.windows.vocode_chunked`, what the command writes) and in one piece, and
 prints the log-mel change at each chunk joint against the clip's own 95th percentile for both
-(:func:`audiogen.boundaries.boundary_report`): a joint that stands out in both is the music changing
-there, one that stands out only when chunked is the joint.
+(:func:`audiogen.evaluation.boundaries.boundary_report`): a joint that stands out in both is the music
+changing there, one that stands out only when chunked is the joint.
 """
 
 from __future__ import annotations
@@ -36,14 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from audiogen.boundaries import boundary_report
-    from audiogen.pipeline import load_pretrained
-    from audiogen.pipelines.longform import generate_long, vocode_chunked
+    from audiogen.evaluation.boundaries import boundary_report
+    from audiogen.pipelines.audiogen import load_pretrained
+    from audiogen.pipelines.windows import vocode_chunked
 
     pipe = load_pretrained(args.checkpoint, device="cpu")
-    result, _ = generate_long(
-        pipe, args.seconds, seed=args.seed, steps=args.steps, style=args.style, progress=False
-    )
+    result = pipe(args.seconds, seed=args.seed, steps=args.steps, style=args.style, progress=False)
     with torch.no_grad():
         whole = pipe.vocoder(result.mels)[..., : result.num_samples]
         chunked, joints = vocode_chunked(pipe, result.mels)

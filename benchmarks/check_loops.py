@@ -1,7 +1,7 @@
 """Seam check of seamless loops from a pipeline (default: the bundled model).
 
 For each (seed, bars, bpm, style) case it renders ``pipe.loop(..., repeat=2)`` and prints the exact
-length and :func:`audiogen.boundaries.seam_report`: the log-mel frame change across the seam (end
+length and :func:`audiogen.evaluation.boundaries.seam_report`: the log-mel frame change across the seam (end
 joined to start, and the joint between the two repeats) against the 95th percentile of the same
 change within the loop, and the sample step across the seam against the largest step within::
 
@@ -42,8 +42,8 @@ def main() -> None:
 
     import torch
 
-    from audiogen.boundaries import seam_report
-    from audiogen.pipeline import load_pretrained
+    from audiogen.evaluation.boundaries import seam_report
+    from audiogen.pipelines.audiogen import load_pretrained
     from audiogen.pipelines.loop import loop_samples
 
     pipe = load_pretrained(args.checkpoint, device="cpu")

@@ -30,9 +30,9 @@ from audiogen.evaluation.clips import _load_crops, generate_clips
 from audiogen.evaluation.embedders import default_embedder, load_embedder
 from audiogen.evaluation.frechet import embedding_stats
 from audiogen.models.lora import SIDECAR_NAME, find_adapter_folder
-from audiogen.pipeline import AudioGenPipeline, default_model_dir
+from audiogen.pipelines.audiogen import AudioGenPipeline, default_model_dir
 from audiogen.pipelines.denoise import sample_latents
-from audiogen.schedulers import make_sampler
+from audiogen.samplers.factory import make_sampler
 from audiogen.training.checkpoint import find_latest_checkpoint
 
 

@@ -4,7 +4,7 @@ Usage: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/profile_variation_memory.
 SECONDS of noise at 22.05 kHz (mono) through ``variation`` (one sampler step) on the CPU and prints
 the process's peak RSS (``ru_maxrss``) after the imports, the model load, and each stage (encode,
 denoise, decode, vocode). The peak only grows, so each line's increase is what that stage added.
-The encoder, decoder and vocoder run in chunks on long inputs (:mod:`audiogen.chunked`); a stage's
+The encoder, decoder and vocoder run in chunks on long inputs (:mod:`audiogen.pipelines.windows`); a stage's
 line is printed once, after its last chunk.
 """
 

@@ -8,7 +8,7 @@ a checkpoint folder or a model folder::
         --model-card audiogen/assets/default/MODEL_CARD.md
 
 The stages are checked for agreement (sample rate, n_mels, latent size) by
-:class:`audiogen.pipeline.AudioGenPipeline`; the folder is written with ``save_pretrained``
+:class:`audiogen.pipelines.audiogen.AudioGenPipeline`; the folder is written with ``save_pretrained``
 (safetensors + JSON, no pickle) and its total size printed, since the package ships it (30 MB cap).
 ``--fp16 vocoder`` stores that stage's parameters in float16 to fit the cap; ``--cfg-scale``
 records the model's default classifier-free guidance scale in ``model_index.json``.
@@ -44,7 +44,7 @@ def main() -> None:
         default=None,
         help="the model's default classifier-free guidance scale, saved in model_index.json "
         "(generation.cfg_scale); pick it by measuring FD (audiogen eval generate --cfg-scale); "
-        "default: audiogen.pipeline.DEFAULT_CFG_SCALE (3.0)",
+        "default: audiogen.hub.DEFAULT_CFG_SCALE (3.0)",
     )
     parser.add_argument(
         "--steps",
@@ -56,8 +56,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from audiogen.hub import DEFAULT_STEPS
-    from audiogen.pipeline import DEFAULT_CFG_SCALE, AudioGenPipeline
+    from audiogen.hub import DEFAULT_CFG_SCALE, DEFAULT_STEPS
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     cfg_scale = DEFAULT_CFG_SCALE if args.cfg_scale is None else args.cfg_scale
     pipe = AudioGenPipeline.from_stage_folders(

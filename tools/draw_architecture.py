@@ -67,46 +67,47 @@ def draw(out: Path) -> None:
             fontsize=8.8, va="top", color="#444")
 
     # the two commands
-    gen = box(6, 96, 40, 9.5, "audiogen generate", "cli/generate.py · generate\nflags checked by checks.py",
-              "entry")
+    gen = box(6, 96, 40, 9.5, "audiogen generate",
+              "cli/generate.py · generate (cli/options.py:\nSamplingConfig; pipelines/checks.py)", "entry")
     var = box(62, 96, 44, 9.5, "audiogen variation IN.wav",
               "cli/generate.py · variation\nchecks.check_input_audio: the header only", "entry")
     hub = box(24, 81, 64, 10, "hub.py · load_pipeline_stages",
               "model_index.json → MelVAE, LatentDenoiser, NoiseSchedule, GLRefineVocoder\n"
-              "(one class table, MODEL_CLASSES); AudioGenPipeline.from_pretrained", "load")
+              "(one class table); pipelines/stages.py · PipelineStages.from_pretrained", "load")
     arrow(gen, hub, "pipeline folder", start=(26, 96), end=(40, 91.4))
     arrow(var, hub, "", start=(80, 96), end=(70, 91.4))
 
     # generate's start: noise
     call = box(2, 62, 44, 12.5, "pipelines/audiogen.py",
-               "AudioGenPipeline.__call__\n1 check_inputs   2 schedulers.make_sampler\n"
-               "3 pipelines/denoise.prepare_latents:\n   noise, one CPU generator per clip", "pipeline")
+               "AudioGenPipeline.__call__(seconds, sampling)\n1 check_inputs → Guidance\n"
+               "2 samplers/factory.make_sampler   3 denoise.prepare_latents:\n"
+               "   noise, one CPU generator per clip", "pipeline")
     arrow(hub, call, "", start=(36, 81), end=(24, 74.9))
 
     # variation's start: the file
     load = box(58, 70, 50, 7, "audio/io.py · load_audio", "decode, mix to mono, resample to 22050 Hz",
                "audio")
     arrow(hub, load, "", start=(76, 81), end=(83, 77.4))
-    edit = box(58, 49, 50, 16.5, "pipelines/edit.py · EditMixin.variation",
+    edit = box(58, 49, 50, 16.5, "pipelines/audiogen.py · variation",
                "audio/features.py · LogMelSpectrogram\n"
-               "chunked.py · encode_chunked\n   → models/autoencoder.py · MelVAE.encode\n"
+               "pipelines/windows.py · encode_chunked\n   → models/autoencoder.py · MelVAE.encode\n"
                "pipelines/denoise.py · noise_and_denoise:\n   add_noise up to strength", "pipeline")
     arrow(load, edit, "waveform (1, 1, n)")
 
     # the shared core
     loop = box(14, 31, 66, 13.5, "pipelines/denoise.py · denoise_loop",
                "per step: scheduler.scale_model_input → models/denoiser.py ·\n"
-               "LatentDenoiser (classifier-free guidance towards the style) →\n"
-               "scheduler.step (DPM-Solver++ / DDIM / Euler: samplers/)", "pipeline")
+               "LatentDenoiser (guided_prediction: CFG towards the style;\n"
+               "windows.WindowedDenoiser above 10 s) → scheduler.step (samplers/)", "pipeline")
     arrow(call, loop, "latent (b, 64, T)", side="left", start=(24, 62), end=(34, 44.9))
     arrow(edit, loop, "latent (1, 64, T)", start=(83, 49), end=(64, 44.9))
     dec = box(14, 17, 66, 9, "models/autoencoder.py · MelVAE.decode",
-              "latent ÷ latent_scale → natural-log mel;\nvariation: in chunks (chunked.decode_chunked)",
+              "latent ÷ latent_scale → natural-log mel;\nlong latents in chunks (windows.decode_chunked)",
               "model")
     arrow(loop, dec, "latent (b, 64, T)")
     voc = box(14, 3, 66, 9, "models/vocoder/gl_refine.py · GLRefineVocoder",
               "NNLS inversion + Griffin-Lim phase, refined by a ConvNeXt trunk\n"
-              "(vocoder/backbone.py); variation: in chunks (chunked.vocode_chunked)", "model")
+              "(vocoder/backbone.py); long mels in chunks (windows.vocode_chunked)", "model")
     arrow(dec, voc, "log-mel (b, 80, 4T)")
     wav = box(95, 4, 32, 7, "audio/io.py · save_audio", "→ WAV / FLAC, one file per seed", "audio")
     arrow(voc, wav, "", start=(80.4, 7.5), end=(94.6, 7.5))

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="output PNG")
     args = parser.parse_args()
 
-    from audiogen.plotting import read_metric_curve, save_curves_png
+    from audiogen.evaluation.plotting import read_metric_curve, save_curves_png
 
     try:
         curves = [read_metric_curve(run, args.key) for run in args.runs]

@@ -200,13 +200,7 @@ class MelSpectrogram(_FrontEnd):
         return self.config.n_mels
 
     def forward(self, waveform: Tensor, lengths: LengthsLike = None) -> MelOutput:
-        """Linear mel spectrogram of a batch.
-
-        Args:
-            waveform: ``(batch, samples)`` or ``(batch, channels, samples)``, any float dtype
-                (analysed in float32, autocast disabled).
-            lengths: valid samples per clip, LongTensor ``(batch,)`` (CPU or device) or a list of
-                ints; None means every clip is ``samples`` long.
+        """Linear mel spectrogram of a batch (``waveform`` and ``lengths`` as :meth:`STFT.forward`).
 
         Returns:
             :class:`MelOutput` with ``mel`` float32 ``(batch[, channels], n_mels, frames)`` in

@@ -9,9 +9,12 @@ from __future__ import annotations
 import typer
 
 from audiogen.cli import codec, data, demo, edit, eval_generate, finetune, generate, reconstruct, train, ui
+from audiogen.cli.exit import ErrorReportingGroup
+from audiogen.cli.options import PlainUsage
 
 app = typer.Typer(
     name="audiogen",
+    cls=ErrorReportingGroup,  # errors of every command become `error: ...` and an exit status here
     help=(
         "Generate audio with a mel-spectrogram VAE, a latent generator and a neural vocoder; "
         "build training data from your own audio; train each stage with Accelerate."
@@ -31,14 +34,14 @@ app.add_typer(
     help="Scan audio folders into manifests; build the default corpus; pre-compute feature caches.",
 )
 app.add_typer(train.app, name="train", help="Train a stage (autoencoder, ...) from a YAML recipe.")
-app.command("encode")(codec.encode)
-app.command("decode")(codec.decode)
-app.command("reconstruct")(reconstruct.reconstruct)
+app.command("encode", cls=PlainUsage)(codec.encode)
+app.command("decode", cls=PlainUsage)(codec.decode)
+app.command("reconstruct", cls=PlainUsage)(reconstruct.reconstruct)
 app.command("generate")(generate.generate)
 app.command("loop")(generate.loop)
-app.command("variation")(generate.variation)
-app.command("extend")(edit.extend)
-app.command("inpaint")(edit.inpaint)
+app.command("variation", cls=PlainUsage)(generate.variation)
+app.command("extend", cls=PlainUsage)(edit.extend)
+app.command("inpaint", cls=PlainUsage)(edit.inpaint)
 app.command("finetune")(finetune.finetune)
 app.command("ui")(ui.ui)
 reconstruct.eval_app.command("generate")(eval_generate.generate)

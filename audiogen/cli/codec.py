@@ -17,6 +17,8 @@ from typing import Any
 
 import typer
 
+from audiogen.errors import InputError, RunError
+
 LATENT_FORMAT = "audiogen-latent/1"
 
 
@@ -105,16 +107,15 @@ def encode(
 
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio
-    from audiogen.checks import check_input_audio
+    from audiogen.pipelines.checks import check_input_audio
 
-    check_input_audio(audio)  # bad input exits 2, as in every command
+    check_input_audio(audio)
     try:
         model = _load_autoencoder(checkpoint, device)
         cfg = model.mel_config
         clip = load_audio(audio, sample_rate=cfg.sample_rate, channels=1)
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise InputError(str(e)) from e  # bad input: exit 2, as in every command
     with torch.no_grad():
         mel = LogMelSpectrogram(cfg).to(device)(clip.waveform.to(device)).mel  # (1, n_mels, frames)
         latent = model.encode(mel, sample=sample)[0]
@@ -161,8 +162,7 @@ def decode(
                 f"expects {model.latent_dim}"
             )
     except (FileNotFoundError, ValueError, KeyError) as e:  # bad input: exit 2
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise InputError(str(e)) from e
     frames = data.meta.get("frames")
     with torch.no_grad():
         mel = model.decode(data.latent[None].to(device), frames=frames)
@@ -170,6 +170,5 @@ def decode(
     try:
         save_audio(out, wav.cpu(), cfg.sample_rate)
     except (OSError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     typer.echo(f"wrote {out}: {wav.shape[-1] / cfg.sample_rate:.2f} s at {cfg.sample_rate} Hz (Griffin-Lim)")

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from audiogen.audio.levels import SILENCE_DB
+from audiogen.errors import InputError, RunError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -62,11 +63,9 @@ def scan(
     from audiogen.data.scan import scan_folder, write_rejections
 
     if group_by not in ("parent", "stem-regex", "none"):
-        typer.echo(f"error: --group-by must be parent, stem-regex or none, got {group_by!r}", err=True)
-        raise typer.Exit(2)
+        raise InputError(f"--group-by must be parent, stem-regex or none, got {group_by!r}")
     if label_by not in ("parent", "none"):
-        typer.echo(f"error: --label-by must be parent or none, got {label_by!r}", err=True)
-        raise typer.Exit(2)
+        raise InputError(f"--label-by must be parent or none, got {label_by!r}")
     try:
         result = scan_folder(
             folder,
@@ -82,8 +81,7 @@ def scan(
             progress=progress,
         )
     except (FileNotFoundError, NotADirectoryError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+        raise InputError(str(err)) from err
     write_manifest(out, result.entries)
     if report is not None:
         write_rejections(report, result.rejections, result.warnings)
@@ -153,11 +151,9 @@ def build_default(
             progress=progress,
         )
     except MissingDependencyError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from err
+        raise RunError(str(err)) from err
     except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+        raise InputError(str(err)) from err
     typer.echo(result.summary())
     if result.failures:
         raise typer.Exit(1)
@@ -197,8 +193,7 @@ def cache(
             )
         datasets = task.build_datasets()
     except (ValueError, FileNotFoundError, KeyError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from err
+        raise RunError(str(err)) from err
     folder = datasets.train.cache_dir  # type: ignore[attr-defined]
     items = len(datasets.train) + (len(datasets.val) if datasets.val is not None else 0)  # type: ignore[arg-type]
     typer.echo(f"cache: {folder} ({items} training + validation items)")

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from audiogen.audio.levels import DB_PER_NEPER
+from audiogen.errors import InputError
 
 
 def _test_signal(sample_rate: int, seconds: float):
@@ -42,15 +43,14 @@ def demo(
     from audiogen.audio.inverse import griffin_lim
     from audiogen.audio.io import load_audio, save_audio
     from audiogen.config import MelConfig
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     cfg = MelConfig()
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("input.wav", "mel.png", "griffin_lim.wav")}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        typer.echo(f"error: {', '.join(existing)} already exist; pass --overwrite to replace them", err=True)
-        raise typer.Exit(2)
+        raise InputError(f"{', '.join(existing)} already exist; pass --overwrite to replace them")
 
     save_audio(paths["input.wav"], _test_signal(cfg.sample_rate, seconds), cfg.sample_rate)
     clip = load_audio(paths["input.wav"], sample_rate=cfg.sample_rate, channels=1)

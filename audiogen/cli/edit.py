@@ -15,36 +15,44 @@ from typing import Any
 import typer
 
 from audiogen.cli.exit import allow_fast_exit
-from audiogen.cli.generate import (
-    CFG_SCALE,
+from audiogen.cli.options import (
     CHECKPOINT,
     DEVICE,
-    MAX_SECONDS,
+    OUT_FILE,
     OVERWRITE,
-    SAMPLER,
-    SEED,
-    STEPS,
-    _check_common,
-    _check_out_file,
-    _fail,
-    _load_pipeline,
+    check_out_file,
+    load_pipeline,
+    option_group,
+    resolve_device,
+    sampling_options,
+    save,
+    styles_phrase,
 )
+from audiogen.errors import InputError
+from audiogen.pipelines import checks
+from audiogen.pipelines.checks import MAX_SECONDS
 
 CROSSFADE = typer.Option(
-    0.1, "--crossfade", help="Seconds of equal-power crossfade on the kept side of each boundary (<= 0.5)."
+    0.1,
+    "--crossfade",
+    metavar="SECONDS",
+    help="Seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).",
 )
 STYLE = typer.Option(
     "auto",
     "--style",
+    metavar="NAME",
     help=(
-        "Style of the new audio: one of the model's style names; 'auto' (default): the style the "
-        "style classifier (the model folder's classifier/, else the bundled one) hears in the input, "
+        f"Style of the new audio: one of the model's style names{styles_phrase()}; 'auto' (default): the "
+        "style the style classifier (the model folder's classifier/, else the bundled one) hears in the "
+        "input, "
         "if the model has that style, else unconditional; 'none': unconditional."
     ),
 )
 HARMONIZE = typer.Option(
     3,
     "--harmonize",
+    metavar="PASSES",
     help=(
         "Passes per sampler step (RePaint's resampling): each step but the last is noised back and "
         "taken again, so the new audio agrees better with the kept audio; 1 = off. Each extra pass "
@@ -71,17 +79,58 @@ def _load_input(audio: Path) -> Any:
     from audiogen.audio.io import AudioLoadError, load_audio
 
     if not audio.is_file():
-        raise _fail(f"{audio}: no such file")
-    from audiogen.checks import check_input_audio
-
-    check_input_audio(audio)  # the header's length, before anything is decoded
+        raise InputError(f"{audio}: no such file")
+    checks.check_input_audio(audio)  # the header's length, before anything is decoded
     try:
         clip = load_audio(audio)
     except AudioLoadError as e:
-        raise _fail(str(e)) from e
+        raise InputError(str(e)) from e
     if clip.duration > MAX_SECONDS:
-        raise _fail(f"{audio}: {clip.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
+        raise InputError(f"{audio}: {clip.duration:.1f} s is longer than the {MAX_SECONDS:g} s limit")
     return clip
+
+
+#: The options ``extend`` and ``inpaint`` share besides the sampling ones (:func:`option_group`).
+EDIT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "out": (Path, OUT_FILE),
+    "checkpoint": (Path | None, CHECKPOINT),
+    "device": (str, DEVICE),
+    "crossfade": (float, CROSSFADE),
+    "harmonize": (int, HARMONIZE),
+    "match_level": (bool, MATCH_LEVEL),
+    "report": (bool, REPORT),
+    "overwrite": (bool, OVERWRITE),
+}
+
+
+def _load_checked(audio: Path, edit: dict[str, Any]) -> Any:
+    """Check ``--crossfade``, ``--harmonize`` and ``--device``; decode AUDIO."""
+    if not 0 <= edit["crossfade"] <= 0.5:
+        raise InputError(f"--crossfade must be in [0, 0.5] seconds, got {edit['crossfade']}")
+    if edit["harmonize"] < 1:
+        raise InputError(f"--harmonize must be at least 1 pass, got {edit['harmonize']}")
+    edit["device"] = resolve_device(edit["device"])
+    return _load_input(audio)
+
+
+def _edit(method: str, audio: Path, clip: Any, args: tuple, sampling: Any, edit: dict[str, Any]) -> None:
+    """Check ``--out``, load the model, resolve ``--style`` (auto / none), run ``pipeline.<method>``
+    and write the result (:func:`_finish`)."""
+    import dataclasses
+
+    check_out_file(edit["out"], edit["overwrite"])
+    checkpoint, style = edit["checkpoint"], sampling.style
+    named = None if style in ("auto", "none") else style
+    pipeline = load_pipeline(checkpoint, edit["device"], dataclasses.replace(sampling, style=named))
+    style, note = _resolve_style(style, checkpoint, pipeline, clip)
+    sampling = dataclasses.replace(sampling, style=style)
+    options = {k: edit[k] for k in ("crossfade", "harmonize", "match_level")}
+    try:
+        result = getattr(pipeline, method)(clip.waveform[None], clip.sample_rate, *args, sampling, **options)
+    except ValueError as e:
+        raise InputError(f"{audio}: {e}") from e
+    what = {"extend": "extended", "inpaint": "inpainted"}[method]
+    _finish(result, pipeline, edit["out"], edit["report"], f"{what}, seed {sampling.seed}", note)
 
 
 def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any) -> tuple[str | None, str]:
@@ -98,7 +147,7 @@ def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any
     try:
         found, folder = style_heard(pipeline, clip.waveform[None], clip.sample_rate, checkpoint)
     except ValueError as e:
-        raise _fail(str(e)) from e
+        raise InputError(str(e)) from e
     if folder is None:
         return None, "style: auto -> unconditional (no style classifier installed)"
     return found, f"style: auto -> {found or 'unconditional'} (style classifier {folder})"
@@ -106,13 +155,9 @@ def _resolve_style(style: str, checkpoint: Path | None, pipeline: Any, clip: Any
 
 def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str, note: str = "") -> None:
     """Write the result, say what was written (after ``note``) and print the boundary report if asked."""
-    from audiogen.audio.io import save_audio
-    from audiogen.boundaries import boundary_report, format_report
+    from audiogen.evaluation.boundaries import boundary_report, format_report
 
-    try:
-        save_audio(out, result.waveforms[0], result.sample_rate)
-    except (OSError, ValueError) as e:
-        raise _fail(str(e), 1) from e
+    save(out, result.waveforms[0], result.sample_rate)
     if note:
         typer.echo(note)
     sr = result.sample_rate
@@ -127,31 +172,24 @@ def _finish(result: Any, pipeline: Any, out: Path, report: bool, what: str, note
                 result.waveforms[0], pipeline.mel_config, [("edit", b) for b in result.boundaries]
             )
         except ValueError as e:
-            raise _fail(f"--report: {e}") from e
+            raise InputError(f"--report: {e}") from e
         for line in format_report(stats):
             typer.echo(line)
     allow_fast_exit()  # the output is written and closed
 
 
+@option_group("edit", EDIT_OPTIONS)
+@sampling_options(style=STYLE)
 def extend(
-    audio: Path = typer.Argument(..., help="Audio file to continue."),
-    seconds: float = typer.Option(0.0, "--seconds", help="Seconds of new audio after the input."),
-    before: float = typer.Option(
-        0.0, "--before", help="Seconds of new audio before the input (outpainting)."
+    audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to continue."),
+    seconds: float = typer.Option(
+        0.0, "--seconds", metavar="SECONDS", help="Seconds of new audio after the input."
     ),
-    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
-    seed: int = SEED,
-    steps: int | None = STEPS,
-    cfg_scale: float | None = CFG_SCALE,
-    style: str = STYLE,
-    checkpoint: Path = CHECKPOINT,
-    device: str = DEVICE,
-    sampler: str = SAMPLER,
-    crossfade: float = CROSSFADE,
-    harmonize: int = HARMONIZE,
-    match_level: bool = MATCH_LEVEL,
-    report: bool = REPORT,
-    overwrite: bool = OVERWRITE,
+    before: float = typer.Option(
+        0.0, "--before", metavar="SECONDS", help="Seconds of new audio before the input (outpainting)."
+    ),
+    sampling: Any = None,
+    edit: Any = None,
 ) -> None:
     """Write AUDIO continued by --seconds (and/or preceded by --before seconds of new audio) to OUT.
 
@@ -160,74 +198,37 @@ def extend(
     """
     for name, value in (("--seconds", seconds), ("--before", before)):
         if not (math.isfinite(value) and value >= 0):
-            raise _fail(f"{name} must be a non-negative number of seconds, got {value}")
+            raise InputError(f"{name} must be a non-negative number of seconds, got {value}")
     if seconds == 0 and before == 0:
-        raise _fail("give --seconds S (new audio after the input) and/or --before S (before it)")
-    if not 0 <= crossfade <= 0.5:
-        raise _fail(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
-    if harmonize < 1:
-        raise _fail(f"--harmonize must be at least 1 pass, got {harmonize}")
-    dev = _check_common(seed, steps, sampler, device)
-    clip = _load_input(audio)
+        raise InputError("give --seconds S (new audio after the input) and/or --before S (before it)")
+    clip = _load_checked(audio, edit)
     if clip.duration + seconds + before > MAX_SECONDS:
-        raise _fail(
+        raise InputError(
             f"{audio}: the result would be {clip.duration + seconds + before:.1f} s; "
             f"the limit is {MAX_SECONDS:g} s"
         )
-    _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, None if style in ("auto", "none") else style)
-    style, note = _resolve_style(style, checkpoint, pipeline, clip)
-    try:
-        result = pipeline.extend(
-            clip.waveform[None], clip.sample_rate, seconds, before, seed=seed, steps=steps,
-            cfg_scale=cfg_scale, style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
-            match_level=match_level,
-        )  # fmt: skip
-    except ValueError as e:
-        raise _fail(f"{audio}: {e}") from e
-    _finish(result, pipeline, out, report, f"extended, seed {seed}", note)
+    _edit("extend", audio, clip, (seconds, before), sampling, edit)
 
 
+@option_group("edit", EDIT_OPTIONS)
+@sampling_options(style=STYLE)
 def inpaint(
-    audio: Path = typer.Argument(..., help="Audio file to edit."),
-    start: float = typer.Option(..., "--start", help="Start of the span to regenerate, seconds."),
-    end: float = typer.Option(..., "--end", help="End of the span to regenerate, seconds (exclusive)."),
-    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
-    seed: int = SEED,
-    steps: int | None = STEPS,
-    cfg_scale: float | None = CFG_SCALE,
-    style: str = STYLE,
-    checkpoint: Path = CHECKPOINT,
-    device: str = DEVICE,
-    sampler: str = SAMPLER,
-    crossfade: float = CROSSFADE,
-    harmonize: int = HARMONIZE,
-    match_level: bool = MATCH_LEVEL,
-    report: bool = REPORT,
-    overwrite: bool = OVERWRITE,
+    audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to edit."),
+    start: float = typer.Option(
+        ..., "--start", metavar="SECONDS", help="Start of the span to regenerate, seconds."
+    ),
+    end: float = typer.Option(
+        ..., "--end", metavar="SECONDS", help="End of the span to regenerate, seconds (exclusive)."
+    ),
+    sampling: Any = None,
+    edit: Any = None,
 ) -> None:
     """Regenerate the span [--start, --end) seconds of AUDIO, keep the rest, write it to OUT."""
     if not (math.isfinite(start) and math.isfinite(end)):
-        raise _fail(f"--start and --end must be finite seconds, got {start} and {end}")
+        raise InputError(f"--start and --end must be finite seconds, got {start} and {end}")
     if start >= end:
-        raise _fail(f"--start ({start:g} s) must be before --end ({end:g} s)")
-    if not 0 <= crossfade <= 0.5:
-        raise _fail(f"--crossfade must be in [0, 0.5] seconds, got {crossfade}")
-    if harmonize < 1:
-        raise _fail(f"--harmonize must be at least 1 pass, got {harmonize}")
-    dev = _check_common(seed, steps, sampler, device)
-    clip = _load_input(audio)
+        raise InputError(f"--start ({start:g} s) must be before --end ({end:g} s)")
+    clip = _load_checked(audio, edit)
     if start < 0 or end > clip.duration:
-        raise _fail(f"the span [{start:g}, {end:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
-    _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, None if style in ("auto", "none") else style)
-    style, note = _resolve_style(style, checkpoint, pipeline, clip)
-    try:
-        result = pipeline.inpaint(
-            clip.waveform[None], clip.sample_rate, start, end, seed=seed, steps=steps, cfg_scale=cfg_scale,
-            style=style, sampler=sampler, crossfade=crossfade, harmonize=harmonize,
-            match_level=match_level,
-        )  # fmt: skip
-    except ValueError as e:
-        raise _fail(f"{audio}: {e}") from e
-    _finish(result, pipeline, out, report, f"inpainted, seed {seed}", note)
+        raise InputError(f"the span [{start:g}, {end:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
+    _edit("inpaint", audio, clip, (start, end), sampling, edit)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.errors import InputError
+
 
 def generate(
     manifest: Path = typer.Argument(
@@ -79,18 +81,15 @@ def generate(
     try:
         loras = [parse_lora_spec(spec) for spec in lora or []]
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise InputError(str(e)) from e
     pipeline_dir = checkpoint
     if pipeline_dir is None:
         pipeline_dir = hub.DEFAULT_PIPELINE
         if not (pipeline_dir / "model_index.json").is_file():
-            typer.echo(
-                f"error: no --checkpoint given and the bundled default model is not installed "
-                f"({pipeline_dir / 'model_index.json'} does not exist); pass --checkpoint PIPELINE_DIR",
-                err=True,
+            raise InputError(
+                f"no --checkpoint given and the bundled default model is not installed "
+                f"({pipeline_dir / 'model_index.json'} does not exist); pass --checkpoint PIPELINE_DIR"
             )
-            raise typer.Exit(2)
     try:
         report = evaluate_generation(
             manifest,
@@ -110,8 +109,5 @@ def generate(
             loras=loras,
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:  # bad input: exit 2, as every command
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    print_report(report, json_out)
-    if plot_dir is not None:
-        typer.echo(f"wrote spectrograms to {plot_dir}")
+        raise InputError(str(e)) from e
+    print_report(report, json_out, plot_dir and f"wrote spectrograms to {plot_dir}")

@@ -1,4 +1,7 @@
-"""Leaving the process once a command has written everything, without tearing the interpreter down.
+"""How a command ends: its errors told in one line, and a fast exit once everything is written.
+
+:class:`ErrorReportingGroup` (the root command group) turns the exceptions of
+:mod:`audiogen.errors` into ``error: MESSAGE`` and an exit status, for every command in one place.
 
 Once torch is imported, Python's normal shutdown (clearing every module, collecting their objects,
 running the C++ libraries' static destructors) takes about as long as generating a 10 s clip:
@@ -24,6 +27,12 @@ import shlex
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from audiogen.errors import AudiogenError
 
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
@@ -92,4 +101,29 @@ def leave(error: SystemExit) -> None:
     os._exit(0)
 
 
-__all__ = ["INTERRUPTED", "allow_fast_exit", "leave", "on_interrupt", "reset", "same_command"]
+class ErrorReportingGroup(TyperGroup):
+    """The command group that turns an :class:`~audiogen.errors.AudiogenError` into what the user sees.
+
+    The one place where a command's error becomes ``error: MESSAGE`` on stderr and the error's
+    exit status (2 for bad input, 1 for a run that cannot go on), without a traceback; any other
+    exception is a bug and keeps its traceback. Subcommand groups run inside this group's
+    :meth:`invoke`, so it covers every command.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AudiogenError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from e
+
+
+__all__ = [
+    "INTERRUPTED",
+    "ErrorReportingGroup",
+    "allow_fast_exit",
+    "leave",
+    "on_interrupt",
+    "reset",
+    "same_command",
+]

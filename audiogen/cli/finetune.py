@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.errors import InputError, RunError
+
 
 def finetune(
     source: Path = typer.Argument(
@@ -49,7 +51,9 @@ def finetune(
         None, "--sample-every", min=1, help="Steps between samples (WAV+PNG) and checkpoints [steps/4]."
     ),
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="no, fp16 or bf16 (GPU)."),
-    grad_accum: int = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimizer step."),
+    gradient_accumulation_steps: int = typer.Option(
+        1, "--grad-accum", min=1, help="Micro-batches per optimizer step."
+    ),
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing", help="Recompute the denoiser's activations: less memory, slower."
     ),
@@ -61,14 +65,14 @@ def finetune(
         0.0, "--test-fraction", min=0.0, max=0.9, help="Files held out (split 'test') for `eval generate`."
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of splits, noise and data order."),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    num_workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even if a GPU is present."),
-    zero_snr: bool = typer.Option(
+    zero_terminal_snr: bool = typer.Option(
         True,
         "--zero-snr/--no-zero-snr",
         help="Fine-tune on the zero-terminal-SNR noise schedule (lets one-shots start/end in silence).",
     ),
-    lora: int = typer.Option(
+    lora_rank: int = typer.Option(
         None, "--lora", min=1, help="Train a LoRA adapter of this rank instead of the denoiser's weights."
     ),
     lora_alpha: float = typer.Option(None, "--lora-alpha", help="The adapter's lora_alpha [the rank]."),
@@ -82,7 +86,7 @@ def finetune(
         "--shared-cache/--no-shared-cache",
         help="Several machines: all see one --out folder (shared disk), or each has its own copy.",
     ),
-    dist_timeout: float = typer.Option(
+    dist_timeout_s: float = typer.Option(
         1800.0, "--dist-timeout", min=1.0, help="Seconds a process waits for the others before it stops."
     ),
 ) -> None:
@@ -96,13 +100,17 @@ def finetune(
     With --lora RANK only a LoRA adapter (and the new style's embedding row) is trained, written to
     RUN_DIR/lora/denoiser/ (peft format); then: audiogen generate --lora RUN_DIR --style STYLE.
     """
+    import dataclasses
+
+    flags = dict(locals())  # the flags that are FinetuneConfig fields of the same name pass as they are
+
     from audiogen.audio.io import AudioLoadError
     from audiogen.cli.exit import on_interrupt, same_command
-    from audiogen.finetune import FinetuneConfig, FinetuneError
-    from audiogen.finetune import finetune as run_finetune
     from audiogen.training import TrainingError, end_distributed
     from audiogen.training.checkpoint import CheckpointError
     from audiogen.training.distributed import is_first_process
+    from audiogen.training.finetune import FinetuneConfig, FinetuneError
+    from audiogen.training.finetune import finetune as run_finetune
     from audiogen.training.run_folder import RunFolderError
 
     on_interrupt(
@@ -111,49 +119,26 @@ def finetune(
     )
 
     try:
+        same_names = {f.name for f in dataclasses.fields(FinetuneConfig)} & set(flags)
+        same_names -= {"source", "out", "lora_targets"}  # converted below
         config = FinetuneConfig(
+            **{name: flags[name] for name in same_names},
             source=str(source),
             out=str(out),
-            base=base,
-            steps=steps,
-            vocoder_steps=vocoder_steps,
-            autoencoder_steps=autoencoder_steps,
-            stages=stages,  # type: ignore[arg-type]
-            style=style,
-            batch_size=batch_size,
-            lr=lr,
-            segment_seconds=segment_seconds,
-            sample_every=sample_every,
-            mixed_precision=mixed_precision,  # type: ignore[arg-type]
-            gradient_accumulation_steps=grad_accum,
-            gradient_checkpointing=gradient_checkpointing,
-            min_seconds=min_seconds,
-            valid_fraction=valid_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-            num_workers=workers,
-            cpu=cpu,
-            zero_terminal_snr=zero_snr,
-            lora_rank=lora,
-            lora_alpha=lora_alpha,
             lora_targets=tuple(t for item in lora_targets or [] for t in item.split(",") if t) or None,
-            shared_cache=shared_cache,
-            dist_timeout_s=dist_timeout,
         )
         try:
             result = run_finetune(config)
         finally:
             end_distributed()
     except (RunFolderError, FinetuneError, ValueError, FileNotFoundError, AudioLoadError) as e:
-        typer.echo(f"error: {e}", err=True)  # the inputs, --out or the collection: exit 2
-        raise typer.Exit(2) from e
+        raise InputError(str(e)) from e  # the inputs, --out or the collection: exit 2
     except (TrainingError, CheckpointError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     if not is_first_process():  # process 0 reports; the pipeline is on its machine
         return
     steps_done = ", ".join(f"{k} {v}" for k, v in result.steps.items())
-    if lora is not None:
+    if lora_rank is not None:
         typer.echo(
             f"trained a LoRA adapter ({steps_done} steps) on {result.files['train']} training files "
             f"({result.rejected} skipped, see {result.manifest.parent / 'rejected.jsonl'}); "

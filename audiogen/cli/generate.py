@@ -5,7 +5,7 @@ default: the bundled model in ``audiogen/assets/default``, :data:`~audiogen.hub.
 Bad arguments (a length out of range, an unknown style, a missing model, CUDA asked for but not
 there, an output that exists without ``--overwrite``, an output location that is a file, a folder
 or not writable) print ``error: ...`` and exit with status 2 before the model is loaded (the
-flags' ranges are in :mod:`audiogen.checks`); a model folder that exists but cannot be loaded,
+flags' ranges are in :mod:`audiogen.pipelines.checks`); a model folder that exists but cannot be loaded,
 or an output that fails to write, exits with status 1.
 ``--lora DIR[:STRENGTH]`` (repeatable) stacks LoRA adapters on the denoiser
 (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`); an adapter made for another base exits
@@ -14,142 +14,46 @@ with status 1 and a one-line message naming its file.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from audiogen import checks
-from audiogen.checks import MAX_SECONDS, check_input_audio
 from audiogen.cli.exit import allow_fast_exit, on_interrupt
+from audiogen.cli.options import (
+    CHECKPOINT,
+    DEVICE,
+    LORA,
+    OUT_FILE,
+    OVERWRITE,
+    SEEDS,
+    check_out_file,
+    load_pipeline,
+    resolve_device,
+    sampling_options,
+    save,
+)
+from audiogen.errors import InputError, RunError
+from audiogen.pipelines import checks
+from audiogen.pipelines.checks import MAX_SECONDS, check_input_audio
 
 AUDIO_FORMATS = ("wav", "flac")
-
-CHECKPOINT = typer.Option(
-    None,
-    "--checkpoint",
-    help="Pipeline folder (model_index.json, autoencoder/, denoiser/, scheduler/, vocoder/); "
-    "default: the bundled model in audiogen/assets/default.",
-)
-DEVICE = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda.")
-SEED = typer.Option(0, "--seed", help="Random seed (clip i of --num gets seed + i).")
-STEPS = typer.Option(
-    None,
-    "--steps",
-    help="Sampler steps; default: the model's (model_index.json generation.steps: 8 for the bundled "
-    "model, whose FD at 8 DPM-Solver++ steps matches 25; --steps 25 for the longer path).",
-)
-CFG_SCALE = typer.Option(
-    None,
-    "--cfg-scale",
-    help="Classifier-free guidance scale (with --style; 1 = none); default: the model's "
-    "(model_index.json generation.cfg_scale; the bundled model's is in its MODEL_CARD.md).",
-)
-STYLE = typer.Option(None, "--style", help="Style name (the model's labels); default: unconditional.")
-SAMPLER = typer.Option("dpm++", "--sampler", help="dpm++ (DPM-Solver++ 2M), ddim or euler.")
-OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files.")
-LORA = typer.Option(
-    None,
-    "--lora",
-    help="LoRA adapter DIR[:STRENGTH] (audiogen finetune --lora: the run, RUN/lora or the adapter folder); "
-    "repeat to stack; strength 1 by default, 0 = off.",
-)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``error: message`` to stderr and return the ``typer.Exit`` to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _check_common(seed: int, steps: int | None, sampler: str, device: str) -> str:
-    """Validate the shared options; returns the torch device name."""
-    import torch
-
-    from audiogen.schedulers import SAMPLERS
-
-    checks.check_seed(seed)
-    if steps is not None and not 1 <= steps <= 1000:
-        raise _fail(f"--steps must be in [1, 1000], got {steps}")
-    if sampler not in SAMPLERS:
-        raise _fail(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-    if device not in ("auto", "cpu", "cuda"):
-        raise _fail(f"--device must be auto, cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise _fail("--device cuda was asked for but CUDA is not available (use --device cpu or auto)")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _check_out_file(out: Path, overwrite: bool) -> None:
-    """Check a one-file command's ``--out``; from then on Ctrl-C says that nothing was written."""
-    checks.check_out_file(out, overwrite)
-    on_interrupt(f"nothing was written ({out} is written only once complete); run the same command again")
-
-
-def _check_cfg_scale(cfg_scale: float | None) -> None:
-    if cfg_scale is not None:
-        checks.check_number("--cfg-scale", cfg_scale, 0.0, checks.MAX_CFG_SCALE)
 
 
 def _check_min_seconds(pipeline: Any, seconds: float) -> None:
     """At least one latent frame of audio (checked once the model, which sets it, is loaded)."""
     shortest = pipeline.samples_per_latent_frame
     if round(seconds * pipeline.sample_rate) < shortest:
-        raise _fail(
+        raise InputError(
             f"--seconds must be at least one latent frame, {shortest / pipeline.sample_rate:.4g} s "
             f"({shortest} samples at {pipeline.sample_rate} Hz) for this model, got {seconds}"
         )
 
 
-def _load_pipeline(
-    checkpoint: Path | None, device: str, style: str | None, loras: list[str] | None = None
-) -> Any:
-    """Load the pipeline and its ``--lora`` adapters, check ``style`` against its labels (exit 2 / 1)."""
-    from audiogen import hub
-    from audiogen.hub import MODEL_INDEX_NAME
-    from audiogen.models.lora import parse_lora_spec
-    from audiogen.pipelines.audiogen import AudioGenPipeline
-
-    try:
-        specs = [parse_lora_spec(spec) for spec in loras or []]
-    except ValueError as e:
-        raise _fail(str(e)) from e
-    for path, _ in specs:
-        if not path.exists():
-            raise _fail(f"--lora {path}: no such adapter folder")
-
-    if checkpoint is None:
-        default = hub.DEFAULT_PIPELINE
-        if not (default / MODEL_INDEX_NAME).is_file():
-            raise _fail(
-                f"no model: the bundled default model is not installed ({default} has no "
-                f"{MODEL_INDEX_NAME}); "
-                "pass --checkpoint DIR, a pipeline folder written by AudioGenPipeline.save_pretrained"
-            )
-        checkpoint = default
-    try:
-        pipeline = AudioGenPipeline.from_pretrained(checkpoint, device=device)
-    except FileNotFoundError as e:
-        raise _fail(str(e)) from e
-    except ValueError as e:
-        raise _fail(f"cannot load the pipeline in {checkpoint}: {e}", code=1) from e
-    for path, strength in specs:
-        try:
-            pipeline.load_lora(path, strength=strength)
-        except FileNotFoundError as e:
-            raise _fail(str(e)) from e
-        except ValueError as e:  # LoraError: corrupt, or made for another base
-            raise _fail(str(e), code=1) from e
-    try:
-        pipeline.style_label(style)
-    except ValueError as e:
-        raise _fail(str(e)) from e
-    return pipeline
-
-
+BATCH_SIZE_HELP = (
+    "Clips per pipeline call, written together (at most 256, and at most 600 s of audio); each clip is "
+    "computed on its own, so its file does not depend on this."
+)
 REPORT = typer.Option(
     False,
     "--report",
@@ -160,7 +64,7 @@ REPORT = typer.Option(
 
 def _report(waveform: Any, pipeline: Any, places: Any, scale: float = 1.0) -> None:
     """Print the boundary report of one long clip (``places``: a ``LongReportPlaces`` or ``None``)."""
-    from audiogen.boundaries import boundary_report, format_report
+    from audiogen.evaluation.boundaries import boundary_report, format_report
 
     if places is None:
         typer.echo("  report: one denoising window, no window boundaries")
@@ -175,29 +79,19 @@ def _report(waveform: Any, pipeline: Any, places: Any, scale: float = 1.0) -> No
         typer.echo("  " + line)
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "style"
-
-
+@sampling_options(seed=SEEDS)
 def generate(
-    seconds: float = typer.Option(10.0, "--seconds", help="Clip length in seconds (0 < S <= 600)."),
-    num: int = typer.Option(1, "--num", help="Number of clips."),
-    seed: int = SEED,
-    steps: int | None = STEPS,
-    cfg_scale: float | None = CFG_SCALE,
-    style: str = STYLE,
-    out: Path = typer.Option(Path("generated"), "--out", help="Output folder."),
+    seconds: float = typer.Option(
+        10.0, "--seconds", metavar="SECONDS", help="Clip length in seconds, more than 0 and at most 600."
+    ),
+    num: int = typer.Option(1, "--num", metavar="N", help="Number of clips."),
+    sampling: Any = None,
+    out: Path = typer.Option(Path("generated"), "--out", metavar="DIR", help="Output folder."),
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,
-    audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
+    audio_format: str = typer.Option("wav", "--format", metavar="FORMAT", help="Audio format: wav or flac."),
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's log-mel spectrogram as a PNG."),
-    sampler: str = SAMPLER,
-    batch_size: int = typer.Option(
-        4,
-        "--batch-size",
-        help="Clips per pipeline call, written together (at most 256, and at most 600 s of audio); "
-        "each clip is computed on its own, so its file does not depend on this.",
-    ),
+    batch_size: int = typer.Option(4, "--batch-size", metavar="N", help=BATCH_SIZE_HELP),
     overwrite: bool = OVERWRITE,
     report: bool = REPORT,
     lora: list[str] = LORA,
@@ -205,69 +99,61 @@ def generate(
     """Generate NUM clips of SECONDS seconds into OUT, one file per seed: {style|any}_seed{K:06d}.wav.
 
     Clips longer than one 10 s denoising window are denoised in overlapping windows and decoded and
-    vocoded in chunks (memory bounded, time linear in the length; audiogen.pipelines.longform).
+    vocoded in chunks (memory bounded, time linear in the length).
     """
+    import dataclasses
     import math
 
-    from audiogen.audio.io import save_audio
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
-        raise _fail(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
+        raise InputError(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
     if not 1 <= num <= checks.MAX_NUM:
-        raise _fail(f"--num must be >= 1 and at most {checks.MAX_NUM}, got {num}")
+        raise InputError(f"--num must be >= 1 and at most {checks.MAX_NUM}, got {num}")
     if not 1 <= batch_size <= checks.MAX_BATCH_SIZE:
-        raise _fail(f"--batch-size must be >= 1 and at most {checks.MAX_BATCH_SIZE}, got {batch_size}")
+        raise InputError(f"--batch-size must be >= 1 and at most {checks.MAX_BATCH_SIZE}, got {batch_size}")
     if audio_format not in AUDIO_FORMATS:
-        raise _fail(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}")
-    _check_cfg_scale(cfg_scale)
-    checks.check_seed(seed, num)
-    dev = _check_common(seed, steps, sampler, device)
-    stem = _safe_name(style) if style is not None else "any"
+        raise InputError(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}")
+    sampling.checked(num)
+    seed, style = sampling.seed, sampling.style
+    dev = resolve_device(device)
+    stem = checks.style_stem(style)
     checks.check_out_dir(out)
     suffixes = (f".{audio_format}", ".png") if plot else (f".{audio_format}",)
     existing = checks.existing_seed_outputs(out, stem, suffixes, seed, num)
     folders = [p for p in existing if p.is_dir()]
     if folders:
-        raise _fail(f"{folders[0]} is a folder; a clip cannot replace it (move it or pick another --out)")
+        raise InputError(
+            f"{folders[0]} is a folder; a clip cannot replace it (move it or pick another --out)"
+        )
     if existing and not overwrite:
         shown = ", ".join(str(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
-        raise _fail(f"{len(existing)} output file(s) exist ({shown}); pass --overwrite to replace them")
-    pipeline = _load_pipeline(checkpoint, dev, style, lora)
+        raise InputError(f"{len(existing)} output file(s) exist ({shown}); pass --overwrite to replace them")
+    pipeline = load_pipeline(checkpoint, dev, sampling, lora)
     _check_min_seconds(pipeline, seconds)
     # at most MAX_SECONDS of audio per batch (one longest clip): memory stays bounded whatever
     # --batch-size says, and clips do not change (each has its own seed)
     batch_size = min(batch_size, max(1, int(MAX_SECONDS // seconds)))
-    from audiogen.pipelines.longform import generate_long, is_long
-
-    long = is_long(pipeline, pipeline.latent_frames_for(round(seconds * pipeline.sample_rate)))
-    places = None
     on_interrupt(f"no clip was written to {out}; run the same command again")
     for first in range(0, num, batch_size):
         count = min(batch_size, num - first)
-        kwargs = dict(
-            num=count, seed=seed + first, steps=steps, cfg_scale=cfg_scale, style=style, sampler=sampler
-        )
-        if long:
-            result, places = generate_long(pipeline, seconds, **kwargs)
-        else:
-            result = pipeline(seconds, **kwargs)
+        result = pipeline(seconds, count, dataclasses.replace(sampling, seed=seed + first))
         for i in range(count):
             k = seed + first + i
-            path = out / f"{stem}_seed{k:06d}.{audio_format}"
+            path = out / f"{checks.seed_file_stem(stem, k)}.{audio_format}"
             try:
-                save_audio(path, result.waveforms[i], result.sample_rate)
+                save(path, result.waveforms[i], result.sample_rate)
                 line = f"wrote {path} ({result.num_samples} samples, {result.seconds:.3f} s)"
                 if plot:
                     title = (
                         f"{style or 'unconditional'}, seed {k}, "
-                        f"{pipeline.resolve_steps(steps)} {sampler} steps, "
-                        f"cfg {pipeline.resolve_cfg_scale(cfg_scale):g}"
+                        f"{pipeline.resolve_steps(sampling.steps)} {sampling.sampler} steps, "
+                        f"cfg {pipeline.resolve_cfg_scale(sampling.cfg_scale):g}"
                     )
                     save_mel_png(path.with_suffix(".png"), result.mels[i], pipeline.mel_config, title=title)
                     line += f" and {path.with_suffix('.png').name}"
-            except (OSError, ValueError) as e:
-                raise _fail(str(e), 1) from e
+            except (OSError, ValueError) as e:  # the spectrogram
+                raise RunError(str(e)) from e
             typer.echo(line)
             if k + 1 < seed + num:
                 on_interrupt(
@@ -275,7 +161,7 @@ def generate(
                     f"for the rest run the same command with --seed {k + 1} --num {seed + num - k - 1}"
                 )
             if report:
-                _report(result.waveforms[i], pipeline, places)
+                _report(result.waveforms[i], pipeline, result.joints)
         typer.echo(
             f"  {count} clip(s) in {result.timings.total:.2f} s (denoise {result.timings.denoise:.2f} s, "
             f"decode {result.timings.decode:.2f} s, vocode {result.timings.vocode:.2f} s; "
@@ -284,22 +170,22 @@ def generate(
     allow_fast_exit()  # every clip is written and closed
 
 
+@sampling_options()
 def loop(
-    bars: float = typer.Option(..., "--bars", help="Loop length in bars."),
-    bpm: float = typer.Option(..., "--bpm", help="Tempo in beats per minute."),
-    beats_per_bar: float = typer.Option(4.0, "--beats-per-bar", help="Beats per bar."),
-    repeat: int = typer.Option(1, "--repeat", help="Write the loop this many times back to back."),
-    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
-    seed: int = SEED,
-    steps: int | None = STEPS,
-    cfg_scale: float | None = CFG_SCALE,
-    style: str = STYLE,
+    bars: float = typer.Option(..., "--bars", metavar="BARS", help="Loop length in bars."),
+    bpm: float = typer.Option(..., "--bpm", metavar="BPM", help="Tempo in beats per minute."),
+    beats_per_bar: float = typer.Option(4.0, "--beats-per-bar", metavar="BEATS", help="Beats per bar."),
+    repeat: int = typer.Option(
+        1, "--repeat", metavar="N", help="Write the loop this many times back to back."
+    ),
+    out: Path = OUT_FILE,
+    sampling: Any = None,
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,
-    sampler: str = SAMPLER,
     fit: str = typer.Option(
         "mel",
         "--fit",
+        metavar="HOW",
         help="mel: re-time the periodic mel to the nearest whole frame count, then resample the rest "
         "(pitch kept within a few cents); resample: resample the generated period (pitch shifts).",
     ),
@@ -310,71 +196,41 @@ def loop(
     """Generate a seamless loop of exactly BARS bars at BPM and write it (tiled --repeat times) to OUT.
 
     Loops longer than one 10 s denoising window are denoised in windows spread round the circle and
-    decoded and vocoded in chunks round it (audiogen.pipelines.longform.loop_long).
+    decoded and vocoded in chunks round it.
 
     The loop is periodic by construction (circular denoising and decoding), generated with the
     achievable period nearest to the exact length, then fitted to it: with --fit mel (default) the
     periodic mel is re-timed to the nearest whole number of frames (tempo changes by the printed
     stretch, pitch does not) and the last fraction of a hop is resampled (pitch ratio within
-    hop / 2L, ±2.5 cents for a 4 s loop at 22050 Hz, hop 256); with --fit resample the generated
-    period is resampled, shifting pitch by up to half the period granularity over the length
-    (4096 samples for the default model: up to 2.3 % for a 4 s loop).
+    hop / 2L, a few cents); with --fit resample the generated period is resampled, shifting pitch
+    by up to half the period granularity over the length. The printed ratios say how much.
     """
     import math
 
-    from audiogen.audio.io import save_audio
     from audiogen.pipelines.loop import check_loop_file, loop_samples
 
-    for name, value, (low, high) in (
-        ("--bars", bars, (0.0, checks.MAX_BARS)),
-        ("--bpm", bpm, checks.BPM_RANGE),
-        ("--beats-per-bar", beats_per_bar, checks.BEATS_PER_BAR_RANGE),
-    ):
-        if not (math.isfinite(value) and value > 0 and low <= value <= high):
-            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
-            raise _fail(f"{name} must be a positive number in {span}, got {value}")
-    if repeat < 1:
-        raise _fail(f"--repeat must be >= 1, got {repeat}")
+    checks.check_loop_length(bars, bpm, beats_per_bar, repeat)
     if fit not in ("mel", "resample"):
-        raise _fail(f"--fit must be mel or resample, got {fit!r}")
-    _check_cfg_scale(cfg_scale)
-    seconds = bars * beats_per_bar * 60.0 / bpm
-    if seconds * repeat > MAX_SECONDS:
-        raise _fail(
-            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.4g} s; "
-            f"the limit is {MAX_SECONDS:g} s"
-        )
-    dev = _check_common(seed, steps, sampler, device)
+        raise InputError(f"--fit must be mel or resample, got {fit!r}")
+    dev = resolve_device(device)
     try:
         check_loop_file(out)
     except ValueError as e:
-        raise _fail(f"--out {e}") from e
-    _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style, lora)
+        raise InputError(f"--out {e}") from e
+    check_out_file(out, overwrite)
+    pipeline = load_pipeline(checkpoint, dev, sampling, lora)
     try:
         samples = loop_samples(bars, bpm, pipeline.sample_rate, beats_per_bar)
     except ValueError:
         samples = 0  # shorter than one sample: reported as shorter than the shortest loop below
     granularity = pipeline.length_multiple * pipeline.samples_per_latent_frame
     if samples < granularity:
-        raise _fail(
+        raise InputError(
             f"{bars:g} bars at {bpm:g} bpm is {samples} samples; this model's shortest loop is {granularity} "
             f"samples ({granularity / pipeline.sample_rate:.3f} s)"
         )
-    from audiogen.pipelines.longform import is_long, loop_long
-
-    kwargs = dict(
-        repeat=repeat, seed=seed, steps=steps, cfg_scale=cfg_scale, style=style, sampler=sampler, fit=fit
-    )
-    places = None
-    if is_long(pipeline, pipeline.loop_latent_frames(samples)):
-        result, places = loop_long(pipeline, samples, **kwargs)
-    else:
-        result = pipeline.loop(samples=samples, **kwargs)
-    try:
-        save_audio(out, result.waveforms[0], result.sample_rate)
-    except (OSError, ValueError) as e:
-        raise _fail(str(e), 1) from e
+    result = pipeline.loop(samples=samples, repeat=repeat, fit=fit, sampling=sampling)
+    save(out, result.waveforms[0], result.sample_rate)
     sr = result.sample_rate
     typer.echo(
         f"loop: {samples} samples = {samples / sr:.6f} s at {sr} Hz "
@@ -386,8 +242,9 @@ def loop(
         f"generated period {result.period_samples} samples, tempo stretch {result.stretch_ratio:.5f}, "
         f"pitch ratio {result.pitch_ratio:.5f} ({1200 * math.log2(result.pitch_ratio):+.1f} cents)"
     )
+    places = result.joints
     if report and places is not None:  # window boundaries in period samples, joints in vocoded samples
-        from audiogen.pipelines.longform import LongReportPlaces
+        from audiogen.pipelines.outputs import LongReportPlaces
 
         scale = samples / result.period_samples
         joints = [p * result.period_samples / result.vocoded_samples for p in places.vocoder_joints]
@@ -402,17 +259,19 @@ def loop(
     allow_fast_exit()
 
 
+@sampling_options()
 def variation(
-    audio: Path = typer.Argument(..., help="Audio file to vary."),
-    strength: float = typer.Option(0.5, "--strength", help="0 = reconstruct the input, 1 = a new clip."),
-    out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
-    seed: int = SEED,
-    steps: int | None = STEPS,
-    cfg_scale: float | None = CFG_SCALE,
-    style: str = STYLE,
+    audio: Path = typer.Argument(..., metavar="AUDIO", help="Audio file to vary."),
+    strength: float = typer.Option(
+        0.5,
+        "--strength",
+        metavar="STRENGTH",
+        help="How far from the input, 0 to 1: 0 = the input re-synthesised, 1 = a new clip.",
+    ),
+    out: Path = OUT_FILE,
+    sampling: Any = None,
     checkpoint: Path = CHECKPOINT,
     device: str = DEVICE,
-    sampler: str = SAMPLER,
     overwrite: bool = OVERWRITE,
     lora: list[str] = LORA,
 ) -> None:
@@ -423,40 +282,27 @@ def variation(
     straight to mono at the model's rate (streamed), so memory does not grow with its channel
     count or sample rate.
     """
-    from audiogen.audio.io import AudioLoadError, load_audio, save_audio
+    from audiogen.audio.io import AudioLoadError, load_audio
 
     if not 0.0 <= strength <= 1.0:
-        raise _fail(f"--strength must be in [0, 1], got {strength}")
-    _check_cfg_scale(cfg_scale)
+        raise InputError(f"--strength must be in [0, 1], got {strength}")
     if not audio.is_file():
-        raise _fail(f"{audio}: no such file")
+        raise InputError(f"{audio}: no such file")
     check_input_audio(audio)
-    dev = _check_common(seed, steps, sampler, device)
-    _check_out_file(out, overwrite)
-    pipeline = _load_pipeline(checkpoint, dev, style, lora)
+    dev = resolve_device(device)
+    check_out_file(out, overwrite)
+    pipeline = load_pipeline(checkpoint, dev, sampling, lora)
     try:
         clip = load_audio(audio, sample_rate=pipeline.sample_rate, channels=1)
     except AudioLoadError as e:
-        raise _fail(str(e)) from e
+        raise InputError(str(e)) from e
     try:
-        result = pipeline.variation(
-            clip.waveform,
-            clip.sample_rate,
-            strength=strength,
-            seed=seed,
-            steps=steps,
-            cfg_scale=cfg_scale,
-            style=style,
-            sampler=sampler,
-        )
+        result = pipeline.variation(clip.waveform, clip.sample_rate, strength, sampling)
     except ValueError as e:
-        raise _fail(f"{audio}: {e}") from e
-    try:
-        save_audio(out, result.waveforms[0], result.sample_rate)
-    except (OSError, ValueError) as e:
-        raise _fail(str(e), 1) from e
+        raise InputError(f"{audio}: {e}") from e
+    save(out, result.waveforms[0], result.sample_rate)
     typer.echo(
         f"wrote {out}: {result.num_samples} samples = {result.seconds:.3f} s at {result.sample_rate} Hz "
-        f"(strength {strength:g}, seed {seed})"
+        f"(strength {strength:g}, seed {sampling.seed})"
     )
     allow_fast_exit()

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from audiogen import hub
+from audiogen.errors import InputError, RunError
 
 eval_app = typer.Typer(no_args_is_help=True)
 
@@ -56,8 +57,9 @@ def resolve_model_dir(given: Path | None, stage: str, option: str) -> Path:
     )
 
 
-def print_report(report: Any, json_out: Path | None) -> None:
-    """Print ``report.table()``; with ``json_out``, also write ``report.to_dict()`` there as JSON.
+def print_report(report: Any, json_out: Path | None, written: str | None = None) -> None:
+    """Print ``report.table()``; with ``json_out``, also write ``report.to_dict()`` there as JSON;
+    then the line ``written`` (what else the command wrote), if any.
 
     Shared by ``audiogen eval reconstruct`` and ``audiogen eval generate`` (any report with
     ``table()`` and ``to_dict()``). Creates ``json_out``'s folder.
@@ -67,6 +69,8 @@ def print_report(report: Any, json_out: Path | None) -> None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
+    if written:
+        typer.echo(written)
 
 
 def _device(device: str | None) -> str:
@@ -94,11 +98,11 @@ def reconstruct(
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import AudioLoadError, load_audio, output_format, save_audio
     from audiogen.audio.levels import limit_peak
-    from audiogen.checks import check_input_audio, check_writable_location
     from audiogen.evaluation.reconstruction import check_same_front_end
     from audiogen.hub import load_model
+    from audiogen.pipelines.checks import check_input_audio, check_writable_location
 
-    check_input_audio(audio)  # bad input exits 2, as in every command
+    check_input_audio(audio)
     dev = _device(device)
     try:
         output_format(out)  # before any work: a bad --out would otherwise fail only at the end
@@ -114,8 +118,7 @@ def reconstruct(
         clip = load_audio(audio, sample_rate=cfg.sample_rate)
         clip.waveform = limit_peak(clip.waveform)  # above full scale (MP3 overshoot) → -1 dBFS
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise InputError(str(e)) from e  # bad input: exit 2, as in every command
     samples = clip.waveform.shape[-1]
     with torch.no_grad():
         mel = LogMelSpectrogram(cfg).to(dev)(clip.waveform.to(dev)).mel  # (channels, n_mels, frames)
@@ -125,8 +128,7 @@ def reconstruct(
     try:
         save_audio(out, wav.float().cpu(), cfg.sample_rate)
     except (OSError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     route = "mel → vocoder" if vae is None else "mel → VAE → vocoder"
     typer.echo(
         f"wrote {out}: {samples / cfg.sample_rate:.2f} s, {wav.shape[0]} channel(s) at {cfg.sample_rate} Hz "
@@ -171,8 +173,5 @@ def eval_reconstruct(
             png_path=png,
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    print_report(report, json_out)
-    if png is not None:
-        typer.echo(f"wrote {png}")
+        raise InputError(str(e)) from e
+    print_report(report, json_out, png and f"wrote {png}")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.errors import RunError
+
 app = typer.Typer(no_args_is_help=True)
 
 RECIPE = typer.Argument(..., exists=True, dir_okay=False, help="YAML recipe (see recipes/).")
@@ -35,8 +37,7 @@ def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool
         )
         result = train_stage(stage, recipe, run_dir, resume=resume)
     except (TrainingError, CheckpointError, ValueError, FileNotFoundError, KeyError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     finally:
         end_distributed()
     if not is_first_process():  # process 0 reports; the checkpoint is on its machine

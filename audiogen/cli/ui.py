@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from audiogen.errors import InputError, RunError
+
 
 def ui(
     checkpoint: Path = typer.Option(
@@ -38,11 +40,9 @@ def ui(
 ) -> None:
     """Serve the web app: Generate, Loop, Variation, Extend / Inpaint, Fine-tune tabs on one loaded model."""
     if not 1 <= port <= 65535:
-        typer.echo(f"error: --port must be in [1, 65535], got {port}", err=True)
-        raise typer.Exit(2)
+        raise InputError(f"--port must be in [1, 65535], got {port}")
     if device not in ("auto", "cpu", "cuda"):
-        typer.echo(f"error: --device must be auto, cpu or cuda, got {device!r}", err=True)
-        raise typer.Exit(2)
+        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
     from audiogen.ui.host import is_loopback
 
     if not is_loopback(host):
@@ -52,14 +52,12 @@ def ui(
             err=True,
         )
     if checkpoint is not None and not checkpoint.is_dir():
-        typer.echo(f"error: --checkpoint {checkpoint}: no such folder", err=True)
-        raise typer.Exit(2)
+        raise InputError(f"--checkpoint {checkpoint}: no such folder")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         import gradio  # noqa: F401
     except ImportError as e:
-        typer.echo("error: the web app needs gradio: pip install 'audiogen[ui]'", err=True)
-        raise typer.Exit(2) from e
+        raise InputError("the web app needs gradio: pip install 'audiogen[ui]'") from e
     import torch
 
     from audiogen.ui.app import launch
@@ -68,17 +66,12 @@ def ui(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
-        typer.echo(
-            "error: --device cuda was asked for but CUDA is not available (use --device cpu or auto)",
-            err=True,
-        )
-        raise typer.Exit(2)
+        raise InputError("--device cuda was asked for but CUDA is not available (use --device cpu or auto)")
     out_dir = out or Path(tempfile.mkdtemp(prefix="audiogen-ui-"))
     model_host = ModelHost(checkpoint, device, runs_dir, out_dir)
     try:
         model_host.pipeline  # noqa: B018 (load the start model before serving)
     except UIError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise RunError(str(e)) from e
     typer.echo(f"audiogen ui: http://{host}:{port} (results in {out_dir})")
     launch(model_host, server_name=host, server_port=port, block=True)

@@ -183,7 +183,7 @@ def build_feature_cache(
     if (target / _INDEX).is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    from audiogen.tempfolders import dead_temp_folders, temp_folder_prefix
+    from audiogen.data.tempfolders import dead_temp_folders, temp_folder_prefix
 
     for stale in dead_temp_folders(cache_dir, f".{feature}-*"):  # builds killed part-way
         shutil.rmtree(stale, ignore_errors=True)
@@ -438,16 +438,8 @@ class MelCacheDataset(FeatureCacheDataset):
         ValueError: the cache does not hold ``"log_mel"`` features; as :class:`FeatureCacheDataset`.
     """
 
-    def __init__(
-        self,
-        cache_dir: str | os.PathLike[str],
-        segment_frames: int,
-        train: bool = True,
-        split: str | None = "train",
-        seed: int = 0,
-        valid_crops_per_file: int = 4,
-    ) -> None:
-        super().__init__(cache_dir, segment_frames, train, split, seed, valid_crops_per_file, key="mel")
+    def __init__(self, cache_dir: str | os.PathLike[str], segment_frames: int, **kwargs: Any) -> None:
+        super().__init__(cache_dir, segment_frames, **kwargs, key="mel")
         if self.feature != "log_mel":
             raise ValueError(f"{self.cache_dir}: holds {self.feature!r} features, not 'log_mel'")
 

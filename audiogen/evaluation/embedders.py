@@ -307,7 +307,7 @@ def style_heard(
 
     Args:
         pipeline: an :class:`~audiogen.pipelines.audiogen.AudioGenPipeline`
-            (:meth:`~audiogen.pipelines.edit.EditMixin.detect_style` does the listening).
+            (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.detect_style` does the listening).
         waveform: ``(batch, channels, samples)`` float audio.
         sample_rate: its rate in Hz.
         pipeline_dir: the pipeline's folder (its ``classifier/`` first), ``None`` for the bundled one.

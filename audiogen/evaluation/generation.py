@@ -366,7 +366,7 @@ def _plot(
 ) -> list[Path]:
     """One PNG per generated style: log-mel of a half-A crop of that style (if any) above a generated clip."""
     from audiogen.audio.features import LogMelSpectrogram
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     folder = Path(plot_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -392,7 +392,7 @@ def evaluate_reconstruction(
                 found = mel_sharpness(m[:, :frames].float().cpu(), mask[:frames].cpu()).to_dict()
                 row.update({f"{key}/{k}": found[k] for k in SHARPNESS_KEYS})
         if png_path is not None and not per_clip:
-            from audiogen.plotting import save_mel_png
+            from audiogen.evaluation.plotting import save_mel_png
 
             titles = {"true": f"true log-mel ({Path(entry.path).name})", **METHODS}
             save_mel_png(png_path, [m.cpu() for m in mels.values()], cfg, [titles[k] for k in mels])

@@ -29,7 +29,8 @@ block as the VAE's and the vocoders', conditioned with adaLN-Zero;
 :class:`~audiogen.models.layers.AdaSelfAttention`, :class:`~audiogen.models.layers.TimeConv1d`,
 :func:`~audiogen.models.layers.timestep_embedding`) are :mod:`audiogen.models.layers`. This module
 is the network only. Its noise schedule and samplers (diffusers schedulers) are
-:mod:`audiogen.schedulers`; the reverse-process loop that runs them is :mod:`audiogen.pipelines.denoise`.
+:mod:`audiogen.samplers.factory`;
+the reverse-process loop that runs them is :mod:`audiogen.pipelines.denoise`.
 """
 
 from __future__ import annotations

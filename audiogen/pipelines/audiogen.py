@@ -1,23 +1,30 @@
 """The generation pipeline: latent denoiser → mel VAE decoder → vocoder, in one object and one folder.
 
-:class:`AudioGenPipeline` composes the trained stages (diffusers-style: it holds them, checks that
-they agree, and runs them; it trains nothing). :meth:`AudioGenPipeline.__call__` runs, in numbered
-steps:
+:class:`AudioGenPipeline` composes the trained stages (:class:`~audiogen.pipelines.stages.PipelineStages`:
+it holds them, checks that they agree, reads and writes their folder) and samples from them
+(diffusers-style: it trains nothing). Every generating method takes one
+:class:`~audiogen.pipelines.sampling.SamplingConfig` (seed, steps, CFG scale, style, sampler,
+progress), or its fields as keyword arguments, and checks it once in :meth:`check_inputs`.
+:meth:`AudioGenPipeline.__call__` runs, in numbered steps:
 
 1. :meth:`~AudioGenPipeline.check_inputs`, the one check of a call's arguments;
-2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.schedulers.make_sampler`; ports of
+2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.samplers.factory.make_sampler`; ports of
    diffusers' schedulers in :mod:`audiogen.samplers`) built from the stored training noise
    schedule, and its timesteps;
 3. the initial noise ``(1, latent_dim, latent_frames)``, the clip's own CPU generator (one clip at a time);
 4. the denoising loop (:func:`audiogen.pipelines.denoise.denoise_loop`), with classifier-free
-   guidance towards a style label;
-5. :meth:`MelAutoencoder.decode <audiogen.models.autoencoder.MelAutoencoder.decode>`: the latent
-   becomes a natural-log mel ``(batch, n_mels, latent_frames * time_downsample)``;
-6. the vocoder: the mel becomes a waveform ``(batch, 1, frames * hop_length)``, cropped to exactly
+   guidance towards a style label; a latent longer than one window is denoised in overlapping
+   windows (:class:`~audiogen.pipelines.windows.WindowedDenoiser`), so length costs linear time;
+5. the VAE decoder: the latent becomes a natural-log mel ``(batch, n_mels, latent_frames *
+   time_downsample)`` (long latents in chunks, :func:`~audiogen.pipelines.windows.decode_chunked`);
+6. the vocoder: the mel becomes a waveform ``(batch, 1, frames * hop_length)`` (long mels in
+   chunks, :func:`~audiogen.pipelines.windows.vocode_chunked`), cropped to exactly
    ``round(seconds * sample_rate)`` samples.
 
-Seamless loops (:meth:`AudioGenPipeline.loop`) are :mod:`audiogen.pipelines.loop`; variation,
-extend and inpaint are :mod:`audiogen.pipelines.edit`.
+:meth:`loop` runs the same steps round a circle (seamless loops, :mod:`audiogen.pipelines.loop`);
+:meth:`variation` from an encoded input (SDEdit); :meth:`extend` and :meth:`inpaint` with the
+input's latent kept (:mod:`audiogen.pipelines.inpaint`). The caller never picks one-piece or
+windowed generation: the length does.
 
 A pipeline folder (``model_index.json`` and a folder per stage, no pickle) is read and written
 through :mod:`audiogen.hub` (its module docstring shows the layout).
@@ -25,25 +32,33 @@ through :mod:`audiogen.hub` (its module docstring shows the layout).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from audiogen import hub
-from audiogen.config import MelConfig
-from audiogen.hub import DEFAULT_CFG_SCALE, DEFAULT_STEPS
-from audiogen.pipelines.denoise import as_labels, check_pair, denoise_loop, module_device, prepare_latents
-from audiogen.pipelines.edit import EditMixin
-from audiogen.pipelines.loop import LoopMixin
+from audiogen.pipelines.denoise import (
+    check_pair,
+    denoise_loop,
+    item_generators,
+    prepare_latents,
+    sample_latents,
+)
 from audiogen.pipelines.lora import LoraMixin
-from audiogen.pipelines.outputs import GenerationResult, StageTimings, _sync, concat_results
-from audiogen.pipelines.stages import stage_disagreements
-from audiogen.schedulers import SAMPLERS, make_sampler
+from audiogen.pipelines.outputs import (
+    GenerationResult,
+    LongReportPlaces,
+    LoopResult,
+    StageTimings,
+    concat_results,
+)
+from audiogen.pipelines.sampling import Guidance, SamplingConfig
+from audiogen.pipelines.stages import PipelineStages
+from audiogen.pipelines.windows import WINDOW_SECONDS, decode_chunked, vocode_chunked, windowed
+from audiogen.samplers.factory import SAMPLERS, make_sampler
 
 
 def default_model_dir() -> Path:
@@ -55,108 +70,16 @@ def default_model_dir() -> Path:
     return hub.DEFAULT_PIPELINE
 
 
-class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
-    """Latent diffusion → mel VAE → vocoder, with generate / loop / variation (see the module docstring).
+class AudioGenPipeline(LoraMixin, PipelineStages):
+    """Latent diffusion → mel VAE → vocoder: generate, loop, variation, extend, inpaint.
 
-    :meth:`loop` and its helpers come from :class:`~audiogen.pipelines.loop.LoopMixin`;
-    :meth:`variation`, :meth:`extend` and :meth:`inpaint` from
-    :class:`~audiogen.pipelines.edit.EditMixin`; the LoRA methods (:meth:`load_lora`, ...) from
-    :class:`~audiogen.pipelines.lora.LoraMixin`.
-
-    Args:
-        mel_config: the log-mel front end every stage was trained with.
-        autoencoder: a :class:`~audiogen.models.autoencoder.MelAutoencoder` (e.g. ``MelVAE``).
-        denoiser: a :class:`~audiogen.models.denoiser.LatentDenoiser` (the EMA weights).
-        scheduler: the training noise schedule: an :class:`audiogen.samplers.NoiseSchedule` (what
-            :meth:`from_pretrained` loads) or the diffusers scheduler of
-            :func:`~audiogen.schedulers.noise_scheduler`; samplers are built from its config.
-        vocoder: a :class:`~audiogen.models.vocoder.Vocoder`.
-        cfg_scale: this model's default classifier-free guidance scale (what :meth:`__call__`,
-            :meth:`loop` and :meth:`variation` use when given ``cfg_scale=None``; 1 = none). It is a
-            property of the trained denoiser, measured per bundle, and saved in ``model_index.json``
-            as ``generation.cfg_scale`` (folders without it load with :data:`DEFAULT_CFG_SCALE`).
-        steps: this model's default number of sampler steps (what every generating method uses
-            when given ``steps=None``), measured per bundle by FD, saved as ``generation.steps``
-            (folders without it load with :data:`~audiogen.hub.DEFAULT_STEPS`, 25).
-
-    Raises:
-        ValueError: if ``cfg_scale`` is not finite, ``steps`` is below 1, or if the stages
-            disagree, naming every difference: the autoencoder's or the vocoder's front end vs
-            ``mel_config`` (sample rate, n_mels, hop_length, ...), the latent channels of the
-            autoencoder vs the denoiser, the scheduler's noise process (prediction type,
-            timesteps, betas) vs the denoiser's, or (when the denoiser's config records one) the
-            time compression it was trained on vs the autoencoder's ``time_downsample``.
+    The constructor and the folder methods (:meth:`from_pretrained`, :meth:`save_pretrained`,
+    :meth:`from_stage_folders`) are :class:`~audiogen.pipelines.stages.PipelineStages`'; the LoRA
+    methods (:meth:`load_lora`, ...) :class:`~audiogen.pipelines.lora.LoraMixin`'s. Each generating
+    method takes ``sampling`` (a :class:`~audiogen.pipelines.sampling.SamplingConfig`) and/or its
+    fields as keyword arguments (``pipe(10.0, seed=3, style="organ")``), which replace the
+    config's.
     """
-
-    def __init__(
-        self,
-        mel_config: MelConfig,
-        autoencoder: nn.Module,
-        denoiser: nn.Module,
-        scheduler: Any,
-        vocoder: nn.Module,
-        cfg_scale: float = DEFAULT_CFG_SCALE,
-        steps: int = DEFAULT_STEPS,
-    ) -> None:
-        if not math.isfinite(cfg_scale):
-            raise ValueError(f"cfg_scale (the pipeline's default) must be finite, got {cfg_scale}")
-        if steps < 1:
-            raise ValueError(f"steps (the pipeline's default) must be >= 1, got {steps}")
-        problems = stage_disagreements(mel_config, autoencoder, denoiser, scheduler, vocoder)
-        if problems:
-            raise ValueError("AudioGenPipeline: the stages do not agree: " + "; ".join(problems))
-        self.mel_config = mel_config
-        self.autoencoder = autoencoder.eval()
-        self.denoiser = denoiser.eval()
-        self.scheduler = scheduler
-        self.vocoder = vocoder.eval()
-        self.cfg_scale = float(cfg_scale)
-        self.steps = int(steps)
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def sample_rate(self) -> int:
-        """Output sample rate in Hz."""
-        return self.mel_config.sample_rate
-
-    @property
-    def hop_length(self) -> int:
-        """Samples per mel frame."""
-        return self.mel_config.hop_length
-
-    @property
-    def time_downsample(self) -> int:
-        """Mel frames per latent frame."""
-        return self.autoencoder.time_downsample
-
-    @property
-    def length_multiple(self) -> int:
-        """Latent frames the denoiser works in multiples of (circular mode requires it)."""
-        return self.denoiser.config.length_multiple
-
-    @property
-    def samples_per_latent_frame(self) -> int:
-        """``time_downsample * hop_length`` samples."""
-        return self.time_downsample * self.hop_length
-
-    @property
-    def styles(self) -> list[str]:
-        """The style names (the denoiser's class labels, class index order); ``[]``: unconditional."""
-        cfg = self.denoiser.config
-        if cfg.num_classes == 0:
-            return []
-        return list(cfg.class_labels) if cfg.class_labels else [str(i) for i in range(cfg.num_classes)]
-
-    @property
-    def device(self) -> torch.device:
-        """The device of the models."""
-        return module_device(self.denoiser)
-
-    def to(self, device: str | torch.device) -> AudioGenPipeline:
-        """Move every model to ``device``; returns ``self``."""
-        for model in (self.autoencoder, self.denoiser, self.vocoder):
-            model.to(device)
-        return self
 
     # ------------------------------------------------------------------ checks
     def resolve_cfg_scale(self, cfg_scale: float | None) -> float:
@@ -167,67 +90,33 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
         """The sampler steps a call uses: ``steps``, or the default :attr:`steps` if ``None``."""
         return self.steps if steps is None else steps
 
-    def style_label(self, style: str | None) -> int | None:
-        """Class index of ``style`` (``None`` → ``None``, unconditional).
-
-        Raises:
-            ValueError: if the style is unknown (lists the known ones) or the model has no styles.
-        """
-        if style is None:
-            return None
-        styles = self.styles
-        if not styles:
-            raise ValueError(f"unknown style {style!r}: this model is unconditional (it has no styles)")
-        if style not in styles:
-            raise ValueError(f"unknown style {style!r}; known styles: {', '.join(styles)}")
-        return styles.index(style)
-
-    def latent_frames_for(self, num_samples: int) -> int:
-        """Latent frames whose decoding covers ``num_samples`` samples, rounded up to ``length_multiple``.
-
-        ``ceil(ceil(num_samples / hop_length) / time_downsample)`` rounded up to a multiple of the
-        denoiser's ``length_multiple`` (at least one multiple).
-        """
-        frames = math.ceil(num_samples / self.hop_length)
-        latent = math.ceil(frames / self.time_downsample)
-        m = self.length_multiple
-        return max(m, math.ceil(latent / m) * m)
-
     def check_inputs(
         self,
-        seconds: float | None = None,
+        sampling: SamplingConfig,
         num: int = 1,
-        steps: int | None = None,
-        cfg_scale: float | None = None,
-        seed: int = 0,
-        style: str | None = None,
-        sampler: str = "dpm++",
+        seconds: float | None = None,
         *,
         samples: int | None = None,
         repeat: int = 1,
         fit: str = "mel",
         strength: float | None = None,
-    ) -> tuple[float, int | None]:
-        """Check the arguments of a call (:meth:`__call__`, :meth:`loop`, :meth:`variation`, editing).
-
-        The one place they are checked; the command line only checks its flags' ranges before
-        loading (:mod:`audiogen.checks`).
+    ) -> Guidance:
+        """Check the arguments of a call; the one place they are checked.
 
         Args:
-            seconds: clip length (``None``: not given); must be a positive number of at least one
-                sample at :attr:`sample_rate`.
-            num, steps, seed: at least 1, 1 and 0 (``steps=None``: the pipeline's default, :attr:`steps`).
-            cfg_scale: finite (``None``: the pipeline's default, :attr:`cfg_scale`).
-            style: one of :attr:`styles`, or ``None``.
-            sampler: one of :data:`audiogen.schedulers.SAMPLERS`.
+            sampling: the sampling settings (``steps`` at least 1, ``cfg_scale`` finite, ``seed`` at
+                least 0, ``style`` one of :attr:`styles` or ``None``, ``sampler`` one of
+                :data:`audiogen.samplers.factory.SAMPLERS`).
+            num: clips in the batch, at least 1.
+            seconds: clip length (``None``: not given); a positive number of at least one sample.
             samples: a length in samples (loops); at least 1.
             repeat: copies of a loop; at least 1.
             fit: ``"mel"`` or ``"resample"`` (loops).
             strength: ``None``, or in [0, 1] (variation).
 
         Returns:
-            ``(cfg_scale, label)``: the CFG scale the call uses and the style's class index
-            (``None``: unconditional).
+            the :class:`~audiogen.pipelines.sampling.Guidance` the call uses (style label, CFG
+            scale and steps, the pipeline's defaults filled in).
 
         Raises:
             ValueError: naming the first argument out of range, an unknown style (listing the
@@ -246,239 +135,360 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             raise ValueError(f"fit must be 'mel' or 'resample', got {fit!r}")
         if strength is not None and not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
-        cfg_scale, steps = self.resolve_cfg_scale(cfg_scale), self.resolve_steps(steps)
+        cfg_scale, steps = self.resolve_cfg_scale(sampling.cfg_scale), self.resolve_steps(sampling.steps)
         if num < 1:
             raise ValueError(f"num must be >= 1, got {num}")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if not math.isfinite(cfg_scale):
             raise ValueError(f"cfg_scale must be finite, got {cfg_scale}")
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
-        return cfg_scale, self.style_label(style)
+        if sampling.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {sampling.seed}")
+        if sampling.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampling.sampler!r}; choose one of {SAMPLERS}")
+        negative = self.style_label(sampling.negative_style)
+        if negative is not None and sampling.style is None:
+            raise ValueError("a negative style needs a style to steer towards")
+        return Guidance(self.style_label(sampling.style), cfg_scale, steps, negative=negative)
 
-    @staticmethod
-    def _generators(seed: int, num: int) -> list[torch.Generator]:
-        return [torch.Generator("cpu").manual_seed(seed + i) for i in range(num)]
-
+    # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def __call__(
         self,
         seconds: float,
         num: int = 1,
-        seed: int = 0,
-        steps: int | None = None,
-        cfg_scale: float | None = None,
-        style: str | None = None,
-        sampler: str = "dpm++",
-        progress: bool = True,
+        sampling: SamplingConfig | None = None,
+        *,
+        window_seconds: float = WINDOW_SECONDS,
+        overlap_seconds: float | None = None,
+        **settings: Any,
     ) -> GenerationResult:
-        """Generate ``num`` clips of exactly ``round(seconds * sample_rate)`` samples.
+        """Generate ``num`` clips of exactly ``round(seconds * sample_rate)`` samples, of any length.
 
         Item ``i`` is drawn from ``torch.Generator("cpu").manual_seed(seed + i)`` and computed alone
         (batched kernels round differently by batch size, and Griffin-Lim amplifies that), so a seed
         gives the same waveform bit for bit on the same device whatever ``num`` and its position.
+        Clips longer than ``window_seconds`` are denoised in overlapping windows and decoded and
+        vocoded in chunks (memory bounded, time linear in the length); their joints are in the
+        result's ``joints``.
 
         Args:
             seconds: clip length in seconds (> 0).
-            num: clips, generated as one batch.
-            seed: seed of the first clip.
-            steps: sampler steps (``None``: the pipeline's default, :attr:`steps`).
-            cfg_scale: classifier-free guidance scale (used only with a ``style``; 1 = none);
-                ``None``: the pipeline's default, :attr:`cfg_scale`.
-            style: one of :attr:`styles`, or ``None`` for unconditional generation.
-            sampler: ``"dpm++"``, ``"ddim"`` or ``"euler"``.
-            progress: tqdm bar over the sampler steps.
+            num: clips, each computed alone (see above).
+            sampling: the sampling settings; ``settings``: any of its fields, replacing them.
+            window_seconds: denoising window (the length above which windows are used).
+            overlap_seconds: overlap of neighbouring windows (default: a quarter window).
 
         Returns:
             :class:`GenerationResult` with ``waveforms (num, 1, round(seconds * sample_rate))``.
 
         Raises:
-            ValueError: bad ``seconds`` / ``num`` / ``steps`` / ``seed``, an unknown style or sampler.
+            ValueError: bad ``seconds`` / ``num`` / settings, an unknown style or sampler.
         """
         # 1. check inputs
-        steps = self.resolve_steps(steps)
-        cfg_scale, label = self.check_inputs(seconds, num, steps, cfg_scale, seed, style, sampler)
+        sampling = SamplingConfig.of(sampling, **settings)
+        guidance = self.check_inputs(sampling, num, seconds)
         if num > 1:  # one clip at a time (see above)
-            return concat_results(
-                [self(seconds, 1, seed + i, steps, cfg_scale, style, sampler, progress) for i in range(num)]
-            )
+            windows = dict(window_seconds=window_seconds, overlap_seconds=overlap_seconds)
+            return concat_results([
+                self(seconds, 1, dataclasses.replace(sampling, seed=sampling.seed + i), **windows)
+                for i in range(num)
+            ])  # fmt: skip
         num_samples = round(seconds * self.sample_rate)
-        device, timings = self.device, StageTimings()
-        start = time.perf_counter()
+        device, timings = self.device, StageTimings().start(self.device)
         # 2. the sampler and its timesteps
-        scheduler = make_sampler(sampler, self.scheduler)
+        scheduler = make_sampler(sampling.sampler, self.scheduler)
         shape = (num, self.denoiser.config.latent_dim, self.latent_frames_for(num_samples))
         check_pair(self.denoiser, scheduler, shape[1])
-        scheduler.set_timesteps(steps, device=device)
+        scheduler.set_timesteps(guidance.steps, device=device)
         # 3. the initial noise: the clip's own CPU generator
-        generators = self._generators(seed, num)
+        generators = item_generators(sampling.seed, num)
         latents = prepare_latents(scheduler, shape, generators, device)
-        # 4. the denoising loop (classifier-free guidance towards the style)
-        labels = as_labels(label, num, device)
+        # 4. the denoising loop (classifier-free guidance towards the style), in windows if long
+        denoiser = windowed(self, window_seconds, overlap_seconds)
+        labels, uncond = guidance.labels(num, device)
         latents = denoise_loop(
-            self.denoiser,
-            scheduler,
-            latents,
-            scheduler.timesteps,
-            labels,
-            cfg_scale,
-            generators,
-            circular=False,
-            progress=progress,
-        )
-        _sync(device)
-        t1 = time.perf_counter()
+            denoiser, scheduler, latents, scheduler.timesteps, labels, guidance.scale, generators,
+            circular=False, progress=sampling.progress, uncond_labels=uncond,
+        )  # fmt: skip
+        timings.lap("denoise")
         # 5. decode: latent → log-mel
-        mel = self.autoencoder.decode(latents)
-        _sync(device)
-        t2 = time.perf_counter()
+        mel = decode_chunked(self, latents)
+        timings.lap("decode")
         # 6. vocode: log-mel → waveform, cropped to the exact length
-        waveforms = self.vocoder(mel.float())[..., :num_samples]
-        _sync(device)
-        t3 = time.perf_counter()
+        waveforms, joints = vocode_chunked(self, mel)
+        waveforms = waveforms[..., :num_samples]
+        timings.lap("vocode")
         # 7. the result
-        timings.denoise, timings.decode, timings.vocode = t1 - start, t2 - t1, t3 - t2
-        timings.total = t3 - start
         frames = min(mel.shape[-1], num_samples // self.hop_length + 1)
+        spl = self.samples_per_latent_frame
+        places = None
+        if shape[-1] > denoiser.size:
+            places = LongReportPlaces(
+                window_boundaries=[b * spl for b in denoiser.boundaries if 0 < b * spl < num_samples],
+                vocoder_joints=[j for j in joints if 0 < j < num_samples],
+            )
         return GenerationResult(
             waveforms=waveforms.float().cpu(),
             sample_rate=self.sample_rate,
             latents=latents.float().cpu(),
             mels=mel[..., :frames].float().cpu(),
-            seeds=[seed + i for i in range(num)],
-            style=style,
+            seeds=[sampling.seed + i for i in range(num)],
+            style=sampling.style,
+            timings=timings,
+            joints=places,
+        )
+
+    @torch.no_grad()
+    def loop(
+        self,
+        seconds: float | None = None,
+        *,
+        samples: int | None = None,
+        repeat: int = 1,
+        num: int = 1,
+        fit: str = "mel",
+        sampling: SamplingConfig | None = None,
+        window_seconds: float = WINDOW_SECONDS,
+        **settings: Any,
+    ) -> LoopResult:
+        """Generate seamless loops of exactly ``L`` samples, tiled ``repeat`` times.
+
+        ``L = round(seconds * sample_rate)`` or ``samples`` (use
+        :func:`~audiogen.pipelines.loop.loop_samples` for bars at a tempo). The latent period ``K``
+        (a multiple of ``length_multiple``) is the one whose period ``P = K * time_downsample *
+        hop_length`` is nearest to ``L``; the latent is denoised in circular mode (in windows spread
+        round the circle when longer than ``window_seconds``) and decoded with wrapped context
+        (:meth:`decode_circular`, in chunks round the circle when long) to one period of a
+        periodic mel of ``M = K * time_downsample`` frames. Then, by ``fit``:
+
+        * ``"resample"``: the mel is vocoded with wrapped context (:meth:`vocode_circular`) to one
+          period of ``P`` samples, FFT-resampled to ``L``
+          (:func:`~audiogen.pipelines.loop.periodic_resample`): pitch and tempo change by ``P / L``;
+        * ``"mel"`` (default): the periodic mel is first re-timed to ``M'`` frames, the whole number
+          nearest to ``L / hop_length`` (:func:`~audiogen.pipelines.loop.periodic_stretch`; tempo
+          changes by ``M' / M``, pitch does not), vocoded to ``M' * hop_length`` samples and
+          FFT-resampled to ``L``: the pitch changes by at most ``hop_length / (2L)``.
+
+        Both keep the signal exactly periodic. Seeds as :meth:`__call__`.
+
+        Args:
+            seconds: loop length in seconds (give this or ``samples``).
+            samples: loop length in samples.
+            repeat: copies of the loop, back to back (>= 1).
+            num: loops, generated as one batch.
+            fit: ``"mel"`` or ``"resample"``, how the generated period is fitted to ``L``.
+            sampling, settings: as :meth:`__call__`.
+            window_seconds: denoising window round the circle.
+
+        Returns:
+            :class:`LoopResult` with ``waveforms (num, 1, repeat * L)``, ``mels`` the periodic mel
+            the vocoder was given ``(num, n_mels, frames)``, the ratios, and for long loops the
+            ``joints`` of one period (in samples of the generated period before fitting).
+
+        Raises:
+            ValueError: neither or both of ``seconds`` / ``samples``, a non-positive length or
+                ``repeat``, an unknown ``fit``, or as :meth:`__call__`.
+        """
+        from einops import repeat as einops_repeat
+
+        from audiogen.pipelines.loop import periodic_resample, periodic_stretch
+
+        # 1. check inputs
+        sampling = SamplingConfig.of(sampling, **settings)
+        if (seconds is None) == (samples is None):
+            raise ValueError("give exactly one of seconds and samples")
+        guidance = self.check_inputs(sampling, num, seconds, samples=samples, repeat=repeat, fit=fit)
+        if seconds is not None:
+            samples = round(seconds * self.sample_rate)
+        device, timings = self.device, StageTimings().start(self.device)
+        latent_frames = self.loop_latent_frames(samples)
+        period = latent_frames * self.samples_per_latent_frame
+        # 2.-4. sampler, noise, circular denoising (windows round the circle if long)
+        denoiser = windowed(self, window_seconds)
+        labels, uncond = guidance.labels(num, device)
+        latents = sample_latents(
+            denoiser,
+            make_sampler(sampling.sampler, self.scheduler),
+            (num, self.denoiser.config.latent_dim, latent_frames),
+            labels=labels,
+            cfg_scale=guidance.scale,
+            generator=item_generators(sampling.seed, num),
+            circular=True,
+            progress=sampling.progress,
+            num_inference_steps=guidance.steps,
+            uncond_labels=uncond,
+        )
+        timings.lap("denoise")
+        # 5. decode round the circle, then re-time the mel to the loop length (fit="mel")
+        mel = decode_chunked(self, latents, circular=True).float()
+        if fit == "mel":
+            mel = periodic_stretch(mel, max(1, round(samples / self.hop_length)))
+        timings.lap("decode")
+        # 6. vocode round the circle
+        one_period, joints = vocode_chunked(self, mel, circular=True)
+        timings.lap("vocode")
+        # 7. resample the period to exactly L samples, tile it
+        one_loop = periodic_resample(one_period.float(), samples)
+        waveforms = einops_repeat(one_loop, "b c n -> b c (r n)", r=repeat)
+        timings.lap("resample")
+        spl = self.samples_per_latent_frame
+        long = latent_frames > denoiser.size
+        return LoopResult(
+            waveforms=waveforms.cpu(),
+            sample_rate=self.sample_rate,
+            latents=latents.float().cpu(),
+            mels=mel.float().cpu(),
+            seeds=[sampling.seed + i for i in range(num)],
+            style=sampling.style,
+            timings=timings,
+            joints=LongReportPlaces([b * spl for b in denoiser.boundaries], joints) if long else None,
+            loop_samples=samples,
+            period_samples=period,
+            vocoded_samples=one_period.shape[-1],
+            fit=fit,
+            repeat=repeat,
+        )
+
+    # ------------------------------------------------------------------ audio to audio
+    @torch.no_grad()
+    def variation(
+        self,
+        waveform: torch.Tensor,
+        sample_rate: int,
+        strength: float = 0.5,
+        sampling: SamplingConfig | None = None,
+        **settings: Any,
+    ) -> GenerationResult:
+        """A variation of ``waveform``: encode, noise to ``strength``, denoise, decode, vocode (SDEdit).
+
+        The input is mixed to mono and resampled to the model's rate (libsoxr), and brought to -1
+        dBFS if it peaks above full scale (:func:`~audiogen.audio.levels.limit_peak`); its log-mel is
+        encoded to the posterior mean (in chunks: memory bounded whatever the input's length),
+        :func:`~audiogen.pipelines.denoise.noise_and_denoise` runs the last ``round(strength *
+        steps)`` sampler steps, and the result is decoded and vocoded to the (resampled) input's
+        length.
+
+        Args:
+            waveform: ``(samples,)`` or ``(channels, samples)`` float audio.
+            sample_rate: its rate in Hz.
+            strength: in [0, 1]; 0 = the input's reconstruction, 1 = a new clip of the same length.
+            sampling, settings: as :meth:`__call__`.
+
+        Returns:
+            :class:`GenerationResult` with ``waveforms (1, 1, n)`` at the model's rate, ``n`` the
+            input's length at that rate (equal to the input's sample count when the rates agree).
+
+        Raises:
+            ValueError: bad shape or rate, ``strength`` outside [0, 1], fewer samples than one mel
+                frame's hop, or as :meth:`__call__`.
+        """
+        from audiogen.audio.features import LogMelSpectrogram
+        from audiogen.audio.io import convert_channels, resample
+        from audiogen.audio.levels import limit_peak
+        from audiogen.pipelines.denoise import noise_and_denoise
+        from audiogen.pipelines.windows import encode_chunked
+
+        # 1. check inputs
+        sampling = SamplingConfig.of(sampling, **settings)
+        if waveform.dim() == 1:
+            waveform = waveform[None]
+        if waveform.dim() != 2 or not waveform.is_floating_point():
+            raise ValueError(
+                f"variation: waveform must be float (samples,) or (channels, samples), got "
+                f"{tuple(waveform.shape)} {waveform.dtype}"
+            )
+        guidance = self.check_inputs(sampling, 1, strength=strength)
+        device, timings = self.device, StageTimings().start(self.device)
+        mono = resample(convert_channels(waveform.float().cpu(), 1), sample_rate, self.sample_rate)
+        mono = limit_peak(mono)  # an input above full scale (MP3 overshoot) to -1 dBFS, as extend's
+        num_samples = mono.shape[-1]
+        if num_samples < self.hop_length:
+            raise ValueError(
+                f"variation: the input is too short ({num_samples} samples at {self.sample_rate} Hz)"
+            )
+        # 2. encode: waveform → log-mel → latent (posterior mean)
+        mel = LogMelSpectrogram(self.mel_config).to(device)(mono.to(device)).mel  # (1, n_mels, frames)
+        latent = encode_chunked(self, mel)
+        del mono
+        timings.lap("encode")
+        # 3. noise to `strength`, denoise from there
+        labels, uncond = guidance.labels(1, device)
+        latents = noise_and_denoise(
+            self.denoiser,
+            make_sampler(sampling.sampler, self.scheduler),
+            latent,
+            strength,
+            labels=labels,
+            cfg_scale=guidance.scale,
+            generator=item_generators(sampling.seed, 1),
+            progress=sampling.progress,
+            num_inference_steps=guidance.steps,
+            uncond_labels=uncond,
+        )
+        timings.lap("denoise")
+        # 4. decode and vocode (in chunks), cropped to the input's length
+        out_mel = decode_chunked(self, latents)[..., : mel.shape[-1]]
+        timings.lap("decode")
+        wav = vocode_chunked(self, out_mel.float())[0][..., :num_samples]
+        timings.lap("vocode")
+        return GenerationResult(
+            waveforms=wav.float().cpu(),
+            sample_rate=self.sample_rate,
+            latents=latents.float().cpu(),
+            mels=out_mel.float().cpu(),
+            seeds=[sampling.seed],
+            style=sampling.style,
             timings=timings,
         )
 
-    # ------------------------------------------------------------------ saving and loading
-    def model_index(self) -> dict[str, Any]:
-        """The ``model_index.json`` content: stages, version, front end, latent layout, styles and
-        ``generation`` (the default CFG scale and sampler steps)."""
-        from audiogen import __version__
-
-        return {
-            "_class_name": type(self).__name__,
-            "audiogen_version": __version__,
-            "stages": {
-                "autoencoder": {"subfolder": "autoencoder", "class": type(self.autoencoder).__name__},
-                "denoiser": {"subfolder": "denoiser", "class": type(self.denoiser).__name__},
-                "scheduler": {"subfolder": "scheduler", "class": hub.scheduler_name(self.scheduler)},
-                "vocoder": {"subfolder": "vocoder", "class": type(self.vocoder).__name__},
-            },
-            "mel": self.mel_config.to_dict(),
-            "latent": {
-                "latent_dim": int(self.autoencoder.latent_dim),
-                "time_downsample": int(self.time_downsample),
-                "length_multiple": int(self.length_multiple),
-                "latent_frame_rate": self.sample_rate / self.samples_per_latent_frame,
-            },
-            "styles": self.styles,
-            "generation": {"cfg_scale": self.cfg_scale, "steps": self.steps},
-        }
-
-    def save_pretrained(
+    def extend(
         self,
-        directory: str | Path,
-        model_card: str | None = None,
-        float16_stages: Sequence[str] = (),
-    ) -> Path:
-        """Write the pipeline folder (see the module docstring); ``model_index.json`` is written last.
+        waveform: torch.Tensor,
+        sample_rate: int,
+        seconds: float = 0.0,
+        before: float = 0.0,
+        sampling: SamplingConfig | None = None,
+        **options: Any,
+    ) -> Any:
+        """Continue ``waveform (batch, channels, samples)``: ``seconds`` after it, ``before`` seconds before.
 
-        Args:
-            directory: output folder (created; existing stage files are replaced).
-            model_card: Markdown text for ``MODEL_CARD.md`` (``None``: none written).
-            float16_stages: stages (``"autoencoder"``, ``"denoiser"``, ``"vocoder"``) whose
-                parameters are stored as float16 (half the file; loaded back as float32).
-
-        Returns:
-            ``directory`` as a :class:`~pathlib.Path`.
-
-        Raises:
-            ValueError: ``float16_stages`` names something that is not a stage with weights, or LoRA
-                adapters are loaded (fuse or unload them first).
+        ``options``: the fields of :class:`~audiogen.pipelines.inpaint.EditOptions` (crossfade,
+        ramp, window_seconds, harmonize, match_level) and of :class:`SamplingConfig`. See
+        :func:`audiogen.pipelines.inpaint.extend` for the result and errors.
         """
-        if self.loras:
-            raise ValueError("save_pretrained: LoRA adapters are loaded; fuse_lora() or unload_lora() first")
-        stages = {"autoencoder": self.autoencoder, "denoiser": self.denoiser, "vocoder": self.vocoder}
-        directory = hub.save_pipeline_folder(
-            directory, stages, self.scheduler, self.model_index(), model_card, float16_stages
-        )
-        return directory
+        from audiogen.pipelines.inpaint import extend
 
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> AudioGenPipeline:
-        """Load a pipeline folder written by :meth:`save_pretrained` (safetensors + JSON, no pickle).
+        settings = self._edit_settings(waveform, sampling, options)
+        return extend(self, waveform, sample_rate, seconds, before, *settings)
 
-        Each stage is loaded as the class ``model_index.json`` records for it
-        (:func:`audiogen.hub.load_pipeline_stages`).
+    def inpaint(
+        self,
+        waveform: torch.Tensor,
+        sample_rate: int,
+        start: float,
+        end: float,
+        sampling: SamplingConfig | None = None,
+        **options: Any,
+    ) -> Any:
+        """Regenerate ``[start, end)`` seconds of ``waveform (batch, channels, samples)``, keep the rest.
 
-        Args:
-            directory: the pipeline folder.
-            device: where to put the models.
-
-        Raises:
-            FileNotFoundError: the folder, its ``model_index.json`` or a stage's files are missing
-                (the message names the path).
-            ValueError: a corrupt or inconsistent file (names it), stages that do not agree (see
-                the class docstring), or stages that differ from what ``model_index.json`` records.
+        ``options`` as :meth:`extend`; see :func:`audiogen.pipelines.inpaint.inpaint`.
         """
-        loaded = hub.load_pipeline_stages(directory, device)
-        index, index_path = loaded["index"], loaded["index_path"]
-        pipeline = cls(
-            loaded["mel_config"],
-            loaded["autoencoder"],
-            loaded["denoiser"],
-            loaded["scheduler"],
-            loaded["vocoder"],
-            cfg_scale=loaded["cfg_scale"],
-            steps=loaded["steps"],
-        )
-        recorded = index.get("latent", {})
-        actual = pipeline.model_index()["latent"]
-        diff = [
-            f"{k}: {recorded[k]!r} recorded vs {actual[k]!r} loaded"
-            for k in ("latent_dim", "time_downsample", "length_multiple")
-            if k in recorded and recorded[k] != actual[k]
-        ]
-        if diff:
-            raise ValueError(
-                f"{index_path}: the stages differ from the recorded latent layout ({'; '.join(diff)})"
-            )
-        return pipeline
+        from audiogen.pipelines.inpaint import inpaint
 
-    @classmethod
-    def from_stage_folders(
-        cls,
-        autoencoder: str | Path,
-        denoiser: str | Path,
-        vocoder: str | Path,
-        device: str | torch.device = "cpu",
-        cfg_scale: float = DEFAULT_CFG_SCALE,
-        steps: int = DEFAULT_STEPS,
-    ) -> AudioGenPipeline:
-        """Assemble a pipeline from trained stages (model folders, checkpoints or training run folders).
+        settings = self._edit_settings(waveform, sampling, options)
+        return inpaint(self, waveform, sample_rate, start, end, *settings)
 
-        Run folders give their newest complete checkpoint's EMA weights
-        (:func:`audiogen.hub.find_model_folder`). The scheduler is the denoiser's training noise
-        schedule (:func:`~audiogen.schedulers.noise_scheduler`), the front end the autoencoder's;
-        ``cfg_scale`` and ``steps`` become the pipeline's defaults. Save the result with
-        :meth:`save_pretrained`.
+    def _edit_settings(self, waveform: torch.Tensor, sampling: SamplingConfig | None, options: dict) -> tuple:
+        """``(sampling, guidance, EditOptions)`` of an edit: the :class:`SamplingConfig` fields of
+        ``options`` replace ``sampling``'s, the rest are :class:`EditOptions`; checked."""
+        from audiogen.pipelines.inpaint import EditOptions
 
-        Raises:
-            FileNotFoundError: a stage cannot be found (names the path).
-            ValueError: as the constructor.
-        """
-        from audiogen.schedulers import noise_scheduler
-
-        vae = hub.load_model(autoencoder, "autoencoder", device)
-        den = hub.load_model(denoiser, "denoiser", device)
-        voc = hub.load_model(vocoder, "vocoder", device)
-        return cls(
-            vae.mel_config, vae, den, noise_scheduler(den.config), voc, cfg_scale=cfg_scale, steps=steps
-        )
+        names = SamplingConfig.field_names()
+        sampling = SamplingConfig.of(sampling, **{k: v for k, v in options.items() if k in names})
+        guidance = self.check_inputs(sampling, waveform.shape[0] if waveform.dim() == 3 else 1)
+        return sampling, guidance, EditOptions(**{k: v for k, v in options.items() if k not in names})
 
 
 def load_pretrained(

@@ -1,7 +1,7 @@
 """The reverse diffusion process: initial latents, then the sampler loop with classifier-free guidance.
 
 :func:`prepare_latents` draws the starting noise, :func:`denoise_loop` runs a sampler
-(:func:`audiogen.schedulers.make_sampler`, the ports of :mod:`audiogen.samplers`) over its
+(:func:`audiogen.samplers.factory.make_sampler`, the ports of :mod:`audiogen.samplers`) over its
 timesteps with the latent denoiser (:class:`~audiogen.models.denoiser.LatentDenoiser`), and
 :func:`sample_latents` / :func:`noise_and_denoise` (SDEdit variation) put the two together for
 callers that have no pipeline (training samples, long-form windows). :meth:`AudioGenPipeline.__call__
@@ -23,7 +23,14 @@ def module_device(module: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def item_generators(seed: int, num: int) -> list[torch.Generator]:
+    """One CPU generator per batch item, item ``i`` seeded ``seed + i`` (so an item does not depend
+    on the batch size)."""
+    return [torch.Generator("cpu").manual_seed(seed + i) for i in range(num)]
+
+
 def as_labels(labels: int | Sequence[int] | torch.Tensor | None, batch: int, device: torch.device):
+    """Class labels ``(batch,)`` on ``device`` from one int, a sequence or a tensor (``None``: none)."""
     if labels is None:
         return None
     labels = torch.as_tensor(labels, device=device).long().reshape(-1)
@@ -63,35 +70,62 @@ def denoise_loop(
     generator: torch.Generator | None,
     circular: bool,
     progress: bool,
+    uncond_labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run ``scheduler`` over ``timesteps`` from ``x (batch, latent_dim, latent_frames)``; the denoised ``x``.
 
-    Per step: ``scheduler.scale_model_input``, one denoiser pass (with ``labels`` and
-    ``cfg_scale != 1``: the conditional and null-label halves in one batch, combined as
-    ``uncond + cfg_scale * (cond - uncond)``), ``scheduler.step``. Shared by
+    Per step: ``scheduler.scale_model_input``, one denoiser pass (:func:`guided_prediction`: with
+    ``labels`` and ``cfg_scale != 1``, the conditional and unconditional halves in one batch,
+    combined as ``uncond + cfg_scale * (cond - uncond)``; the unconditional half has
+    ``uncond_labels``, by default the denoiser's null label), ``scheduler.step``. Shared by
     :meth:`AudioGenPipeline.__call__ <audiogen.pipelines.audiogen.AudioGenPipeline.__call__>`,
     :func:`sample_latents` and :func:`noise_and_denoise`.
     """
     from tqdm.auto import tqdm
 
-    batch = x.shape[0]
-    guided = labels is not None and cfg_scale != 1.0
-    if guided:
-        null = torch.full_like(labels, denoiser.config.null_label)
-        both_labels = torch.cat([labels, null])
+    both_labels = cfg_labels(denoiser, labels, cfg_scale, uncond_labels)
     for t in tqdm(timesteps, desc="denoise", leave=False, disable=not progress):
         model_input = scheduler.scale_model_input(x, t)
-        if guided:
-            t_batch = t.to(x.device).expand(2 * batch)
-            out = denoiser(torch.cat([model_input, model_input]), t_batch, both_labels, circular=circular)
-            cond, uncond = out.float().chunk(2)
-            prediction = uncond + cfg_scale * (cond - uncond)
-        else:
-            prediction = denoiser(
-                model_input, t.to(x.device).expand(batch), labels, circular=circular
-            ).float()
+        prediction = guided_prediction(denoiser, model_input, t, labels, both_labels, cfg_scale, circular)
         x = scheduler.step(prediction, t, x, generator=generator).prev_sample
     return x
+
+
+def cfg_labels(
+    denoiser: Any, labels: torch.Tensor | None, cfg_scale: float, uncond_labels: torch.Tensor | None = None
+) -> torch.Tensor | None:
+    """The labels ``(2 * batch,)`` of a guided pass: ``labels``, then those of the unconditional
+    branch (``uncond_labels``, by default the denoiser's null label); ``None`` when there is no
+    guidance (no labels, or ``cfg_scale == 1``)."""
+    if labels is None or cfg_scale == 1.0:
+        return None
+    if uncond_labels is None:
+        uncond_labels = torch.full_like(labels, denoiser.config.null_label)
+    return torch.cat([labels, uncond_labels])
+
+
+def guided_prediction(
+    denoiser: Any,
+    model_input: torch.Tensor,
+    t: torch.Tensor,
+    labels: torch.Tensor | None,
+    both_labels: torch.Tensor | None,
+    cfg_scale: float,
+    circular: bool = False,
+) -> torch.Tensor:
+    """One float32 prediction ``(batch, latent_dim, frames)`` at timestep ``t``.
+
+    With ``both_labels`` (:func:`cfg_labels`): classifier-free guidance (Ho & Salimans, 2022), the
+    conditional and unconditional halves in one batched pass, ``uncond + cfg_scale * (cond -
+    uncond)``; otherwise one pass with ``labels`` (``None``: unconditional).
+    """
+    batch = model_input.shape[0]
+    if both_labels is not None:
+        t_batch = t.to(model_input.device).expand(2 * batch)
+        out = denoiser(torch.cat([model_input, model_input]), t_batch, both_labels, circular=circular)
+        cond, uncond = out.float().chunk(2)
+        return uncond + cfg_scale * (cond - uncond)
+    return denoiser(model_input, t.to(model_input.device).expand(batch), labels, circular=circular).float()
 
 
 def check_pair(denoiser: nn.Module, scheduler: Any, channels: int) -> None:
@@ -123,6 +157,7 @@ def sample_latents(
     circular: bool = False,
     progress: bool = True,
     num_inference_steps: int = 25,
+    uncond_labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate latents ``(batch, latent_dim, latent_frames)`` from pure noise.
 
@@ -135,7 +170,7 @@ def sample_latents(
     Args:
         denoiser: a :class:`~audiogen.models.denoiser.LatentDenoiser` (anything with its ``config``
             and call signature).
-        scheduler: a diffusers scheduler from :func:`~audiogen.schedulers.make_sampler` (its state
+        scheduler: a diffusers scheduler from :func:`~audiogen.samplers.factory.make_sampler` (its state
             is reset here).
         shape: ``(batch, latent_dim, latent_frames)``.
         labels: style label(s) ``(batch,)`` or one int for all; ``None``: unconditional.
@@ -145,6 +180,8 @@ def sample_latents(
         circular: wrap-around context for seamless loops (see the module docstring).
         progress: tqdm progress bar over steps.
         num_inference_steps: sampler steps.
+        uncond_labels: labels ``(batch,)`` of guidance's unconditional branch (``None``: the null
+            label).
 
     Returns:
         float32 latents ``(batch, latent_dim, latent_frames)`` on the denoiser's device, on the
@@ -162,8 +199,9 @@ def sample_latents(
     x = prepare_latents(scheduler, shape, generator, device)
     labels_t = as_labels(labels, shape[0], device)
     return denoise_loop(
-        denoiser, scheduler, x, scheduler.timesteps, labels_t, cfg_scale, generator, circular, progress
-    )
+        denoiser, scheduler, x, scheduler.timesteps, labels_t, cfg_scale, generator, circular, progress,
+        uncond_labels,
+    )  # fmt: skip
 
 
 def noise_and_denoise(
@@ -177,6 +215,7 @@ def noise_and_denoise(
     circular: bool = False,
     progress: bool = True,
     num_inference_steps: int = 25,
+    uncond_labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Audio-to-audio variation: noise an encoded latent to ``strength``, then denoise from there.
 
@@ -186,8 +225,8 @@ def noise_and_denoise(
     latent unchanged; 1 starts from (nearly) pure noise.
 
     Args:
-        denoiser, scheduler, labels, cfg_scale, generator, circular, progress, num_inference_steps:
-            as :func:`sample_latents`.
+        denoiser, scheduler, labels, cfg_scale, generator, circular, progress, num_inference_steps,
+            uncond_labels: as :func:`sample_latents`.
         latent: scaled latent of the source audio ``(batch, latent_dim, latent_frames)``
             (``autoencoder.encode(mel)``).
         strength: in ``[0, 1]``, how far to move away from the source.
@@ -218,4 +257,6 @@ def noise_and_denoise(
     noise = randn(tuple(latent.shape), generator, device, torch.float32)
     x = scheduler.add_noise(latent, noise, timesteps[:1].repeat(latent.shape[0]))
     labels_t = as_labels(labels, latent.shape[0], device)
-    return denoise_loop(denoiser, scheduler, x, timesteps, labels_t, cfg_scale, generator, circular, progress)
+    return denoise_loop(
+        denoiser, scheduler, x, timesteps, labels_t, cfg_scale, generator, circular, progress, uncond_labels
+    )

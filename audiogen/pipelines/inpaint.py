@@ -22,7 +22,7 @@ with any sampler. In latent space:
    generator) and the step is taken again, so the generated frames are pulled towards agreement
    with the kept ones before the noise level falls (Lugmayr et al., 2022, section 4.2);
 4. the whole timeline latent is decoded and vocoded (the convolutional decoder and the vocoder
-   need context on both sides of a boundary; long timelines in chunks, :mod:`audiogen.pipelines.longform`);
+   need context on both sides of a boundary; long timelines in chunks, :mod:`audiogen.pipelines.windows`);
 5. outside the edited spans the ORIGINAL input samples are pasted back, and at each boundary the
    output crossfades between the input and the vocoded audio over ``crossfade`` seconds
    (default 0.1 s, at most 0.5 s) lying on the kept side of the boundary: from the input to the
@@ -31,17 +31,22 @@ with any sampler. In latent space:
    crossfade is equal-power (``cos² + sin² = 1``). Everywhere else kept, the output *is* the
    input, sample for sample.
 
-Long timelines are denoised in overlapping windows (:class:`~audiogen.pipelines.longform.WindowedDenoiser`).
+Long timelines are denoised in overlapping windows (:class:`~audiogen.pipelines.windows.WindowedDenoiser`).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+from audiogen.pipelines.stages import prepare_input
+
+if TYPE_CHECKING:
+    from audiogen.pipelines.sampling import Guidance, SamplingConfig
+    from audiogen.pipelines.stages import PipelineStages
 
 #: Default crossfade between kept input and generated audio, seconds.
 CROSSFADE_SECONDS = 0.1
@@ -94,21 +99,42 @@ class EditResult:
         return int(self.waveforms.shape[-1])
 
 
-def prepare_input(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """``(batch, channels, samples)`` float → ``(batch, 1, n)`` at the model's rate (CPU); an item
-    peaking above full scale is brought to -1 dBFS (:func:`~audiogen.audio.levels.limit_peak`)."""
-    from audiogen.audio.io import convert_channels, resample
-    from audiogen.audio.levels import limit_peak
+@dataclass(frozen=True)
+class EditOptions:
+    """How :func:`extend` and :func:`inpaint` join the new audio to the kept audio.
 
-    if waveform.dim() != 3 or not waveform.is_floating_point() or waveform.shape[-1] < 1:
-        raise ValueError(
-            f"waveform must be float (batch, channels, samples), got {tuple(waveform.shape)} {waveform.dtype}"
-        )
-    if int(sample_rate) != sample_rate or sample_rate < 1:
-        raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
-    return limit_peak(
-        resample(convert_channels(waveform.float().cpu(), 1), int(sample_rate), pipe.sample_rate)
-    )
+    Attributes:
+        crossfade: seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).
+        ramp: kept latent frames per boundary whose replacement weight ramps down.
+        window_seconds: denoising window (longer timelines use overlapping windows).
+        harmonize: passes per sampler step (RePaint's resampling ``r``, module docstring step 3);
+            1 = plain replacement, each extra pass costs one more denoiser run per step.
+        match_level: bring the new audio to the RMS level of the input next to it
+            (:func:`audiogen.pipelines.edit_levels.match_levels`).
+    """
+
+    crossfade: float = CROSSFADE_SECONDS
+    ramp: int = RAMP_FRAMES
+    window_seconds: float = 10.0
+    harmonize: int = HARMONIZE_PASSES
+    match_level: bool = True
+
+    def checked(self) -> EditOptions:
+        """Returns ``self``.
+
+        Raises:
+            ValueError: a crossfade, ramp or harmonize out of range.
+        """
+        if not 0 <= self.crossfade <= MAX_CROSSFADE_SECONDS:
+            raise ValueError(
+                f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {self.crossfade}"
+            )
+        if self.ramp < 0:
+            raise ValueError(f"ramp must be >= 0 latent frames, got {self.ramp}")
+        h = self.harmonize
+        if isinstance(h, bool) or int(h) != h or h < 1:
+            raise ValueError(f"harmonize must be a whole number of passes >= 1, got {h!r}")
+        return self
 
 
 def _mask(total: int, kept_frames: list[tuple[int, int, bool, bool]], ramp: int) -> torch.Tensor:
@@ -131,15 +157,11 @@ def _mask(total: int, kept_frames: list[tuple[int, int, bool, bool]], ramp: int)
 
 @torch.no_grad()
 def _denoise_replacing(
-    pipe: Any,
+    stages: PipelineStages,
     known: torch.Tensor,
     mask: torch.Tensor,
-    seed: int,
-    steps: int,
-    cfg_scale: float,
-    label: int | None,
-    sampler: str,
-    progress: bool,
+    sampling: SamplingConfig,
+    guidance: Guidance,
     window_seconds: float,
     harmonize: int = 1,
 ) -> torch.Tensor:
@@ -147,41 +169,34 @@ def _denoise_replacing(
     taken ``harmonize`` times (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from audiogen.pipelines.denoise import as_labels, check_pair
-    from audiogen.pipelines.longform import windowed
+    from audiogen.pipelines.denoise import cfg_labels, check_pair, guided_prediction, item_generators
+    from audiogen.pipelines.windows import windowed
     from audiogen.samplers import randn
+    from audiogen.samplers.factory import make_sampler
     from audiogen.samplers.repaint import load_run_state, renoise, run_state
-    from audiogen.schedulers import make_sampler
 
-    denoiser = windowed(pipe, window_seconds)
-    scheduler = make_sampler(sampler, pipe.scheduler)
-    check_pair(pipe.denoiser, scheduler, known.shape[1])
-    device, batch = pipe.device, known.shape[0]
+    denoiser = windowed(stages, window_seconds)
+    scheduler = make_sampler(sampling.sampler, stages.scheduler)
+    check_pair(stages.denoiser, scheduler, known.shape[1])
+    device, batch = stages.device, known.shape[0]
     known = known.to(device)
     weight = mask.to(device)
-    scheduler.set_timesteps(steps, device=device)
-    generators = pipe._generators(seed, batch)  # one CPU generator per item, as AudioGenPipeline
+    scheduler.set_timesteps(guidance.steps, device=device)
+    generators = item_generators(sampling.seed, batch)  # one CPU generator per item, as AudioGenPipeline
     noise = randn(tuple(known.shape), generators, device, torch.float32)
     timesteps = scheduler.timesteps
     x = torch.lerp(
         noise * scheduler.init_noise_sigma, scheduler.add_noise(known, noise, timesteps[:1]), weight
     )
-    labels = as_labels(label, batch, device)
-    guided = labels is not None and cfg_scale != 1.0
-    if guided:
-        both = torch.cat([labels, torch.full_like(labels, pipe.denoiser.config.null_label)])
+    labels, uncond = guidance.labels(batch, device)
+    both = cfg_labels(stages.denoiser, labels, guidance.scale, uncond)
 
     def step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         model_input = scheduler.scale_model_input(x, t)
-        if guided:
-            out = denoiser(torch.cat([model_input, model_input]), t.expand(2 * batch), both).float()
-            cond, uncond = out.chunk(2)
-            prediction = uncond + cfg_scale * (cond - uncond)
-        else:
-            prediction = denoiser(model_input, t.expand(batch), labels).float()
+        prediction = guided_prediction(denoiser, model_input, t, labels, both, guidance.scale)
         return scheduler.step(prediction, t, x, generator=generators).prev_sample
 
-    for i, t in enumerate(tqdm(timesteps, desc="denoise", leave=False, disable=not progress)):
+    for i, t in enumerate(tqdm(timesteps, desc="denoise", leave=False, disable=not sampling.progress)):
         last = i + 1 == len(timesteps)
         target = known if last else scheduler.add_noise(known, noise, timesteps[i + 1 : i + 2])
         passes = 1 if last else harmonize
@@ -203,47 +218,32 @@ def _fades(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def _edit(
-    pipe: Any,
+    stages: PipelineStages,
     audio: torch.Tensor,
     before: int,
     after: int,
     span: tuple[int, int] | None,
-    seed: int,
-    steps: int | None,
-    cfg_scale: float | None,
-    style: str | None,
-    sampler: str,
-    progress: bool,
-    crossfade: float,
-    ramp: int,
-    window_seconds: float,
-    harmonize: int,
-    match_level: bool,
+    sampling: SamplingConfig,
+    guidance: Guidance,
+    options: EditOptions,
 ) -> EditResult:
     """The shared body of :func:`extend` and :func:`inpaint` (``audio (batch, 1, n)`` at the model's rate)."""
     from audiogen.audio.features import LogMelSpectrogram
-    from audiogen.pipelines.longform import decode_chunked, vocode_chunked
-    from audiogen.pipelines.outputs import StageTimings, _sync
+    from audiogen.pipelines.outputs import StageTimings
+    from audiogen.pipelines.windows import decode_chunked, vocode_chunked
 
-    steps = pipe.resolve_steps(steps)
-    cfg_scale, label = pipe.check_inputs(None, audio.shape[0], steps, cfg_scale, seed, style, sampler)
-    if not 0 <= crossfade <= MAX_CROSSFADE_SECONDS:
-        raise ValueError(f"crossfade must be in [0, {MAX_CROSSFADE_SECONDS}] seconds, got {crossfade}")
-    if ramp < 0:
-        raise ValueError(f"ramp must be >= 0 latent frames, got {ramp}")
-    if isinstance(harmonize, bool) or int(harmonize) != harmonize or harmonize < 1:
-        raise ValueError(f"harmonize must be a whole number of passes >= 1, got {harmonize!r}")
+    options.checked()
     batch, n = audio.shape[0], audio.shape[-1]
-    spl, device, timings = pipe.samples_per_latent_frame, pipe.device, StageTimings()
-    start_time = time.perf_counter()
+    spl, device = stages.samples_per_latent_frame, stages.device
+    timings = StageTimings().start(device)
 
     # the timeline: `lead` samples (whole latent frames) of new audio, the input, `after` samples
     q = math.ceil(before / spl)
     lead = q * spl
     out_len = before + n + after
-    total = pipe.latent_frames_for(lead + n + after)
-    mel = LogMelSpectrogram(pipe.mel_config).to(device)(audio[:, 0].to(device)).mel  # (batch, n_mels, frames)
-    z_in = pipe.autoencoder.encode(mel).float()
+    total = stages.latent_frames_for(lead + n + after)
+    mel = LogMelSpectrogram(stages.mel_config).to(device)(audio[:, 0].to(device)).mel  # (batch, n_mels, T)
+    z_in = stages.autoencoder.encode(mel).float()
     known = torch.zeros(batch, z_in.shape[1], total, device=device)
     width = min(z_in.shape[-1], total - q)
     known[..., q : q + width] = z_in[..., :width]
@@ -263,22 +263,18 @@ def _edit(
         for a, b in kept_timeline
         if b > a
     ]
-    mask = _mask(total, kept_frames, ramp)
+    mask = _mask(total, kept_frames, options.ramp)
     if not bool((mask < 1).any()):
         raise ValueError("nothing to generate: the edited span covers no whole latent frame")
-    _sync(device)
-    t0 = time.perf_counter()
+    timings.lap("encode")
     latents = _denoise_replacing(
-        pipe, known, mask, seed, steps, cfg_scale, label, sampler, progress, window_seconds, int(harmonize)
+        stages, known, mask, sampling, guidance, options.window_seconds, int(options.harmonize)
     )
-    _sync(device)
-    t1 = time.perf_counter()
-    mel_out = decode_chunked(pipe, latents)
-    _sync(device)
-    t2 = time.perf_counter()
-    wav, _ = vocode_chunked(pipe, mel_out)
-    _sync(device)
-    t3 = time.perf_counter()
+    timings.lap("denoise")
+    mel_out = decode_chunked(stages, latents)
+    timings.lap("decode")
+    wav, _ = vocode_chunked(stages, mel_out)
+    timings.lap("vocode")
     offset = lead - before
     out = wav[..., offset : offset + out_len].float().cpu().clone()
     if out.shape[-1] < out_len:  # cannot happen with latent_frames_for, kept as a guard
@@ -295,12 +291,12 @@ def _edit(
     edited += [(before + n, out_len)] if after else []
     edited += [(before + span[0], before + span[1])] if span is not None else []
     boundaries = sorted({p for a, b in kept for p in (a, b) if 0 < p < out_len})
-    fade = round(crossfade * pipe.sample_rate)
+    fade = round(options.crossfade * stages.sample_rate)
     source = audio.cpu()
-    if match_level:
+    if options.match_level:
         from audiogen.pipelines.edit_levels import match_levels
 
-        out = match_levels(out, source, before, kept, edited, pipe.sample_rate)
+        out = match_levels(out, source, before, kept, edited, stages.sample_rate)
     synth = out.clone()
     for a, b in kept:
         out[..., a:b] = source[..., a - before : b - before]
@@ -317,13 +313,10 @@ def _edit(
             out[..., b - length : b] = (
                 out[..., b - length : b] * fade_out + synth[..., b - length : b] * fade_in
             )
-    _sync(device)
-    t4 = time.perf_counter()
-    timings.encode, timings.denoise, timings.decode = t0 - start_time, t1 - t0, t2 - t1
-    timings.vocode, timings.resample, timings.total = t3 - t2, t4 - t3, t4 - start_time
+    timings.lap("resample")
     return EditResult(
         waveforms=out,
-        sample_rate=pipe.sample_rate,
+        sample_rate=stages.sample_rate,
         latents=latents.float().cpu(),
         mask=mask,
         lead_samples=offset,
@@ -331,30 +324,21 @@ def _edit(
         edited=sorted(edited),
         boundaries=boundaries,
         crossfade_samples=fade,
-        seeds=[seed + i for i in range(batch)],
-        style=style,
+        seeds=[sampling.seed + i for i in range(batch)],
+        style=sampling.style,
         timings=timings,
     )
 
 
 def extend(
-    pipe: Any,
+    stages: PipelineStages,
     waveform: torch.Tensor,
     sample_rate: int,
-    seconds: float = 0.0,
-    before: float = 0.0,
-    *,
-    seed: int = 0,
-    steps: int | None = None,
-    cfg_scale: float | None = None,
-    style: str | None = None,
-    sampler: str = "dpm++",
-    progress: bool = True,
-    crossfade: float = CROSSFADE_SECONDS,
-    ramp: int = RAMP_FRAMES,
-    window_seconds: float = 10.0,
-    harmonize: int = HARMONIZE_PASSES,
-    match_level: bool = True,
+    seconds: float,
+    before: float,
+    sampling: SamplingConfig,
+    guidance: Guidance,
+    options: EditOptions,
 ) -> EditResult:
     """Continue ``waveform`` by ``seconds`` after it and/or ``before`` seconds before it (outpainting).
 
@@ -363,19 +347,15 @@ def extend(
     the input itself (sample for sample) except in the ``crossfade`` at its generated sides.
 
     Args:
-        pipe: an :class:`~audiogen.pipelines.audiogen.AudioGenPipeline`.
+        stages: the pipeline (:class:`~audiogen.pipelines.stages.PipelineStages`) whose models run.
         waveform: ``(batch, channels, samples)`` float audio; item ``i`` gets seed ``seed + i``.
         sample_rate: its rate in Hz.
         seconds: new audio after the input (>= 0).
         before: new audio before the input (>= 0); at least one of the two must be > 0.
-        seed, steps, cfg_scale, style, sampler, progress: as :meth:`AudioGenPipeline.__call__`.
-        crossfade: seconds of equal-power crossfade on the kept side of each boundary (<= 0.5).
-        ramp: kept latent frames per boundary whose replacement weight ramps down.
-        window_seconds: denoising window (longer timelines use overlapping windows).
-        harmonize: passes per sampler step (RePaint's resampling ``r``, module docstring step 3);
-            1 = plain replacement, each extra pass costs one more denoiser run per step.
-        match_level: bring the new audio to the RMS level of the input next to it
-            (:func:`audiogen.pipelines.edit_levels.match_levels`).
+        sampling: the sampling settings; guidance: what
+            :meth:`AudioGenPipeline.check_inputs <audiogen.pipelines.audiogen.AudioGenPipeline.check_inputs>`
+            made of them.
+        options: the :class:`EditOptions` (crossfade, ramp, window, harmonize, level matching).
 
     Returns:
         :class:`EditResult` with ``waveforms (batch, 1, before + n + after)`` samples.
@@ -387,35 +367,25 @@ def extend(
     for name, value in (("seconds", seconds), ("before", before)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a non-negative number of seconds, got {value}")
-    audio = prepare_input(pipe, waveform, sample_rate)
-    after_samples, before_samples = round(seconds * pipe.sample_rate), round(before * pipe.sample_rate)
-    if after_samples + before_samples < pipe.samples_per_latent_frame:
+    audio = prepare_input(stages, waveform, sample_rate)
+    after_samples, before_samples = round(seconds * stages.sample_rate), round(before * stages.sample_rate)
+    if after_samples + before_samples < stages.samples_per_latent_frame:
         raise ValueError(
             f"extend: {seconds + before:g} s of new audio is shorter than one latent frame "
-            f"({pipe.samples_per_latent_frame / pipe.sample_rate:.3f} s)"
+            f"({stages.samples_per_latent_frame / stages.sample_rate:.3f} s)"
         )
-    return _edit(pipe, audio, before_samples, after_samples, None, seed, steps, cfg_scale, style, sampler,
-                 progress, crossfade, ramp, window_seconds, harmonize, match_level)  # fmt: skip
+    return _edit(stages, audio, before_samples, after_samples, None, sampling, guidance, options)
 
 
 def inpaint(
-    pipe: Any,
+    stages: PipelineStages,
     waveform: torch.Tensor,
     sample_rate: int,
     start: float,
     end: float,
-    *,
-    seed: int = 0,
-    steps: int | None = None,
-    cfg_scale: float | None = None,
-    style: str | None = None,
-    sampler: str = "dpm++",
-    progress: bool = True,
-    crossfade: float = CROSSFADE_SECONDS,
-    ramp: int = RAMP_FRAMES,
-    window_seconds: float = 10.0,
-    harmonize: int = HARMONIZE_PASSES,
-    match_level: bool = True,
+    sampling: SamplingConfig,
+    guidance: Guidance,
+    options: EditOptions,
 ) -> EditResult:
     """Regenerate the span ``[start, end)`` seconds of ``waveform`` and keep the rest.
 
@@ -423,8 +393,7 @@ def inpaint(
     ``crossfade`` before and after it, it is the input sample for sample.
 
     Args:
-        pipe, waveform, sample_rate, seed, steps, cfg_scale, style, sampler, progress, crossfade,
-            ramp, window_seconds, harmonize, match_level: as :func:`extend`.
+        stages, waveform, sample_rate, sampling, guidance, options: as :func:`extend`.
         start: span start in seconds (>= 0).
         end: span end in seconds (<= the input's duration).
 
@@ -439,15 +408,14 @@ def inpaint(
         raise ValueError(f"the span must be finite seconds, got [{start}, {end})")
     if start >= end:
         raise ValueError(f"the span start ({start:g} s) must be before its end ({end:g} s)")
-    audio = prepare_input(pipe, waveform, sample_rate)
-    n, sr = audio.shape[-1], pipe.sample_rate
+    audio = prepare_input(stages, waveform, sample_rate)
+    n, sr = audio.shape[-1], stages.sample_rate
     if start < 0 or end > n / sr + 0.5 / sr:
         raise ValueError(f"the span [{start:g}, {end:g}) s is outside the clip (0 to {n / sr:.3f} s)")
     a, b = round(start * sr), min(n, round(end * sr))
-    spl = pipe.samples_per_latent_frame
+    spl = stages.samples_per_latent_frame
     if b - a < spl:
         raise ValueError(
             f"the span [{start:g}, {end:g}) s is shorter than one latent frame ({spl / sr:.3f} s)"
         )
-    return _edit(pipe, audio, 0, 0, (a, b), seed, steps, cfg_scale, style, sampler, progress, crossfade,
-                 ramp, window_seconds, harmonize, match_level)  # fmt: skip
+    return _edit(stages, audio, 0, 0, (a, b), sampling, guidance, options)

@@ -1,8 +1,8 @@
 """Seamless loops: periodic resampling and re-timing, loop lengths, wrap-around context, seam checks.
 
-Loops (:meth:`LoopMixin.loop`, a method of :class:`~audiogen.pipelines.audiogen.AudioGenPipeline`)
-are periodic by construction, not crossfaded: the denoiser runs in circular mode (wrap-around
-padding, so the latent has no start or end), the VAE decoder sees the latent with wrapped context
+Loops (:meth:`AudioGenPipeline.loop <audiogen.pipelines.audiogen.AudioGenPipeline.loop>`) are
+periodic by construction, not crossfaded: the denoiser runs in circular mode (wrap-around padding,
+so the latent has no start or end), the VAE decoder sees the latent with wrapped context
 on both sides (the last ``k`` latent frames before it, the first ``k`` after it, ``k`` ≥ the
 decoder's receptive field; the middle is kept), and the vocoder sees the periodic mel the same
 way. The waveform is then exactly one period of a periodic signal. The latent period is chosen so
@@ -18,22 +18,17 @@ The machinery: the context a convolution stack needs
 (:func:`conv_context`), wrap-around padding (``_wrap``), the loop length of bars at a tempo
 (:func:`loop_samples`), band-limited periodic resampling (:func:`periodic_resample`) and
 re-timing (:func:`periodic_stretch`). How smoothly a loop joins end to start is measured by
-:func:`audiogen.boundaries.seam_report`.
+:func:`audiogen.evaluation.boundaries.seam_report`.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from fractions import Fraction
-from functools import cached_property
 from typing import Any
 
 import torch
 from torch import nn
-
-from audiogen.config import MelConfig
-from audiogen.pipelines.outputs import LoopResult, StageTimings, _sync
 
 
 def _wrap(x: torch.Tensor, context: int) -> torch.Tensor:
@@ -165,11 +160,6 @@ def loop_samples(bars: float, bpm: float, sample_rate: int, beats_per_bar: float
     return n
 
 
-# ------------------------------------------------------------------------------------------------
-# the pipeline's loop method
-# ------------------------------------------------------------------------------------------------
-
-
 #: The containers a loop file may be written in: lossless, so the file holds the loop's samples
 #: exactly (MP3 adds encoder delay and padding at both ends, and lossy coding changes the samples
 #: at the wrap, so the file would be neither sample-exact nor seamless).
@@ -200,184 +190,11 @@ def check_loop_file(path: Any) -> None:
     )
 
 
-class LoopMixin:
-    """Seamless loops on :class:`~audiogen.pipelines.audiogen.AudioGenPipeline` (see the module docstring).
-
-    Uses the pipeline's stages (``autoencoder``, ``denoiser``, ``scheduler``, ``vocoder``), its
-    geometry (``hop_length``, ``time_downsample``, ``length_multiple``) and ``check_inputs``.
-    """
-
-    autoencoder: Any
-    denoiser: Any
-    scheduler: Any
-    vocoder: Any
-    mel_config: MelConfig
-
-
-    @cached_property
-    def decoder_context(self) -> int:
-        """Wrapped latent frames each side for :meth:`decode_circular` (the VAE decoder's reach + 1).
-
-        Raises:
-            ValueError: as :func:`conv_context`, for a decoder whose reach cannot be bounded.
-        """
-        return conv_context(getattr(self.autoencoder, "decoder", self.autoencoder))
-
-    @cached_property
-    def vocoder_context(self) -> int:
-        """Wrapped mel frames each side for :meth:`vocode_circular`.
-
-        The vocoder's convolutional reach + 1, plus ``ceil(n_fft / (2 * hop_length))`` frames of
-        the inverse STFT's overlap-add (``n_fft`` of the vocoder's head).
-
-        Raises:
-            ValueError: as :func:`conv_context`.
-        """
-        n_fft = getattr(self.vocoder.config, "n_fft", self.mel_config.n_fft)
-        return conv_context(self.vocoder) + math.ceil(n_fft / (2 * self.hop_length))
-
-    def loop_latent_frames(self, num_samples: int) -> int:
-        """Latent frames of the loop period nearest to ``num_samples`` samples.
-
-        A multiple of ``length_multiple`` (circular mode needs it), at least one:
-        ``m * max(1, round(num_samples / (m * samples_per_latent_frame)))``.
-        """
-        m = self.length_multiple
-        return m * max(1, round(num_samples / (m * self.samples_per_latent_frame)))
-
-    def decode_circular(self, latent: torch.Tensor) -> torch.Tensor:
-        """Decode a periodic latent ``(batch, latent_dim, K)`` → one mel period ``(batch, n_mels, K * td)``.
-
-        ``td`` is ``time_downsample``.
-
-        The latent is given ``decoder_context`` wrapped frames on each side (the end before it, the
-        start after it), decoded, and the middle ``K * time_downsample`` frames kept, so the mel is
-        what an infinitely repeated latent would decode to: periodic, with no edge effects.
-        """
-        k, td = self.decoder_context, self.time_downsample
-        mel = self.autoencoder.decode(_wrap(latent, k))
-        return mel[..., k * td : (k + latent.shape[-1]) * td]
-
-    def vocode_circular(self, mel: torch.Tensor) -> torch.Tensor:
-        """Vocode a periodic mel ``(batch, n_mels, M)`` → one audio period ``(batch, 1, M * hop_length)``.
-
-        As :meth:`decode_circular`, with ``vocoder_context`` wrapped mel frames on each side (the
-        vocoder's convolutions plus its inverse STFT's overlap-add); the output samples of the
-        middle frames are kept. A vocoder with its own ``vocode_circular`` (one whose output couples
-        every frame, e.g. :class:`~audiogen.models.vocoder.GLRefineVocoder`'s Griffin-Lim) is asked
-        to do it itself, wrapping around the period at every step.
-        """
-        if callable(getattr(self.vocoder, "vocode_circular", None)):
-            return self.vocoder.vocode_circular(mel)
-        k, hop = self.vocoder_context, self.hop_length
-        wav = self.vocoder(_wrap(mel, k))
-        return wav[..., k * hop : (k + mel.shape[-1]) * hop]
-
-    @torch.no_grad()
-    def loop(
-        self,
-        seconds: float | None = None,
-        *,
-        samples: int | None = None,
-        repeat: int = 1,
-        num: int = 1,
-        seed: int = 0,
-        steps: int | None = None,
-        cfg_scale: float | None = None,
-        style: str | None = None,
-        sampler: str = "dpm++",
-        progress: bool = True,
-        fit: str = "mel",
-    ) -> LoopResult:
-        """Generate seamless loops of exactly ``L`` samples, tiled ``repeat`` times.
-
-        ``L = round(seconds * sample_rate)`` or ``samples`` (use :func:`loop_samples` for bars at a
-        tempo). The latent period ``K`` (a multiple of ``length_multiple``) is the one whose period
-        ``P = K * time_downsample * hop_length`` is nearest to ``L``; the latent is denoised in
-        circular mode and decoded with wrapped context (:meth:`decode_circular`) to one period of a
-        periodic mel of ``M = K * time_downsample`` frames. Then, by ``fit``:
-
-        * ``"resample"``: the mel is vocoded with wrapped context (:meth:`vocode_circular`) to one
-          period of ``P`` samples, FFT-resampled to ``L`` (:func:`periodic_resample`): pitch and
-          tempo change by ``P / L`` (up to ``length_multiple * time_downsample * hop_length / (2L)``
-          off 1, e.g. ±2.3 % = ±40 cents for 4 s at the default settings);
-        * ``"mel"`` (default): the periodic mel is first re-timed to ``M'`` frames, the whole number
-          nearest to ``L / hop_length`` (:func:`periodic_stretch`; tempo changes by ``M' / M``,
-          pitch does not), vocoded to ``M' * hop_length`` samples and FFT-resampled to ``L``: the
-          pitch changes by at most ``hop_length / (2L)`` (±0.15 % = ±2.5 cents for 4 s).
-
-        Both keep the signal exactly periodic. Seeds as :meth:`__call__`.
-
-        Args:
-            seconds: loop length in seconds (give this or ``samples``).
-            samples: loop length in samples.
-            repeat: copies of the loop, back to back (>= 1).
-            num, seed, steps, cfg_scale, style, sampler, progress: as :meth:`__call__`.
-            fit: ``"mel"`` or ``"resample"``, how the generated period is fitted to ``L``.
-
-        Returns:
-            :class:`LoopResult` with ``waveforms (num, 1, repeat * L)``, ``mels`` the periodic mel
-            the vocoder was given ``(num, n_mels, frames)`` and the ratios.
-
-        Raises:
-            ValueError: neither or both of ``seconds`` / ``samples``, a non-positive length or
-                ``repeat``, an unknown ``fit``, or as :meth:`__call__`.
-        """
-        from einops import repeat as einops_repeat
-
-        from audiogen.pipelines.denoise import sample_latents
-        from audiogen.schedulers import make_sampler
-
-        if (seconds is None) == (samples is None):
-            raise ValueError("give exactly one of seconds and samples")
-        steps = self.resolve_steps(steps)
-        cfg_scale, label = self.check_inputs(
-            seconds, num, steps, cfg_scale, seed, style, sampler, samples=samples, repeat=repeat, fit=fit
-        )
-        if seconds is not None:
-            samples = round(seconds * self.sample_rate)
-        device, timings = self.device, StageTimings()
-        latent_frames = self.loop_latent_frames(samples)
-        period = latent_frames * self.samples_per_latent_frame
-        start = time.perf_counter()
-        latents = sample_latents(
-            self.denoiser,
-            make_sampler(sampler, self.scheduler),
-            (num, self.denoiser.config.latent_dim, latent_frames),
-            labels=label,
-            cfg_scale=cfg_scale,
-            generator=self._generators(seed, num),  # one CPU generator per item: batch-size independent
-            circular=True,
-            progress=progress,
-            num_inference_steps=steps,
-        )
-        _sync(device)
-        t1 = time.perf_counter()
-        mel = self.decode_circular(latents).float()
-        if fit == "mel":
-            mel = periodic_stretch(mel, max(1, round(samples / self.hop_length)))
-        _sync(device)
-        t2 = time.perf_counter()
-        one_period = self.vocode_circular(mel)
-        _sync(device)
-        t3 = time.perf_counter()
-        one_loop = periodic_resample(one_period.float(), samples)
-        waveforms = einops_repeat(one_loop, "b c n -> b c (r n)", r=repeat)
-        _sync(device)
-        t4 = time.perf_counter()
-        timings.denoise, timings.decode, timings.vocode = t1 - start, t2 - t1, t3 - t2
-        timings.resample, timings.total = t4 - t3, t4 - start
-        return LoopResult(
-            waveforms=waveforms.cpu(),
-            sample_rate=self.sample_rate,
-            latents=latents.float().cpu(),
-            mels=mel.float().cpu(),
-            seeds=[seed + i for i in range(num)],
-            style=style,
-            timings=timings,
-            loop_samples=samples,
-            period_samples=period,
-            vocoded_samples=one_period.shape[-1],
-            fit=fit,
-            repeat=repeat,
-        )
+__all__ = [
+    "LOOP_FORMATS",
+    "check_loop_file",
+    "conv_context",
+    "loop_samples",
+    "periodic_resample",
+    "periodic_stretch",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -37,6 +38,34 @@ class StageTimings:
         """Plain dict (stage → seconds)."""
         return asdict(self)
 
+    def start(self, device: torch.device) -> StageTimings:
+        """Start the clock on ``device``; returns ``self`` (then :meth:`lap` after each stage)."""
+        self._device = device
+        self._start = self._last = time.perf_counter()
+        return self
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap (or :meth:`start`) to ``stage``, CUDA synchronised
+        first; ``total`` becomes the time since :meth:`start`."""
+        _sync(self._device)
+        now = time.perf_counter()
+        setattr(self, stage, now - self._last)
+        self.total, self._last = now - self._start, now
+
+
+@dataclass
+class LongReportPlaces:
+    """Where a long (windowed) generation has joints, in output samples (for
+    :func:`audiogen.evaluation.boundaries.boundary_report`).
+
+    Attributes:
+        window_boundaries: the middle of each denoising-window overlap.
+        vocoder_joints: the centres of the vocoder chunks' crossfades.
+    """
+
+    window_boundaries: list[int]
+    vocoder_joints: list[int]
+
 
 @dataclass
 class GenerationResult:
@@ -53,6 +82,8 @@ class GenerationResult:
         seeds: the seed of each batch item (item ``i`` has ``seed + i``).
         style: the style name, or ``None`` (unconditional).
         timings: :class:`StageTimings` of the call.
+        joints: for a clip longer than one denoising window, its :class:`LongReportPlaces`;
+            ``None`` for one window.
     """
 
     waveforms: torch.Tensor
@@ -62,6 +93,7 @@ class GenerationResult:
     seeds: list[int]
     style: str | None
     timings: StageTimings = field(default_factory=StageTimings)
+    joints: LongReportPlaces | None = None
 
     @property
     def num_samples(self) -> int:
@@ -125,7 +157,8 @@ def concat_results(results: list[GenerationResult]) -> GenerationResult:
     """One :class:`GenerationResult` of the clips of ``results`` in order (each computed on its own).
 
     Tensors are concatenated along the batch axis, seeds listed in order, and the stage timings
-    summed. ``results`` must share ``sample_rate``, ``style`` and the clip shape.
+    summed. ``results`` must share ``sample_rate``, ``style`` and the clip shape (so also their
+    ``joints``, which come from the first).
     """
     first = results[0]
     if len(results) == 1:
@@ -141,7 +174,8 @@ def concat_results(results: list[GenerationResult]) -> GenerationResult:
         seeds=[s for r in results for s in r.seeds],
         style=first.style,
         timings=timings,
+        joints=first.joints,
     )
 
 
-__all__ = ["GenerationResult", "LoopResult", "StageTimings", "concat_results"]
+__all__ = ["GenerationResult", "LongReportPlaces", "LoopResult", "StageTimings", "concat_results"]

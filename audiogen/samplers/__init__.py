@@ -19,42 +19,46 @@ audio matches diffusers' up to float rounding:
 
 Configuration options these ports do not implement (Karras / exponential / beta / Lu sigmas,
 dynamic thresholding, SDE variants, third order, ...) raise ``ValueError`` naming the option when a
-sampler is built. ``tests/test_samplers.py`` checks betas, ``alphas_cumprod``, timesteps, sigmas
+sampler is built. ``tests/samplers/test_samplers.py`` checks betas, ``alphas_cumprod``, timesteps, sigmas
 and step outputs against diffusers' own schedulers.
 
-Importing this module imports torch and numpy only (not diffusers, not ``torch._dynamo``).
+Importing this package imports nothing heavy: the names are imported on first use (PEP 562), and
+then bring torch and numpy only (not diffusers, not ``torch._dynamo``), so the command line can read
+:data:`audiogen.samplers.factory.SAMPLERS` cheaply.
 """
 
 from __future__ import annotations
 
-from audiogen.samplers.base import SamplerOutput, _Sampler
-from audiogen.samplers.ddim import DDIM
-from audiogen.samplers.dpm_solver import DPMSolverMultistep
-from audiogen.samplers.euler import EulerDiscrete
-from audiogen.samplers.schedule import (
-    DEFAULT_SCHEDULE_CLASS,
-    SCHEDULER_CONFIG_NAME,
-    NoiseSchedule,
-    SchedulerConfig,
-    make_betas,
-    randn,
-)
+from typing import Any
 
-#: diffusers class name → the port of it.
-SAMPLER_CLASSES: dict[str, type[_Sampler]] = {
-    klass.diffusers_class: klass for klass in (DPMSolverMultistep, DDIM, EulerDiscrete)
+#: Public name → the submodule that defines it (imported on first use).
+_LAZY = {
+    "SamplerOutput": "audiogen.samplers.base",
+    "DDIM": "audiogen.samplers.ddim",
+    "DPMSolverMultistep": "audiogen.samplers.dpm_solver",
+    "EulerDiscrete": "audiogen.samplers.euler",
+    "DEFAULT_SCHEDULE_CLASS": "audiogen.samplers.schedule",
+    "SCHEDULER_CONFIG_NAME": "audiogen.samplers.schedule",
+    "NoiseSchedule": "audiogen.samplers.schedule",
+    "SchedulerConfig": "audiogen.samplers.schedule",
+    "make_betas": "audiogen.samplers.schedule",
+    "randn": "audiogen.samplers.schedule",
 }
 
-__all__ = [
-    "DEFAULT_SCHEDULE_CLASS",
-    "SCHEDULER_CONFIG_NAME",
-    "DDIM",
-    "DPMSolverMultistep",
-    "EulerDiscrete",
-    "NoiseSchedule",
-    "SAMPLER_CLASSES",
-    "SamplerOutput",
-    "SchedulerConfig",
-    "make_betas",
-    "randn",
-]
+__all__ = sorted([*_LAZY, "SAMPLER_CLASSES"])
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported on first use; ``SAMPLER_CLASSES``: diffusers class name → the port of it.
+
+    Raises:
+        AttributeError: for any other name.
+    """
+    import importlib
+
+    if name == "SAMPLER_CLASSES":
+        ports = [__getattr__(n) for n in ("DPMSolverMultistep", "DDIM", "EulerDiscrete")]
+        return {klass.diffusers_class: klass for klass in ports}
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'audiogen.samplers' has no attribute {name!r}")

@@ -54,6 +54,18 @@ class _Sampler:
     SUPPORTED: ClassVar[dict[str, tuple[Any, ...]]] = {}
     order: ClassVar[int] = 1
 
+    def _sigmas_at(self, timesteps: np.ndarray, final_sigmas_type: str) -> np.ndarray:
+        """float32 ``sigma(t) = sqrt((1 - alpha_bar) / alpha_bar)`` interpolated at ``timesteps``,
+        and the final sigma (``sigma_min``: the first training timestep's; else 0) appended."""
+        alphas_cumprod = self.alphas_cumprod
+        sigmas = (((1 - alphas_cumprod) / alphas_cumprod) ** 0.5).numpy()
+        sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
+        if final_sigmas_type == "sigma_min":
+            sigma_last = ((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5
+        else:
+            sigma_last = 0
+        return np.concatenate([sigmas, [sigma_last]]).astype(np.float32)
+
     def __init__(self, **config: Any) -> None:
         unknown = sorted(set(config) - set(self.DEFAULTS))
         if unknown:

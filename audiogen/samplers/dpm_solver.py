@@ -83,13 +83,7 @@ class DPMSolverMultistep(_Sampler):
         timesteps = _leading_linspace_trailing(
             cfg.timestep_spacing, cfg.num_train_timesteps, num_inference_steps, cfg.steps_offset, last, True
         ).astype(np.int64)
-        sigmas = (((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5).numpy()
-        sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
-        if cfg.final_sigmas_type == "sigma_min":
-            sigma_last = ((1 - self.alphas_cumprod[0]) / self.alphas_cumprod[0]) ** 0.5
-        else:
-            sigma_last = 0
-        self.sigmas = torch.from_numpy(np.concatenate([sigmas, [sigma_last]]).astype(np.float32))
+        self.sigmas = torch.from_numpy(self._sigmas_at(timesteps, cfg.final_sigmas_type))
         self.timesteps = torch.from_numpy(timesteps).to(device=device, dtype=torch.int64)
         self.num_inference_steps = len(timesteps)
         self.model_outputs = [None] * cfg.solver_order

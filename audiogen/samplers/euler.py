@@ -70,13 +70,7 @@ class EulerDiscrete(_Sampler):
         timesteps = _leading_linspace_trailing(
             cfg.timestep_spacing, n, num_inference_steps, cfg.steps_offset, n, round_linspace=False
         ).astype(np.float32)
-        sigmas = (((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5).numpy()
-        sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
-        if cfg.final_sigmas_type == "sigma_min":
-            sigma_last = ((1 - self.alphas_cumprod[0]) / self.alphas_cumprod[0]) ** 0.5
-        else:
-            sigma_last = 0
-        sigmas = np.concatenate([sigmas, [sigma_last]]).astype(np.float32)
+        sigmas = self._sigmas_at(timesteps, cfg.final_sigmas_type)
         self.timesteps = torch.from_numpy(timesteps.astype(np.float32)).to(device=device)
         self.sigmas = torch.from_numpy(sigmas).to(dtype=torch.float32)
         self._step_index = None

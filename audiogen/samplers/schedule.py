@@ -167,7 +167,7 @@ class NoiseSchedule:
     ``betas`` and ``alphas_cumprod`` ``(num_train_timesteps,)`` computed as
     diffusers' ``scheduling_ddpm.py`` does, and writes the config back unchanged
     (:meth:`save_config`). Samplers are built from its config
-    (:func:`audiogen.schedulers.make_sampler`).
+    (:func:`audiogen.samplers.factory.make_sampler`).
     """
 
     config_name: ClassVar[str] = SCHEDULER_CONFIG_NAME

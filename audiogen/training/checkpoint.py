@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiogen.checkpoint_folders import (
+from audiogen.data.tempfolders import dead_temp_folders, temp_folder_prefix
+from audiogen.models.checkpoint_folders import (
     CHECKPOINT_RE,
     COMPLETE_NAME,
     CheckpointError,
@@ -47,7 +48,6 @@ from audiogen.checkpoint_folders import (
     verify_checkpoint,
 )
 from audiogen.models.pretrained import save_tensors_atomic, write_json_atomic
-from audiogen.tempfolders import dead_temp_folders, temp_folder_prefix
 
 # --------------------------------------------------------------------------------------------------
 # Nested state (dicts / lists / tuples of tensors and plain values) ↔ JSON + safetensors

@@ -1,6 +1,6 @@
-"""The training recipe of each stage of a fine-tuning run (:mod:`audiogen.finetune`).
+"""The training recipe of each stage of a fine-tuning run (:mod:`audiogen.training.finetune`).
 
-:func:`stage_recipe` turns the run's settings (a :class:`audiogen.finetune.FinetuneConfig`, the
+:func:`stage_recipe` turns the run's settings (a :class:`audiogen.training.finetune.FinetuneConfig`, the
 ``config`` argument below) and the current model folder of each stage into the recipe that
 :func:`audiogen.training.train_stage` trains that stage with: started from the saved weights
 (``init``), with the saved model settings, the collection's manifest, and a ``train`` section scaled

@@ -4,7 +4,7 @@
 <https://py-filelock.readthedocs.io>`_, ``flock`` on ``RUN_DIR/.audiogen.lock``). The operating
 system releases it when the holder exits, however it exits (``kill -9`` included), so a stale lock
 never blocks a resume. Temporary folders inside a run (checkpoints being written, caches being
-built) are named after their owner: :mod:`audiogen.tempfolders`.
+built) are named after their owner: :mod:`audiogen.data.tempfolders`.
 """
 
 from __future__ import annotations

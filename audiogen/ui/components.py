@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from audiogen.schedulers import SAMPLERS
+from audiogen.samplers.factory import SAMPLERS
 from audiogen.ui import jobs
 from audiogen.ui.host import CancelToken, UIError
 from audiogen.ui.messages import error_markdown

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from audiogen.pipelines.checks import seed_file_stem
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.jobs import (
     MAX_SECONDS,
@@ -73,32 +74,14 @@ def edit(
         if s.style == "auto":
             s = dataclasses.replace(s, style=_detect_style(host, pipe, clip))
         wave = clip.waveform[None]  # (1, channels, samples)
-        if mode == "extend":
-            result = _value_errors(
-                pipe.extend,
-                wave,
-                clip.sample_rate,
-                seconds=float(second),
-                before=float(first),
-                progress=True,
-                prefix=f"{audio}: ",
-                **s.kwargs(),
-            )
-            flags = ["--before", float(first), "--seconds", float(second)]
-        else:
-            result = _value_errors(
-                pipe.inpaint,
-                wave,
-                clip.sample_rate,
-                start=float(first),
-                end=float(second),
-                progress=True,
-                prefix=f"{audio}: ",
-                **s.kwargs(),
-            )
-            flags = ["--start", float(first), "--end", float(second)]
+        # extend takes (seconds after, before); inpaint (start, end)
+        args = (float(second), float(first)) if mode == "extend" else (float(first), float(second))
+        method = getattr(pipe, mode)
+        result = _value_errors(method, wave, clip.sample_rate, *args, s.config(), prefix=f"{audio}: ")
+        names = ("--before", "--seconds") if mode == "extend" else ("--start", "--end")
+        flags = [names[0], float(first), names[1], float(second)]
         folder = host.new_output_dir(mode)
-        stem = f"{Path(audio).stem}_{mode}_seed{s.seed:06d}"
+        stem = seed_file_stem(f"{Path(audio).stem}_{mode}", s.seed)
         paths, png = write_result(
             pipe,
             folder,

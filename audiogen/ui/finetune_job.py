@@ -21,17 +21,18 @@ from collections import deque
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from audiogen.ui.host import UIError
+from audiogen.ui.errors import UIError
 
 #: The command's output, kept in the run folder (from the moment the command has written its settings).
 LOG_NAME = "finetune.log"
-#: The settings file ``audiogen finetune`` writes first in a run folder (``audiogen.finetune.SETTINGS_NAME``).
+#: The settings file ``audiogen finetune`` writes first in a run folder
+#: (``audiogen.training.finetune.SETTINGS_NAME``).
 SETTINGS_NAME = "finetune.json"
 
 
 def lora_supported() -> bool:
     """Whether this audiogen's ``finetune`` can train a LoRA adapter (``--lora RANK``)."""
-    from audiogen.finetune import FinetuneConfig
+    from audiogen.training.finetune import FinetuneConfig
 
     return any(f.name == "lora_rank" for f in fields(FinetuneConfig))
 
@@ -120,7 +121,7 @@ class FinetuneJob:
         base: str | Path | None = None,
         lora_rank: int = 0,
     ) -> None:
-        from audiogen.finetune import STAGE_PLANS
+        from audiogen.training.finetune import STAGE_PLANS
 
         if not source or not Path(source).is_dir():
             raise UIError(f"{source}: no such folder")
@@ -236,7 +237,7 @@ def read_run(
     """
     import types
 
-    from audiogen.finetune import STAGE_PLANS
+    from audiogen.training.finetune import STAGE_PLANS
     from audiogen.training.finetune_stages import stage_steps
 
     totals: dict[str, int] = {}

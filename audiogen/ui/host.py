@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiogen.ui.errors import JobCancelled, UIError  # raised here; importable from here as before
+
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (a name or an IP address) serves this machine only."""
@@ -30,14 +32,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class UIError(Exception):
-    """A bad input or a failed job; ``str(e)`` is the one-line message the CLI prints after ``error: ``."""
-
-
-class JobCancelled(Exception):
-    """The running job was cancelled from the page."""
 
 
 class CancelToken:

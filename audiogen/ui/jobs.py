@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiogen.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
+from audiogen.pipelines import checks
+from audiogen.pipelines.checks import MAX_SECONDS  # the longest clip, loop or upload, in seconds
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.results import UIResult, command_line, write_result
 
@@ -46,11 +46,11 @@ class Sampling:
     sampler: str = "dpm++"
     audio_format: str = "wav"
 
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of the pipeline methods."""
-        return dict(
-            seed=self.seed, steps=self.steps, cfg_scale=self.cfg_scale, style=self.style, sampler=self.sampler
-        )
+    def config(self) -> Any:
+        """The :class:`~audiogen.pipelines.sampling.SamplingConfig` the pipeline methods take."""
+        from audiogen.pipelines.sampling import SamplingConfig
+
+        return SamplingConfig(self.seed, self.steps, self.cfg_scale, self.style, self.sampler, progress=True)
 
     def flags(self) -> list[Any]:
         """The CLI flags, for :func:`~audiogen.ui.results.command_line`."""
@@ -69,28 +69,25 @@ class Sampling:
 
 
 def cli_check(check: Any, *args: Any) -> Any:
-    """Run an input check that raises ``ValueError`` with the CLI's one-line message
-    (:mod:`audiogen.ui.validate`) and raise that message as :class:`UIError`; returns what it returns."""
+    """Run one of the shared checks (:mod:`audiogen.pipelines.checks`, which raise
+    :class:`~audiogen.errors.InputError`) and raise its message as :class:`UIError`; returns what it
+    returns."""
+    from audiogen.errors import InputError
+
     try:
         return check(*args)
-    except ValueError as e:
+    except InputError as e:
         raise UIError(str(e)) from e
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "style"
 
 
 def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
     for an empty style. Raises :class:`UIError`."""
-    from audiogen import checks
-    from audiogen.schedulers import SAMPLERS
-    from audiogen.ui import validate
+    from audiogen.samplers.factory import SAMPLERS
 
     if s.seed is None or s.seed != int(s.seed):
         raise UIError(f"--seed must be a whole number, got {s.seed}")
-    cli_check(validate.check_seed, int(s.seed), num)
+    cli_check(checks.check_seed, int(s.seed), num)
     if s.steps is None or not 1 <= s.steps <= 1000:
         raise UIError(f"--steps must be in [1, 1000], got {s.steps}")
     if s.sampler not in SAMPLERS:
@@ -98,7 +95,7 @@ def check_sampling(s: Sampling, num: int = 1) -> Sampling:
     if s.audio_format not in AUDIO_FORMATS:
         raise UIError(f"--format must be one of {', '.join(AUDIO_FORMATS)}, got {s.audio_format!r}")
     cli_check(
-        validate.check_number,
+        checks.check_number,
         "--cfg-scale",
         math.nan if s.cfg_scale is None else s.cfg_scale,
         0.0,
@@ -160,14 +157,14 @@ def generate(
     num = int(num)
     with host.job(token):
         pipe = _pipeline(host, model, s.style)
-        result = _call_generate(pipe, float(seconds), num, s)
+        result = _value_errors(pipe, float(seconds), num, s.config())
         folder = host.new_output_dir("generate")
-        stem = _safe_name(s.style) if s.style else "any"
+        stem = checks.style_stem(s.style)
         seeds = [s.seed + i for i in range(num)]
         paths, png = write_result(
             pipe,
             folder,
-            [f"{stem}_seed{k:06d}" for k in seeds],
+            [checks.seed_file_stem(stem, k) for k in seeds],
             result.waveforms,
             result.mels,
             _titles(s, seeds, pipe, "generate"),
@@ -200,18 +197,6 @@ def generate(
     )
 
 
-def _call_generate(pipe: Any, seconds: float, num: int, s: Sampling) -> Any:
-    """``pipe(seconds, ...)``, or the windowed long-form path the CLI takes for long clips."""
-    kwargs = dict(num=num, progress=True, **s.kwargs())
-    try:
-        from audiogen.pipelines.longform import generate_long, is_long
-    except ImportError:
-        return _value_errors(pipe, seconds, **kwargs)
-    if is_long(pipe, pipe.latent_frames_for(round(seconds * pipe.sample_rate))):
-        return _value_errors(generate_long, pipe, seconds, **kwargs)[0]
-    return _value_errors(pipe, seconds, **kwargs)
-
-
 def _value_errors(fn: Any, *args: Any, prefix: str = "", **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
@@ -235,26 +220,10 @@ def loop(
         UIError: a bad input or model (the CLI's message).
         JobCancelled: the token was cancelled.
     """
-    from audiogen import checks
     from audiogen.pipelines.loop import loop_samples
 
-    for name, value, (low, high) in (  # the checks and messages of audiogen loop
-        ("--bars", bars, (0.0, checks.MAX_BARS)),
-        ("--bpm", bpm, checks.BPM_RANGE),
-        ("--beats-per-bar", beats_per_bar, checks.BEATS_PER_BAR_RANGE),
-    ):
-        if value is None or not (math.isfinite(value) and value > 0 and low <= value <= high):
-            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
-            raise UIError(f"{name} must be a positive number in {span}, got {value}")
-    if repeat is None or repeat < 1:
-        raise UIError(f"--repeat must be >= 1, got {repeat}")
+    cli_check(checks.check_loop_length, bars, bpm, beats_per_bar, repeat)  # as audiogen loop
     repeat = int(repeat)
-    seconds = bars * beats_per_bar * 60.0 / bpm
-    if seconds * repeat > MAX_SECONDS:
-        raise UIError(
-            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.1f} s; "
-            f"the limit is {MAX_SECONDS:g} s"
-        )
     s = check_sampling(sampling)
     with host.job(token):
         pipe = _pipeline(host, model, s.style)
@@ -265,17 +234,9 @@ def loop(
                 f"{bars:g} bars at {bpm:g} bpm is {samples} samples; this model's shortest loop is "
                 f"{granularity} samples ({granularity / pipe.sample_rate:.3f} s)"
             )
-        kwargs = dict(repeat=repeat, progress=True, fit="mel", **s.kwargs())
-        try:
-            from audiogen.pipelines.longform import is_long, loop_long
-        except ImportError:
-            is_long = None
-        if is_long is not None and is_long(pipe, pipe.loop_latent_frames(samples)):
-            result = _value_errors(loop_long, pipe, samples, **kwargs)[0]
-        else:
-            result = _value_errors(pipe.loop, samples=samples, **kwargs)
+        result = _value_errors(pipe.loop, samples=samples, repeat=repeat, fit="mel", sampling=s.config())
         folder = host.new_output_dir("loop")
-        stem = f"loop_{_safe_name(s.style) if s.style else 'any'}_seed{s.seed:06d}"
+        stem = checks.seed_file_stem(f"loop_{checks.style_stem(s.style)}", s.seed)
         paths, png = write_result(
             pipe,
             folder,
@@ -325,7 +286,7 @@ def check_upload(path: str | Path | None, flag: str = "AUDIO") -> Any:
     Raises:
         UIError: no file, a file over :data:`MAX_UPLOAD_BYTES` or :data:`MAX_SECONDS`, or not audio.
     """
-    from audiogen.ui.validate import check_input_audio
+    from audiogen.pipelines.checks import check_input_audio
 
     if not path:
         raise UIError(f"{flag}: no file uploaded")
@@ -379,12 +340,11 @@ def variation(
             clip.waveform,
             clip.sample_rate,
             strength=float(strength),
-            progress=True,
+            sampling=s.config(),
             prefix=f"{audio}: ",
-            **s.kwargs(),
         )
         folder = host.new_output_dir("variation")
-        stem = f"{Path(audio).stem}_variation_seed{s.seed:06d}"
+        stem = checks.seed_file_stem(f"{Path(audio).stem}_variation", s.seed)
         paths, png = write_result(
             pipe,
             folder,

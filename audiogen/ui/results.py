@@ -66,7 +66,7 @@ def write_result(
         The audio paths and the PNG path.
     """
     from audiogen.audio.io import save_audio
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     paths = []
     for stem, wave in zip(stems, waveforms, strict=True):

@@ -12,8 +12,8 @@ import atexit
 import threading
 from pathlib import Path
 
+from audiogen.ui.errors import UIError
 from audiogen.ui.finetune_job import SETTINGS_NAME, FinetuneJob, FinetuneStatus, read_run
-from audiogen.ui.host import UIError
 
 RESUME_HINT = (
     "The run folder keeps its newest checkpoint (written with every validation sample): start "

@@ -8,8 +8,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import audiogen.audio.io as audio_io
-from audiogen.checks import MAX_SECONDS
 from audiogen.cli import app
+from audiogen.pipelines.checks import MAX_SECONDS
 
 
 def _invoke(*args):

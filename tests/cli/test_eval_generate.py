@@ -26,8 +26,8 @@ def write_tiny_pipeline(folder: Path, with_classifier: bool = False) -> Path:
     from audiogen.models.classifier import ClassifierConfig, StyleClassifier
     from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
     from audiogen.models.vocoder import VocoderConfig, VocosVocoder
-    from audiogen.pipeline import AudioGenPipeline
-    from audiogen.schedulers import noise_scheduler
+    from audiogen.pipelines.audiogen import AudioGenPipeline
+    from audiogen.samplers.factory import noise_scheduler
 
     torch.manual_seed(0)
     vae = MelVAE(AutoencoderConfig(mel=MEL, latent_dim=4, channels=16, blocks_per_stage=1))
@@ -143,7 +143,7 @@ def test_missing_checkpoint_and_embedder_exit_with_clear_messages(tmp_path, monk
 
 
 def test_eval_generate_measures_a_lora_adapters_style(tmp_path):
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
     from tests.models.test_lora import make_adapter
 
     pipe = write_tiny_pipeline(tmp_path / "pipe", with_classifier=True)

@@ -70,12 +70,12 @@ def test_finetune_all_files_rejected_lists_the_reasons_and_keeps_the_users_folde
 
 
 def test_finetune_ctrl_c_says_how_to_resume(tmp_path, monkeypatch, capsys):
-    import audiogen.finetune
+    import audiogen.training.finetune
 
     def interrupted(config, progress=True):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(audiogen.finetune, "finetune", interrupted)
+    monkeypatch.setattr(audiogen.training.finetune, "finetune", interrupted)
     source = tmp_path / "my sounds"
     source.mkdir()
     args = ["finetune", str(source), "--out", str(tmp_path / "run"), "--steps", "5", "--cpu"]

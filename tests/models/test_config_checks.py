@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder, Vocoder
-from audiogen.pipeline import AudioGenPipeline
+from audiogen.pipelines.audiogen import AudioGenPipeline
 from tests.pipelines.test_audiogen import MEL, write_tiny_pipeline
 
 

@@ -154,7 +154,7 @@ def test_fused_output_equals_unfused_and_saves_as_a_plain_pipeline(tmp_path):
     assert not torch.equal(fused, _denoise(make_tiny_pipeline().denoiser, [0, 2, 2]))
     assert torch.allclose(fused, unfused, atol=1e-5, rtol=1e-4)
     assert torch.allclose(_clip(pipe, "chimes+bells"), clip, atol=1e-4)
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
 
     again = AudioGenPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "fused"))
     assert again.styles == pipe.styles

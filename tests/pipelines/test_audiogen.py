@@ -8,17 +8,13 @@ import pytest
 import torch
 
 from audiogen.config import MelConfig
+from audiogen.hub import MODEL_INDEX_NAME
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE
 from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
 from audiogen.models.vocoder import VocoderConfig, VocosVocoder
-from audiogen.pipeline import (
-    MODEL_INDEX_NAME,
-    AudioGenPipeline,
-    load_pretrained,
-    loop_samples,
-    periodic_resample,
-)
-from audiogen.schedulers import noise_scheduler
+from audiogen.pipelines.audiogen import AudioGenPipeline, load_pretrained
+from audiogen.pipelines.loop import loop_samples, periodic_resample
+from audiogen.samplers.factory import noise_scheduler
 
 MEL = MelConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=32)
 STYLES = ("piano", "flute")

@@ -15,7 +15,7 @@ from torch import nn
 
 from audiogen.models.denoiser import PREDICTION_TYPES, DiffusionConfig
 from audiogen.pipelines.denoise import noise_and_denoise, sample_latents
-from audiogen.schedulers import SAMPLERS, make_sampler, noise_scheduler
+from audiogen.samplers.factory import SAMPLERS, make_sampler, noise_scheduler
 from tests.models.test_denoiser import TINY, _randomised
 
 # ------------------------------------------------------------------------------- samplers

@@ -9,8 +9,8 @@ import torch
 from typer.testing import CliRunner
 
 from audiogen.audio.features import LogMelSpectrogram
-from audiogen.boundaries import boundary_report
 from audiogen.cli import app
+from audiogen.evaluation.boundaries import boundary_report
 from tests.pipelines.test_audiogen import MEL, make_tiny_pipeline, write_tiny_pipeline
 
 
@@ -227,13 +227,11 @@ def test_bad_harmonize_raises(pipe, harmonize):
 
 
 def test_the_commands_default_to_the_librarys_settings():
-    import inspect
-
     from audiogen.cli.edit import CROSSFADE, HARMONIZE, MATCH_LEVEL
-    from audiogen.pipelines.inpaint import CROSSFADE_SECONDS, HARMONIZE_PASSES, extend
+    from audiogen.pipelines.inpaint import CROSSFADE_SECONDS, HARMONIZE_PASSES, EditOptions
 
     assert HARMONIZE.default == HARMONIZE_PASSES and CROSSFADE.default == CROSSFADE_SECONDS
-    assert MATCH_LEVEL.default is inspect.signature(extend).parameters["match_level"].default
+    assert MATCH_LEVEL.default is EditOptions().match_level
 
 
 # ------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from audiogen.boundaries import seam_report
+from audiogen.evaluation.boundaries import seam_report
 from audiogen.pipelines.loop import _wrap, conv_context, loop_samples, periodic_stretch
 from tests.pipelines.test_audiogen import MEL, make_tiny_pipeline
 

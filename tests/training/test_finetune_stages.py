@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import audiogen
-from audiogen.finetune import FinetuneConfig
+from audiogen.training.finetune import FinetuneConfig
 from audiogen.training.finetune_stages import TRAINING_TASK, stage_recipe, stage_steps
 
 BASE = Path(audiogen.__file__).parent / "assets" / "default"

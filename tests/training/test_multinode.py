@@ -196,7 +196,7 @@ def test_killed_machine_stops_both_then_resumes(audio_dir, one_machine, tmp_path
 def test_two_machines_finetune_every_stage(audio_dir, tmp_path):
     """``audiogen finetune --stages all --no-shared-cache``: each stage's final checkpoint reaches the
     machine without it (the next stage encodes its latents with the fine-tuned autoencoder there)."""
-    from audiogen.pipeline import AudioGenPipeline
+    from audiogen.pipelines.audiogen import AudioGenPipeline
     from tests.pipelines.test_audiogen import write_tiny_pipeline
 
     base = write_tiny_pipeline(tmp_path / "base", cfg_scale=2.0)

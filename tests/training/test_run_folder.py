@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from audiogen.cli import app
 from audiogen.data.manifest import write_manifest
 from audiogen.data.scan import scan_folder
-from audiogen.tempfolders import temp_folder_prefix
+from audiogen.data.tempfolders import temp_folder_prefix
 from audiogen.training.checkpoint import list_checkpoints, write_checkpoint
 from audiogen.training.lock import RunLock
 from audiogen.training.run_folder import RUN_MARKER, RunFolderError

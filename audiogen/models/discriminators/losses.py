@@ -68,6 +68,12 @@ def generator_adversarial_loss(
     return torch.stack(terms).mean()
 
 
+def _check_pairs(name: str, what: str, real: list, fake: list) -> None:
+    """Raise ``ValueError`` unless ``real`` and ``fake`` are non-empty and equally long."""
+    if not real or len(real) != len(fake):
+        raise ValueError(f"{name}: need as many real as fake {what}, got {len(real)} and {len(fake)}")
+
+
 def discriminator_adversarial_loss(
     real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor], loss_type: AdversarialLossType = "hinge"
 ) -> torch.Tensor:
@@ -81,11 +87,7 @@ def discriminator_adversarial_loss(
         ValueError: on an unknown ``loss_type``, an empty list or lists of different lengths.
     """
     _check_loss_type(loss_type)
-    if not real_logits or len(real_logits) != len(fake_logits):
-        raise ValueError(
-            f"discriminator_adversarial_loss: need as many real as fake logits, got {len(real_logits)} "
-            f"and {len(fake_logits)}"
-        )
+    _check_pairs("discriminator_adversarial_loss", "logits", real_logits, fake_logits)
     terms = []
     for dr, dg in zip(real_logits, fake_logits, strict=True):
         dr, dg = dr.float(), dg.float()
@@ -108,11 +110,7 @@ def feature_matching_loss(
     Raises:
         ValueError: if the nesting or the shapes of the two lists differ, or they are empty.
     """
-    if not real_features or len(real_features) != len(fake_features):
-        raise ValueError(
-            f"feature_matching_loss: need as many real as fake sub-discriminators, got {len(real_features)} "
-            f"and {len(fake_features)}"
-        )
+    _check_pairs("feature_matching_loss", "sub-discriminators", real_features, fake_features)
     terms = []
     for real_layers, fake_layers in zip(real_features, fake_features, strict=True):
         if len(real_layers) != len(fake_layers):

@@ -29,6 +29,20 @@ from torch.nn.utils.parametrizations import weight_norm
 from audiogen.models.pretrained import PretrainedMixin
 
 
+def conv_stack(
+    x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module, slope: float
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``x`` through ``convs`` (a leaky ReLU after each) and ``conv_post``: the output and every
+    feature map on the way (the last is the output)."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), slope)
+        features.append(x)
+    x = conv_post(x)
+    features.append(x)
+    return x, features
+
+
 @dataclass
 class DiscriminatorOutput:
     """What a (multi-)discriminator says about a batch of waveforms.
@@ -99,12 +113,7 @@ class PeriodDiscriminator(nn.Module):
         if remainder:
             x = F.pad(x, (0, self.period - remainder), mode="reflect")
         x = rearrange(x, "b c (t p) -> b c t p", p=self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.lrelu_slope)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
+        x, features = conv_stack(x, self.convs, self.conv_post, self.lrelu_slope)
         return rearrange(x, "b c t p -> b (c t p)"), features
 
 
@@ -187,12 +196,7 @@ class ResolutionDiscriminator(nn.Module):
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``(batch, 1, samples)`` → logits ``(batch, positions)`` and the list of feature maps."""
         x = self.spectrogram(waveform)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.lrelu_slope)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
+        x, features = conv_stack(x, self.convs, self.conv_post, self.lrelu_slope)
         return rearrange(x, "b c f t -> b (c f t)"), features
 
 

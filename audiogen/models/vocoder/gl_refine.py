@@ -285,7 +285,7 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
         Runs in float32 without gradients. ``circular``: treat the mel as one period of a loop.
         ``init``: optional complex ``(batch, n_freqs, frames)`` whose phase starts the iterations
         where it is non-zero (e.g. a neighbouring chunk's result on shared frames, so that chunks
-        vocoded one after another agree there; :func:`audiogen.pipelines.longform.vocode_chunked`).
+        vocoded one after another agree there; :func:`audiogen.pipelines.windows.vocode_chunked`).
         """
         from audiogen.audio.filterbank import filterbank_inverse
         from audiogen.audio.inverse import _invert_filterbank

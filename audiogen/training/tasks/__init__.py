@@ -15,28 +15,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from audiogen.training.tasks.base import (
-    Datasets,
-    Sample,
-    Task,
-    ValidationOutput,
-    apply_random_gain,
-    check_gain_db,
-    split_datasets,
-    write_samples,
-)
+from audiogen.training.tasks.base import Datasets, Task, ValidationOutput, apply_random_gain, check_gain_db
 
 __all__ = [
     "TASKS",
     "Datasets",
-    "Sample",
     "Task",
     "ValidationOutput",
     "apply_random_gain",
     "build_task",
     "check_gain_db",
-    "split_datasets",
-    "write_samples",
 ]
 
 #: Stage name → ``module:Class`` of its task, imported only when that stage is built.

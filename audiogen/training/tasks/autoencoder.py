@@ -6,7 +6,7 @@ or precomputed log-mel segments (``data.source: mel_cache``, :class:`MelCacheDat
 saves decoding audio on the CPU every epoch.
 
 Losses (keys of ``loss_weights``): ``mel_l1`` and ``mel_l2`` between input and reconstruction
-(natural-log mel, nats), ``kl`` (nats per latent element, see :func:`audiogen.losses.kl_loss`).
+(natural-log mel, nats), ``kl`` (nats per latent element, see :func:`audiogen.training.losses.kl_loss`).
 
 With an ``adversarial`` section (:class:`AdversarialConfig`) the stage is a GAN, as the
 latent-diffusion autoencoder (Rombach et al. 2022, ``LPIPSWithDiscriminator``) and DAC / EnCodec:
@@ -42,7 +42,6 @@ from torch import nn
 
 from audiogen.audio.levels import DB_PER_NEPER
 from audiogen.config import MelConfig, from_dict
-from audiogen.losses import kl_loss, mel_l1_loss, mel_l2_loss
 from audiogen.models.autoencoder import AutoencoderConfig, MelVAE, deepen_decoder_state
 from audiogen.training.adversarial import (
     AdversarialConfig,
@@ -51,7 +50,8 @@ from audiogen.training.adversarial import (
     optimizer_steps,
     zero_loss,
 )
-from audiogen.training.tasks.base import Datasets, Sample, Task, ValidationOutput, split_datasets
+from audiogen.training.losses import kl_loss, mel_l1_loss, mel_l2_loss
+from audiogen.training.tasks.base import Sample, Task, ValidationOutput
 
 
 @dataclass(frozen=True)
@@ -181,16 +181,6 @@ class AutoencoderTask(Task):
         }
         return dict(self._optimizers)
 
-    def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest
-        from audiogen.data.scan import scan_folder
-
-        d = self.data_config
-        if d.manifest is not None:
-            return list(read_manifest(d.manifest))
-        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
-        return list(scan.entries)
-
     def _mel_cache_dir(self, entries: list[Any]) -> Path:
         """Build (or reuse) the log-mel cache of ``entries`` under ``data.mel_cache``."""
         from audiogen.data.cache import build_mel_cache
@@ -224,22 +214,9 @@ class AutoencoderTask(Task):
             )
         return dataset
 
-    def build_datasets(self) -> Datasets:
-        """Training and validation segments from the manifest / folder (via the mel cache if set).
-
-        Raises:
-            ValueError: if the training split is empty (or as the datasets raise).
-        """
-        d = self.data_config
-        entries = self._entries()
-        cache = self._mel_cache_dir(entries) if d.source == "mel_cache" else None
-        return split_datasets(
-            entries,
-            d.train_split,
-            d.val_split,
-            lambda es, split, train: self._dataset(es, split, train=train, cache=cache),
-            d.manifest or d.audio_dir,
-        )
+    def _dataset_options(self, entries: list[Any]) -> dict[str, Any]:
+        """The segments are read through the mel cache when ``data.source`` is ``mel_cache``."""
+        return {"cache": self._mel_cache_dir(entries) if self.data_config.source == "mel_cache" else None}
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models and put the log-mel front end on the device."""
@@ -257,11 +234,8 @@ class AutoencoderTask(Task):
         Raises:
             KeyError: if the batch has neither key.
         """
-        if "mel" in batch:
-            return batch["mel"].float()
-        if "waveform" not in batch:
-            raise KeyError(f"autoencoder batch needs 'mel' or 'waveform', got keys {sorted(batch)}")
-        assert self.frontend is not None, "setup() was not called"
+        if (cached := self._cached_input(batch, "mel", "autoencoder")) is not None:
+            return cached
         mel = self.frontend(batch["waveform"].float()).mel  # (batch, channels, n_mels, frames)
         return rearrange(mel, "b c m t -> (b c) m t")
 

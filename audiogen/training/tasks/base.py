@@ -93,7 +93,7 @@ def write_samples(folder: Path, samples: list[Sample], step: int, tensorboard: A
     also logged as ``samples/<stem>`` at ``step``.
     """
     from audiogen.audio.io import save_audio
-    from audiogen.plotting import save_mel_png
+    from audiogen.evaluation.plotting import save_mel_png
 
     folder.mkdir(parents=True, exist_ok=True)
     for s in samples:
@@ -300,9 +300,60 @@ class Task:
             )
         }
 
+    def _entries(self) -> list[Any]:
+        """The training audio: ``data.manifest``'s entries, or a scan of ``data.audio_dir``."""
+        from audiogen.data.manifest import read_manifest
+        from audiogen.data.scan import scan_folder
+
+        d = self.data_config
+        if d.manifest is not None:
+            return list(read_manifest(d.manifest))
+        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
+        return list(scan.entries)
+
+    def _cached_input(self, batch: dict[str, Any], key: str, task: str) -> torch.Tensor | None:
+        """``batch[key]`` as float32 when the batch carries it (from a cache); ``None`` when the
+        input must be computed from ``batch["waveform"]`` (the front end must be set up).
+
+        Raises:
+            KeyError: if the batch has neither key.
+        """
+        if key in batch:
+            return batch[key].float()
+        if "waveform" not in batch:
+            raise KeyError(f"{task} batch needs {key!r} or 'waveform', got keys {sorted(batch)}")
+        assert getattr(self, "frontend", None) is not None, "setup() was not called"
+        return None
+
+    def _split_datasets(self, entries: list[Any], **dataset_kwargs: Any) -> Datasets:
+        """``entries`` split by ``data.train_split`` / ``data.val_split`` (:func:`split_datasets`),
+        each part built by ``self._dataset(entries, split, train=..., **dataset_kwargs)``.
+
+        Raises:
+            ValueError: if the training split is empty (or as the datasets raise).
+        """
+        d = self.data_config
+        return split_datasets(
+            entries,
+            d.train_split,
+            d.val_split,
+            lambda es, split, train: self._dataset(es, split, train=train, **dataset_kwargs),
+            d.manifest or d.audio_dir,
+        )
+
     def build_datasets(self) -> Datasets:
-        """Training (and validation) datasets."""
-        raise NotImplementedError
+        """Training and validation datasets: :meth:`_entries` split by :meth:`_split_datasets`, each
+        part built with :meth:`_dataset_options` (e.g. a feature cache).
+
+        Raises:
+            ValueError: if the training split is empty (or as the datasets raise).
+        """
+        entries = self._entries()
+        return self._split_datasets(entries, **self._dataset_options(entries))
+
+    def _dataset_options(self, entries: list[Any]) -> dict[str, Any]:
+        """Extra keyword arguments of ``self._dataset`` (none here)."""
+        return {}
 
     def setup(self, accelerator: Accelerator, models: dict[str, nn.Module]) -> None:
         """Receive the accelerator and the prepared models; move any helper modules to its device."""

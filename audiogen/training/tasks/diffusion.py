@@ -4,7 +4,7 @@ A frozen, trained mel autoencoder (``data.autoencoder``: a model folder written 
 ``save_pretrained``, a training checkpoint, or an autoencoder run folder, whose newest complete
 checkpoint's EMA weights are used) turns the corpus into scaled latents
 ``(batch, latent_dim, latent_frames)``; the denoiser learns to predict their noise (or velocity)
-under the DDPM forward process of :func:`~audiogen.schedulers.noise_scheduler`
+under the DDPM forward process of :func:`~audiogen.samplers.factory.noise_scheduler`
 (Ho et al., 2020; latent diffusion as Rombach et al., 2022).
 
 Latents come from one of two sources (``data.source``):
@@ -45,7 +45,7 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
-from audiogen.schedulers import make_sampler, noise_scheduler
+from audiogen.samplers.factory import make_sampler, noise_scheduler
 from audiogen.training.tasks.base import Sample, Task, ValidationOutput
 from audiogen.training.tasks.diffusion_data import DiffusionDataConfig, LatentData
 
@@ -185,11 +185,8 @@ class DiffusionTask(LatentData, Task):
         Raises:
             KeyError: if the batch has neither key.
         """
-        if "latent" in batch:
-            return batch["latent"].float()
-        if "waveform" not in batch:
-            raise KeyError(f"diffusion batch needs 'latent' or 'waveform', got keys {sorted(batch)}")
-        assert self.frontend is not None, "setup() was not called"
+        if (cached := self._cached_input(batch, "latent", "diffusion")) is not None:
+            return cached
         with torch.autocast(self.device.type, enabled=False):
             mel = self.frontend(rearrange(batch["waveform"].float(), "b 1 s -> b s")).mel
             z = self.autoencoder.encode(mel)

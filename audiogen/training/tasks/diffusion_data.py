@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from audiogen.schedulers import SAMPLERS
-from audiogen.training.tasks.base import Datasets, split_datasets
+from audiogen.samplers.factory import SAMPLERS
 
 
 @dataclass(frozen=True)
@@ -254,19 +253,8 @@ class LatentData:
             )
         return dataset
 
-    def build_datasets(self) -> Datasets:
-        """Training and validation latent crops (building the latent cache on first use).
-
-        Raises:
-            ValueError: if the training split is empty (or as the datasets raise).
-        """
-        d = self.data_config
-        entries = self._entries()
-        cache = self.build_latent_cache(entries) if d.source == "latent_cache" else None
-        return split_datasets(
-            entries,
-            d.train_split,
-            d.val_split,
-            lambda es, split, train: self._dataset(es, split, train=train, cache=cache),
-            d.manifest or d.audio_dir,
-        )
+    def _dataset_options(self, entries: list[Any]) -> dict[str, Any]:
+        """Latent crops come from the latent cache (built on first use) when ``data.source`` is
+        ``latent_cache``."""
+        latent_cache = self.data_config.source == "latent_cache"
+        return {"cache": self.build_latent_cache(entries) if latent_cache else None}

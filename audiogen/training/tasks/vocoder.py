@@ -63,15 +63,7 @@ from audiogen.models.discriminators import (
 )
 from audiogen.models.vocoder import VOCODER_TYPES, Vocoder, vocoder_spec
 from audiogen.training.adversarial import frozen, optimizer_steps, zero_loss
-from audiogen.training.tasks.base import (
-    Datasets,
-    Sample,
-    Task,
-    ValidationOutput,
-    apply_random_gain,
-    check_gain_db,
-    split_datasets,
-)
+from audiogen.training.tasks.base import Sample, Task, ValidationOutput, apply_random_gain, check_gain_db
 
 
 @dataclass(frozen=True)
@@ -245,16 +237,6 @@ class VocoderTask(Task):
         }
         return dict(self._optimizers)
 
-    def _entries(self) -> list[Any]:
-        from audiogen.data.manifest import read_manifest
-        from audiogen.data.scan import scan_folder
-
-        d = self.data_config
-        if d.manifest is not None:
-            return list(read_manifest(d.manifest))
-        scan = scan_folder(d.audio_dir, valid_fraction=d.valid_fraction, progress=False)  # type: ignore[arg-type]
-        return list(scan.entries)
-
     def _dataset(self, entries: list[Any], split: str, train: bool) -> torch.utils.data.Dataset:
         from audiogen.data.datasets import SegmentDataset
 
@@ -274,22 +256,6 @@ class VocoderTask(Task):
                 f"SegmentDataset gives {dataset.segment_samples} samples, expected {d.segment_samples}"
             )
         return dataset
-
-    def build_datasets(self) -> Datasets:
-        """Training and validation segments from the manifest / folder.
-
-        Raises:
-            ValueError: if the training split is empty (or as the datasets raise).
-        """
-        d = self.data_config
-        entries = self._entries()
-        return split_datasets(
-            entries,
-            d.train_split,
-            d.val_split,
-            lambda es, split, train: self._dataset(es, split, train=train),
-            d.manifest or d.audio_dir,
-        )
 
     def setup(self, accelerator: Any, models: dict[str, nn.Module]) -> None:
         """Keep the prepared models; put the log-mel front end and the losses on the device."""

@@ -4,18 +4,18 @@ import pytest
 import torch
 from torch import nn
 
-from audiogen.chunked import encode_chunked, encoder_context
 from audiogen.pipelines.denoise import sample_latents
-from audiogen.pipelines.longform import (
+from audiogen.pipelines.windows import (
     WindowedDenoiser,
     decode_chunked,
-    generate_long,
+    encode_chunked,
+    encoder_context,
     vocode_chunked,
     window_starts,
     window_weights,
     windowed,
 )
-from audiogen.schedulers import make_sampler
+from audiogen.samplers.factory import make_sampler
 from tests.pipelines.test_audiogen import make_tiny_pipeline
 
 
@@ -145,7 +145,7 @@ def test_encoder_context_covers_the_receptive_field(pipe):
 
 def test_variation_of_a_long_input_encodes_decodes_and_vocodes_in_chunks(pipe, monkeypatch):
     """A long input is encoded / decoded / vocoded in pieces of bounded length."""
-    import audiogen.chunked as chunked
+    import audiogen.pipelines.windows as chunked
 
     monkeypatch.setattr(chunked, "DECODER_CHUNK_FRAMES", 16)
     monkeypatch.setattr(chunked, "VOCODER_CHUNK_FRAMES", 40)
@@ -188,17 +188,19 @@ def test_chunked_vocoding_length_joints_and_one_piece_for_short_mels(pipe):
     assert torch.allclose(wav[..., 5 * hop : 25 * hop], whole[..., 5 * hop : 25 * hop], atol=1e-4)
 
 
-def test_generate_long_equals_the_pipeline_for_one_window_and_is_seeded(pipe):
-    kwargs = dict(num=2, seed=3, steps=3, style="flute", progress=False)
-    result, places = generate_long(pipe, 0.3, **kwargs)
-    plain = pipe(0.3, **kwargs)
-    assert torch.equal(result.waveforms, plain.waveforms) and places.window_boundaries == []
-    long_a, places = generate_long(pipe, 2.0, window_seconds=0.4, **kwargs)
-    long_b, _ = generate_long(pipe, 2.0, window_seconds=0.4, **kwargs)
+def test_the_pipeline_picks_windows_by_length_and_is_seeded(pipe):
+    kwargs = dict(seed=3, steps=3, style="flute", progress=False)
+    short = pipe(0.3, 2, **kwargs)
+    assert short.joints is None  # one window: no joints
+    long_a = pipe(2.0, 2, window_seconds=0.4, **kwargs)
+    long_b = pipe(2.0, 2, window_seconds=0.4, **kwargs)
+    places = long_a.joints
     assert long_a.waveforms.shape == (2, 1, 32000) and torch.equal(long_a.waveforms, long_b.waveforms)
     assert places.window_boundaries and all(0 < p < 32000 for p in places.window_boundaries)
-    one, _ = generate_long(pipe, 2.0, window_seconds=0.4, **{**kwargs, "num": 1, "seed": 4})
+    one = pipe(2.0, 1, window_seconds=0.4, **{**kwargs, "seed": 4})
     assert torch.allclose(one.waveforms[0], long_a.waveforms[1], atol=1e-5)  # item i has seed + i
+    loop = pipe.loop(samples=32000, window_seconds=0.4, **kwargs)
+    assert loop.joints is not None and loop.joints.window_boundaries  # windows round the circle
     with pytest.raises(ValueError):
         windowed(pipe, 1.0, overlap_seconds=0.8)
 

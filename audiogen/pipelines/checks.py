@@ -1,10 +1,10 @@
 """Checks on flags and inputs, run before loading a model or doing any work.
 
 The command line (:mod:`audiogen.cli`) and the web app (:mod:`audiogen.ui`) share them, so both
-refuse the same values with the same messages. Every check prints ``error: ...`` (naming the flag
-or file, and the accepted range) to stderr and raises :class:`typer.Exit` with a non-zero status;
-nothing here returns a half-checked value. The bounds that are a judgement rather than a hard
-limit are named constants here, in one place.
+refuse the same values with the same messages. Every check raises
+:class:`~audiogen.errors.InputError` (a ``ValueError``) with a one-line message naming the flag or
+file and the accepted range; nothing here prints, exits or returns a half-checked value. The
+bounds that are a judgement rather than a hard limit are named constants here, in one place.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import typer
+from audiogen.errors import InputError
+from audiogen.pipelines.sampling import MAX_CFG_SCALE, MAX_SEED, SamplingConfig
 
 __all__ = [
     "BEATS_PER_BAR_RANGE",
@@ -24,13 +25,15 @@ __all__ = [
     "MAX_SECONDS",
     "MAX_SEED",
     "check_input_audio",
+    "check_loop_length",
     "check_number",
     "check_out_dir",
     "check_out_file",
     "check_seed",
     "check_writable_location",
     "existing_seed_outputs",
-    "fail",
+    "seed_file_stem",
+    "style_stem",
 ]
 
 #: The longest clip, loop or input file the commands accept, in seconds. It bounds memory and time:
@@ -38,18 +41,12 @@ __all__ = [
 MAX_SECONDS = 600.0
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``error: message`` to stderr and return the :class:`typer.Exit` to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
-
-def check_input_audio(path: Path, code: int = 2, max_seconds: float = MAX_SECONDS) -> Any:
+def check_input_audio(path: Path, max_seconds: float = MAX_SECONDS) -> Any:
     """Read ``path``'s header (nothing is decoded) and check its length against ``max_seconds``.
 
     Args:
         path: the input audio file.
-        code: exit status on failure.
         max_seconds: the longest accepted file, in seconds.
 
     Returns:
@@ -57,34 +54,27 @@ def check_input_audio(path: Path, code: int = 2, max_seconds: float = MAX_SECOND
         duration in seconds).
 
     Raises:
-        typer.Exit: the file is missing or unreadable, declares an implausible sample rate, or is
-            longer than ``max_seconds`` (after printing ``error: PATH: reason``).
+        InputError: the file is missing or unreadable, declares an implausible sample rate, or is
+            longer than ``max_seconds`` (``PATH: reason``).
     """
     from audiogen.audio.io import AudioLoadError, probe_audio
 
     try:
         info = probe_audio(path)
     except AudioLoadError as e:
-        raise fail(str(e), code) from e
+        raise InputError(str(e)) from e
     if info.duration > max_seconds:
-        raise fail(
+        raise InputError(
             f"{path}: {info.duration:.1f} s is longer than the {max_seconds:g} s limit "
-            "(cut it first, e.g. with sox or ffmpeg)",
-            code,
+            "(cut it first, e.g. with sox or ffmpeg)"
         )
     return info
 
 
-#: The largest classifier-free guidance scale accepted. A judgement: useful scales are about 1-15
-#: and past a few tens the guided prediction leaves the range the models were trained on (1e308
-#: overflows to Inf and writes NaN audio).
-MAX_CFG_SCALE = 50.0
 #: The most clips one ``generate`` call writes (seeds ``seed .. seed + num - 1``).
 MAX_NUM = 100_000
 #: The most clips generated at once (``--batch-size``); memory grows with it.
 MAX_BATCH_SIZE = 256
-#: The largest seed: :meth:`torch.Generator.manual_seed` takes integers up to ``2**64 - 1``.
-MAX_SEED = 2**64 - 1
 #: Loop tempo range in beats per minute, and the most bars / beats per bar a loop may have (the
 #: loop's length is bounded by :data:`MAX_SECONDS` as well).
 BPM_RANGE = (1.0, 1000.0)
@@ -96,14 +86,14 @@ def check_number(flag: str, value: float, low: float, high: float, low_open: boo
     """Check that ``value`` is finite and in ``[low, high]`` (``(low, high]`` with ``low_open``).
 
     Raises:
-        typer.Exit: (status 2) otherwise, after ``error: FLAG must be ... in [LOW, HIGH], got V``.
+        InputError: otherwise, after ``error: FLAG must be ... in [LOW, HIGH], got V``.
     """
     import math
 
     above = value > low if low_open else value >= low
     if not (math.isfinite(value) and above and value <= high):
         bracket = "(" if low_open else "["
-        raise fail(f"{flag} must be a finite number in {bracket}{low:g}, {high:g}], got {value}")
+        raise InputError(f"{flag} must be a finite number in {bracket}{low:g}, {high:g}], got {value}")
     return value
 
 
@@ -111,11 +101,37 @@ def check_seed(seed: int, count: int = 1) -> None:
     """Check that the seeds ``seed .. seed + count - 1`` are all in ``[0, MAX_SEED]``.
 
     Raises:
-        typer.Exit: (status 2) with the range in the message.
+        InputError: with the range in the message.
     """
-    if not 0 <= seed <= MAX_SEED - (count - 1):
-        last = "" if count == 1 else f" (and --seed + --num - 1 must be too, with --num {count})"
-        raise fail(f"--seed must be in [0, 2**64 - 1 = {MAX_SEED}]{last}, got {seed}")
+    SamplingConfig(seed=seed).checked(count)
+
+
+def check_loop_length(bars: Any, bpm: Any, beats_per_bar: Any, repeat: Any) -> float:
+    """Check a loop's ``--bars``, ``--bpm``, ``--beats-per-bar`` and ``--repeat`` (the tiled length at
+    most :data:`MAX_SECONDS`); returns one loop's length in seconds.
+
+    Raises:
+        InputError: a value missing, out of range, or a loop too long.
+    """
+    import math
+
+    for name, value, (low, high) in (
+        ("--bars", bars, (0.0, MAX_BARS)),
+        ("--bpm", bpm, BPM_RANGE),
+        ("--beats-per-bar", beats_per_bar, BEATS_PER_BAR_RANGE),
+    ):
+        if value is None or not (math.isfinite(value) and value > 0 and low <= value <= high):
+            span = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
+            raise InputError(f"{name} must be a positive number in {span}, got {value}")
+    if repeat is None or repeat < 1:
+        raise InputError(f"--repeat must be >= 1, got {repeat}")
+    seconds = bars * beats_per_bar * 60.0 / bpm
+    if seconds * repeat > MAX_SECONDS:
+        raise InputError(
+            f"{bars:g} bars at {bpm:g} bpm x {repeat} is {seconds * repeat:.4g} s; "
+            f"the limit is {MAX_SECONDS:g} s"
+        )
+    return seconds
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -133,7 +149,7 @@ def check_writable_location(path: Path, flag: str = "--out", is_file: bool = Fal
     there and removed.
 
     Raises:
-        typer.Exit: (status 2) when an ancestor is a regular file or the folder is not writable
+        InputError: when an ancestor is a regular file or the folder is not writable
             (read-only file system, permissions).
     """
     import os
@@ -141,11 +157,11 @@ def check_writable_location(path: Path, flag: str = "--out", is_file: bool = Fal
 
     base = _nearest_existing(Path(path).absolute().parent if is_file else path)
     if not base.is_dir():
-        raise fail(f"{flag} {path}: cannot be created, {base} is a file, not a folder")
+        raise InputError(f"{flag} {path}: cannot be created, {base} is a file, not a folder")
     try:
         fd, probe = tempfile.mkstemp(prefix=".audiogen-write-probe-", dir=base)
     except OSError as e:
-        raise fail(f"{flag} {path}: cannot write in {base} ({e.strerror or e})") from e
+        raise InputError(f"{flag} {path}: cannot write in {base} ({e.strerror or e})") from e
     os.close(fd)
     os.unlink(probe)
 
@@ -154,10 +170,10 @@ def check_out_dir(out: Path) -> None:
     """Check an output folder before any work: not an existing file, and creatable / writable.
 
     Raises:
-        typer.Exit: (status 2) with the reason.
+        InputError: with the reason.
     """
     if out.exists() and not out.is_dir():
-        raise fail(f"--out {out} is an existing file; --out is a folder for the clips")
+        raise InputError(f"--out {out} is an existing file; --out is a folder for the clips")
     check_writable_location(out)
 
 
@@ -166,19 +182,34 @@ def check_out_file(out: Path, overwrite: bool) -> None:
     not an existing file unless ``overwrite``, and a writable location.
 
     Raises:
-        typer.Exit: (status 2) with the reason.
+        InputError: with the reason.
     """
     from audiogen.audio.io import output_format
 
     try:
         output_format(out)
     except ValueError as e:
-        raise fail(str(e)) from e
+        raise InputError(str(e)) from e
     if out.is_dir():
-        raise fail(f"--out {out} is a folder; give a file name such as {out / 'out.wav'}")
+        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'out.wav'}")
     if out.exists() and not overwrite:
-        raise fail(f"{out} exists; pass --overwrite to replace it")
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
     check_writable_location(out, is_file=True)
+
+
+def style_stem(style: str | None) -> str:
+    """The file-name stem of a style: ``any`` for none, else the name with anything but letters,
+    digits, ``.`` and ``-`` replaced by ``_``."""
+    import re
+
+    if not style:
+        return "any"
+    return re.sub(r"[^\w.-]+", "_", style).strip("_") or "style"
+
+
+def seed_file_stem(stem: str, seed: int) -> str:
+    """``{stem}_seed{seed:06d}``: the name of a generated file, without its suffix."""
+    return f"{stem}_seed{seed:06d}"
 
 
 def existing_seed_outputs(out: Path, stem: str, suffixes: tuple[str, ...], seed: int, num: int) -> list[Path]:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from audiogen.losses import mel_l1_loss, mel_l2_loss
+from audiogen.training.losses import mel_l1_loss, mel_l2_loss
 
 
 def test_mel_losses():

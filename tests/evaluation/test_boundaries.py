@@ -1,11 +1,12 @@
-"""How smoothly audio joins (audiogen.boundaries): the loop seam report on signals made to pass or fail."""
+"""How smoothly audio joins (audiogen.evaluation.boundaries):
+the loop seam report on signals made to pass or fail."""
 
 import math
 
 import pytest
 import torch
 
-from audiogen.boundaries import seam_report
+from audiogen.evaluation.boundaries import seam_report
 from tests.pipelines.test_audiogen import MEL
 
 

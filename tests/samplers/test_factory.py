@@ -5,7 +5,7 @@ import torch
 
 from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
 from audiogen.pipelines.denoise import sample_latents
-from audiogen.schedulers import make_sampler, noise_scheduler
+from audiogen.samplers.factory import make_sampler, noise_scheduler
 
 
 def test_zero_snr_ends_in_pure_noise_and_keeps_the_start():

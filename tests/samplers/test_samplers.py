@@ -16,7 +16,7 @@ import torch
 from audiogen import hub
 from audiogen.models.denoiser import DiffusionConfig
 from audiogen.samplers import NoiseSchedule, randn
-from audiogen.schedulers import SAMPLER_TABLE, SAMPLERS, make_sampler, noise_scheduler, schedule_config
+from audiogen.samplers.factory import SAMPLER_TABLE, SAMPLERS, make_sampler, noise_scheduler, schedule_config
 
 BUNDLED = json.loads((hub.DEFAULT_PIPELINE / "scheduler" / hub.SCHEDULER_CONFIG_NAME).read_text())
 

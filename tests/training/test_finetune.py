@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from audiogen.cli import app
 from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
-from audiogen.pipeline import AudioGenPipeline
+from audiogen.pipelines.audiogen import AudioGenPipeline
 from audiogen.training.tasks.diffusion import DiffusionTask
 from tests.pipelines.test_audiogen import write_tiny_pipeline
 
@@ -233,7 +233,7 @@ def test_two_process_accelerate_launch(collection, base, tmp_path):
 def test_lora_finetune_writes_an_adapter_that_reproduces_its_samples(collection, base, tmp_path):
     from audiogen.models.lora import ADAPTER_WEIGHTS_NAME, SIDECAR_NAME
     from audiogen.pipelines.denoise import sample_latents
-    from audiogen.schedulers import make_sampler
+    from audiogen.samplers.factory import make_sampler
 
     out = tmp_path / "run"
     args = ("--steps", "3", "--style", "chimes", "--sample-every", "3", "--lora", "2", "--lora-alpha", "4")

@@ -211,15 +211,11 @@ def resolve_base(base: str) -> Path:
         FileNotFoundError: no ``model_index.json`` there (names the path).
     """
     from audiogen import hub
-    from audiogen.hub import MODEL_INDEX_NAME
 
-    folder = hub.DEFAULT_PIPELINE if base == "default" else Path(base)
-    if not (folder / MODEL_INDEX_NAME).is_file():
-        raise FileNotFoundError(
-            f"{folder}: not a pipeline folder (no {MODEL_INDEX_NAME}); pass --from default or a folder "
-            "written by `audiogen finetune` / AudioGenPipeline.save_pretrained"
-        )
-    return folder
+    try:
+        return hub.find_pipeline_folder(None if base == "default" else base)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}; --from takes default or a folder written by audiogen finetune") from e
 
 
 def _check_settings(run_dir: Path, settings: dict[str, Any]) -> None:
@@ -461,7 +457,7 @@ def _finetune(
         result.pipeline_dir = export_lora(config, base_dir, run_dir / "train" / "denoiser", styles, files)
     elif state.is_main_process:
         from audiogen.hub import load_model
-        from audiogen.schedulers import noise_scheduler
+        from audiogen.samplers.factory import noise_scheduler
 
         denoiser = load_model(folders["denoiser"], "denoiser")
         pipe = AudioGenPipeline(

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from audiogen.samplers.factory import SAMPLERS, make_sampler
 from audiogen.samplers.repaint import load_run_state, renoise, run_state
-from audiogen.schedulers import SAMPLERS, make_sampler
-from tests.test_samplers import CONFIGS
+from tests.samplers.test_samplers import CONFIGS
 
 
 @pytest.mark.parametrize("config_name", ["bundled", "epsilon", "v-zero-snr"])

@@ -7,17 +7,16 @@ same config without diffusers). :func:`make_sampler` builds a sampler from that 
 (:data:`SAMPLER_TABLE`): DPM-Solver++ 2M (Lu et al., 2022), DDIM (Song et al., 2021, eta 0) or
 Euler (Karras et al., 2022). The samplers are :mod:`audiogen.samplers`, ports of diffusers'
 ``DPMSolverMultistepScheduler``, ``DDIMScheduler`` and ``EulerDiscreteScheduler`` checked against
-them by ``tests/test_samplers.py``; generation never imports diffusers (which costs seconds per
+them by ``tests/samplers/test_samplers.py``; generation never imports diffusers (which costs seconds per
 process). The reverse-process loop that runs them is :mod:`audiogen.pipelines.denoise`.
 
-Nothing heavy is imported at import time, so the command line can read :data:`SAMPLERS` cheaply.
+Nothing heavy is imported at import time (diffusers only in :func:`noise_scheduler`), so the command
+line can read :data:`SAMPLERS` cheaply.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-
-from audiogen.hub import scheduler_class
 
 if TYPE_CHECKING:
     from audiogen.samplers.base import _Sampler
@@ -47,8 +46,9 @@ def noise_scheduler(config: Any) -> Any:
     what :func:`make_sampler` builds from and what a pipeline stores as
     ``scheduler/scheduler_config.json``.
     """
-    ddpm = scheduler_class("DDPMScheduler")
-    return ddpm(
+    from diffusers import DDPMScheduler  # training only: generation never imports diffusers
+
+    return DDPMScheduler(
         num_train_timesteps=config.num_train_timesteps,
         beta_schedule=config.beta_schedule,
         beta_start=config.beta_start,

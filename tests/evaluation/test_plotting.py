@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from audiogen.plotting import read_metric_curve, save_curves_png
+from audiogen.evaluation.plotting import read_metric_curve, save_curves_png
 
 
 def _write(run, lines):
