@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from audiogen.cli import codec, data, demo, edit, eval_generate, finetune, generate, reconstruct, train, ui
+from audiogen.cli import (
+    codec,
+    data,
+    demo,
+    edit,
+    eval_generate,
+    finetune,
+    generate,
+    reconstruct,
+    stream,
+    train,
+    ui,
+)
 
 app = typer.Typer(
     name="audiogen",
@@ -40,6 +52,7 @@ app.command("variation")(generate.variation)
 app.command("extend")(edit.extend)
 app.command("inpaint")(edit.inpaint)
 app.command("finetune")(finetune.finetune)
+app.command("stream")(stream.stream)
 app.command("ui")(ui.ui)
 reconstruct.eval_app.command("generate")(eval_generate.generate)
 app.add_typer(reconstruct.eval_app, name="eval", help="Evaluate models: reconstruction metrics.")

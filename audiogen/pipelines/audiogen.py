@@ -445,6 +445,13 @@ class AudioGenPipeline(LoopMixin, EditMixin, LoraMixin):
             )
         return pipeline
 
+    def stream(self, style: str | None = None, seconds: float | None = None, **kwargs: Any) -> Any:
+        """Waveform chunks ``(channels, samples)`` streamed from the latent sequence model (endless
+        unless ``seconds``); :func:`audiogen.pipelines.stream.stream` has the arguments."""
+        from audiogen.pipelines.stream import stream
+
+        return stream(self, style=style, seconds=seconds, **kwargs)
+
     @classmethod
     def from_stage_folders(
         cls,
