@@ -28,6 +28,7 @@ decoded and played while generation continues (:mod:`audiogen.pipelines.stream`)
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -122,12 +123,20 @@ class SequenceConfig:
         return self.num_classes
 
 
+@functools.lru_cache(maxsize=16)
+def _rotary_table(length: int, half: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` ``(length, half)`` of the rotary angles of positions ``0 .. length - 1``."""
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    angles = torch.arange(length, dtype=torch.float32)[:, None] * freqs
+    return torch.cos(angles).to(device), torch.sin(angles).to(device)
+
+
 def _rotate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding of ``x (..., n, head_dim)`` at ``positions`` (``(n,)`` or broadcastable)."""
+    """Rotary embedding of ``x (..., n, head_dim)`` at integer ``positions`` (``(n,)`` or broadcastable)."""
     half = x.shape[-1] // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    angles = positions.float()[..., None] * freqs
-    cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
+    length = 1 << max(10, int(positions.max()).bit_length())  # tables of 1024, 2048, ... positions
+    cos, sin = _rotary_table(length, half, x.device)
+    cos, sin = cos[positions].to(x.dtype), sin[positions].to(x.dtype)
     a, b = x[..., :half], x[..., half:]
     return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
 

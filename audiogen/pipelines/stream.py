@@ -29,12 +29,14 @@ import torch
 
 from audiogen.pipelines.stream_latent import StyleSchedule, latent_stream, parse_schedule
 
-#: Latent frames per decoder chunk in a running stream (3 s at 21.5 latent frames per second).
-STREAM_DECODER_CHUNK = 64
-#: Latent frames of the first decoder chunk (then doubling up to :data:`STREAM_DECODER_CHUNK`).
-STREAM_DECODER_FIRST = 8
-#: Mel frames per vocoder chunk in a running stream (1.5 s at 22050 Hz, hop 256).
-STREAM_VOCODER_CHUNK = 128
+#: Latent frames per decoder chunk in a running stream (5.9 s at 21.5 latent frames per second;
+#: with ``decoder_context`` frames each side, longer chunks spend less on context).
+STREAM_DECODER_CHUNK = 128
+#: Latent frames of the first decoder chunk (then doubling up to :data:`STREAM_DECODER_CHUNK`):
+#: 16 give the 64 mel frames the first vocoder chunk needs with its look-ahead.
+STREAM_DECODER_FIRST = 16
+#: Mel frames per vocoder chunk in a running stream (3 s at 22050 Hz, hop 256).
+STREAM_VOCODER_CHUNK = 256
 #: Mel frames of the first vocoder chunk (then doubling up to :data:`STREAM_VOCODER_CHUNK`).
 STREAM_VOCODER_FIRST = 32
 #: Mel frames of context each side of a streamed vocoder chunk.
