@@ -19,6 +19,7 @@ from audiogen.ui import edit_job, jobs
 from audiogen.ui.components import ResultPanel, SamplingControls, no_share, run_job, sampling
 from audiogen.ui.finetune_job import FinetuneJob, lora_supported
 from audiogen.ui.host import CancelToken, LoadedLora, ModelHost, UIError
+from audiogen.ui.stream_tab import build_stream_tab
 
 MAX_LORAS = 4
 
@@ -222,6 +223,8 @@ def build_app(host: ModelHost) -> gr.Blocks:
                 **model_queue,
             )
             e_cancel.click(None, None, None, cancels=[e_event], api_name="cancel_edit")
+
+        build_stream_tab(host, model, styles)  # audiogen/ui/stream_tab.py
 
         # ------------------------------------------------------------------ Fine-tune
         with gr.Tab("Fine-tune", elem_id="tab-finetune"):
