@@ -4,6 +4,7 @@ CLI's line (a small random sequence model over the bundled model's latent)."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -39,16 +40,16 @@ def _client(url: str):
 
 
 def test_stream_through_the_api_and_errors(served):
-    import soundfile as sf
     from gradio_client.exceptions import AppError
 
     host, url, folder = served
-    rate = host.pipeline.sample_rate
     result = _client(url).predict(
         str(host.default_path), "organ@0,piano@1", 2.0, 3, folder, api_name="/stream"
     )
-    audio, sr = sf.read(result)
-    assert sr == rate and audio.shape[0] == 2 * rate
+    # Gradio streams audio as an HLS playlist of AAC segments; their durations add up to the stream's
+    lines = Path(result).read_text().splitlines()
+    seconds = sum(float(x.split(":")[1].rstrip(",")) for x in lines if x.startswith("#EXTINF"))
+    assert abs(seconds - 2.0) < 0.1, lines
     for style, expect in [
         ("organ@0,violin@1", "unknown style 'violin'"),
         ("organ@0,piano@2,flute@1", "increase"),
