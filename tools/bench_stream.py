@@ -128,8 +128,18 @@ def speed(args) -> None:
                 f"{row['context_frames']:>17}{row['head_steps']:>11}{row['first_audio_s']:>16.3f}"
                 f"{row['x_realtime']:>12.2f}{row['sequence_x_realtime']:>12.2f}"
             )
+    # the same load's yardstick: one 10 s clip of `audiogen generate`'s default path (8 steps)
+    style = (model.config.class_labels or [None])[0]
+    start = time.perf_counter()
+    pipe(seconds=10.0, style=style if style in pipe.styles else None, seed=0, progress=False)
+    reference = 10.0 / (time.perf_counter() - start)
+    print(
+        f"for comparison, under the same load: a 10 s clip of `audiogen generate`: {reference:.2f}x realtime"
+    )
     if args.json is not None:
-        args.json.write_text(json.dumps({"model": source, "stream": rows}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"model": source, "stream": rows, "generate_x_realtime": reference}, indent=2) + "\n"
+        )
 
 
 def memory_child(args) -> None:
