@@ -10,7 +10,6 @@ one window of context.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import torch
@@ -42,7 +41,6 @@ class SequenceTask(DiffusionTask):
         # the diffusion stage's data, autoencoder and labels; its (default) denoiser config is replaced
         super().__init__({**recipe, "model": {}})
         self.recipe = recipe
-        del self.scheduler
         section = dict(recipe.get("model") or {})
         derived = {"latent_dim": self.autoencoder.latent_dim, "num_classes": len(self.labels)}
         for key, value in derived.items():
@@ -122,16 +120,7 @@ class SequenceTask(DiffusionTask):
         return samples
 
     def export_config(self) -> dict[str, Any]:
-        """The resolved model and data settings and the autoencoder folder."""
-        from audiogen.models.pretrained import config_to_dict
-
-        return json.loads(
-            json.dumps(
-                {
-                    "model": config_to_dict(self.model_config),
-                    "data": config_to_dict(self.data_config),
-                    "autoencoder": str(self.autoencoder_dir),
-                },
-                default=str,
-            )
-        )
+        """The resolved model and data settings and the autoencoder folder (no noise schedule)."""
+        config = super().export_config()
+        config.pop("scheduler")
+        return config
