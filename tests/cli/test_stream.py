@@ -65,3 +65,16 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path):
         assert result.exit_code == 2, result.output
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
         assert not (tmp_path / "x.wav").exists()
+
+
+def test_stream_continues_a_prompt_file(tmp_path):
+    from audiogen.audio.io import save_audio
+
+    pipeline, sequence = _folders(tmp_path)
+    t = torch.arange(RATE) / RATE
+    save_audio(tmp_path / "prompt.wav", 0.3 * torch.sin(2 * torch.pi * 330 * t)[None], RATE)
+    common = ("--checkpoint", pipeline, "--sequence", sequence, "--seconds", 1, "--style", "flute")
+    plain = _invoke(*common, "--out", "-").stdout_bytes
+    result = _invoke(*common, "--prompt", tmp_path / "prompt.wav", "--out", "-")
+    assert result.exit_code == 0 and len(result.stdout_bytes) == len(plain) == 2 * RATE
+    assert result.stdout_bytes != plain
