@@ -12,6 +12,9 @@ decoder chunk edge. At each, the largest adjacent-frame log-mel change within ``
 quantity over every frame of the stream; the report counts the joins above it (the issue's bar:
 none).
 
+``--recording FILE ...``: the streamed vocoder alone on the log-mel of real recordings (their first
+``--seconds``), the same join measure: what the chunking itself does, without a sequence model.
+
 Drift, per minute of audio: RMS level (dBFS), mean spectral centroid (Hz, of the magnitude STFT at
 the model's ``n_fft``), and the style classifier's verdict on 4 s crops (the fraction of crops
 classified as the stream's style, and the most frequent class). Minute 10 against minute 1 is the
@@ -108,11 +111,38 @@ def minute_report(audio: torch.Tensor, rate: int, n_fft: int, embedder, style: s
     return rows
 
 
+def vocoder_joins(pipe, path: Path, seconds: float) -> dict:
+    """The streamed vocoder alone on a recording's log-mel: its joins against the result's own p99."""
+    from audiogen.audio.features import LogMelSpectrogram
+    from audiogen.audio.io import load_audio
+    from audiogen.pipelines import stream as stream_module
+
+    wave = load_audio(path, sample_rate=pipe.sample_rate, channels=1).waveform
+    mel = LogMelSpectrogram(pipe.mel_config)(wave[:, : round(seconds * pipe.sample_rate)]).mel
+    vocoder = stream_module.StreamingVocoder(
+        pipe.vocoder, pipe.hop_length, first_chunk=stream_module.STREAM_VOCODER_FIRST
+    )
+    joins, pieces = [], []
+    for i in range(0, mel.shape[-1], 8):  # a latent frame's worth of mel at a time, as in a stream
+        before = vocoder.start
+        pieces += vocoder.push(mel[..., i : i + 8])
+        if vocoder.start != before:
+            joins.append(("vocoder", vocoder.start * pipe.hop_length))
+    audio = torch.cat(pieces + vocoder.finish(), dim=-1)[0]
+    return join_report(audio, pipe.mel_config, [(k, p) for k, p in joins if p < audio.shape[-1]])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sequence", required=True, help="sequence model (run, checkpoint or model folder)")
+    parser.add_argument("--sequence", help="sequence model (run, checkpoint or model folder)")
+    parser.add_argument(
+        "--recording",
+        type=Path,
+        nargs="*",
+        help="instead: the streamed vocoder alone on these recordings' mels",
+    )
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
-    parser.add_argument("--style", required=True)
+    parser.add_argument("--style")
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -126,6 +156,17 @@ def main(argv: list[str] | None = None) -> None:
     from audiogen.pipelines.stream import load_sequence_model
 
     pipe = load_pretrained(args.checkpoint, device="cpu")
+    if args.recording:
+        for path in args.recording:
+            r = vocoder_joins(pipe, path, args.seconds)
+            print(
+                f"{path}: {r['joins']} vocoder joins, {r['joins_above_p99']} above the 99th percentile "
+                "of mel "
+                f"change ({r['stream_p99']:.3f} nats); largest join {r['largest_join']:.3f}"
+            )
+        return
+    if not args.sequence or not args.style:
+        parser.error("--sequence and --style are needed (or --recording)")
     model = load_sequence_model(args.sequence)
     audio, joins = stream_with_joins(pipe, model, args.style, args.seconds, args.seed)
     if args.out is not None:
