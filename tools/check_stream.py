@@ -161,8 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             r = vocoder_joins(pipe, path, args.seconds)
             print(
                 f"{path}: {r['joins']} vocoder joins, {r['joins_above_p99']} above the 99th percentile "
-                "of mel "
-                f"change ({r['stream_p99']:.3f} nats); largest join {r['largest_join']:.3f}"
+                f"of mel change ({r['stream_p99']:.3f} nats); largest join {r['largest_join']:.3f}"
             )
         return
     if not args.sequence or not args.style:
