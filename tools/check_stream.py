@@ -15,6 +15,11 @@ none).
 ``--recording FILE ...``: the streamed vocoder alone on the log-mel of real recordings (their first
 ``--seconds``), the same join measure: what the chunking itself does, without a sequence model.
 
+``--latent-fd CACHE``: how close the streamed latent frames are to real ones, per flow-head step
+count (``--head-steps 2,4,8``): the Fréchet distance between the frames (as ``latent_dim`` vectors)
+of one ``--seconds`` stream per style and those of 300 random 10 s crops of the latent cache's
+``valid`` split.
+
 Drift, per minute of audio: RMS level (dBFS), mean spectral centroid (Hz, of the magnitude STFT at
 the model's ``n_fft``), and the style classifier's verdict on 4 s crops (the fraction of crops
 classified as the stream's style, and the most frequent class). Minute 10 against minute 1 is the
@@ -132,6 +137,35 @@ def vocoder_joins(pipe, path: Path, seconds: float) -> dict:
     return join_report(audio, pipe.mel_config, [(k, p) for k, p in joins if p < audio.shape[-1]])
 
 
+def latent_fd(
+    model, cache: Path, head_steps: list[int], seconds: float, crops: int = 300
+) -> dict[int, float]:
+    """Fréchet distance of streamed latent frames to the validation split's, per head step count.
+
+    ``crops`` random 10 s crops of the cache's ``valid`` split give the real frames; one stream of
+    ``seconds`` per style (seed = its index) gives the generated ones (frames as 64-dim vectors).
+    """
+    from itertools import islice
+
+    from audiogen.data.cache import FeatureCacheDataset
+    from audiogen.evaluation.frechet import embedding_stats
+    from audiogen.pipelines.stream_latent import latent_stream, parse_schedule
+
+    labels = list(model.config.class_labels or [])
+    data = FeatureCacheDataset(cache, model.config.context_frames, train=False, split="valid", key="latent")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:crops].tolist()
+    real = embedding_stats(torch.cat([data[i]["latent"] for i in order], dim=-1).T)
+    steps_per_stream = round(seconds * 21.533203125 / model.config.frames_per_step)
+    out = {}
+    for steps in head_steps:
+        frames = []
+        for k, style in enumerate(labels or [None]):
+            tokens = latent_stream(model, parse_schedule(style, labels), seed=k, head_steps=steps)
+            frames.append(torch.cat(list(islice(tokens, steps_per_stream)), dim=-1)[0])
+        out[steps] = embedding_stats(torch.cat(frames, dim=-1).T).frechet_distance(real)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sequence", help="sequence model (run, checkpoint or model folder)")
@@ -143,6 +177,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
     parser.add_argument("--style")
+    parser.add_argument(
+        "--latent-fd",
+        type=Path,
+        default=None,
+        metavar="CACHE",
+        help="instead: latent-frame FD of streams against this latent cache's valid split, per --head-steps",
+    )
+    parser.add_argument("--head-steps", default="2,4,8", help="with --latent-fd: comma-separated counts")
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -163,6 +205,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{path}: {r['joins']} vocoder joins, {r['joins_above_p99']} above the 99th percentile "
                 f"of mel change ({r['stream_p99']:.3f} nats); largest join {r['largest_join']:.3f}"
             )
+        return
+    if args.latent_fd is not None:
+        steps = [int(x) for x in args.head_steps.split(",")]
+        for k, value in latent_fd(
+            load_sequence_model(args.sequence), args.latent_fd, steps, args.seconds
+        ).items():
+            print(f"head steps {k}: latent-frame FD {value:.2f}")
         return
     if not args.sequence or not args.style:
         parser.error("--sequence and --style are needed (or --recording)")
