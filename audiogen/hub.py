@@ -72,6 +72,7 @@ MODEL_CLASSES: dict[str, str] = {
     "VocosVocoder": "audiogen.models.vocoder.vocos",
     "GLRefineVocoder": "audiogen.models.vocoder.gl_refine",
     "StyleClassifier": "audiogen.models.classifier",
+    "LatentSequenceModel": "audiogen.models.sequence",
 }
 
 #: diffusers scheduler class name (``_class_name`` of ``scheduler_config.json``) → the diffusers
@@ -89,6 +90,7 @@ STAGE_BASES: dict[str, str] = {
     "denoiser": "LatentDenoiser",
     "vocoder": "Vocoder",
     "classifier": "StyleClassifier",
+    "sequence": "LatentSequenceModel",
 }
 
 #: Base class name → the words error messages use for it.
@@ -97,6 +99,7 @@ _KIND = {
     "LatentDenoiser": "latent denoiser",
     "Vocoder": "vocoder",
     "StyleClassifier": "style classifier",
+    "LatentSequenceModel": "latent sequence model",
 }
 
 

@@ -35,6 +35,9 @@ then reports the wall time per audio second and the process's peak resident memo
 also after loading only; the last lines give the ratios of the longest to the shortest length
 (the issue's bar: within 1.3x). The first ``--steps`` value applies.
 
+Streaming (``--stream SECONDS``, ``--stream-memory S1,S2``): time to first audio, real-time factor
+and peak memory of ``audiogen stream``; see ``benchmarks/bench_stream.py``.
+
 Models: ``--checkpoint DIR`` (a pipeline folder), else the bundled model
 (``audiogen/assets/default``) when it is installed, else ``--random-init RECIPE_DIR``: the stages
 are built from the ``mel`` and ``model`` sections of ``RECIPE_DIR/{autoencoder,diffusion,vocoder}.yaml``
@@ -342,11 +345,17 @@ def main(argv: list[str] | None = None) -> None:
         help="also time the whole-process commands on git REV's package, interleaved (e.g. HEAD~3)",
     )
     parser.add_argument("--long-child", type=float, default=None, help=argparse.SUPPRESS)
+    sys.path.insert(0, str(ROOT / "tools"))
+    import bench_stream  # the --stream modes: benchmarks/bench_stream.py
+
+    bench_stream.add_arguments(parser)
     args = parser.parse_args(argv)
     steps_list = [int(x) for x in str(args.steps).split(",")]
     args.steps = steps_list[0]
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     torch.set_num_threads(args.threads)
+    if bench_stream.run(args):
+        return None
     if args.long_child is not None:
         return long_child(args)
     if args.long is not None:

@@ -2,13 +2,13 @@
 # Install everything audiogen needs on a fresh Debian/Ubuntu machine:
 #   1. system packages: FluidSynth + the FluidR3 GM SoundFont (default corpus), the freedesktop sound
 #      theme (real recorded OGGs used by the tests), libsndfile, Chromium + chromedriver (the web
-#      app's browser tests);
+#      app's browser tests), FFmpeg (Gradio's streaming audio output: the Stream tab);
 #   2. a virtual environment in .venv with audiogen (editable) and its test extra.
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(fluidsynth fluid-soundfont-gm sound-theme-freedesktop libsndfile1 chromium chromium-driver)
+SYSTEM_PACKAGES=(fluidsynth fluid-soundfont-gm sound-theme-freedesktop libsndfile1 chromium chromium-driver ffmpeg)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from audiogen.cli import codec, data, demo, edit, eval_generate, finetune, generate, reconstruct, train, ui
+from audiogen.cli import (
+    codec,
+    data,
+    demo,
+    edit,
+    eval_generate,
+    finetune,
+    generate,
+    reconstruct,
+    stream,
+    train,
+    ui,
+)
 from audiogen.cli.exit import ErrorReportingGroup
 from audiogen.cli.options import PlainUsage
 
@@ -43,6 +55,7 @@ app.command("variation", cls=PlainUsage)(generate.variation)
 app.command("extend", cls=PlainUsage)(edit.extend)
 app.command("inpaint", cls=PlainUsage)(edit.inpaint)
 app.command("finetune")(finetune.finetune)
+app.command("stream")(stream.stream)
 app.command("ui")(ui.ui)
 reconstruct.eval_app.command("generate")(eval_generate.generate)
 app.add_typer(

@@ -175,13 +175,17 @@ def _sampling_config(values: dict[str, Any]) -> Any:
     return SamplingConfig(**values).checked()
 
 
-def sampling_options(**overrides: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a command the sampling options of :data:`SAMPLING_OPTIONS` in place of its ``sampling``
-    parameter; the command is called with ``sampling=SamplingConfig(...)`` (range-checked, see
+def sampling_options(
+    only: tuple[str, ...] | None = None, **overrides: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the sampling options of :data:`SAMPLING_OPTIONS` (those named in ``only``, or
+    all) in place of its ``sampling`` parameter; the command is called with
+    ``sampling=SamplingConfig(...)`` (range-checked, see
     :meth:`~audiogen.pipelines.sampling.SamplingConfig.checked`). ``overrides`` as
     :func:`option_group`.
     """
-    return option_group("sampling", SAMPLING_OPTIONS, _sampling_config, **overrides)
+    table = SAMPLING_OPTIONS if only is None else {key: SAMPLING_OPTIONS[key] for key in only}
+    return option_group("sampling", table, _sampling_config, **overrides)
 
 
 def resolve_device(device: str) -> str:

@@ -97,3 +97,16 @@ def classifier(
     logs in RUN_DIR/logs (val/accuracy), samples (crop WAV + log-mel PNG with the prediction).
     """
     run("classifier", recipe, overrides, resume, out)
+
+
+@app.command("sequence")
+def sequence(
+    recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
+) -> None:
+    """Train the latent sequence model that `audiogen stream` runs (recipes/sequence.yaml).
+
+    Same data section as the diffusion stage (data.autoencoder, the latent cache). Writes
+    RUN_DIR/checkpoints/checkpoint-XXXXXXXX/ (models/sequence and ema/sequence are loadable model
+    folders), TensorBoard logs in RUN_DIR/logs, streamed samples (WAV + PNG) in RUN_DIR/samples.
+    """
+    run("sequence", recipe, overrides, resume, out)

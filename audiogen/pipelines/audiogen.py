@@ -480,6 +480,14 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
         settings = self._edit_settings(waveform, sampling, options)
         return inpaint(self, waveform, sample_rate, start, end, *settings)
 
+    def stream(
+        self, seconds: float | None = None, sampling: SamplingConfig | None = None, **options: Any
+    ) -> Any:
+        """Waveform chunks ``(channels, samples)`` of the sequence model: :func:`.stream.stream`."""
+        from audiogen.pipelines.stream import stream
+
+        return stream(self, seconds, sampling=sampling, **options)
+
     def _edit_settings(self, waveform: torch.Tensor, sampling: SamplingConfig | None, options: dict) -> tuple:
         """``(sampling, guidance, EditOptions)`` of an edit: the :class:`SamplingConfig` fields of
         ``options`` replace ``sampling``'s, the rest are :class:`EditOptions`; checked."""

@@ -23,6 +23,7 @@ from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.lora_panel import LoraPanel
 from audiogen.ui.messages import error_markdown
 from audiogen.ui.session import SessionHost, SessionState
+from audiogen.ui.stream_tab import build_stream_tab
 
 
 def build_app(host: ModelHost) -> gr.Blocks:
@@ -198,6 +199,8 @@ def build_app(host: ModelHost) -> gr.Blocks:
                 **model_queue,
             )
             e_cancel.click(None, None, None, cancels=[e_event], api_name="cancel_edit")
+
+        build_stream_tab(host, model, styles)  # audiogen/ui/stream_tab.py
 
         # ------------------------------------------------------------------ Fine-tune
         build_finetune_tab(host, state, model, lora.path if lora is not None else None)

@@ -22,6 +22,7 @@ STAGE_OF = {  # debug recipe stem -> training stage
     "autoencoder_gan": "autoencoder",
     "classifier": "classifier",
     "diffusion": "diffusion",
+    "sequence": "sequence",
     "vocoder": "vocoder",
     "vocoder_gl": "vocoder",
 }
@@ -47,7 +48,7 @@ def test_debug_recipe_trains_a_few_steps(stem, precision, tmp_path, monkeypatch)
         pytest.fail(f"{SOUNDS} is missing: tools/setup.sh installs sound-theme-freedesktop")
     monkeypatch.chdir(tmp_path)
     overrides = []
-    if stem in ("diffusion", "autoencoder_gan"):  # these start from the debug autoencoder's run
+    if stem in ("diffusion", "sequence", "autoencoder_gan"):  # these start from the debug autoencoder's run
         vae = _untrained_autoencoder(ROOT / "recipes/debug/autoencoder.yaml", tmp_path / "vae")
         overrides += [f"init.autoencoder={vae}"] if stem == "autoencoder_gan" else [
             f"data.autoencoder={vae}", f"data.latent_cache={tmp_path / 'latents'}"]

@@ -16,6 +16,7 @@ STAGE_OF = {  # recipe file stem -> training stage
     "autoencoder_v2": "autoencoder",
     "classifier": "classifier",
     "diffusion": "diffusion",
+    "sequence": "sequence",
     "vocoder": "vocoder",
     "vocoder_gl": "vocoder",
     "vocoder_gl_gan": "vocoder",

@@ -5,6 +5,7 @@
 * :mod:`~audiogen.training.tasks.autoencoder`: the mel VAE (optionally with a GAN loss).
 * :mod:`~audiogen.training.tasks.diffusion`: the latent denoiser.
 * :mod:`~audiogen.training.tasks.vocoder`: the vocoder GAN.
+* :mod:`~audiogen.training.tasks.sequence`: the latent sequence model (streaming).
 * :mod:`~audiogen.training.tasks.classifier`: the style classifier.
 
 :func:`build_task` imports a stage's module only when that stage is built.
@@ -33,6 +34,7 @@ TASKS = {
     "diffusion": "audiogen.training.tasks.diffusion:DiffusionTask",
     "vocoder": "audiogen.training.tasks.vocoder:VocoderTask",
     "classifier": "audiogen.training.tasks.classifier:ClassifierTask",
+    "sequence": "audiogen.training.tasks.sequence:SequenceTask",
 }
 
 

@@ -1,0 +1,388 @@
+"""The latent sequence model: a causal Transformer over latent frames, for endless streams.
+
+:class:`LatentSequenceModel` generates the latent ``(batch, latent_dim, latent_frames)`` of the
+mel VAE one step at a time, each step ``frames_per_step`` latent frames (a *token*), so audio can be
+decoded and played while generation continues (:mod:`audiogen.pipelines.stream`).
+
+* **Backbone**: pre-norm Transformer blocks with rotary position embeddings (Su et al., 2021,
+  RoFormer) over tokens; the input at position ``i`` is the previous token (a learned *start* token
+  at position 0), the output conditions the prediction of token ``i``.
+* **Bounded context**: every query sees the start token and the ``context_tokens - 1`` most recent
+  tokens (a sliding window whose first slot is a fixed "attention sink", as StreamingLLM, Xiao et
+  al., 2024, keeps). The start token always sits ``min(i, context_tokens - 1)`` positions before
+  query ``i``. Generation keeps exactly that window in its KV cache
+  (:class:`SequenceState`), so memory and time per step stay constant however long the stream is,
+  and cached decoding equals full-sequence decoding (keys are cached unrotated and rotated to their
+  place in the window at every step; rotary attention depends only on relative positions).
+* **Style**: a label embedding (``num_classes`` styles + a null label for classifier-free
+  guidance, dropped to null in training) added to every input token and to the head's
+  conditioning. :meth:`style_vector` also accepts mixing weights over the labels, which is how a
+  style schedule crossfades from one style to the next.
+* **Head**: a rectified-flow MLP per token (:class:`~audiogen.models.sequence_head.FlowHead`),
+  sampled in ``head_steps`` Euler steps (MAR / "Continuous Autoregressive Models").
+* **Context noise** (CAM, Pasini et al., 2024): in training the input tokens get Gaussian noise of
+  a random level in ``[0, context_noise]``, and the level is an input (a learned direction scaled by
+  it); generation adds ``inference_noise`` to the tokens it feeds back, so small errors do not
+  build up over minutes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from audiogen.models.pretrained import PretrainedMixin
+from audiogen.models.sequence_head import FlowHead
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """Architecture of :class:`LatentSequenceModel`.
+
+    Attributes:
+        latent_dim: channels of the latent (the autoencoder's ``latent_dim``).
+        frames_per_step: latent frames per token (one backbone step).
+        dim: width of the Transformer.
+        layers: Transformer blocks.
+        heads: attention heads (must divide ``dim``).
+        mlp_ratio: hidden width of the blocks' MLP as a multiple of ``dim``.
+        context_frames: latent frames a step attends to (the bounded context, a multiple of
+            ``frames_per_step``; 216 frames are 10 s at 21.5 latent frames per second).
+        num_classes: style labels (0: unconditional). Label ``num_classes`` is the null label.
+        class_labels: the label names, index = class (``None``: unnamed).
+        head_width: hidden width of the flow head.
+        head_layers: residual blocks of the flow head.
+        head_steps: default Euler steps of the flow head when sampling.
+        context_noise: largest standard deviation of the training noise on the input tokens.
+        inference_noise: standard deviation of the noise on tokens fed back while generating.
+    """
+
+    latent_dim: int = 64
+    frames_per_step: int = 2
+    dim: int = 256
+    layers: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    context_frames: int = 216
+    num_classes: int = 0
+    class_labels: tuple[str, ...] | None = None
+    head_width: int = 256
+    head_layers: int = 3
+    head_steps: int = 4
+    context_noise: float = 0.5
+    inference_noise: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.class_labels is not None:
+            object.__setattr__(self, "class_labels", tuple(str(x) for x in self.class_labels))
+        for name in ("latent_dim", "frames_per_step", "dim", "layers", "heads", "head_width", "head_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SequenceConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(
+                f"SequenceConfig.heads={self.heads} must divide dim={self.dim} into even head widths"
+            )
+        if self.context_frames % self.frames_per_step or self.context_frames < 2 * self.frames_per_step:
+            raise ValueError(
+                f"SequenceConfig.context_frames={self.context_frames} must be a multiple of "
+                f"frames_per_step={self.frames_per_step} and at least two steps"
+            )
+        if self.num_classes < 0 or self.head_layers < 0:
+            raise ValueError("SequenceConfig.num_classes and head_layers must be >= 0")
+        if self.class_labels is not None and len(self.class_labels) != self.num_classes:
+            raise ValueError(
+                f"SequenceConfig: {len(self.class_labels)} class_labels for num_classes={self.num_classes}"
+            )
+        if self.context_noise < 0 or self.inference_noise < 0:
+            raise ValueError("SequenceConfig.context_noise and inference_noise must be >= 0")
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens a step attends to, the start token included."""
+        return self.context_frames // self.frames_per_step
+
+    @property
+    def length_multiple(self) -> int:
+        """Latent frames the model works in multiples of (``frames_per_step``)."""
+        return self.frames_per_step
+
+    @property
+    def token_dim(self) -> int:
+        """Size of one token: ``latent_dim * frames_per_step``."""
+        return self.latent_dim * self.frames_per_step
+
+    @property
+    def null_label(self) -> int:
+        """The label index of "no style" (classifier-free guidance's unconditional branch)."""
+        return self.num_classes
+
+
+@functools.lru_cache(maxsize=16)
+def _rotary_table(length: int, half: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` ``(length, half)`` of the rotary angles of positions ``0 .. length - 1``."""
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    angles = torch.arange(length, dtype=torch.float32)[:, None] * freqs
+    return torch.cos(angles).to(device), torch.sin(angles).to(device)
+
+
+def _rotate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of ``x (..., n, head_dim)`` at integer ``positions`` (``(n,)`` or broadcastable)."""
+    half = x.shape[-1] // 2
+    length = 1 << max(10, int(positions.max()).bit_length())  # tables of 1024, 2048, ... positions
+    cos, sin = _rotary_table(length, half, x.device)
+    cos, sin = cos[positions].to(x.dtype), sin[positions].to(x.dtype)
+    a, b = x[..., :half], x[..., half:]
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
+
+
+class _Block(nn.Module):
+    """Pre-norm self-attention (rotary, sink + sliding window) and MLP."""
+
+    def __init__(self, config: SequenceConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.norm1 = nn.LayerNorm(config.dim)
+        self.qkv = nn.Linear(config.dim, 3 * config.dim)
+        self.proj = nn.Linear(config.dim, config.dim)
+        self.norm2 = nn.LayerNorm(config.dim)
+        hidden = int(config.dim * config.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(config.dim, hidden), nn.GELU(), nn.Linear(hidden, config.dim))
+
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        q, k, v = rearrange(
+            self.qkv(self.norm1(x)), "b n (three h d) -> three b h n d", three=3, h=self.heads
+        )
+        return q, k, v
+
+    def _finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        x = x + self.proj(rearrange(attended, "b h n d -> b n (h d)"))
+        return x + self.mlp(self.norm2(x))
+
+    def forward(self, x: torch.Tensor, window: int) -> torch.Tensor:
+        """All positions of ``x (batch, tokens, dim)`` at once (training; position 0 is the start token)."""
+        q, k, v = self._qkv(x)
+        n = x.shape[1]
+        pos = torch.arange(n, device=x.device)
+        qr, kr = _rotate(q, pos), _rotate(k, pos)
+        scores = qr @ kr.transpose(-1, -2)
+        # the start token sits min(i, window - 1) positions before query i
+        sink = _rotate(k[:, :, :1], (pos - window + 1).clamp(min=0))  # (b, h, n, d)
+        scores[..., 0] = (qr * sink).sum(-1)
+        i, j = pos[:, None], pos[None, :]
+        allowed = (j <= i) & ((i - j < window - 1) | (j == 0))
+        scores = scores.masked_fill(~allowed, float("-inf")) / math.sqrt(q.shape[-1])
+        return self._finish(x, torch.softmax(scores.float(), dim=-1).to(v.dtype) @ v)
+
+    def step(self, x: torch.Tensor, cache: list[torch.Tensor], window: int) -> torch.Tensor:
+        """One new position ``x (batch, 1, dim)``; ``cache``: [keys, values] unrotated, updated in place."""
+        q, k, v = self._qkv(x)
+        if cache:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+            if k.shape[2] > window:  # drop the oldest token after the start token
+                k = torch.cat([k[:, :, :1], k[:, :, 2:]], dim=2)
+                v = torch.cat([v[:, :, :1], v[:, :, 2:]], dim=2)
+        cache[:] = [k, v]
+        n = k.shape[2]
+        pos = torch.arange(n, device=x.device)
+        attended = F.scaled_dot_product_attention(_rotate(q, pos[-1:]), _rotate(k, pos), v)
+        return self._finish(x, attended)
+
+
+@dataclass
+class SequenceState:
+    """The generation state of a batch: the KV cache (bounded) and the last conditioning vector.
+
+    Attributes:
+        caches: per block ``[keys, values]``, ``(batch, heads, <= context_tokens, head_dim)``.
+        hidden: the backbone output ``(batch, dim)`` that conditions the next token.
+        tokens: tokens fed so far (the start token included).
+    """
+
+    caches: list[list[torch.Tensor]] = field(default_factory=list)
+    hidden: torch.Tensor | None = None
+    tokens: int = 0
+
+
+class LatentSequenceModel(PretrainedMixin, nn.Module):
+    """Causal Transformer + flow head over latent tokens (see the module docstring).
+
+    Args:
+        config: :class:`SequenceConfig`.
+    """
+
+    config_class = SequenceConfig
+
+    def __init__(self, config: SequenceConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.start = nn.Parameter(torch.zeros(config.dim))
+        self.input = nn.Linear(config.token_dim, config.dim)
+        self.noise_direction = nn.Parameter(torch.zeros(config.dim))
+        self.style_embedding = nn.Embedding(config.num_classes + 1, config.dim)
+        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
+        self.norm = nn.LayerNorm(config.dim)
+        self.head_style = nn.Linear(config.dim, config.dim)
+        self.head = FlowHead(config.token_dim, config.dim, config.head_width, config.head_layers)
+        nn.init.normal_(self.start, std=0.02)
+        nn.init.normal_(self.style_embedding.weight, std=0.02)
+
+    # ------------------------------------------------------------------ tokens and styles
+    def tokens(self, latent: torch.Tensor) -> torch.Tensor:
+        """Latent ``(batch, latent_dim, latent_frames)`` → tokens ``(batch, steps, token_dim)``.
+
+        Raises:
+            ValueError: wrong ``latent_dim`` or ``latent_frames`` not a multiple of ``frames_per_step``.
+        """
+        cfg = self.config
+        if latent.dim() != 3 or latent.shape[1] != cfg.latent_dim or latent.shape[2] % cfg.frames_per_step:
+            raise ValueError(
+                f"expected a latent (batch, latent_dim={cfg.latent_dim}, latent_frames a multiple of "
+                f"{cfg.frames_per_step}), got {tuple(latent.shape)}"
+            )
+        return rearrange(latent, "b c (n k) -> b n (k c)", k=cfg.frames_per_step)
+
+    def frames(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens ``(batch, steps, token_dim)`` → latent ``(batch, latent_dim, steps * frames_per_step)``."""
+        return rearrange(tokens, "b n (k c) -> b c (n k)", k=self.config.frames_per_step)
+
+    def style_vector(self, style: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """The style embedding ``(batch, dim)``.
+
+        ``style``: ``None`` (null label for all), label indices ``(batch,)`` or one (negative: null),
+        or mixing weights ``(batch, num_classes + 1)`` over the labels and the null label (rows
+        summing to 1; a crossfade between styles).
+
+        Raises:
+            ValueError: a label out of range or weights of the wrong width.
+        """
+        cfg, weight = self.config, self.style_embedding.weight
+        if style is None:
+            return weight[cfg.null_label].expand(batch, -1)
+        style = torch.as_tensor(style, device=weight.device)
+        if style.is_floating_point():
+            if style.dim() == 1:
+                style = style[None]
+            if style.shape[-1] != cfg.num_classes + 1:
+                raise ValueError(
+                    f"style weights need {cfg.num_classes + 1} columns, got {tuple(style.shape)}"
+                )
+            return (style.to(weight.dtype) @ weight).expand(batch, -1)
+        labels = style.long().reshape(-1).expand(batch) if style.numel() == 1 else style.long()
+        if bool((labels > cfg.null_label).any()):
+            raise ValueError(f"style label out of range (< {cfg.num_classes}), got {labels.tolist()}")
+        return self.style_embedding(torch.where(labels < 0, cfg.null_label, labels))
+
+    def _embed(self, tokens: torch.Tensor, style: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
+        """Input vectors ``(batch, n, dim)`` of tokens ``(batch, n, token_dim)``, style ``(batch, dim)``."""
+        return self.input(tokens) + style[:, None] + noise_level[:, None, None] * self.noise_direction
+
+    def _head_cond(self, hidden: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return hidden + self.head_style(style)
+
+    # ------------------------------------------------------------------ the full sequence (training)
+    def hidden(
+        self,
+        latent: torch.Tensor,
+        style: torch.Tensor | None = None,
+        noise_level: torch.Tensor | float = 0.0,
+    ) -> torch.Tensor:
+        """Backbone outputs ``(batch, steps, dim)``: output ``i`` conditions token ``i`` of ``latent``.
+
+        ``latent (batch, latent_dim, latent_frames)`` is the (possibly noised) sequence; its last
+        token is not read (nothing comes after it). ``noise_level``: scalar or ``(batch,)``.
+        """
+        x = self.tokens(latent)
+        batch, n, _ = x.shape
+        level = torch.as_tensor(noise_level, dtype=x.dtype, device=x.device).expand(batch)
+        style_vec = self.style_vector(style, batch)
+        h = torch.cat(
+            [self.start.expand(batch, 1, -1) + style_vec[:, None], self._embed(x[:, :-1], style_vec, level)],
+            dim=1,
+        )
+        for block in self.blocks:
+            h = block(h, self.config.context_tokens)
+        return self.norm(h)
+
+    def forward(
+        self,
+        latent: torch.Tensor,
+        style: torch.Tensor | None = None,
+        head_style: torch.Tensor | None = None,
+        repeats: int = 4,
+    ) -> torch.Tensor:
+        """Training loss of ``latent (batch, latent_dim, latent_frames)``: the flow head's MSE.
+
+        ``style`` conditions the backbone, ``head_style`` the head (label indices ``(batch,)``,
+        null where dropped; ``None``: all null). Training drops them independently, so the head's
+        guidance at generation (conditioned backbone, head with and without the style) is a trained
+        case. The input tokens get noise of a random level per item in ``[0, context_noise]`` (the
+        targets stay clean); each token's head loss is taken at ``repeats`` flow times.
+        """
+        clean = self.tokens(latent)
+        level = torch.rand(latent.shape[0], device=latent.device) * self.config.context_noise
+        noisy = latent + level[:, None, None] * torch.randn_like(latent)
+        hidden = self.hidden(noisy, style, level)
+        cond = self._head_cond(
+            hidden, self.style_vector(head_style, latent.shape[0])[:, None].expand_as(hidden)
+        )
+        return self.head.loss(
+            rearrange(clean, "b n t -> (b n) t"), rearrange(cond, "b n d -> (b n) d"), repeats
+        )
+
+    # ------------------------------------------------------------------ step by step (generation)
+    @torch.no_grad()
+    def begin(self, batch: int, style: torch.Tensor | None = None) -> SequenceState:
+        """A fresh state: the start token fed (with ``style``, see :meth:`style_vector`)."""
+        state = SequenceState(caches=[[] for _ in self.blocks])
+        h = (self.start.expand(batch, -1) + self.style_vector(style, batch))[:, None]
+        self._advance(state, h)
+        return state
+
+    def _advance(self, state: SequenceState, h: torch.Tensor) -> None:
+        for block, cache in zip(self.blocks, state.caches, strict=True):
+            h = block.step(h, cache, self.config.context_tokens)
+        state.hidden = self.norm(h)[:, 0]
+        state.tokens += 1
+
+    @torch.no_grad()
+    def feed(
+        self,
+        state: SequenceState,
+        token: torch.Tensor,
+        style: torch.Tensor | None = None,
+        noise_level: float = 0.0,
+    ) -> SequenceState:
+        """Append ``token (batch, token_dim)`` (as is: add noise before calling) at ``noise_level``."""
+        batch = token.shape[0]
+        level = torch.full((batch,), float(noise_level), dtype=token.dtype, device=token.device)
+        self._advance(state, self._embed(token[:, None], self.style_vector(style, batch), level))
+        return state
+
+    @torch.no_grad()
+    def sample_token(
+        self,
+        state: SequenceState,
+        noise: torch.Tensor,
+        style: torch.Tensor | None = None,
+        cfg_scale: float = 1.0,
+        steps: int | None = None,
+    ) -> torch.Tensor:
+        """The next token ``(batch, token_dim)`` from ``noise (batch, token_dim)`` by the flow head.
+
+        The conditioning is the state's last backbone output plus the current ``style``; with
+        ``cfg_scale != 1`` the head is guided away from the null style.
+        """
+        assert state.hidden is not None, "begin() first"
+        batch = state.hidden.shape[0]
+        cond = self._head_cond(state.hidden, self.style_vector(style, batch))
+        uncond = self._head_cond(state.hidden, self.style_vector(None, batch)) if cfg_scale != 1.0 else None
+        return self.head.sample(cond, steps or self.config.head_steps, noise, uncond, cfg_scale)
+
+
+__all__ = ["LatentSequenceModel", "SequenceConfig", "SequenceState"]
