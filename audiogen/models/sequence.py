@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -65,13 +65,14 @@ class SequenceConfig:
 
     latent_dim: int = 64
     frames_per_step: int = 2
+    context_frames: int = 216
+    num_classes: int = 0
+    class_labels: tuple[str, ...] | None = None
     dim: int = 256
     layers: int = 4
     heads: int = 4
     mlp_ratio: float = 4.0
-    context_frames: int = 216
-    num_classes: int = 0
-    class_labels: tuple[str, ...] | None = None
+    _: KW_ONLY  # the flow head and the noise levels are given by name
     head_width: int = 256
     head_layers: int = 3
     head_steps: int = 4
@@ -210,11 +211,8 @@ class SequenceState:
 
 
 class LatentSequenceModel(PretrainedMixin, nn.Module):
-    """Causal Transformer + flow head over latent tokens (see the module docstring).
-
-    Args:
-        config: :class:`SequenceConfig`.
-    """
+    """Causal Transformer + flow head over latent tokens, sized by ``config`` (a
+    :class:`SequenceConfig`); see the module docstring."""
 
     config_class = SequenceConfig
 
@@ -352,16 +350,12 @@ class LatentSequenceModel(PretrainedMixin, nn.Module):
 
     @torch.no_grad()
     def feed(
-        self,
-        state: SequenceState,
-        token: torch.Tensor,
-        style: torch.Tensor | None = None,
-        noise_level: float = 0.0,
+        self, state: SequenceState, token: torch.Tensor, style: torch.Tensor | None = None, level: float = 0.0
     ) -> SequenceState:
-        """Append ``token (batch, token_dim)`` (as is: add noise before calling) at ``noise_level``."""
+        """Append ``token (batch, token_dim)`` (as is: add noise before calling) at noise ``level``."""
         batch = token.shape[0]
-        level = torch.full((batch,), float(noise_level), dtype=token.dtype, device=token.device)
-        self._advance(state, self._embed(token[:, None], self.style_vector(style, batch), level))
+        levels = torch.full((batch,), float(level), dtype=token.dtype, device=token.device)
+        self._advance(state, self._embed(token[:, None], self.style_vector(style, batch), levels))
         return state
 
     @torch.no_grad()

@@ -87,11 +87,13 @@ class StreamingDecoder:
     def push(self, latent: torch.Tensor) -> list[torch.Tensor]:
         """Add ``latent (1, latent_dim, frames)``; the mel chunks ``(1, n_mels, chunk * td)`` now fixed."""
         self.buffer = latent if self.buffer is None else torch.cat([self.buffer, latent], dim=-1)
-        out = []
+        return list(self._ready())
+
+    def _ready(self) -> Iterator[torch.Tensor]:
+        """The mel chunks whose look-ahead has arrived (each chunk doubles, up to ``chunk``)."""
         while self.offset + self.buffer.shape[-1] >= self.done + self.size + self.context:
-            out.append(self._decode(self.done + self.size, end=False))
+            yield self._decode(self.done + self.size, end=False)
             self.size = min(self.chunk, 2 * self.size)
-        return out
 
     @torch.no_grad()
     def finish(self) -> list[torch.Tensor]:
