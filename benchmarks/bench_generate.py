@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         help="also time the whole-process commands on git REV's package, interleaved (e.g. HEAD~3)",
     )
     parser.add_argument("--long-child", type=float, default=None, help=argparse.SUPPRESS)
-    sys.path.insert(0, str(ROOT / "tools"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_stream  # the --stream modes: benchmarks/bench_stream.py
 
     bench_stream.add_arguments(parser)

@@ -164,7 +164,7 @@ def memory(args) -> None:
     print(f"{'seconds':>8}{'wall (s)':>10}{'peak RSS (MiB)':>16}{'after load':>12}")
     rows = []
     for seconds in lengths:
-        command = [sys.executable, str(ROOT / "tools" / "bench_generate.py"), "--stream-memory-child",
+        command = [sys.executable, str(ROOT / "benchmarks" / "bench_generate.py"), "--stream-memory-child",
                    str(seconds), "--threads", str(args.threads)]  # fmt: skip
         if args.sequence is not None:
             command += ["--sequence", str(args.sequence)]

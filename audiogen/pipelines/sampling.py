@@ -1,7 +1,7 @@
 """The sampling settings of a generating call, in one dataclass: :class:`SamplingConfig`.
 
 Every generating method of :class:`~audiogen.pipelines.audiogen.AudioGenPipeline` (``__call__``,
-``loop``, ``variation``, ``extend``, ``inpaint``), every generating command (their flags are
+``loop``, ``variation``, ``extend``, ``inpaint``, ``stream``), every generating command (their flags are
 :mod:`audiogen.cli.options`) and every web-app job take one. The pipeline's
 :meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.check_inputs` turns it into a
 :class:`Guidance` (the style labels and the CFG scale a call uses), which the denoising step

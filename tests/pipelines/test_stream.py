@@ -83,6 +83,22 @@ def test_stream_is_deterministic_for_a_seed(pipe, model):
     assert torch.isfinite(a).all()
 
 
+def test_stream_takes_a_sampling_config(pipe, model):
+    from audiogen import SamplingConfig
+    from audiogen.errors import InputError
+
+    rate = pipe.sample_rate
+    sampling = SamplingConfig(seed=3, style="piano", cfg_scale=2.0, steps=1)
+    a = _take(pipe.stream(1.0, sampling, sequence=model), 1.0, rate)
+    b = _take(pipe.stream(1.0, style="piano", seed=3, cfg_scale=2.0, head_steps=1, sequence=model), 1.0, rate)
+    c = _take(pipe.stream(1.0, sampling, head_steps=2, sequence=model), 1.0, rate)  # head_steps over steps
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    with pytest.raises(InputError, match="--seed"):
+        pipe.stream(1.0, sampling, seed=-1, sequence=model)
+    with pytest.raises(InputError, match="negative style"):
+        pipe.stream(1.0, sampling, negative_style="flute", sequence=model)
+
+
 def test_endless_stream_yields_chunks_while_generating(pipe, model):
     chunks = pipe.stream(style="piano@0,flute@0.5", seed=0, sequence=model, fade_seconds=0.2)
     first = list(itertools.islice(chunks, 6))
