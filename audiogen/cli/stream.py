@@ -27,6 +27,7 @@ from audiogen.errors import InputError
 SEQUENCE = typer.Option(
     None,
     "--sequence",
+    metavar="DIR",
     help="Sequence model: a run, checkpoint or model folder of `audiogen train sequence`; default: the "
     "pipeline folder's sequence/.",
 )
@@ -42,14 +43,20 @@ STREAM_STYLE = typer.Option(
 @sampling_options(only=("seed", "cfg_scale", "style"), style=STREAM_STYLE)
 def stream(
     sampling: Any,
-    seconds: float = typer.Option(None, "--seconds", help="Length in seconds (default 30; see --forever)."),
+    seconds: float = typer.Option(
+        None, "--seconds", metavar="S", help="Length in seconds (default 30; see --forever)."
+    ),
     forever: bool = typer.Option(False, "--forever", help="Never stop (until Ctrl-C)."),
-    out: str = typer.Option("stream.wav", "--out", help="WAV file written as it grows, or - for raw PCM."),
-    prompt: Path = typer.Option(None, "--prompt", help="Audio file to continue from."),
+    out: str = typer.Option(
+        "stream.wav", "--out", metavar="FILE.wav|-", help="WAV file written as it grows, or - for raw PCM."
+    ),
+    prompt: Path = typer.Option(None, "--prompt", metavar="AUDIO", help="Audio file to continue from."),
     checkpoint: Path = CHECKPOINT,
     sequence: Path = SEQUENCE,
-    head_steps: int = typer.Option(None, "--head-steps", help="Flow head Euler steps; default: the model's."),
-    fade: float = typer.Option(4.0, "--fade", help="Seconds of crossfade at each style change."),
+    head_steps: int = typer.Option(
+        None, "--head-steps", metavar="N", help="Flow head Euler steps; default: the model's."
+    ),
+    fade: float = typer.Option(4.0, "--fade", metavar="S", help="Seconds of crossfade at each style change."),
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
 ) -> None:
