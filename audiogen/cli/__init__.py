@@ -39,7 +39,7 @@ app = typer.Typer(
     # tests/cli/test_help.py checks every command at 80 columns
     rich_markup_mode=None,
 )
-app.command("demo")(demo.demo)
+app.command("demo", cls=PlainUsage)(demo.demo)
 app.add_typer(
     data.app,
     name="data",
@@ -49,15 +49,15 @@ app.add_typer(train.app, name="train", help="Train a stage (autoencoder, ...) fr
 app.command("encode", cls=PlainUsage)(codec.encode)
 app.command("decode", cls=PlainUsage)(codec.decode)
 app.command("reconstruct", cls=PlainUsage)(reconstruct.reconstruct)
-app.command("generate")(generate.generate)
-app.command("loop")(generate.loop)
+app.command("generate", cls=PlainUsage)(generate.generate)
+app.command("loop", cls=PlainUsage)(generate.loop)
 app.command("variation", cls=PlainUsage)(generate.variation)
 app.command("extend", cls=PlainUsage)(edit.extend)
 app.command("inpaint", cls=PlainUsage)(edit.inpaint)
-app.command("finetune")(finetune.finetune)
-app.command("stream")(stream.stream)
-app.command("ui")(ui.ui)
-reconstruct.eval_app.command("generate")(eval_generate.generate)
+app.command("finetune", cls=PlainUsage)(finetune.finetune)
+app.command("stream", cls=PlainUsage)(stream.stream)
+app.command("ui", cls=PlainUsage)(ui.ui)
+reconstruct.eval_app.command("generate", cls=PlainUsage)(eval_generate.generate)
 app.add_typer(
     reconstruct.eval_app,
     name="eval",

@@ -96,7 +96,9 @@ DEVICE = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda.")
 
 
 def encode(
-    audio: Path = typer.Argument(..., exists=True, dir_okay=False, help="Audio file to encode."),
+    audio: Path = typer.Argument(
+        ..., metavar="AUDIO", exists=True, dir_okay=False, help="Audio file to encode."
+    ),
     out: Path = typer.Option(..., "--out", help="Latent file to write (.safetensors)."),
     checkpoint: Path = CHECKPOINT,
     sample: bool = typer.Option(False, "--sample", help="Sample the posterior instead of taking its mean."),
@@ -133,7 +135,9 @@ def encode(
 
 
 def decode(
-    latent_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Latent file (.safetensors)."),
+    latent_path: Path = typer.Argument(
+        ..., metavar="LATENT", exists=True, dir_okay=False, help="Latent file (.safetensors)."
+    ),
     out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
     checkpoint: Path = CHECKPOINT,
     n_iter: int = typer.Option(32, "--n-iter", min=1, help="Griffin-Lim iterations."),

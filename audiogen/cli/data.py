@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from audiogen.audio.levels import SILENCE_DB
+from audiogen.cli.options import PlainUsage
 from audiogen.errors import InputError, RunError
 
 app = typer.Typer(no_args_is_help=True)
@@ -18,9 +19,9 @@ def _split_names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-@app.command("scan")
+@app.command("scan", cls=PlainUsage)
 def scan(
-    folder: Path = typer.Argument(..., help="Folder to scan recursively."),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="Folder to scan recursively."),
     out: Path = typer.Option(..., "--out", help="Manifest to write (JSON lines)."),
     report: Path | None = typer.Option(
         None,
@@ -98,7 +99,7 @@ def scan(
         typer.echo(f"warning: {w.path}: {w.detail}")
 
 
-@app.command("build-default")
+@app.command("build-default", cls=PlainUsage)
 def build_default(
     out: Path = typer.Option(..., "--out", help="Corpus folder (created; an existing one is resumed)."),
     instruments: str = typer.Option(
@@ -163,11 +164,17 @@ CACHED_STAGES = {"autoencoder": "mel_cache", "diffusion": "latent_cache"}
 """The training stages that read a feature cache, and the ``data.source`` that makes them do so."""
 
 
-@app.command("cache")
+@app.command("cache", cls=PlainUsage)
 def cache(
-    stage: str = typer.Argument(..., help="autoencoder (log-mel cache) or diffusion (latent cache)."),
-    recipe: Path = typer.Argument(..., exists=True, dir_okay=False, help="The training recipe (YAML)."),
-    overrides: list[str] = typer.Argument(None, help="Overrides, e.g. data.latent_cache=/shared/latents."),
+    stage: str = typer.Argument(
+        ..., metavar="STAGE", help="autoencoder (log-mel cache) or diffusion (latent cache)."
+    ),
+    recipe: Path = typer.Argument(
+        ..., metavar="RECIPE", exists=True, dir_okay=False, help="The training recipe (YAML)."
+    ),
+    overrides: list[str] = typer.Argument(
+        None, metavar="KEY=VALUE", help="Overrides, e.g. data.latent_cache=/shared/latents."
+    ),
 ) -> None:
     """Build the feature cache a training recipe reads, once, in this one process.
 

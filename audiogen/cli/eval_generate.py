@@ -19,7 +19,7 @@ from audiogen.errors import InputError
 
 def generate(
     manifest: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, help="JSONL manifest with held-out files."
+        ..., metavar="MANIFEST", exists=True, dir_okay=False, help="JSONL manifest with held-out files."
     ),
     split: str = typer.Option("test", "--split", help="Manifest split of the real (held-out) clips."),
     checkpoint: Path = typer.Option(

@@ -17,7 +17,10 @@ from audiogen.errors import InputError, RunError
 
 def finetune(
     source: Path = typer.Argument(
-        ..., exists=True, help="Folder of audio (scanned recursively, mixed formats are fine) or a manifest."
+        ...,
+        metavar="SOURCE",
+        exists=True,
+        help="Folder of audio (scanned recursively, mixed formats are fine) or a manifest.",
     ),
     out: Path = typer.Option(
         ..., "--out", help="Run folder; becomes the fine-tuned pipeline (generate --checkpoint RUN_DIR)."

@@ -35,12 +35,29 @@ from audiogen.errors import InputError, RunError
 SAMPLER_NAMES = "dpm++ (DPM-Solver++ 2M), ddim or euler"
 
 
+#: metavar of an option that names none, by annotation (typer would show ``<path>``, ``<int range>``)
+PLAIN_METAVARS = {Path: "PATH", int: "N", float: "X", str: "TEXT"}
+
+
 class PlainUsage(TyperCommand):
-    """A command whose usage line names a required argument plainly (``AUDIO``, not typer's ``{AUDIO}``)."""
+    """A command whose help names arguments and option values plainly: ``AUDIO``, not typer's
+    ``{AUDIO}``; ``--out PATH``, not ``--out <path>``."""
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if param.param_type_name != "option" or param.metavar is not None or param.is_flag:
+                continue
+            annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+            annotation = (typing.get_args(annotation) or [annotation])[0]  # list[str] -> str
+            if annotation in PLAIN_METAVARS:
+                param.metavar = PLAIN_METAVARS[annotation]
+        return params
+
 
 
 def bundled_styles() -> list[str]:

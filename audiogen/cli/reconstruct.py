@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from audiogen import hub
+from audiogen.cli.options import PlainUsage
 from audiogen.errors import InputError, RunError
 
 eval_app = typer.Typer(no_args_is_help=True)
@@ -80,7 +81,9 @@ def _device(device: str | None) -> str:
 
 
 def reconstruct(
-    audio: Path = typer.Argument(..., exists=True, dir_okay=False, help="Audio file to reconstruct."),
+    audio: Path = typer.Argument(
+        ..., metavar="AUDIO", exists=True, dir_okay=False, help="Audio file to reconstruct."
+    ),
     out: Path = typer.Option(..., "--out", help="Audio file to write (.wav, .flac, ...)."),
     autoencoder: Path = AUTOENCODER,
     vocoder: Path = VOCODER,
@@ -136,9 +139,11 @@ def reconstruct(
     )
 
 
-@eval_app.command("reconstruct")
+@eval_app.command("reconstruct", cls=PlainUsage)
 def eval_reconstruct(
-    manifest: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL manifest."),
+    manifest: Path = typer.Argument(
+        ..., metavar="MANIFEST", exists=True, dir_okay=False, help="JSONL manifest."
+    ),
     split: str = typer.Option("test", "--split", help="Manifest split to evaluate (held-out audio)."),
     vocoder: Path = VOCODER,
     autoencoder: Path = AUTOENCODER,

@@ -10,12 +10,17 @@ from pathlib import Path
 
 import typer
 
+from audiogen.cli.options import PlainUsage
 from audiogen.errors import RunError
 
 app = typer.Typer(no_args_is_help=True)
 
-RECIPE = typer.Argument(..., exists=True, dir_okay=False, help="YAML recipe (see recipes/).")
-OVERRIDES = typer.Argument(None, help="Overrides, e.g. train.max_steps=1000 train.mixed_precision=bf16.")
+RECIPE = typer.Argument(
+    ..., metavar="RECIPE", exists=True, dir_okay=False, help="YAML recipe (see recipes/)."
+)
+OVERRIDES = typer.Argument(
+    None, metavar="KEY=VALUE", help="Overrides, e.g. train.max_steps=1000 train.mixed_precision=bf16."
+)
 RESUME = typer.Option(False, "--resume", help="Continue from the run folder's newest complete checkpoint.")
 OUT = typer.Option(None, "--out", help="Run folder (default: the recipe's run_dir, else runs/STAGE).")
 
@@ -48,7 +53,7 @@ def run(stage: str, recipe_path: Path, overrides: list[str] | None, resume: bool
     )
 
 
-@app.command("autoencoder")
+@app.command("autoencoder", cls=PlainUsage)
 def autoencoder(
     recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
 ) -> None:
@@ -60,7 +65,7 @@ def autoencoder(
     run("autoencoder", recipe, overrides, resume, out)
 
 
-@app.command("diffusion")
+@app.command("diffusion", cls=PlainUsage)
 def diffusion(
     recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
 ) -> None:
@@ -73,7 +78,7 @@ def diffusion(
     run("diffusion", recipe, overrides, resume, out)
 
 
-@app.command("vocoder")
+@app.command("vocoder", cls=PlainUsage)
 def vocoder(
     recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
 ) -> None:
@@ -86,7 +91,7 @@ def vocoder(
     run("vocoder", recipe, overrides, resume, out)
 
 
-@app.command("classifier")
+@app.command("classifier", cls=PlainUsage)
 def classifier(
     recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
 ) -> None:
@@ -99,7 +104,7 @@ def classifier(
     run("classifier", recipe, overrides, resume, out)
 
 
-@app.command("sequence")
+@app.command("sequence", cls=PlainUsage)
 def sequence(
     recipe: Path = RECIPE, overrides: list[str] = OVERRIDES, resume: bool = RESUME, out: Path = OUT
 ) -> None:

@@ -57,3 +57,14 @@ def test_help_at_80_columns_shows_full_option_names(path, names):
     assert "--help" in names
     missing = [name for name in names if name not in tokens]
     assert not missing, f"option names not shown in full: {missing}\n{result.output}"
+
+
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=lambda p: " ".join(p) or "audiogen")
+def test_usage_and_options_show_plain_metavars(path):
+    """No typer-internal placeholders such as ``{audio}`` or ``<list[str]>`` in the usage line or an
+    option's value (the Arguments list may name an argument's type: ``AUDIO <path>``)."""
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = [x for x in result.output.splitlines() if x.startswith("Usage:") or x.lstrip().startswith("-")]
+    placeholders = re.findall(r"\{[A-Za-z_]+\}|<[a-z_\[\] ]+>", "\n".join(lines))
+    assert not placeholders, f"{' '.join(path)} --help shows {placeholders}:\n{result.output}"
