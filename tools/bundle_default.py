@@ -66,7 +66,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     stages = [args.autoencoder, args.denoiser, args.vocoder]
-    if any(stages) and not all(stages) or not any(stages) and args.sequence is None:
+    if not all(stages) and (any(stages) or args.sequence is None):
         parser.error("give --autoencoder, --denoiser and --vocoder together (and/or --sequence)")
 
     out = args.out
