@@ -82,6 +82,7 @@ SCHEDULER_CLASSES: dict[str, str] = {
     "DDIMScheduler": "diffusers.schedulers.scheduling_ddim",
     "DPMSolverMultistepScheduler": "diffusers.schedulers.scheduling_dpmsolver_multistep",
     "EulerDiscreteScheduler": "diffusers.schedulers.scheduling_euler_discrete",
+    "FlowMatchEulerDiscreteScheduler": "diffusers.schedulers.scheduling_flow_match_euler_discrete",
 }
 
 #: Stage name → the class every model of that stage derives from.
@@ -316,8 +317,10 @@ def load_scheduler(folder: str | os.PathLike[str]) -> Any:
     """The training noise schedule in ``folder/scheduler_config.json`` (its ``_class_name``).
 
     A class in :data:`SCHEDULER_CLASSES` (what pipeline folders hold) loads as an
-    :class:`audiogen.samplers.NoiseSchedule`, without importing diffusers (generation never does);
-    any other diffusers scheduler class is built by diffusers.
+    :class:`audiogen.samplers.NoiseSchedule` (a rectified-flow config, ``FlowMatchEulerDiscreteScheduler``
+    or ``prediction_type: "flow_prediction"``, as an :class:`audiogen.samplers.FlowMatchSchedule`),
+    without importing diffusers (generation never does); any other diffusers scheduler class is
+    built by diffusers.
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -330,9 +333,9 @@ def load_scheduler(folder: str | os.PathLike[str]) -> Any:
     config = read_json(path)
     name = config.get("_class_name")
     if name in SCHEDULER_CLASSES:
-        from audiogen.samplers import NoiseSchedule
+        from audiogen.samplers import FlowMatchSchedule, NoiseSchedule, is_flow_schedule
 
-        klass: Any = NoiseSchedule
+        klass: Any = FlowMatchSchedule if is_flow_schedule(config) else NoiseSchedule
     else:
         klass = scheduler_class(name)
         if klass is None:

@@ -32,7 +32,7 @@ from audiogen import hub
 from audiogen.errors import InputError, RunError
 
 #: The samplers ``--sampler`` takes (the table is :data:`audiogen.samplers.factory.SAMPLERS`).
-SAMPLER_NAMES = "dpm++ (DPM-Solver++ 2M), ddim or euler"
+SAMPLER_NAMES = "dpm++ (DPM-Solver++ 2M), ddim or euler (a rectified-flow model: dpm++ or euler)"
 
 
 #: metavar of an option that names none, by annotation (typer would show ``<path>``, ``<int range>``)

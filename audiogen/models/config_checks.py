@@ -321,7 +321,8 @@ def check_scheduler_config(config: dict[str, Any], path: Path) -> None:
     """Check the fields of a diffusers ``scheduler_config.json`` that size or shape the schedule.
 
     ``num_train_timesteps`` is an integer within :data:`INT_BOUNDS` (diffusers allocates that many
-    betas), ``beta_schedule`` one of :data:`BETA_SCHEDULES`, ``beta_start`` / ``beta_end`` finite.
+    betas), ``beta_schedule`` one of :data:`BETA_SCHEDULES`, ``beta_start`` / ``beta_end`` finite,
+    a flow schedule's ``shift`` a finite number > 0.
 
     Raises:
         ValueError: naming ``path`` and the field.
@@ -337,3 +338,10 @@ def check_scheduler_config(config: dict[str, Any], path: Path) -> None:
         value = config.get(key, 0.0)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"{path}: {key} must be a finite number, got {value!r}")
+    shift = config.get("shift", 1.0)
+    if (
+        isinstance(shift, bool)
+        or not isinstance(shift, int | float)
+        or not (math.isfinite(shift) and shift > 0)
+    ):
+        raise ValueError(f"{path}: shift must be a finite number > 0, got {shift!r}")

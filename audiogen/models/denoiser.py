@@ -35,6 +35,7 @@ the reverse-process loop that runs them is :mod:`audiogen.pipelines.denoise`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,7 +53,9 @@ from audiogen.models.layers import (
 )
 from audiogen.models.pretrained import PretrainedMixin
 
-PREDICTION_TYPES = ("epsilon", "v_prediction")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "flow_prediction")
+#: How training draws a flow model's times (``flow_time_sampling``).
+FLOW_TIME_SAMPLINGS = ("logit_normal", "uniform")
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,18 @@ class DiffusionConfig:
         attention_heads: heads of those layers (must divide the lowest level's width).
         num_classes: style labels (0: unconditional). Label index ``num_classes`` is the null label.
         class_labels: the label names, index = class (``None``: unnamed); length ``num_classes``.
-        prediction_type: what the network predicts: the noise (``"epsilon"``) or the velocity
-            ``v = alpha_t * noise - sigma_t * latent`` (``"v_prediction"``, Salimans & Ho, 2022).
-        num_train_timesteps: discrete timesteps of the training noise schedule.
+        prediction_type: what the network predicts and the noise process it is trained for: the
+            noise (``"epsilon"``) or the velocity ``v = alpha_t * noise - sigma_t * latent``
+            (``"v_prediction"``, Salimans & Ho, 2022) of the DDPM schedule below, or the
+            rectified-flow velocity ``v = noise - latent`` (``"flow_prediction"``:
+            ``x_t = (1 - t) * latent + t * noise``, ``t`` in [0, 1], the network given
+            ``t * num_train_timesteps``; Liu et al., 2023, "Flow Straight and Fast"; Esser et al.,
+            2024, "Scaling Rectified Flow Transformers for High-Resolution Image Synthesis";
+            diffusers' ``FlowMatchEulerDiscreteScheduler``). The beta fields and
+            ``rescale_betas_zero_snr`` do not apply to a flow model (it reaches pure noise at
+            ``t = 1``), the ``flow_*`` fields only to one.
+        num_train_timesteps: discrete timesteps of the training noise schedule (for a flow model:
+            the scale of the network's time input, ``t * num_train_timesteps``).
         beta_schedule: diffusers beta schedule (``"scaled_linear"``, ``"linear"``,
             ``"squaredcos_cap_v2"``).
         beta_start: first beta of the (scaled) linear schedules.
@@ -84,6 +96,16 @@ class DiffusionConfig:
             keeps ~7 % of the signal, which a model learns to rely on, so sampling from pure noise
             drifts towards the training mean (e.g. it cannot start a clip in silence). Needs
             ``prediction_type="v_prediction"``.
+        flow_time_sampling: how training draws a flow model's times ``t``: ``"logit_normal"``
+            (``t = sigmoid(n)``, ``n ~ N(flow_logit_mean, flow_logit_std²)``, which weights the
+            middle of the path; Esser et al., 2024, section 3.1, whose default (0, 1) this is) or
+            ``"uniform"`` (``t ~ U(0, 1)``, as Liu et al., 2023).
+        flow_logit_mean: mean of the logit-normal time distribution (> 0 leans towards noise).
+        flow_logit_std: its standard deviation (> 0).
+        flow_shift: the sampling schedule's shift ``s`` of a flow model, stored in the pipeline's
+            scheduler config (diffusers' ``shift`` / ``flow_shift``): the sampler's times
+            ``t' = s t / (1 + (s - 1) t)``; ``s > 1`` spends more of the steps at high noise (SD3
+            samples with 3.0). Training is unaffected.
     """
 
     latent_dim: int = 16
@@ -96,12 +118,16 @@ class DiffusionConfig:
     attention_heads: int = 4
     num_classes: int = 0
     class_labels: tuple[str, ...] | None = None
-    prediction_type: Literal["epsilon", "v_prediction"] = "v_prediction"
+    prediction_type: Literal["epsilon", "v_prediction", "flow_prediction"] = "v_prediction"
     num_train_timesteps: int = 1000
     beta_schedule: str = "scaled_linear"
     beta_start: float = 0.00085
     beta_end: float = 0.012
     rescale_betas_zero_snr: bool = False
+    flow_time_sampling: Literal["logit_normal", "uniform"] = "logit_normal"
+    flow_logit_mean: float = 0.0
+    flow_logit_std: float = 1.0
+    flow_shift: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel_mults", tuple(int(m) for m in self.channel_mults))
@@ -129,13 +155,32 @@ class DiffusionConfig:
             raise ValueError(
                 f"DiffusionConfig: {len(self.class_labels)} class_labels for num_classes={self.num_classes}"
             )
-        if self.rescale_betas_zero_snr and self.prediction_type != "v_prediction":
-            raise ValueError("DiffusionConfig.rescale_betas_zero_snr needs prediction_type='v_prediction'")
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(
                 f"DiffusionConfig.prediction_type must be one of {PREDICTION_TYPES}, "
                 f"got {self.prediction_type!r}"
             )
+        if self.rescale_betas_zero_snr and self.prediction_type != "v_prediction":
+            raise ValueError(
+                "DiffusionConfig.rescale_betas_zero_snr needs prediction_type='v_prediction'"
+                + (" (a flow model reaches pure noise at t = 1 without it)" if self.is_flow else "")
+            )
+        if self.flow_time_sampling not in FLOW_TIME_SAMPLINGS:
+            raise ValueError(
+                f"DiffusionConfig.flow_time_sampling must be one of {FLOW_TIME_SAMPLINGS}, "
+                f"got {self.flow_time_sampling!r}"
+            )
+        if not (math.isfinite(self.flow_logit_mean) and math.isfinite(self.flow_logit_std)):
+            raise ValueError("DiffusionConfig.flow_logit_mean and flow_logit_std must be finite")
+        if self.flow_logit_std <= 0:
+            raise ValueError(f"DiffusionConfig.flow_logit_std must be > 0, got {self.flow_logit_std}")
+        if not (math.isfinite(self.flow_shift) and self.flow_shift > 0):
+            raise ValueError(f"DiffusionConfig.flow_shift must be a finite number > 0, got {self.flow_shift}")
+
+    @property
+    def is_flow(self) -> bool:
+        """Whether this is a rectified-flow model (``prediction_type == "flow_prediction"``)."""
+        return self.prediction_type == "flow_prediction"
 
     @property
     def length_multiple(self) -> int:
@@ -277,7 +322,7 @@ class LatentDenoiser(PretrainedMixin, nn.Module):
         Args:
             latent: noisy latent ``(batch, latent_dim, latent_frames)``, any ``latent_frames >= 1``.
             timestep: diffusion timestep(s) in ``[0, num_train_timesteps)``, a scalar or ``(batch,)``;
-                fractional values are fine (Euler sampling).
+                fractional values are fine (Euler sampling; a flow model's ``t * num_train_timesteps``).
             labels: style label per example ``(batch,)`` (or one for all), ``null_label`` or a
                 negative value for "no label"; ``None``: all unconditional.
             circular: wrap-around padding (seamless loops); requires ``latent_frames`` to be a

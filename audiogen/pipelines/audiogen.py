@@ -10,7 +10,7 @@ progress), or its fields as keyword arguments, and checks it once in :meth:`chec
 1. :meth:`~AudioGenPipeline.check_inputs`, the one check of a call's arguments;
 2. a sampler (DPM-Solver++, DDIM or Euler, :func:`audiogen.samplers.factory.make_sampler`; ports of
    diffusers' schedulers in :mod:`audiogen.samplers`) built from the stored training noise
-   schedule, and its timesteps;
+   schedule (a rectified-flow model's: DPM-Solver++ or the flow's Euler), and its timesteps;
 3. the initial noise ``(1, latent_dim, latent_frames)``, the clip's own CPU generator (one clip at a time);
 4. the denoising loop (:func:`audiogen.pipelines.denoise.denoise_loop`), with classifier-free
    guidance towards a style label; a latent longer than one window is denoised in overlapping
@@ -58,7 +58,7 @@ from audiogen.pipelines.outputs import (
 from audiogen.pipelines.sampling import Guidance, SamplingConfig
 from audiogen.pipelines.stages import PipelineStages
 from audiogen.pipelines.windows import WINDOW_SECONDS, decode_chunked, vocode_chunked, windowed
-from audiogen.samplers.factory import SAMPLERS, make_sampler
+from audiogen.samplers.factory import make_sampler, sampler_refusal
 
 
 def default_model_dir() -> Path:
@@ -106,7 +106,8 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
         Args:
             sampling: the sampling settings (``steps`` at least 1, ``cfg_scale`` finite, ``seed`` at
                 least 0, ``style`` one of :attr:`styles` or ``None``, ``sampler`` one of
-                :data:`audiogen.samplers.factory.SAMPLERS`).
+                :data:`audiogen.samplers.factory.SAMPLERS` that runs this model: not ``"ddim"`` for a
+                rectified-flow model, :func:`~audiogen.samplers.factory.sampler_refusal`).
             num: clips in the batch, at least 1.
             seconds: clip length (``None``: not given); a positive number of at least one sample.
             samples: a length in samples (loops); at least 1.
@@ -120,7 +121,7 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
 
         Raises:
             ValueError: naming the first argument out of range, an unknown style (listing the
-                known ones) or an unknown sampler.
+                known ones) or an unknown sampler (or one this model cannot run).
         """
         if seconds is not None:
             if not (math.isfinite(seconds) and seconds > 0):
@@ -144,8 +145,9 @@ class AudioGenPipeline(LoraMixin, PipelineStages):
             raise ValueError(f"cfg_scale must be finite, got {cfg_scale}")
         if sampling.seed < 0:
             raise ValueError(f"seed must be >= 0, got {sampling.seed}")
-        if sampling.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampling.sampler!r}; choose one of {SAMPLERS}")
+        refusal = sampler_refusal(sampling.sampler, self.scheduler)
+        if refusal:  # an unknown name, or one that cannot run this model (DDIM and a flow model)
+            raise ValueError(refusal)
         negative = self.style_label(sampling.negative_style)
         if negative is not None and sampling.style is None:
             raise ValueError("a negative style needs a style to steer towards")

@@ -221,8 +221,9 @@ def noise_and_denoise(
 
     As SDEdit (Meng et al., 2022) / diffusers' img2img ``get_timesteps``: of ``num_inference_steps``
     sampler steps the last ``round(strength * num_inference_steps)`` are run, starting from
-    ``scheduler.add_noise(latent, noise, first of those timesteps)``. ``strength`` 0 returns the
-    latent unchanged; 1 starts from (nearly) pure noise.
+    ``scheduler.add_noise(latent, noise, first of those timesteps)`` (for a rectified-flow model
+    the flow's ``(1 - t) latent + t noise``). ``strength`` 0 returns the latent unchanged; 1 starts
+    from (nearly) pure noise.
 
     Args:
         denoiser, scheduler, labels, cfg_scale, generator, circular, progress, num_inference_steps,

@@ -12,7 +12,8 @@ with any sampler. In latent space:
    towards 0 (a short latent-domain crossfade), so the new part is denoised against a soft edge;
 3. the sampler starts from noise; after every step the latent becomes
    ``lerp(x, add_noise(known, noise, t_next), mask)``: the known frames are replaced by the
-   input's latent noised to the sampler's current noise level (the same noise draw every step, as
+   input's latent noised to the sampler's current noise level by the sampler's own ``add_noise``
+   (a rectified-flow model's: ``(1 - t) known + t noise``; the same noise draw every step, as
    diffusers does), so the denoiser always sees the kept audio at the right noise level around
    the part it is generating and continues it; after the last step the known frames are set to the
    clean input latent. Frames with mask 1 are the input's latent bit for bit (tested);

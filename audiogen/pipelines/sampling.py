@@ -42,7 +42,8 @@ class SamplingConfig:
         cfg_scale: classifier-free guidance scale, used with a ``style`` (1 = none; ``None``: the
             pipeline's default, ``AudioGenPipeline.cfg_scale``).
         style: one of the model's style names, or ``None`` for unconditional generation.
-        sampler: ``"dpm++"`` (DPM-Solver++ 2M), ``"ddim"`` or ``"euler"``.
+        sampler: ``"dpm++"`` (DPM-Solver++ 2M), ``"ddim"`` or ``"euler"`` (a rectified-flow model
+            runs ``"dpm++"`` and ``"euler"``; the pipeline refuses ``"ddim"`` for it).
         progress: a tqdm bar over the sampler steps.
         negative_style: a style to steer away from: the unconditional branch of classifier-free
             guidance gets this style's label instead of the null label, so guidance pushes from

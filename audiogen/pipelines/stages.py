@@ -27,6 +27,7 @@ from audiogen.config import MelConfig
 from audiogen.hub import DEFAULT_CFG_SCALE, DEFAULT_STEPS
 from audiogen.pipelines.denoise import module_device
 from audiogen.pipelines.loop import _wrap, conv_context
+from audiogen.samplers.schedule import is_flow_schedule
 
 
 def _differences(a: Any, b: Any, names: list[str] | None = None) -> list[str]:
@@ -42,9 +43,9 @@ def stage_disagreements(
 
     Checked: the autoencoder's and the vocoder's front end vs ``mel_config`` (sample rate,
     n_mels, hop_length, ...), the latent channels of the autoencoder vs the denoiser, the
-    scheduler's noise process (prediction type, timesteps, betas) vs the denoiser's config, and
-    (when the denoiser's config records one) the time compression it was trained on vs the
-    autoencoder's ``time_downsample``.
+    scheduler's noise process (DDPM or rectified flow, prediction type, timesteps, betas) vs the
+    denoiser's config, and (when the denoiser's config records one) the time compression it was
+    trained on vs the autoencoder's ``time_downsample``.
     """
     problems = []
     for name, stage in (("autoencoder", autoencoder), ("vocoder", vocoder)):
@@ -64,6 +65,13 @@ def stage_disagreements(
             f"per latent frame, the autoencoder compresses by {autoencoder.time_downsample}"
         )
     scfg = scheduler.config
+    flow = is_flow_schedule(scfg)
+    if "prediction_type" not in scfg and flow != (dcfg.prediction_type == "flow_prediction"):
+        problems.append(
+            f"the scheduler is a {'rectified-flow' if flow else 'DDPM'} schedule "
+            f"({scfg.get('_class_name')}) but the denoiser was trained with "
+            f"prediction_type={dcfg.prediction_type!r}"
+        )
     for key in ("prediction_type", "num_train_timesteps", "beta_schedule", "beta_start", "beta_end"):
         if key in scfg and scfg[key] != getattr(dcfg, key):
             problems.append(

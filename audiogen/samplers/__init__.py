@@ -16,6 +16,11 @@ audio matches diffusers' up to float rounding:
 * :class:`DDIM`: DDIM with eta 0 (Song et al., 2021), diffusers ``scheduling_ddim.py``.
 * :class:`EulerDiscrete`: Euler steps in sigma (Karras et al., 2022), diffusers
   ``scheduling_euler_discrete.py``.
+* :class:`FlowMatchSchedule`: the training process of a rectified-flow model (``x_t = (1 - t) x0 +
+  t noise``; Liu et al., 2023; Esser et al., 2024), stored as diffusers'
+  ``FlowMatchEulerDiscreteScheduler`` config; :class:`FlowMatchEulerDiscrete` its Euler sampler,
+  diffusers ``scheduling_flow_match_euler_discrete.py``. :class:`DPMSolverMultistep` also runs on
+  the flow path (diffusers' ``use_flow_sigmas``); DDIM and the sigma Euler do not.
 
 Configuration options these ports do not implement (Karras / exponential / beta / Lu sigmas,
 dynamic thresholding, SDE variants, third order, ...) raise ``ValueError`` naming the option when a
@@ -37,10 +42,14 @@ _LAZY = {
     "DDIM": "audiogen.samplers.ddim",
     "DPMSolverMultistep": "audiogen.samplers.dpm_solver",
     "EulerDiscrete": "audiogen.samplers.euler",
+    "FlowMatchEulerDiscrete": "audiogen.samplers.flow_euler",
     "DEFAULT_SCHEDULE_CLASS": "audiogen.samplers.schedule",
+    "FLOW_SCHEDULE_CLASS": "audiogen.samplers.schedule",
+    "FlowMatchSchedule": "audiogen.samplers.schedule",
     "SCHEDULER_CONFIG_NAME": "audiogen.samplers.schedule",
     "NoiseSchedule": "audiogen.samplers.schedule",
     "SchedulerConfig": "audiogen.samplers.schedule",
+    "is_flow_schedule": "audiogen.samplers.schedule",
     "make_betas": "audiogen.samplers.schedule",
     "randn": "audiogen.samplers.schedule",
 }
@@ -57,7 +66,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     if name == "SAMPLER_CLASSES":
-        ports = [__getattr__(n) for n in ("DPMSolverMultistep", "DDIM", "EulerDiscrete")]
+        names = ("DPMSolverMultistep", "DDIM", "EulerDiscrete", "FlowMatchEulerDiscrete")
+        ports = [__getattr__(n) for n in names]
         return {klass.diffusers_class: klass for klass in ports}
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)

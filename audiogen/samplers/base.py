@@ -44,27 +44,21 @@ _COMMON_DEFAULTS: dict[str, Any] = {
 _SAMPLER_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 
 
-class _Sampler:
-    """Shared state of the ports: config from ``from_config``, betas, ``alphas_cumprod``, step counter."""
+class _SamplerBase:
+    """What every port shares: the checked config (``from_config``), the step counter, ``add_noise``'s sigmas.
+
+    Subclasses set ``self.sigmas``, ``self.timesteps`` and ``index_for_timestep`` where they use
+    :meth:`_noise_sigmas` or :meth:`_init_step_index`.
+    """
 
     #: diffusers' class this ports (the ``from_config`` keys it accepts are its ``DEFAULTS``).
     diffusers_class: ClassVar[str]
     DEFAULTS: ClassVar[dict[str, Any]]
     #: config key → the values the port implements (anything else raises ValueError).
     SUPPORTED: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    #: the ``prediction_type`` values the port converts.
+    PREDICTION_TYPES: ClassVar[tuple[str, ...]] = ("epsilon", "v_prediction", "sample")
     order: ClassVar[int] = 1
-
-    def _sigmas_at(self, timesteps: np.ndarray, final_sigmas_type: str) -> np.ndarray:
-        """float32 ``sigma(t) = sqrt((1 - alpha_bar) / alpha_bar)`` interpolated at ``timesteps``,
-        and the final sigma (``sigma_min``: the first training timestep's; else 0) appended."""
-        alphas_cumprod = self.alphas_cumprod
-        sigmas = (((1 - alphas_cumprod) / alphas_cumprod) ** 0.5).numpy()
-        sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
-        if final_sigmas_type == "sigma_min":
-            sigma_last = ((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5
-        else:
-            sigma_last = 0
-        return np.concatenate([sigmas, [sigma_last]]).astype(np.float32)
 
     def __init__(self, **config: Any) -> None:
         unknown = sorted(set(config) - set(self.DEFAULTS))
@@ -77,19 +71,17 @@ class _Sampler:
                     f"{type(self).__name__}: {key}={self.config[key]!r} is not supported by audiogen's "
                     f"samplers (supported: {list(allowed)})"
                 )
-        if self.config.prediction_type not in ("epsilon", "v_prediction", "sample"):
+        if self.config.prediction_type not in self.PREDICTION_TYPES:
             raise ValueError(
-                f"{type(self).__name__}: unknown prediction_type {self.config.prediction_type!r}"
+                f"{type(self).__name__}: prediction_type {self.config.prediction_type!r} is not supported "
+                f"(supported: {list(self.PREDICTION_TYPES)})"
             )
-        self.betas = make_betas(self.config, _SAMPLER_SCHEDULES)
-        self.alphas = 1.0 - self.betas
-        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
         self.num_inference_steps: int | None = None
         self._step_index: int | None = None
         self._begin_index: int | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> _Sampler:
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> _SamplerBase:
         """The sampler for ``config`` (keys this sampler does not take are ignored, as in diffusers)."""
         merged = {**dict(config), **overrides}
         return cls(**{k: v for k, v in merged.items() if k in cls.DEFAULTS})
@@ -135,10 +127,39 @@ class _Sampler:
         or at the index :meth:`set_begin_index` gave (samplers that keep a step index)."""
         if self._begin_index is None:
             if isinstance(timestep, torch.Tensor):
-                timestep = timestep.to(self.timesteps.device)
+                timestep = timestep.to(self.timesteps.device)  # type: ignore[attr-defined]
             self._step_index = self.index_for_timestep(timestep)  # type: ignore[attr-defined]
         else:
             self._step_index = self._begin_index
+
+
+class _Sampler(_SamplerBase):
+    """The ports of the DDPM-schedule samplers: :class:`_SamplerBase` plus betas and ``alphas_cumprod``."""
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.betas = make_betas(self.config, _SAMPLER_SCHEDULES)
+        self.alphas = 1.0 - self.betas
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
+
+    def _sigmas_at(self, timesteps: np.ndarray, final_sigmas_type: str) -> np.ndarray:
+        """float32 ``sigma(t) = sqrt((1 - alpha_bar) / alpha_bar)`` interpolated at ``timesteps``,
+        and the final sigma (``sigma_min``: the first training timestep's; else 0) appended."""
+        alphas_cumprod = self.alphas_cumprod
+        sigmas = (((1 - alphas_cumprod) / alphas_cumprod) ** 0.5).numpy()
+        return self._append_final_sigma(
+            np.interp(timesteps, np.arange(0, len(sigmas)), sigmas), final_sigmas_type
+        )
+
+    def _append_final_sigma(self, sigmas: np.ndarray, final_sigmas_type: str) -> np.ndarray:
+        """float32 ``sigmas`` with the final sigma appended (``sigma_min``: the first training
+        timestep's; else 0)."""
+        alphas_cumprod = self.alphas_cumprod
+        if final_sigmas_type == "sigma_min":
+            sigma_last = ((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5
+        else:
+            sigma_last = 0
+        return np.concatenate([sigmas, [sigma_last]]).astype(np.float32)
 
 
 def _leading_linspace_trailing(

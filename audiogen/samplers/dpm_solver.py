@@ -1,10 +1,14 @@
 """DPM-Solver++ 2M (Lu et al., 2022), a port of diffusers' ``scheduling_dpmsolver_multistep.py``.
 
+On a DDPM schedule, or on the rectified-flow path ``x_t = (1 - t) x0 + t noise``
+(``use_flow_sigmas``, ``prediction_type="flow_prediction"``).
+
 See :mod:`audiogen.samplers`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +29,14 @@ class DPMSolverMultistep(_Sampler):
     step from ``s`` to ``t`` (``h = lambda_t - lambda_s``) on ``x (batch, latent_dim,
     latent_frames)`` is ``x_t = (sigma_t / sigma_s) x_s - alpha_t (e^-h - 1) (D0 + D1 / 2)``: ``D0``
     the newest data prediction, ``D1 = (D0 - D_previous) / r0`` (``D1 = 0`` for first-order steps).
+
+    The solver needs only a data prediction and the pair ``(alpha_t, sigma_t)``, so it runs a
+    rectified-flow model too (Liu et al., 2023; diffusers' ``use_flow_sigmas=True``,
+    ``prediction_type="flow_prediction"``): there the sigmas are the flow times ``t``, shifted by
+    ``flow_shift`` (``t' = s t / (1 + (s - 1) t)``, Esser et al., 2024), ``t`` from ``1 - 1 /
+    num_train_timesteps`` down to 0, ``alpha_t = 1 - t``, ``sigma_t = t``, the data prediction
+    ``x0 = x_t - t v`` and the network's timesteps ``int(t * num_train_timesteps)`` as diffusers
+    gives them. Flow sigmas and flow predictions go together (either alone is refused).
     """
 
     diffusers_class = "DPMSolverMultistepScheduler"
@@ -55,15 +67,24 @@ class DPMSolverMultistep(_Sampler):
         "use_exponential_sigmas": (False,),
         "use_beta_sigmas": (False,),
         "use_lu_lambdas": (False,),
-        "use_flow_sigmas": (False,),
+        "use_flow_sigmas": (False, True),
         "final_sigmas_type": ("zero", "sigma_min"),
         "variance_type": (None,),
         "use_dynamic_shifting": (False,),
     }
+    PREDICTION_TYPES = ("epsilon", "v_prediction", "sample", "flow_prediction")
     init_noise_sigma = 1.0
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
+        if self.config.use_flow_sigmas != (self.config.prediction_type == "flow_prediction"):
+            raise ValueError(
+                f"DPMSolverMultistep: use_flow_sigmas={self.config.use_flow_sigmas} with prediction_type="
+                f"{self.config.prediction_type!r} is not supported by audiogen's samplers (flow sigmas go "
+                "with prediction_type='flow_prediction' and only with it)"
+            )
+        if not (math.isfinite(self.config.flow_shift) and self.config.flow_shift > 0):
+            raise ValueError(f"DPMSolverMultistep: flow_shift must be > 0, got {self.config.flow_shift!r}")
         if self.config.rescale_betas_zero_snr:
             self.alphas_cumprod[-1] = 2**-24  # as diffusers: keeps lambda finite at the last timestep
         self.alpha_t = torch.sqrt(self.alphas_cumprod)
@@ -83,16 +104,26 @@ class DPMSolverMultistep(_Sampler):
         timesteps = _leading_linspace_trailing(
             cfg.timestep_spacing, cfg.num_train_timesteps, num_inference_steps, cfg.steps_offset, last, True
         ).astype(np.int64)
-        self.sigmas = torch.from_numpy(self._sigmas_at(timesteps, cfg.final_sigmas_type))
-        self.timesteps = torch.from_numpy(timesteps).to(device=device, dtype=torch.int64)
-        self.num_inference_steps = len(timesteps)
+        if cfg.use_flow_sigmas:
+            alphas = np.linspace(1, 1 / cfg.num_train_timesteps, num_inference_steps + 1)
+            sigmas = 1.0 - alphas
+            sigmas = np.flip(cfg.flow_shift * sigmas / (1 + (cfg.flow_shift - 1) * sigmas))[:-1].copy()
+            flow_timesteps = (sigmas * cfg.num_train_timesteps).copy()
+            self.sigmas = torch.from_numpy(self._append_final_sigma(sigmas, cfg.final_sigmas_type))
+            self.timesteps = torch.from_numpy(flow_timesteps).to(device=device, dtype=torch.int64)
+        else:
+            self.sigmas = torch.from_numpy(self._sigmas_at(timesteps, cfg.final_sigmas_type))
+            self.timesteps = torch.from_numpy(timesteps).to(device=device, dtype=torch.int64)
+        self.num_inference_steps = len(self.timesteps)
         self.model_outputs = [None] * cfg.solver_order
         self.lower_order_nums = 0
         self._step_index = None
         self._begin_index = None
 
-    @staticmethod
-    def _alpha_sigma(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _alpha_sigma(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(alpha_t, sigma_t)`` of a sigma: ``(1 - t, t)`` on the flow path, else variance preserving."""
+        if self.config.use_flow_sigmas:
+            return 1 - sigma, sigma
         alpha_t = 1 / ((sigma**2 + 1) ** 0.5)
         return alpha_t, sigma * alpha_t
 
@@ -109,6 +140,8 @@ class DPMSolverMultistep(_Sampler):
         kind = self.config.prediction_type
         if kind == "sample":
             return model_output
+        if kind == "flow_prediction":
+            return sample - self.sigmas[self._step_index] * model_output
         alpha_t, sigma_t = self._alpha_sigma(self.sigmas[self._step_index])
         if kind == "epsilon":
             return (sample - sigma_t * model_output) / alpha_t

@@ -4,7 +4,8 @@ RePaint (Lugmayr et al., 2022, "RePaint: Inpainting using Denoising Diffusion Pr
 Models", section 4.2) harmonises the generated part of an inpainted sample with the known part by
 going back and forth between noise levels: after a step ``t -> s`` the sample is noised back to
 ``t`` with the forward process ``q(x_t | x_s)`` and the step is taken again. The paper writes it for
-DDPM; here it works with any sampler of :mod:`audiogen.samplers` (DPM-Solver++, DDIM, Euler):
+DDPM; here it works with any sampler of :mod:`audiogen.samplers` (DPM-Solver++, DDIM, Euler, and
+the rectified-flow samplers):
 :func:`renoise` reads the noise levels off the sampler's own ``add_noise``
 and :func:`run_state` / :func:`load_run_state` rewind what ``step`` changes (the step index, a
 multistep solver's history), so a step can be repeated. Used by :mod:`audiogen.pipelines.inpaint`.
@@ -41,7 +42,8 @@ def renoise(
     """Take ``sample`` at the noise level of ``t_from`` to the higher level of ``t_to``: ``q(x_to | x_from)``.
 
     With the sampler's noising written ``add_noise(x0, n, t) = a_t x0 + s_t n`` (variance preserving
-    for DDIM and DPM-Solver++, ``a = 1`` for Euler's sigmas), the forward process from ``t_from``
+    for DDIM and DPM-Solver++, ``a = 1`` for Euler's sigmas, ``a = 1 - t, s = t`` on a rectified
+    flow's path), the forward process from ``t_from``
     to ``t_to`` is ``x_to = (a_to / a_from) x_from + sqrt(s_to² - (a_to / a_from)² s_from²) n``, so a
     latent noised to ``t_from`` and then renoised is distributed as one noised to ``t_to`` directly
     (RePaint, Lugmayr et al., 2022, eq. 2 and section 4.2, in this general form).

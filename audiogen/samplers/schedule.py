@@ -1,7 +1,8 @@
 """The training noise process: betas, ``alphas_cumprod``, its stored config, seeded noise.
 
-Ports of diffusers' ``scheduling_ddpm.py`` (betas, zero terminal SNR) and ``randn_tensor``; see
-:mod:`audiogen.samplers`.
+Ports of diffusers' ``scheduling_ddpm.py`` (betas, zero terminal SNR) and ``randn_tensor``; the
+rectified-flow process of a flow model (:class:`FlowMatchSchedule`, the config of diffusers'
+``FlowMatchEulerDiscreteScheduler``); see :mod:`audiogen.samplers`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 
 #: ``_class_name`` written for a training schedule built here (diffusers' class of that config).
 DEFAULT_SCHEDULE_CLASS = "DDPMScheduler"
+#: ``_class_name`` of a rectified-flow model's schedule (:class:`FlowMatchSchedule`).
+FLOW_SCHEDULE_CLASS = "FlowMatchEulerDiscreteScheduler"
 SCHEDULER_CONFIG_NAME = "scheduler_config.json"
 
 
@@ -160,29 +163,16 @@ def _broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 
 
-class NoiseSchedule:
-    """The training noise process of a pipeline folder (``scheduler/scheduler_config.json``).
-
-    Holds the stored config (a diffusers ``DDPMScheduler`` config, :class:`SchedulerConfig`),
-    ``betas`` and ``alphas_cumprod`` ``(num_train_timesteps,)`` computed as
-    diffusers' ``scheduling_ddpm.py`` does, and writes the config back unchanged
-    (:meth:`save_config`). Samplers are built from its config
-    (:func:`audiogen.samplers.factory.make_sampler`).
-    """
+class _StoredSchedule:
+    """A training schedule's stored config: ``from_config``, its class name, ``save_config``."""
 
     config_name: ClassVar[str] = SCHEDULER_CONFIG_NAME
     order: ClassVar[int] = 1
     init_noise_sigma: ClassVar[float] = 1.0
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = SchedulerConfig(config)
-        self.config.setdefault("_class_name", DEFAULT_SCHEDULE_CLASS)
-        self.betas = make_betas(self.config)
-        self.alphas = 1.0 - self.betas
-        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
+    config: SchedulerConfig
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> NoiseSchedule:
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> Any:
         """A schedule from ``config`` (e.g. the parsed ``scheduler_config.json``) with ``overrides``."""
         return cls({**dict(config), **overrides})
 
@@ -198,6 +188,27 @@ class NoiseSchedule:
         path = directory / self.config_name
         path.write_text(json.dumps(dict(self.config), indent=2, sort_keys=True) + "\n")
         return path
+
+    def __len__(self) -> int:
+        return int(self.config.get("num_train_timesteps", 1000))
+
+
+class NoiseSchedule(_StoredSchedule):
+    """The training noise process of a pipeline folder (``scheduler/scheduler_config.json``).
+
+    Holds the stored config (a diffusers ``DDPMScheduler`` config, :class:`SchedulerConfig`),
+    ``betas`` and ``alphas_cumprod`` ``(num_train_timesteps,)`` computed as
+    diffusers' ``scheduling_ddpm.py`` does, and writes the config back unchanged
+    (:meth:`save_config`). Samplers are built from its config
+    (:func:`audiogen.samplers.factory.make_sampler`).
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = SchedulerConfig(config)
+        self.config.setdefault("_class_name", DEFAULT_SCHEDULE_CLASS)
+        self.betas = make_betas(self.config)
+        self.alphas = 1.0 - self.betas
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
 
     def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """Forward process ``sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise``; ``timesteps (batch,)``."""
@@ -217,5 +228,53 @@ class NoiseSchedule:
         b = _broadcast((1 - alphas_cumprod[timesteps]) ** 0.5, sample)
         return a * noise - b * sample
 
-    def __len__(self) -> int:
-        return int(self.config.get("num_train_timesteps", 1000))
+
+def is_flow_schedule(config: Mapping[str, Any]) -> bool:
+    """Whether a scheduler config is a rectified-flow schedule (:class:`FlowMatchSchedule`): its
+    ``_class_name`` is :data:`FLOW_SCHEDULE_CLASS` or its ``prediction_type`` ``"flow_prediction"``."""
+    return (
+        config.get("_class_name") == FLOW_SCHEDULE_CLASS or config.get("prediction_type") == "flow_prediction"
+    )
+
+
+class FlowMatchSchedule(_StoredSchedule):
+    """The training noise process of a rectified-flow model: ``x_t = (1 - t) x0 + t noise``.
+
+    Rectified flow (Liu et al., 2023, "Flow Straight and Fast"; Esser et al., 2024, "Scaling
+    Rectified Flow Transformers for High-Resolution Image Synthesis") joins a latent ``x0`` and
+    noise on a straight line, ``t`` in [0, 1] (pure noise at ``t = 1``); the network predicts the
+    velocity ``v = noise - x0`` and is given the timestep ``t * num_train_timesteps``, so
+    ``add_noise`` and ``get_velocity`` take timesteps on that scale (fractional values welcome).
+    ``x0 = x_t - t v`` and ``noise = x_t + (1 - t) v``.
+
+    The config is diffusers' ``FlowMatchEulerDiscreteScheduler`` config (``num_train_timesteps``,
+    ``shift``, ...) with ``prediction_type: "flow_prediction"`` added, what a flow pipeline stores
+    as ``scheduler/scheduler_config.json``; samplers are built from it
+    (:func:`audiogen.samplers.factory.make_sampler`). diffusers' class has no training-time
+    ``add_noise``, so training uses this one (no diffusers import).
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = SchedulerConfig({"prediction_type": "flow_prediction", **config})
+        self.config.setdefault("_class_name", FLOW_SCHEDULE_CLASS)
+        if self.config.prediction_type != "flow_prediction":
+            raise ValueError(
+                f"a flow schedule has prediction_type 'flow_prediction', got {self.config.prediction_type!r}"
+            )
+
+    def sigmas_of(self, timesteps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The flow times ``t = timesteps / num_train_timesteps`` of ``timesteps (batch,)``, in
+        ``like``'s dtype and device, broadcast against it."""
+        t = timesteps.to(device=like.device, dtype=like.dtype) / len(self)
+        return _broadcast(t, like)
+
+    def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """``(1 - t) x0 + t noise`` with ``t = timesteps / num_train_timesteps``; ``timesteps (batch,)``."""
+        t = self.sigmas_of(timesteps, original)
+        return (1.0 - t) * original + t * noise
+
+    def get_velocity(
+        self, sample: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+    ) -> torch.Tensor:
+        """The flow velocity ``v = noise - x0`` (the same at every timestep)."""
+        return noise - sample

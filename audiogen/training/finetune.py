@@ -109,7 +109,8 @@ class FinetuneConfig:
         zero_terminal_snr: fine-tune the denoiser on the zero-terminal-SNR version of its noise
             schedule (:attr:`~audiogen.models.denoiser.DiffusionConfig.rescale_betas_zero_snr`),
             so it learns to start from pure noise: needed to generate sounds that begin or end in
-            silence (one-shots) from a model trained on continuous music.
+            silence (one-shots) from a model trained on continuous music. Only a v-prediction base
+            is changed (a rectified-flow base already starts from pure noise).
         lora_rank: train a LoRA adapter of this rank on the frozen denoiser instead of its weights
             (with the embedding rows of new styles); written to ``RUN_DIR/lora/denoiser/``
             (:mod:`audiogen.models.lora`). ``None``: full fine-tuning.

@@ -35,7 +35,7 @@ class Sampling:
         seed: seed of the first clip (>= 0).
         steps: sampler steps in [1, 1000].
         cfg_scale: classifier-free guidance scale (1 = none).
-        sampler: ``"dpm++"``, ``"ddim"`` or ``"euler"``.
+        sampler: ``"dpm++"``, ``"ddim"`` or ``"euler"`` (not ``"ddim"`` for a rectified-flow model).
         audio_format: ``"wav"`` or ``"flac"``.
     """
 

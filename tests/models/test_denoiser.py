@@ -138,6 +138,43 @@ def test_save_and_load_round_trip(tmp_path):
         torch.testing.assert_close(loaded(x, 42, torch.tensor([0, 2])), model(x, 42, torch.tensor([0, 2])))
 
 
+def test_flow_config_is_checked_and_round_trips_beside_the_weights(tmp_path):
+    import json
+
+    flow = dataclasses.replace(
+        TINY, prediction_type="flow_prediction", flow_time_sampling="uniform", flow_logit_mean=0.5,
+        flow_logit_std=0.8, flow_shift=3.0,
+    )  # fmt: skip
+    assert flow.is_flow and not TINY.is_flow and TINY.flow_time_sampling == "logit_normal"
+    model = _randomised(flow)
+    folder = model.save_pretrained(tmp_path / "denoiser")
+    saved = json.loads((folder / "config.json").read_text())["config"]
+    assert saved["prediction_type"] == "flow_prediction" and saved["flow_shift"] == 3.0
+    loaded = LatentDenoiser.from_pretrained(folder)
+    assert loaded.config == flow and loaded.config.flow_time_sampling == "uniform"
+    x = torch.randn(2, 4, 20)
+    with torch.no_grad():  # the network takes t * num_train_timesteps, fractional
+        torch.testing.assert_close(
+            loaded(x, 437.5, torch.tensor([0, 2])), model(x, 437.5, torch.tensor([0, 2]))
+        )
+
+    bad = [
+        ({"flow_time_sampling": "normal"}, "flow_time_sampling"),
+        ({"flow_logit_std": 0.0}, "flow_logit_std"),
+        ({"flow_logit_mean": float("nan")}, "finite"),
+        ({"flow_shift": -1.0}, "flow_shift"),
+        ({"rescale_betas_zero_snr": True}, "pure noise at t = 1"),
+    ]
+    for fields, message in bad:
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(flow, **fields)
+    config = json.loads((folder / "config.json").read_text())
+    config["config"]["prediction_type"] = "flow"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="prediction_type"):
+        LatentDenoiser.from_pretrained(folder)
+
+
 def test_a_denoiser_saved_in_the_legacy_block_layout_loads_with_from_pretrained(tmp_path):
     """Folders written before the ConvNeXt blocks became one class hold ``dwconv.conv.*`` and 1x1-conv
     pointwise weights ``(out, in, 1)``; ``from_pretrained`` renames and reshapes them."""

@@ -26,8 +26,11 @@ def make_tiny_pipeline(
     seed: int = 0,
     vocoder_mel: MelConfig | None = None,
     cfg_scale: float = 3.0,
+    **denoiser_fields,
 ) -> AudioGenPipeline:
     """Tiny untrained stages (time_downsample 2, denoiser length_multiple 2) in a pipeline.
+
+    ``denoiser_fields``: more :class:`DiffusionConfig` fields (e.g. ``prediction_type``).
 
     The denoiser's zero-initialised gates and output layer are randomised too: at initialisation it
     predicts exactly zero, which would make circular and ordinary denoising identical.
@@ -48,6 +51,7 @@ def make_tiny_pipeline(
         attention_heads=2,
         num_classes=len(styles or ()),
         class_labels=tuple(styles) if styles else None,
+        **denoiser_fields,
     )
     denoiser = LatentDenoiser(config)
     with torch.no_grad():

@@ -38,6 +38,17 @@ def test_recipe_sections_are_valid(stem, monkeypatch):
     build_task(STAGE_OF[stem], recipe)  # raises on an unknown key or a bad value
 
 
+def test_the_diffusion_recipe_trains_a_rectified_flow_with_one_override(monkeypatch):
+    """The command of docs/diffusion.md: ``model.prediction_type=flow_prediction``."""
+    from audiogen.samplers import FlowMatchSchedule
+
+    monkeypatch.chdir(ROOT)
+    overrides = [*OVERRIDES["diffusion"], "model.prediction_type=flow_prediction"]
+    task = build_task("diffusion", load_recipe(ROOT / "recipes" / "diffusion.yaml", overrides))
+    assert task.model_config.is_flow and task.model_config.flow_time_sampling == "logit_normal"
+    assert isinstance(task.scheduler, FlowMatchSchedule)
+
+
 @pytest.mark.parametrize(
     "stem", [s for s in sorted(STAGE_OF) if "init" in load_recipe(ROOT / "recipes" / f"{s}.yaml")]
 )

@@ -5,7 +5,11 @@ A frozen, trained mel autoencoder (``data.autoencoder``: a model folder written 
 checkpoint's EMA weights are used) turns the corpus into scaled latents
 ``(batch, latent_dim, latent_frames)``; the denoiser learns to predict their noise (or velocity)
 under the DDPM forward process of :func:`~audiogen.samplers.factory.noise_scheduler`
-(Ho et al., 2020; latent diffusion as Rombach et al., 2022).
+(Ho et al., 2020; latent diffusion as Rombach et al., 2022), or, with
+``model.prediction_type: flow_prediction``, the velocity ``noise - latent`` of a rectified flow
+``x_t = (1 - t) latent + t noise`` (Liu et al., 2023, "Flow Straight and Fast"), ``t`` drawn
+logit-normal (Esser et al., 2024, "Scaling Rectified Flow Transformers", section 3.1) or uniform
+by ``model.flow_time_sampling`` (:func:`training_timesteps`).
 
 Latents come from one of two sources (``data.source``):
 
@@ -24,11 +28,12 @@ denoiser; each training label is replaced by the null label with probability
 guidance needs (Ho & Salimans, 2022).
 
 Loss (key of ``loss_weights``): ``diffusion_mse``, the mean squared error of the prediction
-against its target (noise or velocity); ``latent_mean`` / ``latent_std`` of the training latents
-are logged alongside. Validation logs ``diffusion_mse`` with fixed noise and timesteps, and writes
-generated samples: latents from :func:`~audiogen.pipelines.denoise.sample_latents` (one per
-style, cycling), decoded to mel and to audio with Griffin-Lim, next to the autoencoder's decoding of
-a real validation latent (``reference``) for comparison.
+against its target (noise, velocity or flow velocity); ``latent_mean`` / ``latent_std`` of the
+training latents are logged alongside. Validation logs ``diffusion_mse`` with fixed noise and
+timesteps, and writes generated samples: latents from
+:func:`~audiogen.pipelines.denoise.sample_latents` (one per style, cycling), decoded to mel and to
+audio with Griffin-Lim, next to the autoencoder's decoding of a real validation latent
+(``reference``) for comparison.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from torch import nn
 
 from audiogen.config import MelConfig, from_dict
 from audiogen.models.denoiser import DiffusionConfig, LatentDenoiser
-from audiogen.samplers.factory import make_sampler, noise_scheduler
+from audiogen.samplers.factory import make_sampler, noise_scheduler, sampler_refusal
 from audiogen.training.tasks.base import Sample, Task, ValidationOutput
 from audiogen.training.tasks.diffusion_data import DiffusionDataConfig, LatentData
 
@@ -55,10 +60,12 @@ class NoisedLatents:
     """A training example of the forward process (all ``(batch, latent_dim, latent_frames)``).
 
     Attributes:
-        noisy: ``sqrt(alpha_bar_t) * latent + sqrt(1 - alpha_bar_t) * noise``.
-        target: what the denoiser should predict: ``noise`` (epsilon) or the velocity
-            ``sqrt(alpha_bar_t) * noise - sqrt(1 - alpha_bar_t) * latent``.
-        timesteps: ``(batch,)`` integer timesteps.
+        noisy: ``sqrt(alpha_bar_t) * latent + sqrt(1 - alpha_bar_t) * noise`` (a flow model:
+            ``(1 - t) * latent + t * noise``).
+        target: what the denoiser should predict: ``noise`` (epsilon), the velocity
+            ``sqrt(alpha_bar_t) * noise - sqrt(1 - alpha_bar_t) * latent`` (v), or the flow velocity
+            ``noise - latent``.
+        timesteps: ``(batch,)`` integer timesteps (a flow model: ``t * num_train_timesteps``, float).
     """
 
     noisy: torch.Tensor
@@ -69,13 +76,17 @@ class NoisedLatents:
 def add_training_noise(
     scheduler: Any, latent: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
 ) -> NoisedLatents:
-    """Noise ``latent (batch, latent_dim, latent_frames)`` at ``timesteps (batch,)`` with a DDPMScheduler.
+    """Noise ``latent (batch, latent_dim, latent_frames)`` at ``timesteps (batch,)`` with a DDPMScheduler
+    (or a :class:`~audiogen.samplers.FlowMatchSchedule`).
 
     Uses ``scheduler.add_noise`` and, for ``prediction_type == "v_prediction"``,
-    ``scheduler.get_velocity`` (Salimans & Ho, 2022) for the target.
+    ``scheduler.get_velocity`` (Salimans & Ho, 2022) for the target; for ``"flow_prediction"``
+    the flow's ``x_t = (1 - t) latent + t noise`` with ``t = timesteps / num_train_timesteps`` and
+    the target ``noise - latent`` (Liu et al., 2023), from which ``latent = x_t - t * target``.
 
     Raises:
-        ValueError: for a prediction type other than ``"epsilon"`` / ``"v_prediction"``.
+        ValueError: for a prediction type other than ``"epsilon"`` / ``"v_prediction"`` /
+            ``"flow_prediction"``.
     """
     kind = scheduler.config.prediction_type
     noisy = scheduler.add_noise(latent, noise, timesteps)
@@ -83,9 +94,38 @@ def add_training_noise(
         target = noise
     elif kind == "v_prediction":
         target = scheduler.get_velocity(latent, noise, timesteps)
+    elif kind == "flow_prediction":
+        target = noise - latent
     else:
         raise ValueError(f"unsupported prediction_type {kind!r}")
     return NoisedLatents(noisy=noisy, target=target, timesteps=timesteps)
+
+
+def training_timesteps(
+    config: DiffusionConfig,
+    batch: int,
+    device: torch.device | str,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The timesteps ``(batch,)`` of one training batch, on ``device``.
+
+    DDPM: integers uniform in ``[0, num_train_timesteps)``. A rectified flow
+    (``prediction_type == "flow_prediction"``): ``t * num_train_timesteps`` (float32) with ``t``
+    logit-normal, ``sigmoid(N(flow_logit_mean, flow_logit_std²))`` (Esser et al., 2024, section 3.1:
+    more training at the middle of the path, where the velocity is hardest to predict), or uniform
+    in [0, 1) (``flow_time_sampling``). Drawn on ``device`` from its default generator, or on the
+    CPU from ``generator`` (fixed validation draws) and moved.
+    """
+    n = config.num_train_timesteps
+    draw_on = "cpu" if generator is not None else device
+    if not config.is_flow:
+        return torch.randint(0, n, (batch,), generator=generator, device=draw_on).to(device)
+    if config.flow_time_sampling == "uniform":
+        t = torch.rand(batch, generator=generator, device=draw_on)
+    else:
+        normal = torch.randn(batch, generator=generator, device=draw_on)
+        t = torch.sigmoid(config.flow_logit_mean + config.flow_logit_std * normal)
+    return (t * n).to(device=device, dtype=torch.float32)
 
 
 class DiffusionTask(LatentData, Task):
@@ -147,6 +187,9 @@ class DiffusionTask(LatentData, Task):
         )
         self.model_config = from_dict(DiffusionConfig, model_section)
         self.scheduler = noise_scheduler(self.model_config)
+        refusal = sampler_refusal(self.data_config.sampler, self.model_config)
+        if refusal:  # validation samples would fail at the end of the run
+            raise ValueError(f"data.sampler: {refusal}")
         self.frontend: nn.Module | None = None
         self.vocoder: nn.Module | None = None
         unknown = sorted(set(self.data_config.sample_styles or ()) - set(self.labels))
@@ -207,7 +250,7 @@ class DiffusionTask(LatentData, Task):
 
     # ------------------------------------------------------------------ training and validation
     def step(self, batch: dict[str, Any], phase: str) -> dict[str, torch.Tensor]:
-        """``diffusion_mse`` of one batch at uniformly drawn timesteps (single phase ``"main"``).
+        """``diffusion_mse`` of one batch at :func:`training_timesteps` (single phase ``"main"``).
 
         Also returns ``latent_mean`` and ``latent_std`` of the batch's latents, logged only (a
         latent scale that does not give unit-variance, zero-mean latents shows up there).
@@ -215,7 +258,7 @@ class DiffusionTask(LatentData, Task):
         z0 = self.latents(batch)
         labels = self._labels(batch, self.data_config.label_dropout)
         noise = torch.randn_like(z0)
-        t = torch.randint(0, self.model_config.num_train_timesteps, (z0.shape[0],), device=z0.device)
+        t = training_timesteps(self.model_config, z0.shape[0], z0.device)
         noised = add_training_noise(self.scheduler, z0, noise, t)
         prediction = self.models["denoiser"](noised.noisy, t, labels)
         return {
@@ -236,7 +279,7 @@ class DiffusionTask(LatentData, Task):
         labels = self._labels(batch, 0.0)
         g = torch.Generator().manual_seed(1234)  # the same noise and timesteps at every validation
         noise = torch.randn(z0.shape, generator=g).to(z0.device)
-        t = torch.randint(0, self.model_config.num_train_timesteps, (z0.shape[0],), generator=g).to(z0.device)
+        t = training_timesteps(self.model_config, z0.shape[0], z0.device, generator=g)
         noised = add_training_noise(self.scheduler, z0, noise, t)
         prediction = self.models["denoiser"](noised.noisy, t, labels)
         metrics = {"diffusion_mse": F.mse_loss(prediction.float(), noised.target.float())}

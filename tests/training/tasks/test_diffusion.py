@@ -212,3 +212,49 @@ def test_unconditional_training_step(corpus, autoencoder, tmp_path):
     assert losses["diffusion_mse"].ndim == 0 and losses["diffusion_mse"].requires_grad
     losses["diffusion_mse"].backward()
     assert models["denoiser"].out_conv.conv.weight.grad.abs().sum() > 0
+
+
+def test_flow_training_step_targets_the_flow_velocity(corpus, autoencoder, tmp_path, monkeypatch):
+    from audiogen.samplers import FlowMatchSchedule
+    from audiogen.training.tasks import diffusion
+    from audiogen.training.tasks.diffusion import DiffusionTask
+
+    data = {
+        "autoencoder": str(autoencoder),
+        "manifest": str(corpus),
+        "latent_cache": str(tmp_path / "cache"),
+        "segment_seconds": 0.4,
+        "sampler": "euler",
+        "sample_steps": 2,
+        "griffin_lim_iters": 2,
+        "label_dropout": 0.0,  # no random draw before the noise and the times
+    }
+    model = {"channels": 8, "channel_mults": [1, 2], "blocks_per_level": 1, "attention_heads": 2}
+    flow_model = {**model, "prediction_type": "flow_prediction", "flow_time_sampling": "uniform"}
+    with pytest.raises(ValueError, match="data.sampler: the ddim sampler cannot run a rectified-flow model"):
+        DiffusionTask({"model": flow_model, "data": {**data, "sampler": "ddim"}})
+    task = DiffusionTask({"model": flow_model, "data": data})
+    assert isinstance(task.scheduler, FlowMatchSchedule)
+    exported = task.export_config()
+    assert exported["scheduler"]["_class_name"] == "FlowMatchEulerDiscreteScheduler"
+    assert exported["model"]["prediction_type"] == "flow_prediction"
+    assert exported["model"]["flow_time_sampling"] == "uniform"
+
+    datasets = task.build_datasets()
+    task.models = task.build_models()
+    z0 = torch.stack([datasets.train[i]["latent"] for i in range(3)])
+    seen = {}
+
+    def denoiser(noisy, t, labels):  # records what the network is given; predicts zero velocity
+        seen.update(noisy=noisy, t=t)
+        return torch.zeros_like(noisy)
+
+    monkeypatch.setitem(task.models, "denoiser", denoiser)
+    torch.manual_seed(0)
+    loss = task.step({"latent": z0, "label": torch.tensor([0, 1, -1])}, "main")["diffusion_mse"]
+    torch.manual_seed(0)
+    noise = torch.randn_like(z0)
+    t = diffusion.training_timesteps(task.model_config, 3, "cpu") / 1000
+    assert seen["t"].dtype == torch.float32 and torch.allclose(seen["t"], t * 1000)
+    torch.testing.assert_close(seen["noisy"], (1 - t[:, None, None]) * z0 + t[:, None, None] * noise)
+    torch.testing.assert_close(loss, ((noise - z0) ** 2).mean())  # zero prediction: MSE of the target
