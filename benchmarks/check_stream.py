@@ -9,8 +9,13 @@ Usage::
 Joins: every place where two streamed vocoder chunks meet (the centre of their crossfade) and every
 decoder chunk edge. At each, the largest adjacent-frame log-mel change within ``n_fft / 2`` of it
 (:func:`audiogen.evaluation.boundaries.boundary_report`) is compared with the 99th percentile of the same
-quantity over every frame of the stream; the report counts the joins above it (the issue's bar:
-none).
+quantity over every frame of the stream; the report counts the joins above it. A join can be above
+it because the music changes there (a note starting on a chunk edge), so the same latent frames are
+also rendered without any join (decoded in one piece, vocoded in one piece). A join's *excess* is
+its change minus the one-piece rendering's change at the same place; streaming moves every frame a
+little (the 99th percentile of ``|stream - one-piece|`` over every frame is the yardstick). A join
+*stands out* when it is above the stream's 99th percentile and its excess is above that yardstick:
+among the stream's largest changes, and made so by the join rather than by the music.
 
 ``--recording FILE ...``: the streamed vocoder alone on the log-mel of real recordings (their first
 ``--seconds``), the same join measure: what the chunking itself does, without a sequence model.
@@ -47,6 +52,8 @@ def stream_with_joins(
     from audiogen.pipelines import stream as stream_module
 
     joins: list[tuple[str, int]] = []
+    latents: list[torch.Tensor] = []
+    decoder_take = stream_module.StreamingDecoder.push
     decoder_push = stream_module.StreamingDecoder._decode
     vocoder_render = stream_module.StreamingVocoder._render
     spl = pipe.samples_per_latent_frame
@@ -63,33 +70,100 @@ def stream_with_joins(
             joins.append(("vocoder", stop * self.hop_length))
         return out
 
+    def take(self, latent):  # records the latent frames the decoder is given
+        latents.append(latent.detach().cpu())
+        return decoder_take(self, latent)
+
+    stream_module.StreamingDecoder.push = take
     stream_module.StreamingDecoder._decode = decode
     stream_module.StreamingVocoder._render = render
     try:
         chunks = list(pipe.stream(style=style, seconds=seconds, seed=seed, sequence=model))
     finally:
+        stream_module.StreamingDecoder.push = decoder_take
         stream_module.StreamingDecoder._decode = decoder_push
         stream_module.StreamingVocoder._render = vocoder_render
     audio = torch.cat(chunks, dim=-1)[0]
-    return audio, [(k, p) for k, p in joins if 0 < p < audio.shape[-1]]
+    return audio, [(k, p) for k, p in joins if 0 < p < audio.shape[-1]], torch.cat(latents, dim=-1)
 
 
-def join_report(audio: torch.Tensor, mel_config, joins: list[tuple[str, int]]) -> dict:
+@torch.no_grad()
+def one_piece(pipe, mel: torch.Tensor, samples: int) -> torch.Tensor:
+    """``mel (1, n_mels, frames)`` vocoded in one piece, ``(channels, samples)`` cropped to ``samples``."""
+    return pipe.vocoder(mel.to(pipe.device)).float().cpu()[0, :, :samples]
+
+
+def reference_audio(pipe, latent: torch.Tensor, samples: int) -> torch.Tensor:
+    """Latent frames ``(1, latent_dim, frames)`` rendered with no join: ``(channels, samples)``.
+
+    Decoded in chunks with the decoder's whole reach as context (equal to one-piece decoding up to
+    float rounding, :func:`audiogen.pipelines.windows.decode_chunked`), vocoded in one piece.
+    """
+    from audiogen.pipelines.windows import decode_chunked
+
+    mel = decode_chunked(pipe, latent.to(pipe.device))
+    return one_piece(pipe, mel, samples)
+
+
+def join_report(
+    audio: torch.Tensor, mel_config, joins: list[tuple[str, int]], reference: torch.Tensor | None = None
+) -> dict:
+    """Mel change at each join against the stream's 99th percentile (and the one-piece ``reference``'s)."""
     from audiogen.evaluation.boundaries import boundary_report
 
     hop = mel_config.hop_length
     grid = [("frame", t * hop) for t in range(1, audio.shape[-1] // hop - 1)]
-    stats = boundary_report(audio, mel_config, joins + grid)
-    at_joins, everywhere = stats[: len(joins)], torch.tensor([s.mel_change for s in stats[len(joins) :]])
+
+    def changes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
+        stats = boundary_report(x, mel_config, joins + grid)
+        at = torch.tensor([s.mel_change for s in stats[: len(joins)]])
+        return at, torch.tensor([s.mel_change for s in stats[len(joins) :]]), stats[: len(joins)]
+
+    at_joins, everywhere, stats = changes(audio)
     p99 = float(torch.quantile(everywhere, 0.99))
-    over = [s for s in at_joins if s.mel_change > p99]
-    return {
-        "joins": len(at_joins),
+    over = (at_joins > p99).nonzero().flatten().tolist()
+    report = {
+        "joins": len(joins),
         "stream_p99": p99,
         "joins_above_p99": len(over),
-        "largest_join": max((s.mel_change for s in at_joins), default=0.0),
-        "above": [s.to_dict() for s in over],
+        "largest_join": float(at_joins.max()) if len(joins) else 0.0,
+        "above": [stats[i].to_dict() for i in over],
     }
+    if reference is not None:
+        ref_joins, ref_everywhere, _ = changes(reference)
+        excess = at_joins - ref_joins
+        yardstick = float(torch.quantile((everywhere - ref_everywhere).abs(), 0.99))
+        for row, i in zip(report["above"], over, strict=True):
+            row["one_piece_change"] = float(ref_joins[i])
+            row["stands_out"] = bool(excess[i] > yardstick)
+        report.update(
+            one_piece_p99=float(torch.quantile(ref_everywhere, 0.99)),
+            joins_standing_out=sum(r["stands_out"] for r in report["above"]),
+            joins_excess_above_yardstick=int((excess > yardstick).sum()),
+            largest_excess=float(excess.max()) if len(joins) else 0.0,
+            excess_p99_everywhere=yardstick,
+        )
+    return report
+
+
+def print_joins(label: str, r: dict) -> None:
+    print(
+        f"{label}{r['joins']} joins, {r['joins_above_p99']} above the 99th percentile of mel change "
+        f"({r['stream_p99']:.3f} nats); largest join {r['largest_join']:.3f}"
+    )
+    if "joins_standing_out" in r:
+        print(
+            f"  one-piece rendering of the same frames: 99th percentile {r['one_piece_p99']:.3f}; "
+            f"|stream - one-piece| 99th percentile over every frame {r['excess_p99_everywhere']:.3f}; "
+            f"joins with an excess above it: {r['joins_excess_above_yardstick']} (largest "
+            f"{r['largest_excess']:+.3f}); joins standing out (above the stream's p99 and with such an "
+            f"excess): {r['joins_standing_out']}"
+        )
+        for row in r["above"]:
+            print(
+                f"  {row['kind']:<8} at {row['seconds']:8.2f} s: {row['mel_change']:.3f} "
+                f"(one piece {row['one_piece_change']:.3f}){' STANDS OUT' if row['stands_out'] else ''}"
+            )
 
 
 def minute_report(audio: torch.Tensor, rate: int, n_fft: int, embedder, style: str) -> list[dict]:
@@ -98,17 +172,14 @@ def minute_report(audio: torch.Tensor, rate: int, n_fft: int, embedder, style: s
     crop = 4 * rate
     for m in range(audio.shape[-1] // (60 * rate)):
         x = audio[m * 60 * rate : (m + 1) * 60 * rate]
-        rms = float(x.pow(2).mean().sqrt())
-        spec = torch.stft(x, n_fft, n_fft // 4, window=torch.hann_window(n_fft), return_complex=True).abs()
-        freqs = torch.linspace(0, rate / 2, spec.shape[0])
-        centroid = float(((freqs[:, None] * spec).sum(0) / spec.sum(0).clamp_min(1e-8)).mean())
+        level, centroid = level_and_centroid(x, rate, n_fft)
         crops = x[: x.shape[-1] // crop * crop].reshape(-1, crop)
         with torch.no_grad():
             verdict = embedder.predict(crops, rate).argmax(-1)
         counts = torch.bincount(verdict, minlength=len(labels))
         rows.append({
             "minute": m + 1,
-            "level_dbfs": 20 * torch.log10(torch.tensor(max(rms, 1e-8))).item(),
+            "level_dbfs": level,
             "centroid_hz": centroid,
             "style_fraction": float(counts[labels.index(style)]) / len(verdict) if style in labels else None,
             "most_heard": labels[int(counts.argmax())],
@@ -116,16 +187,104 @@ def minute_report(audio: torch.Tensor, rate: int, n_fft: int, embedder, style: s
     return rows
 
 
-def vocoder_joins(pipe, path: Path, seconds: float) -> dict:
-    """The streamed vocoder alone on a recording's log-mel: its joins against the result's own p99."""
+def level_and_centroid(x: torch.Tensor, rate: int, n_fft: int) -> tuple[float, float]:
+    """RMS level (dBFS) and mean spectral centroid (Hz) of ``x (samples,)``."""
+    rms = float(x.pow(2).mean().sqrt())
+    spec = torch.stft(x, n_fft, n_fft // 4, window=torch.hann_window(n_fft), return_complex=True).abs()
+    freqs = torch.linspace(0, rate / 2, spec.shape[0])
+    centroid = float(((freqs[:, None] * spec).sum(0) / spec.sum(0).clamp_min(1e-8)).mean())
+    return 20 * torch.log10(torch.tensor(max(rms, 1e-8))).item(), centroid
+
+
+def real_drift(manifest: Path, style: str, rate: int, n_fft: int, window: float = 20.0) -> dict:
+    """How much real music of ``style`` moves: first against last ``window`` s of each held-out file.
+
+    Files of the manifest's ``test`` split labelled ``style`` and at least ``3 * window`` long; per
+    file the level difference (dB) and centroid ratio, last window against the first. Returns the
+    files and the 5th / 95th percentiles: the bounds a stream's minute 10 against minute 1 is held to
+    (how much one piece moves). Also the 5th / 95th percentiles of every such file's own level and
+    centroid (whole file, every held-out file of the style): the range the style spans across
+    pieces, which each minute is held to.
+    """
+    from audiogen.audio.io import load_audio
+    from audiogen.data.manifest import read_manifest
+
+    levels, ratios, whole = [], [], []
+    for e in read_manifest(manifest):
+        if e.split != "test" or e.label != style:
+            continue
+        x = load_audio(e.path, sample_rate=rate, channels=1).waveform[0]
+        whole.append(level_and_centroid(x, rate, n_fft))
+        if e.duration < 3 * window:
+            continue
+        n = round(window * rate)
+        (la, ca), (lb, cb) = (level_and_centroid(x[:n], rate, n_fft), level_and_centroid(x[-n:], rate, n_fft))
+        levels.append(lb - la)
+        ratios.append(cb / ca)
+    if not levels:
+        raise SystemExit(f"error: no test file labelled {style!r} of at least {3 * window:g} s in {manifest}")
+
+    def p5_p95(values: list[float]) -> list[float]:
+        v = torch.tensor(values)
+        return [float(torch.quantile(v, 0.05)), float(torch.quantile(v, 0.95))]
+
+    return {
+        "files": len(levels),
+        "window_seconds": window,
+        "level_db_p5_p95": p5_p95(levels),
+        "centroid_ratio_p5_p95": p5_p95(ratios),
+        "file_level_dbfs_p5_p95": p5_p95([w[0] for w in whole]),
+        "file_centroid_hz_p5_p95": p5_p95([w[1] for w in whole]),
+    }
+
+
+def drift_bounds(manifest: Path, style: str, pipe, minutes: list[dict] | None = None) -> dict:
+    """:func:`real_drift`'s bounds, printed, with the stream's ``minutes`` held to them when given."""
+    bounds = real_drift(manifest, style, pipe.sample_rate, pipe.mel_config.n_fft)
+    (l0, l1), (c0, c1) = bounds["level_db_p5_p95"], bounds["centroid_ratio_p5_p95"]
+    (f0, f1), (g0, g1) = bounds["file_level_dbfs_p5_p95"], bounds["file_centroid_hz_p5_p95"]
+    print(
+        f"real {style} ({bounds['files']} held-out files of at least 60 s, last 20 s against the first, "
+        f"5th to 95th percentile): level {l0:+.1f} to {l1:+.1f} dB, centroid {c0:.2f}x to {c1:.2f}x; "
+        f"held-out files of {style} themselves: level {f0:.1f} to {f1:.1f} dBFS, "
+        f"centroid {g0:.0f} to {g1:.0f} Hz"
+    )
+    if minutes and len(minutes) > 1:
+        a, b = minutes[0], minutes[-1]
+        level, ratio = b["level_dbfs"] - a["level_dbfs"], b["centroid_hz"] / a["centroid_hz"]
+        bounds["within"] = {
+            "level": l0 <= level <= l1,
+            "centroid": c0 <= ratio <= c1,
+            "style": b["most_heard"] == a["most_heard"] == style,
+        }
+        print(f"minute {b['minute']} against minute 1 within those bounds: {bounds['within']}")
+        inside = [
+            m["minute"] for m in minutes if f0 <= m["level_dbfs"] <= f1 and g0 <= m["centroid_hz"] <= g1
+        ]
+        bounds["minutes_within_file_range"] = inside
+        print(
+            f"minutes of the stream inside the files' level and centroid range: "
+            f"{len(inside)} of {len(minutes)}"
+        )
+    return bounds
+
+
+def vocoder_joins(
+    pipe, path: Path, seconds: float, context: int | None = None, fade: int | None = None
+) -> dict:
+    """The streamed vocoder alone on a recording's log-mel: its joins against the result's own p99.
+
+    ``context`` / ``fade``: the vocoder's mel frames of context and crossfade (``None``: the defaults).
+    """
     from audiogen.audio.features import LogMelSpectrogram
     from audiogen.audio.io import load_audio
     from audiogen.pipelines import stream as stream_module
 
     wave = load_audio(path, sample_rate=pipe.sample_rate, channels=1).waveform
     mel = LogMelSpectrogram(pipe.mel_config)(wave[:, : round(seconds * pipe.sample_rate)]).mel
+    sizes = {k: v for k, v in (("context", context), ("fade", fade)) if v is not None}
     vocoder = stream_module.StreamingVocoder(
-        pipe.vocoder, pipe.hop_length, first_chunk=stream_module.STREAM_VOCODER_FIRST
+        pipe.vocoder, pipe.hop_length, first_chunk=stream_module.STREAM_VOCODER_FIRST, **sizes
     )
     joins, pieces = [], []
     for i in range(0, mel.shape[-1], 8):  # a latent frame's worth of mel at a time, as in a stream
@@ -134,7 +293,8 @@ def vocoder_joins(pipe, path: Path, seconds: float) -> dict:
         if vocoder.start != before:
             joins.append(("vocoder", vocoder.start * pipe.hop_length))
     audio = torch.cat(pieces + vocoder.finish(), dim=-1)[0]
-    return join_report(audio, pipe.mel_config, [(k, p) for k, p in joins if p < audio.shape[-1]])
+    reference = one_piece(pipe, mel, audio.shape[-1])
+    return join_report(audio, pipe.mel_config, [(k, p) for k, p in joins if p < audio.shape[-1]], reference)
 
 
 def latent_fd(
@@ -175,6 +335,12 @@ def main(argv: list[str] | None = None) -> None:
         nargs="*",
         help="instead: the streamed vocoder alone on these recordings' mels",
     )
+    parser.add_argument(
+        "--vocoder-context", type=int, default=None, help="with --recording: mel frames of context"
+    )
+    parser.add_argument(
+        "--vocoder-fade", type=int, default=None, help="with --recording: mel frames of crossfade"
+    )
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
     parser.add_argument("--style")
     parser.add_argument(
@@ -183,6 +349,14 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         metavar="CACHE",
         help="instead: latent-frame FD of streams against this latent cache's valid split, per --head-steps",
+    )
+    parser.add_argument(
+        "--real-drift",
+        type=Path,
+        default=None,
+        metavar="MANIFEST",
+        help="also: the bounds for minute 10 against minute 1, from how much the held-out real files of "
+        "--style move (first against last 20 s)",
     )
     parser.add_argument("--head-steps", default="2,4,8", help="with --latent-fd: comma-separated counts")
     parser.add_argument("--seconds", type=float, default=600.0)
@@ -200,10 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     pipe = load_pretrained(args.checkpoint, device="cpu")
     if args.recording:
         for path in args.recording:
-            r = vocoder_joins(pipe, path, args.seconds)
-            print(
-                f"{path}: {r['joins']} vocoder joins, {r['joins_above_p99']} above the 99th percentile "
-                f"of mel change ({r['stream_p99']:.3f} nats); largest join {r['largest_join']:.3f}"
+            print_joins(
+                f"{path}: ", vocoder_joins(pipe, path, args.seconds, args.vocoder_context, args.vocoder_fade)
             )
         return
     if args.latent_fd is not None:
@@ -213,20 +385,25 @@ def main(argv: list[str] | None = None) -> None:
         ).items():
             print(f"head steps {k}: latent-frame FD {value:.2f}")
         return
+    if args.real_drift is not None and args.style and not args.sequence:
+        bounds = drift_bounds(args.real_drift, args.style, pipe)
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(
+                json.dumps({"args": vars(args), "real_drift": bounds}, indent=2, default=str) + "\n"
+            )
+        return
     if not args.sequence or not args.style:
-        parser.error("--sequence and --style are needed (or --recording)")
+        parser.error("--sequence and --style are needed (or --recording, or --real-drift alone)")
     model = load_sequence_model(args.sequence)
-    audio, joins = stream_with_joins(pipe, model, args.style, args.seconds, args.seed)
+    audio, joins, latent = stream_with_joins(pipe, model, args.style, args.seconds, args.seed)
     if args.out is not None:
         from audiogen.audio.io import save_audio
 
         save_audio(args.out, audio[None], pipe.sample_rate)
-    joined = join_report(audio, pipe.mel_config, joins)
-    print(
-        f"joins: {joined['joins']}, above the stream's 99th percentile of mel change "
-        f"({joined['stream_p99']:.3f} nats): {joined['joins_above_p99']}; "
-        f"largest {joined['largest_join']:.3f}"
-    )
+    reference = reference_audio(pipe, latent, audio.shape[-1])
+    joined = join_report(audio, pipe.mel_config, joins, reference)
+    print_joins("stream: ", joined)
     embedder = load_embedder(default_embedder(args.checkpoint))
     minutes = minute_report(audio, pipe.sample_rate, pipe.mel_config.n_fft, embedder, args.style)
     print(f"{'minute':>6}{'level (dBFS)':>14}{'centroid (Hz)':>15}{'style share':>13}  most heard")
@@ -241,10 +418,12 @@ def main(argv: list[str] | None = None) -> None:
             f"minute {b['minute']} - minute 1: level {b['level_dbfs'] - a['level_dbfs']:+.1f} dB, centroid "
             f"{b['centroid_hz'] / a['centroid_hz']:.2f}x"
         )
+    report = {"args": vars(args), "joins": joined, "minutes": minutes}
+    if args.real_drift is not None:
+        report["real_drift"] = drift_bounds(args.real_drift, args.style, pipe, minutes)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"args": vars(args), "joins": joined, "minutes": minutes}, indent=2,
-                                        default=str) + "\n")  # fmt: skip
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":
