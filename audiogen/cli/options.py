@@ -120,8 +120,8 @@ NEGATIVE_STYLE = typer.Option(
     None,
     "--negative-style",
     metavar="NAME",
-    help="A style to steer away from (needs --style, and a --cfg-scale other than 1): guidance pushes "
-    "from this style towards --style instead of from no style; default: none.",
+    help="A style to steer away from (needs a --style other than it, and a --cfg-scale other than 1): "
+    "guidance pushes from this style towards --style instead of from no style; default: none.",
 )
 SAMPLER = typer.Option("dpm++", "--sampler", metavar="NAME", help=f"Sampling method: {SAMPLER_NAMES}.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace output files that exist (otherwise: an error).")

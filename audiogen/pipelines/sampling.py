@@ -47,7 +47,7 @@ class SamplingConfig:
         progress: a tqdm bar over the sampler steps.
         negative_style: a style to steer away from: the unconditional branch of classifier-free
             guidance gets this style's label instead of the null label, so guidance pushes from
-            it towards ``style`` (needs a ``style``; no effect at ``cfg_scale`` 1).
+            it towards ``style`` (needs a ``style`` other than it; no effect at ``cfg_scale`` 1).
     """
 
     seed: int = 0
@@ -68,13 +68,15 @@ class SamplingConfig:
         return replace(sampling or cls(), **settings) if settings else (sampling or cls())
 
     def checked(self, count: int = 1) -> SamplingConfig:
-        """Check the ranges (not the style, which depends on the model); returns ``self``.
+        """Check the ranges, and the negative style against the style (not the names, which depend on
+        the model); returns ``self``.
 
         ``count``: the seeds ``seed .. seed + count - 1`` must all be valid. Messages name the
         command-line flag (the web app shows the same ones).
 
         Raises:
-            InputError: a seed, step count, CFG scale or sampler out of range.
+            InputError: a seed, step count, CFG scale or sampler out of range; a negative style without
+                a style, or the same as the style (guidance would push from the style to itself).
         """
         if not 0 <= self.seed <= MAX_SEED - (count - 1):
             last = "" if count == 1 else f" (and --seed + --num - 1 must be too, with --num {count})"
@@ -89,6 +91,11 @@ class SamplingConfig:
             )
         if self.sampler not in SAMPLER_NAMES:
             raise InputError(f"--sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}")
+        if self.negative_style is not None:
+            if self.style is None:
+                raise InputError("--negative-style needs a --style to steer towards")
+            if self.negative_style == self.style:
+                raise InputError(f"--negative-style must differ from --style (both {self.style!r})")
         return self
 
     @classmethod

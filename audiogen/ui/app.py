@@ -17,7 +17,15 @@ from typing import Any
 import gradio as gr
 
 from audiogen.ui import edit_job, jobs
-from audiogen.ui.components import ResultPanel, SamplingControls, run_job, run_tab, sampling, style_updates
+from audiogen.ui.components import (
+    ResultPanel,
+    SamplingControls,
+    run_job,
+    run_tab,
+    sampling,
+    style_boxes,
+    style_updates,
+)
 from audiogen.ui.finetune_tab import build_finetune_tab
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.lora_panel import LoraPanel
@@ -71,9 +79,10 @@ def build_app(host: ModelHost) -> gr.Blocks:
         tab_controls.append(g)
 
         async def on_generate(
-            st, m, f, style, seed, steps, cfg, sampler, seconds, num, progress=gr.Progress(track_tqdm=True)
-        ):
-            s = sampling(f, style, seed, steps, cfg, sampler)
+            st, m, f, style, seed, steps, cfg, sampler, negative, seconds, num,
+            progress=gr.Progress(track_tqdm=True),
+        ):  # fmt: skip
+            s = sampling(f, style, seed, steps, cfg, sampler, negative)
             session = SessionHost(host, st)
             return await run_tab(g_out, "generate", jobs.generate, session, m, s, seconds, int(num or 0))
 
@@ -102,10 +111,10 @@ def build_app(host: ModelHost) -> gr.Blocks:
         tab_controls.append(lp)
 
         async def on_loop(
-            st, m, f, style, seed, steps, cfg, sampler, bars, bpm, beats, repeat,
+            st, m, f, style, seed, steps, cfg, sampler, negative, bars, bpm, beats, repeat,
             progress=gr.Progress(track_tqdm=True),
         ):  # fmt: skip
-            s = sampling(f, style, seed, steps, cfg, sampler)
+            s = sampling(f, style, seed, steps, cfg, sampler, negative)
             rep = int(repeat) if repeat is not None else None
             session = SessionHost(host, st)
             return await run_tab(l_out, "loop", jobs.loop, session, m, s, bars, bpm, beats, rep)
@@ -143,9 +152,10 @@ def build_app(host: ModelHost) -> gr.Blocks:
         tab_controls.append(v)
 
         async def on_variation(
-            st, m, f, style, seed, steps, cfg, sampler, audio, strength, progress=gr.Progress(track_tqdm=True)
-        ):
-            s = sampling(f, style, seed, steps, cfg, sampler)
+            st, m, f, style, seed, steps, cfg, sampler, negative, audio, strength,
+            progress=gr.Progress(track_tqdm=True),
+        ):  # fmt: skip
+            s = sampling(f, style, seed, steps, cfg, sampler, negative)
             session = SessionHost(host, st)
             return await run_tab(v_out, "variation", jobs.variation, session, m, s, audio, strength)
 
@@ -182,10 +192,10 @@ def build_app(host: ModelHost) -> gr.Blocks:
             tab_controls.append(e)
 
             async def on_edit(
-                st, m, f, style, seed, steps, cfg, sampler, audio, mode, before, after, start, end,
+                st, m, f, style, seed, steps, cfg, sampler, negative, audio, mode, before, after, start, end,
                 progress=gr.Progress(track_tqdm=True),
             ):  # fmt: skip
-                s = sampling(f, style, seed, steps, cfg, sampler)
+                s = sampling(f, style, seed, steps, cfg, sampler, negative)
                 a, b = (before, after) if mode == "extend" else (start, end)
                 session = SessionHost(host, st)
                 return await run_tab(e_out, "edit", edit_job.edit, session, m, s, audio, mode, a, b)
@@ -206,7 +216,7 @@ def build_app(host: ModelHost) -> gr.Blocks:
         build_finetune_tab(host, state, model, lora.path if lora is not None else None)
 
         # ------------------------------------------------------------------ model choice and LoRA
-        style_boxes = [c.style for c in tab_controls]
+        boxes = style_boxes(tab_controls)  # each tab's style and negative style
         sliders = list(lora.sliders) if lora is not None else []
 
         def select_model(st: SessionState, m: str, *values: Any, token: CancelToken) -> list[Any]:
@@ -221,12 +231,12 @@ def build_app(host: ModelHost) -> gr.Blocks:
             try:
                 return await run_job(select_model, st, m, *values)
             except UIError as e:
-                return [st, error_markdown(str(e), "generate"), *(gr.skip() for _ in style_boxes + sliders)]
+                return [st, error_markdown(str(e), "generate"), *(gr.skip() for _ in boxes + sliders)]
 
         model.change(
             on_model,
-            [state, model, *style_boxes],
-            [state, model_status, *style_boxes, *sliders],
+            [state, model, *boxes],
+            [state, model_status, *boxes, *sliders],
             api_name="select_model",
             **model_queue,
         )

@@ -144,6 +144,7 @@ class SamplingControls:
     steps: gr.Number
     cfg: gr.Slider
     sampler: gr.Dropdown
+    negative: gr.Dropdown
 
     @classmethod
     def build(
@@ -160,6 +161,14 @@ class SamplingControls:
                 allow_custom_value=False,  # the model's styles only (updated with the model and adapters)
                 elem_id=f"{name}-style",
             )
+            negative = gr.Dropdown(
+                negative_choices(styles),
+                value="",
+                label="Negative style",
+                info="steer away from this style (with a style and CFG scale > 1)",
+                allow_custom_value=False,
+                elem_id=f"{name}-negative-style",
+            )
             seed = gr.Number(0, label="Seed", precision=0, elem_id=f"{name}-seed")
             steps_field = gr.Number(steps, label="Steps", precision=0, elem_id=f"{name}-steps")
             cfg = gr.Slider(1.0, 10.0, value=cfg_scale, step=0.1, label="CFG scale", elem_id=f"{name}-cfg")
@@ -170,11 +179,12 @@ class SamplingControls:
                 allow_custom_value=False,
                 elem_id=f"{name}-sampler",
             )
-        return cls(style, seed, steps_field, cfg, sampler)
+        return cls(style, seed, steps_field, cfg, sampler, negative)
 
     @property
     def inputs(self) -> list[Any]:
-        return [self.style, self.seed, self.steps, self.cfg, self.sampler]
+        """The handlers' arguments, in this order (the tab's own fields follow them)."""
+        return [self.style, self.seed, self.steps, self.cfg, self.sampler, self.negative]
 
 
 def style_choices(styles: list[str], auto: bool = False) -> list[tuple[str, str]]:
@@ -182,19 +192,35 @@ def style_choices(styles: list[str], auto: bool = False) -> list[tuple[str, str]
     return [*([("auto", "auto")] if auto else []), ("(none: unconditional)", ""), *((s, s) for s in styles)]
 
 
+def negative_choices(styles: list[str]) -> list[tuple[str, str]]:
+    """The negative style dropdown's choices: ``(label, value)``, the empty value labelled as none."""
+    return [("(none)", ""), *((s, s) for s in styles)]
+
+
+def style_boxes(controls: list[SamplingControls]) -> list[gr.Dropdown]:
+    """Every tab's style and negative style dropdowns (in pairs): what :func:`style_updates` updates."""
+    return [box for c in controls for box in (c.style, c.negative)]
+
+
 def style_updates(controls: list[SamplingControls], styles: list[str], values: list[str]) -> list[Any]:
-    """New style choices for every tab, each keeping its value when the new choices have it."""
+    """New style and negative style choices for every tab (``values``: the current values of
+    :func:`style_boxes`, updated in that order), each keeping its value when the new choices have it;
+    otherwise the style goes back to its default and the negative style to none."""
     out = []
-    for c, value in zip(controls, values, strict=True):
+    for c, (value, negative) in zip(controls, zip(values[::2], values[1::2], strict=True), strict=True):
         auto = c.style.elem_id == "edit-style"
         choices = style_choices(styles, auto)
         keep = value in [v for _, v in choices]
         default = "auto" if auto else (styles[0] if styles else "")
         out.append(gr.Dropdown(choices=choices, value=value if keep else default))
+        negative = negative if negative in styles else ""
+        out.append(gr.Dropdown(choices=negative_choices(styles), value=negative))
     return out
 
 
-def sampling(fmt: str, style: str, seed: float, steps: float, cfg: float, sampler: str) -> jobs.Sampling:
+def sampling(
+    fmt: str, style: str, seed: float, steps: float, cfg: float, sampler: str, negative: str | None
+) -> jobs.Sampling:
     """The page's values as :class:`~audiogen.ui.jobs.Sampling` (checked by the job; an emptied number box
     stays ``None`` for the job to name)."""
     return jobs.Sampling(
@@ -204,4 +230,5 @@ def sampling(fmt: str, style: str, seed: float, steps: float, cfg: float, sample
         cfg,
         sampler,
         fmt or "wav",
+        negative or None,
     )

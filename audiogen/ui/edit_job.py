@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from audiogen.errors import InputError
 from audiogen.pipelines.checks import seed_file_stem
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.jobs import (
@@ -68,11 +69,15 @@ def edit(
     if mode == "inpaint" and (first < 0 or second > clip.duration):
         raise UIError(f"the span [{first:g}, {second:g}) s is outside {audio} (0 to {clip.duration:.3f} s)")
     with host.job(token):
-        pipe = _pipeline(host, model, None if s.style == "auto" else s.style)
+        pipe = _pipeline(host, model, s)
         if not hasattr(pipe, mode):
             raise UIError(f"this version of audiogen has no {mode}")
         if s.style == "auto":
             s = dataclasses.replace(s, style=_detect_style(host, pipe, clip))
+            try:  # a negative style is checked against the style heard, as against one picked
+                s.config().checked()
+            except InputError as e:
+                raise UIError(f"--style auto -> {s.style or 'unconditional'}: {e}") from e
         wave = clip.waveform[None]  # (1, channels, samples)
         # extend takes (seconds after, before); inpaint (start, end)
         args = (float(second), float(first)) if mode == "extend" else (float(first), float(second))

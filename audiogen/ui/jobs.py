@@ -28,7 +28,8 @@ MAX_CLIPS = 4
 
 @dataclass(frozen=True)
 class Sampling:
-    """Settings every generating tab shares (the CLI's ``--style --seed --steps --cfg-scale --sampler``).
+    """Settings every generating tab shares (the CLI's ``--style --seed --steps --cfg-scale --sampler
+    --negative-style``).
 
     Attributes:
         style: a style of the model, or ``None``/``""`` for unconditional.
@@ -37,6 +38,8 @@ class Sampling:
         cfg_scale: classifier-free guidance scale (1 = none).
         sampler: ``"dpm++"``, ``"ddim"`` or ``"euler"`` (not ``"ddim"`` for a rectified-flow model).
         audio_format: ``"wav"`` or ``"flac"``.
+        negative_style: a style to steer away from (classifier-free guidance pushes from it towards
+            ``style``), or ``None``/``""`` for none.
     """
 
     style: str | None = None
@@ -45,12 +48,21 @@ class Sampling:
     cfg_scale: float = 1.0
     sampler: str = "dpm++"
     audio_format: str = "wav"
+    negative_style: str | None = None
 
     def config(self) -> Any:
         """The :class:`~audiogen.pipelines.sampling.SamplingConfig` the pipeline methods take."""
         from audiogen.pipelines.sampling import SamplingConfig
 
-        return SamplingConfig(self.seed, self.steps, self.cfg_scale, self.style, self.sampler, progress=True)
+        return SamplingConfig(
+            self.seed,
+            self.steps,
+            self.cfg_scale,
+            self.style,
+            self.sampler,
+            progress=True,
+            negative_style=self.negative_style or None,
+        )
 
     def flags(self) -> list[Any]:
         """The CLI flags, for :func:`~audiogen.ui.results.command_line`."""
@@ -65,6 +77,7 @@ class Sampling:
             float(self.cfg_scale),
             "--sampler",
             self.sampler,
+            *(["--negative-style", self.negative_style] if self.negative_style else []),
         ]
 
 
@@ -81,8 +94,12 @@ def cli_check(check: Any, *args: Any) -> Any:
 
 
 def check_sampling(s: Sampling, num: int = 1) -> Sampling:
-    """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` ``None``
-    for an empty style. Raises :class:`UIError`."""
+    """Check :class:`Sampling` as ``audiogen generate`` checks its flags; returns it with ``style`` and
+    ``negative_style`` ``None`` where empty. Raises :class:`UIError`.
+
+    The style names are checked against the model once it is loaded (:func:`check_styles`).
+    """
+    from audiogen.pipelines.sampling import SamplingConfig
     from audiogen.samplers.factory import SAMPLERS
 
     if s.seed is None or s.seed != int(s.seed):
@@ -101,15 +118,31 @@ def check_sampling(s: Sampling, num: int = 1) -> Sampling:
         0.0,
         checks.MAX_CFG_SCALE,
     )
-    return Sampling(s.style or None, int(s.seed), int(s.steps), float(s.cfg_scale), s.sampler, s.audio_format)
+    style, negative = s.style or None, s.negative_style or None
+    cli_check(SamplingConfig(style=style, negative_style=negative).checked)  # the pair, as the CLI checks it
+    return Sampling(style, int(s.seed), int(s.steps), float(s.cfg_scale), s.sampler, s.audio_format, negative)
 
 
-def _pipeline(host: ModelHost, model: str | Path | None, style: str | None) -> Any:
-    pipe = host.load(model or host.default_path)
+def check_styles(pipe: Any, s: Sampling) -> None:
+    """Check the style (unless ``None`` or the edit tab's ``auto``) and the negative style of ``s``
+    against ``pipe``'s styles, as ``audiogen`` checks them against the model it loaded.
+
+    Raises:
+        UIError: an unknown style (listing the known ones), the field named for the negative style.
+    """
     try:
-        pipe.style_label(style)
+        pipe.style_label(None if s.style == "auto" else s.style or None)
     except ValueError as e:
         raise UIError(str(e)) from e
+    try:
+        pipe.style_label(s.negative_style or None)
+    except ValueError as e:
+        raise UIError(f"--negative-style: {e}") from e
+
+
+def _pipeline(host: ModelHost, model: str | Path | None, s: Sampling) -> Any:
+    pipe = host.load(model or host.default_path)
+    check_styles(pipe, s)
     return pipe
 
 
@@ -123,8 +156,9 @@ def _model_flags(host: ModelHost) -> list[Any]:
 
 
 def _titles(s: Sampling, seeds: list[int], pipe: Any, what: str) -> list[str]:
+    away = f" (not {s.negative_style})" if s.negative_style else ""
     return [
-        f"{what}: {s.style or 'unconditional'}, seed {k}, {s.steps} {s.sampler} steps, "
+        f"{what}: {s.style or 'unconditional'}{away}, seed {k}, {s.steps} {s.sampler} steps, "
         f"cfg {pipe.resolve_cfg_scale(s.cfg_scale):g}"
         for k in seeds
     ]
@@ -156,7 +190,7 @@ def generate(
     s = check_sampling(sampling, int(num))
     num = int(num)
     with host.job(token):
-        pipe = _pipeline(host, model, s.style)
+        pipe = _pipeline(host, model, s)
         result = _value_errors(pipe, float(seconds), num, s.config())
         folder = host.new_output_dir("generate")
         stem = checks.style_stem(s.style)
@@ -226,7 +260,7 @@ def loop(
     repeat = int(repeat)
     s = check_sampling(sampling)
     with host.job(token):
-        pipe = _pipeline(host, model, s.style)
+        pipe = _pipeline(host, model, s)
         samples = loop_samples(bars, bpm, pipe.sample_rate, beats_per_bar)
         granularity = pipe.length_multiple * pipe.samples_per_latent_frame
         if samples < granularity:
@@ -334,7 +368,7 @@ def variation(
     s = check_sampling(sampling)
     clip = _load_upload(audio)
     with host.job(token):
-        pipe = _pipeline(host, model, s.style)
+        pipe = _pipeline(host, model, s)
         result = _value_errors(
             pipe.variation,
             clip.waveform,

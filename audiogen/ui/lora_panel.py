@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from audiogen.ui.components import SamplingControls, run_job, style_updates
+from audiogen.ui.components import SamplingControls, run_job, style_boxes, style_updates
 from audiogen.ui.host import CancelToken, ModelHost, UIError
 from audiogen.ui.messages import error_markdown
 from audiogen.ui.session import MAX_LORAS, SessionHost, SessionState
@@ -55,7 +55,7 @@ class LoraPanel:
         self, host: ModelHost, state: gr.State, model: gr.Dropdown, controls: list[SamplingControls]
     ) -> None:
         """Connect the buttons and sliders (``controls``: every tab's sampling controls, for the styles)."""
-        boxes = [c.style for c in controls]
+        boxes = style_boxes(controls)
         outputs = [state, self.status, *boxes, *self.sliders]
 
         def load(s: SessionState, m: str, path: str, *values: Any, token: CancelToken) -> list[Any]:

@@ -8,6 +8,7 @@ import re
 #: Flag -> field label, common to the generating tabs.
 SAMPLING_FIELDS = {
     "--style": "Style",
+    "--negative-style": "Negative style",
     "--seed": "Seed",
     "--steps": "Steps",
     "--cfg-scale": "CFG scale",

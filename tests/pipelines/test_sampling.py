@@ -31,6 +31,8 @@ def test_keyword_settings_replace_the_config_fields():
         (SamplingConfig(steps=0), "--steps must be in [1, 1000]"),
         (SamplingConfig(cfg_scale=float("nan")), "--cfg-scale must be a finite number"),
         (SamplingConfig(sampler="heun"), "--sampler must be one of"),
+        (SamplingConfig(negative_style="flute"), "--negative-style needs a --style"),
+        (SamplingConfig(style="piano", negative_style="piano"), "--negative-style must differ from --style"),
     ],
 )
 def test_out_of_range_settings_are_input_errors(config, fragment):

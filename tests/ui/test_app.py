@@ -79,14 +79,44 @@ def test_generate_and_loop_in_chromium(served, driver, tmp_path):
     assert all(p.stat().st_size > 10_000 for p in shots)
 
 
+@pytest.mark.browser
+@needs_browser
+def test_negative_style_on_the_generate_tab_in_chromium(served, driver):
+    host, url = served
+    browser.load(driver, url)
+    browser.choose(driver, "generate-style", "piano")
+    browser.choose(driver, "generate-negative-style", "organ")
+    browser.set_number(driver, "generate-seconds", 1)
+    browser.set_number(driver, "generate-cfg", 3)
+    driver.find_element("id", "generate-run").click()
+    browser.wait_for_audio(driver, "generate-audio-0")
+    command = driver.find_element("id", "generate-command").text
+    assert "--style piano " in command and "--cfg-scale 3 " in command
+    assert "--negative-style organ " in command
+
+
+def test_every_generating_tab_has_a_negative_style_box(served):
+    """Generate, Loop, Variation and Extend / Inpaint have one (the model's styles, none picked); the
+    Stream tab has none (a stream refuses a negative style)."""
+    from audiogen.ui.app import build_app
+
+    host, _ = served
+    boxes = {b.elem_id: b for b in build_app(host).blocks.values() if getattr(b, "elem_id", None)}
+    for tab in ("generate", "loop", "variation", "edit"):
+        box = boxes[f"{tab}-negative-style"]
+        assert isinstance(box, gradio.Dropdown) and box.label == "Negative style" and box.value == ""
+        assert [v for _, v in box.choices] == ["", *host.pipeline.styles]
+    assert not [name for name in boxes if name.startswith("stream") and "negative" in name]
+
+
 def _client(url: str):
     from gradio_client import Client
 
     return Client(url, verbose=False)
 
 
-def _generate_args(host, style="piano", seed=0, steps=8, seconds=2.0, num=1, fmt="wav"):
-    return (str(host.default_path), fmt, style, seed, steps, 1.0, "dpm++", seconds, num)
+def _generate_args(host, style="piano", seed=0, steps=8, seconds=2.0, num=1, fmt="wav", cfg=1.0, negative=""):
+    return (str(host.default_path), fmt, style, seed, steps, cfg, "dpm++", negative, seconds, num)
 
 
 def test_two_concurrent_generate_requests_both_complete(served):
@@ -105,6 +135,22 @@ def test_two_concurrent_generate_requests_both_complete(served):
         assert (info.frames, info.samplerate) == (2 * host.pipeline.sample_rate, host.pipeline.sample_rate)
         assert result[-3] == str(seed)  # the seed shown
         assert f"--seed {seed} " in result[-1] and f"--format {fmt}" in result[-1]
+
+
+def test_negative_style_through_the_api(served):
+    """The negative style (after the sampler among the inputs) reaches the pipeline and the command;
+    one equal to the style is refused with the command line's line in the page's words."""
+    host, url = served
+    client = _client(url)
+    plain = client.predict(*_generate_args(host, steps=2, seconds=1.0, cfg=3.0), api_name="/generate")
+    away = client.predict(
+        *_generate_args(host, steps=2, seconds=1.0, cfg=3.0, negative="organ"), api_name="/generate"
+    )
+    assert away[0] == "" and "--sampler dpm++ --negative-style organ --format wav" in away[-1]
+    assert "--negative-style" not in plain[-1]
+    assert Path(away[1]["value"]).read_bytes() != Path(plain[1]["value"]).read_bytes()
+    refused = client.predict(*_generate_args(host, negative="piano"), api_name="/generate")
+    assert refused[0] == "**Error:** Negative style must differ from Style (both 'piano')"
 
 
 def test_cancel_stops_the_running_job_and_frees_the_worker(served):
@@ -143,7 +189,7 @@ def test_errors_show_the_cli_line_in_the_page_words(served, tmp_path, bars, bpm,
     from audiogen.cli import app
 
     host, url = served
-    args = (str(host.default_path), "wav", "piano", seed, 8, 1.0, "dpm++", bars, bpm, 4, 1)
+    args = (str(host.default_path), "wav", "piano", seed, 8, 1.0, "dpm++", "", bars, bpm, 4, 1)
     out = _client(url).predict(*args, api_name="/loop")
     flags = ["--bars", str(bars), "--bpm", str(bpm), "--seed", str(seed), "--style", "piano"]
     cli = CliRunner().invoke(app, ["loop", *flags, "--out", str(tmp_path / "x.wav")])
@@ -170,6 +216,7 @@ def test_upload_is_checked_before_decoding(served, tmp_path):
         8,
         1.0,
         "dpm++",
+        "",
         handle_file(str(not_audio)),
         0.5,
         api_name="/variation",
@@ -193,6 +240,7 @@ def test_variation_of_an_upload(served, tmp_path):
         8,
         1.0,
         "dpm++",
+        "",
         handle_file(str(source)),
         0.5,
         api_name="/variation",
@@ -252,6 +300,7 @@ def test_extend_and_inpaint_tab(served, tmp_path):
         8,
         1.0,
         "dpm++",
+        "",
         handle_file(str(source)),
         "extend",
         0.5,
@@ -270,6 +319,7 @@ def test_extend_and_inpaint_tab(served, tmp_path):
         8,
         1.0,
         "dpm++",
+        "",
         handle_file(str(source)),
         "inpaint",
         0,
@@ -287,6 +337,7 @@ def test_extend_and_inpaint_tab(served, tmp_path):
         8,
         1.0,
         "dpm++",
+        "",
         handle_file(str(source)),
         "inpaint",
         0,
@@ -302,11 +353,26 @@ def test_extend_and_inpaint_tab(served, tmp_path):
         ("", lambda word: word == "none"),
     ):
         out = client.predict(
-            d, "wav", style, 0, 2, 1.0, "dpm++", handle_file(str(source)), "extend", 0.0, 0.5, 0.0, 0.0,
+            d, "wav", style, 0, 2, 1.0, "dpm++", "", handle_file(str(source)), "extend", 0.0, 0.5, 0.0, 0.0,
             api_name="/edit",
         )  # fmt: skip
         words = out[-1].split()
         assert words.count("--style") == 1 and check(words[words.index("--style") + 1]), out[-1]
+        if style == "auto":
+            heard = words[words.index("--style") + 1]
+    # a negative style with auto: checked against the style heard (the command names both)
+    for negative in (heard, next(s for s in host.pipeline.styles if s != heard)):
+        out = client.predict(
+            d, "wav", "auto", 0, 2, 3.0, "dpm++", negative, handle_file(str(source)), "extend", 0.0, 0.5,
+            0.0, 0.0, api_name="/edit",
+        )  # fmt: skip
+        if negative == heard:
+            assert out[0] == (
+                f"**Error:** Style auto -> {heard}: Negative style must differ from Style (both '{heard}')"
+            )
+        else:
+            assert out[0] == "", out[0]
+            assert f"--style {heard} " in out[-1] and f"--negative-style {negative} " in out[-1]
 
 
 def test_progress_follows_the_sampler_steps(served):

@@ -73,7 +73,7 @@ def test_lora_finetune_and_strength_sliders(tmp_path):
         loaded = client.predict(d, str(run), api_name="/lora_load")
         assert loaded[-4]["label"] == "LoRA bells" and loaded[-4]["visible"]
         client.predict(0.5, api_name="/lora_strength_0")
-        out = client.predict(d, "wav", "bells", 0, 4, 1.0, "dpm++", 1.0, 1, api_name="/generate")
+        out = client.predict(d, "wav", "bells", 0, 4, 1.0, "dpm++", "", 1.0, 1, api_name="/generate")
         assert f"--lora {run.resolve()}:0.5 " in out[-1]
         assert host.pipeline.loras == {"bells": 0.5}
         client.predict(d, api_name="/lora_unload_all")

@@ -65,6 +65,6 @@ def test_finetune_survives_closing_the_page_and_shows_on_a_new_one(served, new_p
 
     client = Client(url, verbose=False)
     client.predict(str(run), api_name="/select_model")  # as choosing it in Model: its styles are offered
-    out = client.predict(str(run), "wav", "mine", 0, 4, 1.0, "dpm++", 1.0, 1, api_name="/generate")
+    out = client.predict(str(run), "wav", "mine", 0, 4, 1.0, "dpm++", "", 1.0, 1, api_name="/generate")
     assert Path(out[1]["value"]).name == "mine_seed000000.wav"
     assert f"--checkpoint {run}" in out[-1]
