@@ -120,10 +120,19 @@ def _edit(method: str, audio: Path, clip: Any, args: tuple, sampling: Any, edit:
 
     check_out_file(edit["out"], edit["overwrite"])
     checkpoint, style = edit["checkpoint"], sampling.style
+    edit_style = style
     named = None if style in ("auto", "none") else style
-    pipeline = load_pipeline(checkpoint, edit["device"], dataclasses.replace(sampling, style=named))
+    negative = sampling.negative_style if named is not None else None  # checked once the style is known
+    pipeline = load_pipeline(
+        checkpoint, edit["device"], dataclasses.replace(sampling, style=named, negative_style=negative)
+    )
     style, note = _resolve_style(style, checkpoint, pipeline, clip)
     sampling = dataclasses.replace(sampling, style=style)
+    if sampling.negative_style is not None and named is None:
+        try:
+            pipeline.check_inputs(sampling.checked())
+        except ValueError as e:  # InputError is a ValueError too
+            raise InputError(f"--style {edit_style} -> {style or 'unconditional'}: {e}") from None
     options = {k: edit[k] for k in ("crossfade", "harmonize", "match_level")}
     try:
         result = getattr(pipeline, method)(clip.waveform[None], clip.sample_rate, *args, sampling, **options)

@@ -352,3 +352,22 @@ def test_an_input_above_full_scale_is_kept_at_minus_1_dbfs_not_clipped(pipe):
         style="piano",
     )
     torch.testing.assert_close(v_loud.waveforms, v_scaled.waveforms)
+
+
+def test_cli_negative_style_is_checked_against_the_style_auto_resolves_to(checkpoint, wav, tmp_path):
+    common = ["--checkpoint", checkpoint, "--device", "cpu", "--steps", 1, "--seconds", 0.5]
+    out = tmp_path / "none.wav"
+    result = _invoke("extend", wav, "--style", "none", "--negative-style", "piano", "--out", out, *common)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: --style none -> unconditional:") and "needs a --style" in lines[0]
+    assert not out.exists()
+    # auto: the negative style is checked once the style heard in the input is known; it either runs
+    # (a different style was heard) or says what auto resolved to
+    out = tmp_path / "auto.wav"
+    result = _invoke("extend", wav, "--style", "auto", "--negative-style", "piano", "--out", out, *common)
+    if result.exit_code == 0:
+        assert out.exists() and "style: auto ->" in result.output
+    else:
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: --style auto ->")
