@@ -43,7 +43,13 @@ def generate(
         "--cfg-scale",
         help="Classifier-free guidance scale; default: the model's (model_index.json generation.cfg_scale).",
     ),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of generation and of the noise."),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        min=0,
+        help="Seed of generation and of the noise; clip i uses a seed counted up from it, so "
+        "independent sets need seeds at least --num apart (0, 1000, 2000, ...).",
+    ),
     crops_per_file: int = typer.Option(
         2, "--crops-per-file", min=1, help="Evenly spaced crops per held-out file."
     ),
