@@ -63,6 +63,9 @@ eval)
   # the few generated clips of this call are not part of the comparison.
   [ -f "$r/floor_wesnoth.json" ] || $AG eval generate "$DATA/wesnoth/manifest.jsonl" --checkpoint "$pipe" \
       --num 6 --seconds 4 --steps 2 --crops-per-file 4 --json "$r/floor_wesnoth.json" > "$r/floor_wesnoth.txt"
+  [ -f "$r/floor_wesnoth_features.json" ] || PYTHONPATH=benchmarks $AG eval generate "$DATA/wesnoth/manifest.jsonl" \
+      --checkpoint "$pipe" --embedder feature_embedder:make --num 6 --seconds 4 --steps 2 --crops-per-file 4 \
+      --json "$r/floor_wesnoth_features.json" > "$r/floor_wesnoth_features.txt"
   ;;
 *) echo "latent_sweep.sh: unknown stage '$STAGE' (ae, dn or eval)" >&2; exit 2 ;;
 esac
