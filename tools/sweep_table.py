@@ -72,7 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     entries = [collect(args.root, n) for n in args.names]
     print("| latent | test: mel L1 dB / MR-STFT / time grad | Wesnoth: mel L1 dB / MR-STFT / time grad "
-          "| Wesnoth floor / real (classifier; features) | generated FD, classifier: seed 0 / 1000 / mean "
+          "| Wesnoth floor / real (classifier; features) "
+          "| generated FD, classifier: seed 0 / 1000 / mean (floor) "
           "| generated FD, features (floor) |")
     print("|---|---|---|---|---|---|")
     for e in entries:
@@ -85,6 +86,7 @@ def main() -> None:
             f"| {_f(e['wesnoth_floor_classifier'], 2)} / {_f(e['wesnoth_real_classifier'], 2)}; "
             f"{_f(e['wesnoth_floor_features'], 0)} / {_f(e['wesnoth_real_features'], 0)} "
             f"| {_f(g['seed0'])} / {_f(g['seed1000'])} / {_f(e['generated_fd_classifier_mean'])} "
+            f"({_f(e['floor_test_classifier'])}) "
             f"| {_f(e['generated_fd_features'], 0)} ({_f(e['floor_test_features'], 0)}) |"
         )
     if args.json is not None:
