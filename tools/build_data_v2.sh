@@ -59,6 +59,7 @@ for d in "$S"/*/; do
 done
 .venv/bin/python -c 'import sys; from audiogen.data.manifest import read_manifest as r, write_manifest as w
 w(sys.argv[1], [e for f in sorted(sys.argv[2:]) for e in r(f)])' "$OUT/real_v2/manifest.jsonl" "$M"/*.jsonl
+# (--extra-train-hours above what there is: every recording's train files)
 .venv/bin/python tools/mix_manifests.py "$OUT/corpus/manifest.jsonl" "$OUT/real_v2/manifest.jsonl" \
     --extra-train-hours 1000 --out "$OUT/mixed_v2/manifest.jsonl"
 

@@ -3,7 +3,7 @@
 # denoiser on its latents at an equal CPU budget, and the evaluations that choose between them.
 #
 #   tools/latent_sweep.sh ae   NAME   # NAME = DIMxDOWN, e.g. 64x4, 64x2, 80x2: autoencoder, 6000 steps
-#   tools/latent_sweep.sh dn   NAME STEPS   # denoiser on NAME's latents (64x4: 8000, the others: 4700)
+#   tools/latent_sweep.sh dn   NAME STEPS   # denoiser on NAME's latents (the sweep: 64x4 4800, 64x2 / 80x2 2820)
 #   tools/latent_sweep.sh eval NAME   # pipeline folder + eval reconstruct (test pieces, Wesnoth)
 #                                     # + eval generate (seeds 0 and 1000, classifier and features)
 #                                     # + the Wesnoth floor; NAME=v1: the bundled model
@@ -11,7 +11,8 @@
 # Every step resumes where it stopped (train --resume; finished evaluations are skipped). Data from
 # tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports in
 # $REPORTS/NAME (default: runs/sweep). Each run uses one thread (OMP_NUM_THREADS=1) so three shapes can
-# train side by side on 2 cores; /usr/bin/time -v beside each log records its CPU time.
+# train side by side on 2 cores; /usr/bin/time -v beside each log records its CPU time (LOG.time is
+# created when the run starts and complete once it holds an "Exit status" line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=$1 NAME=$2

@@ -59,10 +59,12 @@ def collect(root: Path, name: str) -> dict:
 
 
 def _f(x: float | None, digits: int = 3) -> str:
+    """``x`` with ``digits`` decimals, ``-`` for a missing number."""
     return "-" if x is None else f"{x:.{digits}f}"
 
 
 def main() -> None:
+    """Print the Markdown table of the named entries; with ``--json``, write every number."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
