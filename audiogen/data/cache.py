@@ -331,13 +331,18 @@ class FeatureCacheDataset(Dataset):
         seed: seed of the crop offsets (combined with the DataLoader worker seed in workers).
         valid_crops_per_file: most crops per file in validation.
         key: name of the feature in the returned items.
+        end_margin_frames: training crops end at least this many frames before their file's end
+            (a piece's final decay and silence stay out of training); files shorter than
+            ``segment_frames + end_margin_frames`` are left out of training. Validation crops are
+            unchanged.
 
     Items:
         ``{key: float32 (*feature_shape, segment_frames), "label": int64 scalar}`` (label -1: none).
 
     Raises:
         FileNotFoundError: no ``index.json`` in ``cache_dir``.
-        ValueError: a cache of another layout version, ``segment_frames`` < 1, or no item in ``split``.
+        ValueError: a cache of another layout version, ``segment_frames`` < 1, ``end_margin_frames``
+            < 0, or no item in ``split`` (with the margin: none long enough).
     """
 
     def __init__(
@@ -349,6 +354,7 @@ class FeatureCacheDataset(Dataset):
         seed: int = 0,
         valid_crops_per_file: int = 4,
         key: str = "feature",
+        end_margin_frames: int = 0,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         index_path = self.cache_dir / _INDEX
@@ -362,6 +368,8 @@ class FeatureCacheDataset(Dataset):
             )
         if segment_frames < 1:
             raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
+        if end_margin_frames < 0:
+            raise ValueError(f"end_margin_frames must be >= 0, got {end_margin_frames}")
         self.index = index
         self.feature = index["feature"]
         self.feature_shape = tuple(index["feature_shape"])
@@ -371,10 +379,17 @@ class FeatureCacheDataset(Dataset):
         self.segment_frames = int(segment_frames)
         self.train = train
         self.seed = seed
-        self.items = [item for item in index["items"] if split is None or item["split"] == split]
+        self.end_margin = int(end_margin_frames) if train else 0
+        self.items = [
+            item
+            for item in index["items"]
+            if (split is None or item["split"] == split)
+            and (not self.end_margin or item["frames"] >= self.segment_frames + self.end_margin)
+        ]
         if not self.items:
-            raise ValueError(f"{self.cache_dir}: no items in split {split!r}")
-        lengths = [item["frames"] for item in self.items]
+            longer = f" of at least {self.segment_frames + self.end_margin} frames" if self.end_margin else ""
+            raise ValueError(f"{self.cache_dir}: no items{longer} in split {split!r}")
+        lengths = [item["frames"] - self.end_margin for item in self.items]
         self._crops = [
             (i, None if offset is None else round(offset))
             for i, offset in _crop_plan(lengths, self.segment_frames, train, valid_crops_per_file)
@@ -415,7 +430,7 @@ class FeatureCacheDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self._crops)} items")
         item_index, start = self._crops[index]
         item = self.items[item_index]
-        span = max(0, item["frames"] - self.segment_frames)
+        span = max(0, item["frames"] - self.end_margin - self.segment_frames)
         if start is None:
             start = self._generator().randint(0, span)
         stop = min(item["frames"], start + self.segment_frames)

@@ -152,6 +152,37 @@ def test_mel_cache_dataset_crops(tmp_path, entries):
     assert total == len(train)
 
 
+def test_end_margin_keeps_training_crops_away_from_file_ends(tmp_path, entries):
+    path = build_mel_cache(entries, CONFIG, tmp_path / "cache", progress=False)
+    segment, margin = 64, 100
+    frames = [item["frames"] for item in json.loads((path / "index.json").read_text())["items"]]
+    full_a = _full_mel(entries[0], CONFIG)  # 2 s = 251 frames: crops may start at 0 .. 251 - 100 - 64
+    train = MelCacheDataset(path, segment, train=True, split="train", end_margin_frames=margin)
+    # b (1.3 s = 163 frames) and c (38 frames) are shorter than segment + margin (164): left out
+    assert {int(train[i]["label"]) for i in range(len(train))} == {0}
+    assert len(train) == math.ceil((frames[0] - margin) / segment)
+    starts = set()
+    for seed in range(60):
+        train.set_item_seed(seed)
+        crop = train[0]["mel"]
+        found = [
+            s
+            for s in range(full_a.shape[-1] - segment + 1)
+            if torch.allclose(full_a[:, s : s + segment], crop, atol=1e-4)
+        ]
+        assert found and min(found) + segment <= frames[0] - margin
+        starts.add(min(found))
+    assert len(starts) > 10  # still random within the allowed span
+    # validation crops are unchanged by the margin; a margin no file can meet, or < 0, raises
+    valid = MelCacheDataset(path, segment, train=False, split="valid", end_margin_frames=margin)
+    last = _full_mel(entries[3], CONFIG)[:, -segment:]
+    torch.testing.assert_close(valid[len(valid) - 1]["mel"], last, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="at least 1064 frames"):
+        MelCacheDataset(path, segment, train=True, split="train", end_margin_frames=1000)
+    with pytest.raises(ValueError, match="end_margin_frames"):
+        MelCacheDataset(path, segment, train=True, split="train", end_margin_frames=-1)
+
+
 def test_cache_skips_unreadable_file_and_float16(tmp_path, entries, caplog):
     broken = Path(entries[1].path)
     broken.write_bytes(b"not audio any more")

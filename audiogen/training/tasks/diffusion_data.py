@@ -58,6 +58,10 @@ class DiffusionDataConfig:
         normalize_cache: latent cache: peak-normalise each file to -1 dBFS before encoding
             (:func:`audiogen.audio.levels.peak_normalize`), for collections whose files have unrelated
             levels.
+        end_margin_seconds: latent cache: training crops end at least this long before the end of
+            their file, so a piece's final decay and the silence after it are never a target (the
+            sequence model would learn to end the music; the stream has no end); files shorter than
+            ``segment_seconds + end_margin_seconds`` are left out of training. 0: crops anywhere.
     """
 
     autoencoder: str | None = None
@@ -83,6 +87,7 @@ class DiffusionDataConfig:
     sample_styles: tuple[str, ...] | None = None
     pad_to_segment: bool = True
     normalize_cache: bool = False
+    end_margin_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("labels", "sample_styles"):
@@ -110,6 +115,10 @@ class DiffusionDataConfig:
             raise ValueError(f"data.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.sample_steps < 1 or self.griffin_lim_iters < 1:
             raise ValueError("data.sample_steps and data.griffin_lim_iters must be >= 1")
+        if not (self.end_margin_seconds >= 0 and math.isfinite(self.end_margin_seconds)):
+            raise ValueError(f"data.end_margin_seconds must be >= 0, got {self.end_margin_seconds}")
+        if self.end_margin_seconds and self.source != "latent_cache":
+            raise ValueError("data.end_margin_seconds needs data.source 'latent_cache'")
 
 
 class LatentData:
@@ -232,8 +241,9 @@ class LatentData:
         if cache is not None:
             from audiogen.data.cache import FeatureCacheDataset
 
+            margin = math.ceil(d.end_margin_seconds * self.latent_frame_rate)
             dataset: torch.utils.data.Dataset = FeatureCacheDataset(
-                cache, frames, train=train, split=split, key="latent"
+                cache, frames, train=train, split=split, key="latent", end_margin_frames=margin
             )
         else:
             from audiogen.data.datasets import SegmentDataset

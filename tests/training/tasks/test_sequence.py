@@ -4,6 +4,8 @@ cache of the diffusion stage's tiny autoencoder and labelled synthetic corpus.""
 import json
 import math
 
+import pytest
+
 from audiogen.models.sequence import LatentSequenceModel
 from tests.training.tasks.test_diffusion import ROOT, _args, _invoke, autoencoder, corpus  # noqa: F401
 
@@ -30,3 +32,14 @@ def test_debug_recipe_trains(corpus, autoencoder, tmp_path):  # noqa: F811
     assert model.config.latent_dim == 4 and model.config.class_labels == ("high", "low")
     samples = sorted(p.name for p in (tmp_path / "run" / "samples" / "step-00000040").iterdir())
     assert "sample_00_high.wav" in samples and "sample_01_low.wav" in samples
+
+
+def test_end_margin_setting_is_checked():
+    from audiogen.training.tasks.diffusion_data import DiffusionDataConfig
+
+    base = {"autoencoder": "ae", "manifest": "m.jsonl", "latent_cache": "cache"}
+    assert DiffusionDataConfig(**base, end_margin_seconds=3.0).end_margin_seconds == 3.0
+    with pytest.raises(ValueError, match="end_margin_seconds must be >= 0"):
+        DiffusionDataConfig(**base, end_margin_seconds=-1.0)
+    with pytest.raises(ValueError, match="needs data.source 'latent_cache'"):
+        DiffusionDataConfig(**base, source="waveform", end_margin_seconds=3.0)
