@@ -69,6 +69,12 @@ def generate(
     lora: list[str] = typer.Option(
         None, "--lora", help="LoRA adapter DIR[:STRENGTH] on the pipeline's denoiser (repeat to stack)."
     ),
+    floor: bool = typer.Option(
+        True,
+        "--floor/--no-floor",
+        help="Reconstruct half B through VAE + vocoder (the floor row). It does not depend on the seed "
+        "or the denoiser: --no-floor skips it when evaluating several seeds or checkpoints of one model.",
+    ),
 ) -> None:
     """FD(generated, real) beside the floor FD(VAE + vocoder, real) and the ceiling FD(noise, real).
 
@@ -113,6 +119,7 @@ def generate(
             plot_dir=plot_dir,
             styles=style or None,
             loras=loras,
+            floor=floor,
         )
     except (FileNotFoundError, ValueError, AudioLoadError) as e:  # bad input: exit 2, as every command
         raise InputError(str(e)) from e

@@ -185,6 +185,7 @@ def evaluate_generation(
     progress: bool = True,
     styles: Sequence[str] | None = None,
     loras: Sequence[tuple[str | os.PathLike[str], float]] = (),
+    floor: bool = True,
 ) -> GenerationReport:
     """FD of generated clips, of the VAE + vocoder floor, of real audio and of noise against held-out audio.
 
@@ -218,6 +219,9 @@ def evaluate_generation(
             ``None``: every style of the pipeline.
         loras: LoRA adapters ``(folder, strength)`` loaded onto the pipeline first
             (:meth:`~audiogen.pipelines.audiogen.AudioGenPipeline.load_lora`; their styles can be generated).
+        floor: also reconstruct half B through VAE + vocoder (the ``reconstructed`` row). It depends
+            only on the autoencoder and the vocoder, not on the seed or the denoiser, so a curve over
+            denoiser checkpoints or seeds needs it once; ``False`` leaves the row out.
 
     Returns:
         :class:`GenerationReport`.
@@ -285,7 +289,7 @@ def evaluate_generation(
         progress=progress,
     )  # fmt: skip
     gen_styles = [styles[i % len(styles)] for i in range(num)]
-    rec_wav = reconstruct_clips(b_wav, autoencoder, vocoder, device, batch_size, progress)
+    rec_wav = reconstruct_clips(b_wav, autoencoder, vocoder, device, batch_size, progress) if floor else None
 
     g = torch.Generator().manual_seed(seed)
     levels = rms_db(ref_wav)
@@ -298,6 +302,8 @@ def evaluate_generation(
         "real_other_half": (b_wav, sample_rate, b_styles),
         "noise": (noise, sample_rate, [None] * num),
     }
+    if rec_wav is None:
+        del sets["reconstructed"]
     from tqdm.auto import tqdm
 
     ref_emb = embedder.embed(ref_wav, sample_rate)

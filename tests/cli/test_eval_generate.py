@@ -102,6 +102,26 @@ def test_eval_generate_prints_the_rows_and_writes_json_and_spectrograms(tmp_path
     assert sorted(p.name for p in plots.glob("*.png")) == ["generated_00_noise.png", "generated_01_tones.png"]
 
 
+def test_no_floor_leaves_out_the_reconstructions_and_keeps_the_other_rows(tmp_path, monkeypatch):
+    import audiogen.evaluation.generation as generation
+
+    def no_reconstruction(*args, **kwargs):
+        raise AssertionError("--no-floor must not reconstruct half B")
+
+    monkeypatch.setattr(generation, "reconstruct_clips", no_reconstruction)
+    pipe = write_tiny_pipeline(tmp_path / "pipe", with_classifier=True)
+    manifest = write_style_manifest(tmp_path)
+    report = tmp_path / "fd.json"
+    result = _invoke("eval", "generate", manifest, "--checkpoint", pipe, "--num", 6, "--seconds", 0.5,
+                     "--steps", 2, "--seed", 3, "--json", report, "--device", "cpu",
+                     "--no-floor")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ROWS["reconstructed"] not in result.output
+    rows = json.loads(report.read_text())["rows"]
+    assert [r["name"] for r in rows] == ["generated", "real_other_half", "noise"]
+    assert all(math.isfinite(r["frechet_distance"]) for r in rows)
+
+
 def test_trained_classifier_puts_noise_further_than_real_audio(tmp_path):
     from audiogen.evaluation.generation import evaluate_generation
 

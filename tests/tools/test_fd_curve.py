@@ -1,0 +1,51 @@
+"""tools/fd_curve.py collects the FD of every evaluated checkpoint, per seed and embedding."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("fd_curve", ROOT / "tools" / "fd_curve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(path: Path, generated: float, floor: float) -> None:
+    rows = [
+        {"name": "generated", "frechet_distance": generated},
+        {"name": "reconstructed", "frechet_distance": floor},
+    ]
+    path.write_text(json.dumps({"rows": rows}))
+
+
+def test_curve_per_step_seed_and_embedding(tmp_path):
+    fd_curve = _module()
+    for step, base in ((22000, 5.0), (11000, 8.0)):
+        folder = tmp_path / "vpred" / f"step-{step:08d}"
+        folder.mkdir(parents=True)
+        for i, seed in enumerate(fd_curve.SEEDS):
+            _report(folder / f"gen_seed{seed}.json", base + i, 1.0)
+            if seed != 3000:  # one features report missing
+                _report(folder / f"gen_features_seed{seed}.json", 100 * base + i, 50.0)
+    points = fd_curve.curve(tmp_path, "vpred")
+    assert [p["step"] for p in points] == [11000, 22000]
+    c, f = points[1]["classifier"], points[1]["features"]
+    assert c["fd"] == [5.0, 6.0, 7.0, 8.0] and c["mean"] == 6.5 and c["floor"] == 1.0
+    assert c["std"] == statistics.stdev([5.0, 6.0, 7.0, 8.0])
+    assert f["seeds"] == [0, 1000, 2000] and f["mean"] == 501.0
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "fd_curve.py"), str(tmp_path), "vpred", "flow",
+         "--json", str(tmp_path / "c.json")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "| vpred | 11000 | 9.500 ± 1.291 (1.000) |" in out
+    assert json.loads((tmp_path / "c.json").read_text())["flow"] == []

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Model v2 after the latent sweep (model card, "Latent sweep"): the chosen 64 x 2 autoencoder trained
+# on, denoisers on its latents with a checkpoint about every CPU-hour, the FD of every checkpoint
+# (4 seeds, style classifier and hand-made features), and the vocoder fine-tuned on the new data.
+#
+#   tools/model_v2.sh ae               # autoencoder 64 x 2, 40,000 steps bf16 (resumes)
+#   tools/model_v2.sh dn KIND          # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes)
+#   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
+#   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, 2500 steps bf16
+#   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
+#
+# Data from tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports
+# in $REPORTS/KIND/step-STEP (default: runs/v2). One thread per run (OMP_NUM_THREADS=1);
+# /usr/bin/time -v beside each log records its CPU time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STAGE=$1
+DATA=${DATA:-data} RUNS=${RUNS:-runs} REPORTS=${REPORTS:-runs/v2}
+AG=.venv/bin/audiogen
+AE=$RUNS/ae-v2-64x2-long
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+resume() { [ -d "$1/checkpoints" ] && echo --resume || true; }
+timed() { local log=$1; shift; /usr/bin/time -v -o "$log.time" "$@" >>"$log" 2>&1; }
+prediction() {
+  case $1 in
+  vpred) echo v_prediction ;;
+  flow) echo flow_prediction ;;
+  *) echo "model_v2.sh: unknown denoiser kind '$1' (vpred or flow)" >&2; exit 2 ;;
+  esac
+}
+
+case $STAGE in
+ae)
+  mkdir -p "$RUNS"
+  timed "$AE.log" $AG train autoencoder recipes/autoencoder_v2.yaml model.latent_dim=64 \
+      model.time_downsample=2 data.manifest="$DATA/mixed_v2/manifest.jsonl" \
+      data.mel_cache="$DATA/mixed_v2/mel_cache" train.mixed_precision=bf16 train.num_workers=0 \
+      train.max_steps=40000 train.warmup_steps=500 train.validate_every=2000 --out "$AE" $(resume "$AE")
+  ;;
+dn)
+  kind=$2 out=$RUNS/dn-v2-$2
+  timed "$out.log" $AG train diffusion recipes/diffusion_v2.yaml data.autoencoder="$AE" \
+      data.manifest="$DATA/corpus/manifest.jsonl" data.latent_cache="$DATA/latents_v2" \
+      model.prediction_type="$(prediction "$kind")" --out "$out" $(resume "$out")
+  ;;
+fd)
+  kind=$2 step=$(printf %08d "$3")
+  prediction "$kind" > /dev/null
+  r=$REPORTS/$kind/step-$step pipe=$RUNS/pipe-v2-$kind-$step
+  mkdir -p "$r"
+  [ -f "$pipe/model_index.json" ] || .venv/bin/python tools/bundle_default.py --autoencoder "$AE" \
+      --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$step" --vocoder "${VOCODER:-audiogen/assets/default}" \
+      --steps 8 --cfg-scale 1 --out "$pipe"
+  [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
+  for seed in 0 1000 2000 3000; do
+    floor=--no-floor; [ $seed = 0 ] && floor=--floor  # the floor is the same for every seed: once
+    [ -f "$r/gen_seed$seed.json" ] || $AG eval generate "$DATA/corpus/manifest.jsonl" --checkpoint "$pipe" \
+        --num 96 --seconds 4 --steps 8 --cfg-scale 1 --seed $seed $floor --json "$r/gen_seed$seed.json" \
+        > "$r/gen_seed$seed.txt"
+    [ -f "$r/gen_features_seed$seed.json" ] || PYTHONPATH=benchmarks $AG eval generate "$DATA/corpus/manifest.jsonl" \
+        --checkpoint "$pipe" --embedder feature_embedder:make --num 96 --seconds 4 --steps 8 --cfg-scale 1 \
+        --seed $seed $floor --json "$r/gen_features_seed$seed.json" > "$r/gen_features_seed$seed.txt"
+  done
+  ;;
+vocoder)
+  out=$RUNS/voc-v2
+  timed "$out.log" $AG train vocoder recipes/vocoder_gl_gan.yaml data.manifest="$DATA/mixed_v2/manifest.jsonl" \
+      init.vocoder=audiogen/assets/default train.mixed_precision=bf16 train.num_workers=0 train.max_steps=2500 \
+      --out "$out" $(resume "$out")
+  ;;
+*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd or vocoder)" >&2; exit 2 ;;
+esac
