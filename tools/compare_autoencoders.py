@@ -2,11 +2,15 @@
 
 Each row after the first is ``vocoder(autoencoder.decode(autoencoder.encode(mel)))`` analysed again
 with the same front end, so the picture shows what a listener gets, not only the decoded mel. The
-vocoder is the one of ``--vocoder`` (default: the bundled pipeline's) for every row.
+vocoder is the one of ``--vocoder`` (default: the bundled pipeline's) for every row, or one
+``--vocoder`` per ``--autoencoder`` (a pipeline folder for both: the same folder twice).
 
     .venv/bin/python tools/compare_autoencoders.py CLIP.flac OUT.png \\
         --autoencoder audiogen/assets/default --label "bundled decoder" \\
         --autoencoder runs/autoencoder-gan --label "adversarial decoder" --start 1.0 --seconds 1.5
+    .venv/bin/python tools/compare_autoencoders.py CLIP.flac OUT.png \
+        --autoencoder audiogen/assets/default --vocoder audiogen/assets/default --label v1 \
+        --autoencoder runs/pipe-v2 --vocoder runs/pipe-v2 --label v2
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--autoencoder", action="append", required=True, help="autoencoder folder (repeat)")
     parser.add_argument("--label", action="append", default=None, help="row title per --autoencoder")
-    parser.add_argument("--vocoder", default=None, help="vocoder folder (default: the bundled pipeline)")
+    parser.add_argument(
+        "--vocoder", action="append", default=None,
+        help="vocoder folder, once for every row or once per --autoencoder (default: the bundled pipeline)",
+    )  # fmt: skip
     parser.add_argument("--start", type=float, default=1.0, help="zoom start in seconds")
     parser.add_argument("--seconds", type=float, default=1.5, help="zoom length in seconds")
     parser.add_argument("--bands", type=int, default=48, help="lowest mel bands shown")
@@ -31,6 +38,11 @@ def main() -> None:
     labels = args.label or [str(a) for a in args.autoencoder]
     if len(labels) != len(args.autoencoder):
         parser.error("give one --label per --autoencoder")
+    vocoders = args.vocoder or [None]
+    if len(vocoders) == 1:
+        vocoders = vocoders * len(args.autoencoder)
+    if len(vocoders) != len(args.autoencoder):
+        parser.error("give one --vocoder for every row or one per --autoencoder")
 
     import matplotlib
 
@@ -43,8 +55,7 @@ def main() -> None:
     from audiogen.audio.io import load_audio
     from audiogen.audio.levels import DB_PER_NEPER
 
-    vocoder = hub.load_model(args.vocoder or hub.DEFAULT_PIPELINE, "vocoder")
-    cfg = vocoder.mel_config
+    cfg = hub.load_model(vocoders[0] or hub.DEFAULT_PIPELINE, "vocoder").mel_config
     front = LogMelSpectrogram(cfg)
     clip = load_audio(args.clip, sample_rate=cfg.sample_rate, channels=1)
     end = int((args.start + args.seconds + 1.0) * cfg.sample_rate)
@@ -52,8 +63,9 @@ def main() -> None:
     mel = front(wav).mel  # (1, n_mels, frames)
     rows = [("real", mel)]
     with torch.inference_mode():
-        for folder, label in zip(args.autoencoder, labels, strict=True):
+        for folder, label, vocoder_folder in zip(args.autoencoder, labels, vocoders, strict=True):
             vae = hub.load_model(folder, "autoencoder")
+            vocoder = hub.load_model(vocoder_folder or hub.DEFAULT_PIPELINE, "vocoder")
             decoded = vae.decode(vae.encode(mel), frames=mel.shape[-1])
             out = vocoder(decoded.float())[..., : wav.shape[-1]]
             again = front(out.reshape(1, -1)).mel  # the output as a mono batch of one
@@ -71,7 +83,7 @@ def main() -> None:
         ax.set_xlabel("time (s)")
     axes[0].set_ylabel(f"mel band (lowest {args.bands} of {cfg.n_mels})")
     fig.colorbar(image, ax=list(axes), label="dB")
-    fig.savefig(args.out, dpi=110, bbox_inches="tight")
+    fig.savefig(args.out, dpi=80, bbox_inches="tight")
     print(f"wrote {args.out}")
 
 
