@@ -61,6 +61,10 @@ class SequenceConfig:
         head_steps: default Euler steps of the flow head when sampling.
         context_noise: largest standard deviation of the training noise on the input tokens.
         inference_noise: standard deviation of the noise on tokens fed back while generating.
+        self_forcing: training only: the probability that an input token is replaced by the
+            model's own one-step prediction of it (parallel scheduled sampling, Duckworth et al.,
+            2019), so training sees the kind of error generation feeds back. 0: off.
+        self_forcing_steps: Euler steps of the flow head for those predictions.
     """
 
     latent_dim: int = 64
@@ -78,11 +82,16 @@ class SequenceConfig:
     head_steps: int = 4
     context_noise: float = 0.5
     inference_noise: float = 0.1
+    self_forcing: float = 0.0
+    self_forcing_steps: int = 4
 
     def __post_init__(self) -> None:
         if self.class_labels is not None:
             object.__setattr__(self, "class_labels", tuple(str(x) for x in self.class_labels))
-        for name in ("latent_dim", "frames_per_step", "dim", "layers", "heads", "head_width", "head_steps"):
+        for name in (
+            "latent_dim", "frames_per_step", "dim", "layers", "heads", "head_width", "head_steps",
+            "self_forcing_steps",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"SequenceConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -102,6 +111,8 @@ class SequenceConfig:
             )
         if self.context_noise < 0 or self.inference_noise < 0:
             raise ValueError("SequenceConfig.context_noise and inference_noise must be >= 0")
+        if not 0.0 <= self.self_forcing <= 1.0:
+            raise ValueError(f"SequenceConfig.self_forcing must be in [0, 1], got {self.self_forcing}")
 
     @property
     def context_tokens(self) -> int:
@@ -319,12 +330,15 @@ class LatentSequenceModel(PretrainedMixin, nn.Module):
         ``style`` conditions the backbone, ``head_style`` the head (label indices ``(batch,)``,
         null where dropped; ``None``: all null). Training drops them independently, so the head's
         guidance at generation (conditioned backbone, head with and without the style) is a trained
-        case. The input tokens get noise of a random level per item in ``[0, context_noise]`` (the
-        targets stay clean); each token's head loss is taken at ``repeats`` flow times.
+        case. With ``self_forcing`` some input tokens are first replaced by the model's own
+        predictions of them (:meth:`self_forced`). The input tokens get noise of a random level per
+        item in ``[0, context_noise]`` (the targets stay clean); each token's head loss is taken at
+        ``repeats`` flow times.
         """
         clean = self.tokens(latent)
+        context = self.self_forced(latent, style, head_style) if self.config.self_forcing > 0 else latent
         level = torch.rand(latent.shape[0], device=latent.device) * self.config.context_noise
-        noisy = latent + level[:, None, None] * torch.randn_like(latent)
+        noisy = context + level[:, None, None] * torch.randn_like(context)
         hidden = self.hidden(noisy, style, level)
         cond = self._head_cond(
             hidden, self.style_vector(head_style, latent.shape[0])[:, None].expand_as(hidden)
@@ -332,6 +346,32 @@ class LatentSequenceModel(PretrainedMixin, nn.Module):
         return self.head.loss(
             rearrange(clean, "b n t -> (b n) t"), rearrange(cond, "b n d -> (b n) d"), repeats
         )
+
+    @torch.no_grad()
+    def self_forced(
+        self, latent: torch.Tensor, style: torch.Tensor | None = None, head_style: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``latent (batch, latent_dim, latent_frames)`` with each token replaced, with probability
+        ``self_forcing``, by the model's own prediction of it from the true tokens before it.
+
+        Parallel scheduled sampling (Duckworth et al., 2019, "Parallel Scheduled Sampling"): one
+        pass of the backbone over the true sequence gives every token's conditioning at once, the
+        flow head samples each token in ``self_forcing_steps`` Euler steps, and the mix is the
+        context the training pass reads. Generation feeds back tokens that drifted a little from the
+        data (smoother and smaller, which decodes quieter); this lets training see such inputs
+        while the targets stay the true tokens. No gradient flows through the predictions.
+        """
+        cfg = self.config
+        tokens = self.tokens(latent)
+        batch, n, _ = tokens.shape
+        hidden = self.hidden(latent, style)
+        cond = self._head_cond(hidden, self.style_vector(head_style, batch)[:, None].expand_as(hidden))
+        flat = rearrange(cond, "b n d -> (b n) d")
+        noise = torch.randn(flat.shape[0], cfg.token_dim, device=latent.device, dtype=tokens.dtype)
+        predicted = self.head.sample(flat, cfg.self_forcing_steps, noise)
+        predicted = rearrange(predicted, "(b n) t -> b n t", b=batch)
+        replace = torch.rand(batch, n, 1, device=latent.device) < cfg.self_forcing
+        return self.frames(torch.where(replace, predicted.to(tokens.dtype), tokens))
 
     # ------------------------------------------------------------------ step by step (generation)
     @torch.no_grad()

@@ -98,6 +98,39 @@ def test_training_loss_falls_and_sampling_is_guided():
     assert plain.shape == (1, CONFIG.token_dim) and not torch.allclose(plain, guided)
 
 
+def test_self_forcing_replaces_context_tokens_by_the_models_own_predictions():
+    import dataclasses
+
+    from einops import rearrange
+
+    latent = torch.randn(2, 4, 20)
+    style = torch.tensor([0, 1])
+    model = make_model(dataclasses.replace(CONFIG, self_forcing=1.0, self_forcing_steps=3))
+    torch.manual_seed(5)
+    forced = model.self_forced(latent, style, style)
+    # every token is the head's sample from the backbone's output over the true tokens before it
+    hidden = model.hidden(latent, style)
+    cond = model._head_cond(hidden, model.style_vector(style, 2)[:, None].expand_as(hidden))
+    cond = rearrange(cond, "b n d -> (b n) d")
+    torch.manual_seed(5)
+    noise = torch.randn(cond.shape[0], CONFIG.token_dim)
+    expected = model.frames(rearrange(model.head.sample(cond, 3, noise), "(b n) t -> b n t", b=2))
+    torch.testing.assert_close(forced, expected)
+    # with probability 0 nothing changes; at 0.5 some tokens are replaced and the others kept
+    model.config = dataclasses.replace(model.config, self_forcing=0.0)
+    assert torch.equal(model.self_forced(latent, style, style), latent)
+    model.config = dataclasses.replace(model.config, self_forcing=0.5)
+    same = (model.tokens(model.self_forced(latent, style, style)) == model.tokens(latent)).all(-1)
+    assert same.any() and not same.all()
+    # training with it: the loss is finite and every trained parameter gets a gradient
+    model.train()
+    loss = model(latent, style, style)
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="self_forcing must be in"):
+        SequenceConfig(self_forcing=1.5)
+
+
 def test_saved_model_loads_through_the_hub(tmp_path):
     model = make_model()
     model.save_pretrained(tmp_path / "sequence")
