@@ -56,6 +56,13 @@ def stream(
     head_steps: int = typer.Option(
         None, "--head-steps", metavar="N", help="Flow head Euler steps; default: the model's."
     ),
+    head_temperature: float = typer.Option(
+        None,
+        "--head-temperature",
+        metavar="T",
+        help="Scale of the flow head's starting noise; above 1 the music keeps its level and detail "
+        "instead of growing quiet and smeared. Default: the model's.",
+    ),
     fade: float = typer.Option(4.0, "--fade", metavar="S", help="Seconds of crossfade at each style change."),
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
@@ -67,6 +74,8 @@ def stream(
         raise InputError(f"--seconds must be a positive number, got {seconds}")
     if head_steps is not None and head_steps < 1:
         raise InputError(f"--head-steps must be >= 1, got {head_steps}")
+    if head_temperature is not None and not 0 < head_temperature < float("inf"):
+        raise InputError(f"--head-temperature must be a positive number, got {head_temperature}")
     seconds = None if forever else (30.0 if seconds is None else seconds)
     to_stdout = out == "-"
     path = Path(out)
@@ -95,6 +104,7 @@ def stream(
             prompt=prompt,
             sequence=sequence if sequence is not None else checkpoint,
             head_steps=head_steps,
+            head_temperature=head_temperature,
             fade_seconds=fade,
         )
     except (ValueError, FileNotFoundError, AudioLoadError) as e:

@@ -59,6 +59,9 @@ class SequenceConfig:
         head_width: hidden width of the flow head.
         head_layers: residual blocks of the flow head.
         head_steps: default Euler steps of the flow head when sampling.
+        head_temperature: default scale of the flow head's starting noise when sampling. Above 1
+            the samples spread wider: a head that draws them too close to the mean makes a stream
+            contract, token after token, into quiet, smeared music (docs/generation.md, "Streaming").
         context_noise: largest standard deviation of the training noise on the input tokens.
         inference_noise: standard deviation of the noise on tokens fed back while generating.
         self_forcing: training only: the probability that an input token is replaced by the
@@ -84,6 +87,7 @@ class SequenceConfig:
     inference_noise: float = 0.1
     self_forcing: float = 0.0
     self_forcing_steps: int = 4
+    head_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.class_labels is not None:
@@ -111,6 +115,8 @@ class SequenceConfig:
             )
         if self.context_noise < 0 or self.inference_noise < 0:
             raise ValueError("SequenceConfig.context_noise and inference_noise must be >= 0")
+        if not 0.0 < self.head_temperature < float("inf"):
+            raise ValueError(f"SequenceConfig.head_temperature must be > 0, got {self.head_temperature}")
         if not 0.0 <= self.self_forcing <= 1.0:
             raise ValueError(f"SequenceConfig.self_forcing must be in [0, 1], got {self.self_forcing}")
 

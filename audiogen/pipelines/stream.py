@@ -213,6 +213,7 @@ class StreamSettings:
         cfg_scale: guidance of the flow head towards the style (1: none).
         head_steps: Euler steps of the flow head (``None``: the model's).
         fade_seconds: crossfade of the style embedding at each change of the schedule.
+        head_temperature: scale of the flow head's starting noise (``None``: the model's).
     """
 
     style: str | None = None
@@ -221,6 +222,7 @@ class StreamSettings:
     cfg_scale: float = 1.0
     head_steps: int | None = None
     fade_seconds: float = 4.0
+    head_temperature: float | None = None
 
 
 def prompt_latent(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -267,7 +269,8 @@ def stream_audio(
         schedule = parse_schedule(settings.style, labels, settings.fade_seconds)
     frame_rate = pipe.sample_rate / pipe.hop_length / pipe.time_downsample
     tokens = latent_stream(
-        model, schedule, settings.seed, settings.cfg_scale, settings.head_steps, prompt, frame_rate
+        model, schedule, settings.seed, settings.cfg_scale, settings.head_steps, prompt, frame_rate,
+        settings.head_temperature,
     )
     decoder = StreamingDecoder(pipe.autoencoder, pipe.decoder_context, first_chunk=STREAM_DECODER_FIRST)
     vocoder = StreamingVocoder(pipe.vocoder, pipe.hop_length, first_chunk=STREAM_VOCODER_FIRST)
@@ -319,6 +322,7 @@ def stream(
     sequence: Any = None,
     head_steps: int | None = None,
     fade_seconds: float = 4.0,
+    head_temperature: float | None = None,
     **settings: Any,
 ) -> Iterator[torch.Tensor]:
     """Check the arguments and load what is needed now; return the iterator of waveform chunks.
@@ -336,6 +340,8 @@ def stream(
         sequence: a :class:`~audiogen.models.sequence.LatentSequenceModel`, or where to load one
             (:func:`load_sequence_model`).
         head_steps: Euler steps of the flow head (``None``: ``sampling.steps``, else the model's).
+        head_temperature: scale of the flow head's starting noise (``None``: the model's
+            ``head_temperature``).
         fade_seconds: crossfade of the style at each change of the schedule.
 
     Returns:
@@ -353,6 +359,8 @@ def stream(
         raise InputError(f"seconds must be a positive number, got {seconds}")
     if head_steps is not None and head_steps < 1:
         raise InputError(f"head_steps must be >= 1, got {head_steps}")
+    if head_temperature is not None and not 0 < head_temperature < float("inf"):
+        raise InputError(f"head_temperature must be a positive number, got {head_temperature}")
     if sampling.negative_style is not None:
         raise InputError("a stream has no negative style (its flow head guides from no style)")
     model = sequence if isinstance(sequence, torch.nn.Module) else load_sequence_model(sequence, pipe.device)
@@ -372,7 +380,9 @@ def stream(
             waveform, rate = audio.waveform, audio.sample_rate
         latent = prompt_latent(pipe, waveform, rate)
     cfg_scale = 1.0 if sampling.cfg_scale is None else sampling.cfg_scale
-    options = StreamSettings(sampling.style, seconds, sampling.seed, cfg_scale, head_steps, fade_seconds)
+    options = StreamSettings(
+        sampling.style, seconds, sampling.seed, cfg_scale, head_steps, fade_seconds, head_temperature
+    )
     return stream_audio(pipe, model.eval(), options, latent, schedule)
 
 

@@ -95,6 +95,7 @@ def latent_stream(
     head_steps: int | None = None,
     prompt: torch.Tensor | None = None,
     frame_rate: float = 21.533203125,
+    temperature: float | None = None,
 ) -> Iterator[torch.Tensor]:
     """Endless latent tokens ``(1, latent_dim, frames_per_step)`` from the sequence ``model``.
 
@@ -107,12 +108,15 @@ def latent_stream(
         prompt: latent ``(1, latent_dim, frames)`` to continue from: its last ``context_frames``
             (whole tokens) are fed as context first; not yielded again.
         frame_rate: latent frames per second (for the schedule's times).
+        temperature: scale of the flow head's starting noise (``None``: the model's
+            ``head_temperature``).
     """
     cfg = model.config
     labels = list(cfg.class_labels or [])
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(int(seed))
     seconds_per_token = cfg.frames_per_step / frame_rate
+    temperature = cfg.head_temperature if temperature is None else float(temperature)
 
     def style_at(t: float) -> torch.Tensor:
         return schedule.weights(t, labels)[None].to(device) if labels else None
@@ -128,7 +132,7 @@ def latent_stream(
     step = 0
     while True:
         style = style_at(step * seconds_per_token)
-        noise = torch.randn(1, cfg.token_dim, generator=generator).to(device)
+        noise = torch.randn(1, cfg.token_dim, generator=generator).to(device) * temperature
         token = model.sample_token(state, noise, style, cfg_scale, head_steps)
         yield model.frames(token[:, None])
         level = cfg.inference_noise

@@ -83,6 +83,36 @@ def test_stream_is_deterministic_for_a_seed(pipe, model):
     assert torch.isfinite(a).all()
 
 
+def test_head_temperature_scales_the_heads_starting_noise(pipe, model):
+    import dataclasses
+
+    from audiogen.pipelines.stream_latent import latent_stream
+
+    schedule = parse_schedule("piano", list(model.config.class_labels), 4.0)
+
+    def tokens(m, **kw):
+        it = latent_stream(m, schedule, seed=3, **kw)
+        return torch.cat([next(it) for _ in range(6)], dim=-1)
+
+    plain, warm = tokens(model), tokens(model, temperature=1.5)
+    assert not torch.allclose(plain, warm)
+    # the first token: the head's Euler steps from 1.5 x the same noise
+    style = schedule.weights(0.0, list(model.config.class_labels))[None]
+    state = model.begin(1, style)
+    noise = torch.randn(1, model.config.token_dim, generator=torch.Generator().manual_seed(3))
+    first = model.frames(model.sample_token(state, 1.5 * noise, style)[:, None])
+    torch.testing.assert_close(warm[..., : model.config.frames_per_step], first)
+    # the model's own default is used when none is given
+    hot = make_model(dataclasses.replace(model.config, head_temperature=1.5))
+    torch.testing.assert_close(tokens(hot), warm)
+    rate = pipe.sample_rate
+    a = _take(pipe.stream(1.0, style="piano", seed=3, head_temperature=1.5, sequence=model), 1.0, rate)
+    b = _take(pipe.stream(1.0, style="piano", seed=3, sequence=hot), 1.0, rate)
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="head_temperature"):
+        pipe.stream(1.0, style="piano", head_temperature=0.0, sequence=model)
+
+
 def test_stream_takes_a_sampling_config(pipe, model):
     from audiogen import SamplingConfig
     from audiogen.errors import InputError
