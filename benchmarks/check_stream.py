@@ -46,9 +46,10 @@ import torch  # noqa: E402
 
 
 def stream_with_joins(
-    pipe, model, style: str, seconds: float, seed: int
+    pipe, model, style: str, seconds: float, seed: int, temperature: float | None = None
 ) -> tuple[torch.Tensor, list[tuple[str, int]]]:
-    """The whole stream ``(samples,)`` and its joins ``(kind, sample)``."""
+    """The whole stream ``(samples,)`` and its joins ``(kind, sample)`` (``temperature``: the flow
+    head's noise scale, ``None``: the model's)."""
     from audiogen.pipelines import stream as stream_module
 
     joins: list[tuple[str, int]] = []
@@ -78,7 +79,9 @@ def stream_with_joins(
     stream_module.StreamingDecoder._decode = decode
     stream_module.StreamingVocoder._render = render
     try:
-        chunks = list(pipe.stream(style=style, seconds=seconds, seed=seed, sequence=model))
+        chunks = list(
+            pipe.stream(style=style, seconds=seconds, seed=seed, sequence=model, head_temperature=temperature)
+        )
     finally:
         stream_module.StreamingDecoder.push = decoder_take
         stream_module.StreamingDecoder._decode = decoder_push
@@ -359,6 +362,10 @@ def main(argv: list[str] | None = None) -> None:
         "--style move (first against last 20 s)",
     )
     parser.add_argument("--head-steps", default="2,4,8", help="with --latent-fd: comma-separated counts")
+    parser.add_argument(
+        "--head-temperature", type=float, default=None,
+        help="the flow head's noise scale (default: the model's)",
+    )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -396,7 +403,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.sequence or not args.style:
         parser.error("--sequence and --style are needed (or --recording, or --real-drift alone)")
     model = load_sequence_model(args.sequence)
-    audio, joins, latent = stream_with_joins(pipe, model, args.style, args.seconds, args.seed)
+    audio, joins, latent = stream_with_joins(
+        pipe, model, args.style, args.seconds, args.seed, args.head_temperature
+    )
     if args.out is not None:
         from audiogen.audio.io import save_audio
 

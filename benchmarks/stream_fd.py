@@ -34,6 +34,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=4.0, help="streamed seconds dropped before each clip")
     parser.add_argument("--crops-per-file", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--head-temperature", type=float, default=None,
+        help="the flow head's noise scale (default: the model's)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -61,7 +65,12 @@ def main() -> None:
     start = time.perf_counter()
     streamed = []
     for style, seed in plan:
-        chunks = list(pipe.stream(args.warmup + args.seconds, style=style, seed=seed, sequence=sequence))
+        chunks = list(
+            pipe.stream(
+                args.warmup + args.seconds, style=style, seed=seed, sequence=sequence,
+                head_temperature=args.head_temperature,
+            )
+        )  # fmt: skip
         audio = torch.cat([c.reshape(-1, c.shape[-1]) for c in chunks], dim=-1)
         streamed.append(mono(audio[..., -samples:]))
     timings["stream"] = time.perf_counter() - start
