@@ -336,13 +336,14 @@ class LatentSequenceModel(PretrainedMixin, nn.Module):
         ``style`` conditions the backbone, ``head_style`` the head (label indices ``(batch,)``,
         null where dropped; ``None``: all null). Training drops them independently, so the head's
         guidance at generation (conditioned backbone, head with and without the style) is a trained
-        case. With ``self_forcing`` some input tokens are first replaced by the model's own
-        predictions of them (:meth:`self_forced`). The input tokens get noise of a random level per
-        item in ``[0, context_noise]`` (the targets stay clean); each token's head loss is taken at
-        ``repeats`` flow times.
+        case. With ``self_forcing``, in training mode, some input tokens are first replaced by
+        the model's own predictions of them (:meth:`self_forced`). The input tokens get noise of a
+        random level per item in ``[0, context_noise]`` (the targets stay clean); each token's head
+        loss is taken at ``repeats`` flow times.
         """
         clean = self.tokens(latent)
-        context = self.self_forced(latent, style, head_style) if self.config.self_forcing > 0 else latent
+        forcing = self.training and self.config.self_forcing > 0  # validation: the true tokens
+        context = self.self_forced(latent, style, head_style) if forcing else latent
         level = torch.rand(latent.shape[0], device=latent.device) * self.config.context_noise
         noisy = context + level[:, None, None] * torch.randn_like(context)
         hidden = self.hidden(noisy, style, level)
