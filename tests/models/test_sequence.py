@@ -122,6 +122,11 @@ def test_self_forcing_replaces_context_tokens_by_the_models_own_predictions():
     model.config = dataclasses.replace(model.config, self_forcing=0.5)
     same = (model.tokens(model.self_forced(latent, style, style)) == model.tokens(latent)).all(-1)
     assert same.any() and not same.all()
+    # validation (eval mode) reads the true tokens
+    model.self_forced = None  # would fail if called
+    model.eval()
+    assert torch.isfinite(model(latent, style, style))
+    del model.self_forced
     # training with it: the loss is finite and every trained parameter gets a gradient
     model.train()
     loss = model(latent, style, style)
