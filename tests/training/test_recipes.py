@@ -16,6 +16,7 @@ STAGE_OF = {  # recipe file stem -> training stage
     "autoencoder_v2": "autoencoder",
     "classifier": "classifier",
     "diffusion": "diffusion",
+    "diffusion_v2": "diffusion",
     "sequence": "sequence",
     "vocoder": "vocoder",
     "vocoder_gl": "vocoder",
@@ -28,7 +29,10 @@ def test_every_recipe_has_a_stage():
 
 
 #: the diffusion stage reads its autoencoder when built; the recipe's default is a training run
-OVERRIDES = {"diffusion": ["data.autoencoder=audiogen/assets/default"]}
+OVERRIDES = {
+    "diffusion": ["data.autoencoder=audiogen/assets/default"],
+    "diffusion_v2": ["data.autoencoder=audiogen/assets/default"],
+}
 
 
 @pytest.mark.parametrize("stem", sorted(STAGE_OF))
