@@ -7,6 +7,7 @@
 #   tools/model_v2.sh dn KIND          # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes)
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, 2500 steps bf16
+#   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
 #   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
 #
 # Data from tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports
@@ -68,5 +69,15 @@ vocoder)
       init.vocoder=audiogen/assets/default train.mixed_precision=bf16 train.num_workers=0 train.max_steps=2500 \
       --out "$out" $(resume "$out")
   ;;
-*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd or vocoder)" >&2; exit 2 ;;
+voceval)
+  r=$REPORTS/vocoder/$3
+  mkdir -p "$r"
+  [ -f "$r/corpus.json" ] || $AG eval reconstruct "$DATA/corpus/manifest.jsonl" --split test --max-clips 24 \
+      --seconds 5 --no-vae --vocoder "$2" --json "$r/corpus.json" > "$r/corpus.txt"
+  [ -f "$r/wesnoth.json" ] || $AG eval reconstruct "$DATA/wesnoth/manifest.jsonl" --split test --max-clips 40 \
+      --seconds 10 --no-vae --vocoder "$2" --json "$r/wesnoth.json" > "$r/wesnoth.txt"
+  [ -f "$r/recordings.json" ] || $AG eval reconstruct "$DATA/real_v2/manifest.jsonl" --split valid --max-clips 55 \
+      --seconds 5 --no-vae --vocoder "$2" --json "$r/recordings.json" > "$r/recordings.txt"
+  ;;
+*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder or voceval)" >&2; exit 2 ;;
 esac
