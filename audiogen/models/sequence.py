@@ -60,8 +60,8 @@ class SequenceConfig:
         head_layers: residual blocks of the flow head.
         head_steps: default Euler steps of the flow head when sampling.
         head_temperature: default scale of the flow head's starting noise when sampling. Above 1
-            the samples spread wider: a head that draws them too close to the mean makes a stream
-            contract, token after token, into quiet, smeared music (docs/generation.md, "Streaming").
+            the samples spread wider; for the bundled model that keeps streams nearer the level of
+            real music, at a cost in FD (docs/generation.md, "Measured").
         context_noise: largest standard deviation of the training noise on the input tokens.
         inference_noise: standard deviation of the noise on tokens fed back while generating.
         self_forcing: training only: the probability that an input token is replaced by the
