@@ -300,6 +300,12 @@ class LatentSequenceModel(PretrainedMixin, nn.Module):
     def _head_cond(self, hidden: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         return hidden + self.head_style(style)
 
+    def _token_conds(self, hidden: torch.Tensor, head_style: torch.Tensor | None) -> torch.Tensor:
+        """The flow head's conditioning ``(batch * steps, dim)`` of backbone outputs
+        ``hidden (batch, steps, dim)`` with the head's style ``head_style`` (labels or ``None``)."""
+        style = self.style_vector(head_style, hidden.shape[0])[:, None].expand_as(hidden)
+        return rearrange(self._head_cond(hidden, style), "b n d -> (b n) d")
+
     # ------------------------------------------------------------------ the full sequence (training)
     def hidden(
         self,
@@ -346,13 +352,8 @@ class LatentSequenceModel(PretrainedMixin, nn.Module):
         context = self.self_forced(latent, style, head_style) if forcing else latent
         level = torch.rand(latent.shape[0], device=latent.device) * self.config.context_noise
         noisy = context + level[:, None, None] * torch.randn_like(context)
-        hidden = self.hidden(noisy, style, level)
-        cond = self._head_cond(
-            hidden, self.style_vector(head_style, latent.shape[0])[:, None].expand_as(hidden)
-        )
-        return self.head.loss(
-            rearrange(clean, "b n t -> (b n) t"), rearrange(cond, "b n d -> (b n) d"), repeats
-        )
+        cond = self._token_conds(self.hidden(noisy, style, level), head_style)
+        return self.head.loss(rearrange(clean, "b n t -> (b n) t"), cond, repeats)
 
     @torch.no_grad()
     def self_forced(
@@ -364,16 +365,14 @@ class LatentSequenceModel(PretrainedMixin, nn.Module):
         Parallel scheduled sampling (Duckworth et al., 2019, "Parallel Scheduled Sampling"): one
         pass of the backbone over the true sequence gives every token's conditioning at once, the
         flow head samples each token in ``self_forcing_steps`` Euler steps, and the mix is the
-        context the training pass reads. Generation feeds back tokens that drifted a little from the
-        data (smoother and smaller, which decodes quieter); this lets training see such inputs
-        while the targets stay the true tokens. No gradient flows through the predictions.
+        context the training pass reads. Generation feeds back the model's own tokens, which drift
+        from the data; this lets training see such inputs while the targets stay the true tokens.
+        No gradient flows through the predictions.
         """
         cfg = self.config
         tokens = self.tokens(latent)
         batch, n, _ = tokens.shape
-        hidden = self.hidden(latent, style)
-        cond = self._head_cond(hidden, self.style_vector(head_style, batch)[:, None].expand_as(hidden))
-        flat = rearrange(cond, "b n d -> (b n) d")
+        flat = self._token_conds(self.hidden(latent, style), head_style)
         noise = torch.randn(flat.shape[0], cfg.token_dim, device=latent.device, dtype=tokens.dtype)
         predicted = self.head.sample(flat, cfg.self_forcing_steps, noise)
         predicted = rearrange(predicted, "(b n) t -> b n t", b=batch)

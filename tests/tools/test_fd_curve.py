@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("fd_curve", ROOT / "tools" / "fd_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.tools import ROOT, load_tool
 
 
 def _report(path: Path, generated: float, floor: float) -> None:
@@ -28,7 +20,7 @@ def _report(path: Path, generated: float, floor: float) -> None:
 
 
 def test_curve_per_step_seed_and_embedding(tmp_path):
-    fd_curve = _module()
+    fd_curve = load_tool("fd_curve")
     for step, base in ((22000, 5.0), (11000, 8.0)):
         folder = tmp_path / "vpred" / f"step-{step:08d}"
         folder.mkdir(parents=True)

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from audiogen.data.manifest import ManifestEntry, read_manifest, write_manifest
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.tools import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("mix_manifests", ROOT / "tools" / "mix_manifests.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("mix_manifests")
 
 
 def _entries(folder: Path, name: str, splits: list[str], seconds: float) -> list[ManifestEntry]:

@@ -59,9 +59,9 @@ class DiffusionDataConfig:
             (:func:`audiogen.audio.levels.peak_normalize`), for collections whose files have unrelated
             levels.
         end_margin_seconds: latent cache: training crops end at least this long before the end of
-            their file, so a piece's final decay and the silence after it are never a target (the
-            sequence model would learn to end the music; the stream has no end); files shorter than
-            ``segment_seconds + end_margin_seconds`` are left out of training. 0: crops anywhere.
+            their file, so a piece's final decay and the silence after it are never a target; files
+            shorter than ``segment_seconds + end_margin_seconds`` are left out of training. 0: crops
+            anywhere.
     """
 
     autoencoder: str | None = None
