@@ -3,22 +3,30 @@
 # on, denoisers on its latents with a checkpoint about every CPU-hour, the FD of every checkpoint
 # (4 seeds, style classifier and hand-made features), and the vocoder fine-tuned on the new data.
 #
-#   tools/model_v2.sh ae               # autoencoder 64 x 2, 40,000 steps bf16 (resumes)
+#   tools/model_v2.sh ae               # autoencoder 64 x 2, $AE_STEPS steps (default 12,000; resumes)
 #   tools/model_v2.sh dn KIND          # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes)
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
-#   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, 2500 steps bf16
+#   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, 2500 steps
+#   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder: the finished run's EMA weights into
+#                                      # weights/v2/STAGE (config.json + model.safetensors, committed)
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
 #   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
 #
 # Data from tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports
 # in $REPORTS/KIND/step-STEP (default: runs/v2). One thread per run (OMP_NUM_THREADS=1);
-# /usr/bin/time -v beside each log records its CPU time.
+# /usr/bin/time -v beside each log records its CPU time. Precision per stage: $AE_PRECISION and
+# $VOCODER_PRECISION (no | bf16, default bf16); bf16 is not faster on every CPU, so measure it on the
+# machine first (benchmarks/bench_train.py, docs/benchmarks.md "Every stage, float32 vs bf16").
+# Once a stage is exported, weights/v2/STAGE is used in its place (the denoisers' autoencoder,
+# the fd pipelines' vocoder with VOCODER=weights/v2/vocoder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=$1
 DATA=${DATA:-data} RUNS=${RUNS:-runs} REPORTS=${REPORTS:-runs/v2}
 AG=.venv/bin/audiogen
 AE=$RUNS/ae-v2-64x2-long
+[ -f weights/v2/autoencoder/config.json ] && AE=weights/v2/autoencoder
+AE_STEPS=${AE_STEPS:-12000} AE_PRECISION=${AE_PRECISION:-bf16} VOCODER_PRECISION=${VOCODER_PRECISION:-bf16}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 resume() { [ -d "$1/checkpoints" ] && echo --resume || true; }
 timed() { local log=$1; shift; /usr/bin/time -v -o "$log.time" "$@" >>"$log" 2>&1; }
@@ -33,10 +41,11 @@ prediction() {
 case $STAGE in
 ae)
   mkdir -p "$RUNS"
-  timed "$AE.log" $AG train autoencoder recipes/autoencoder_v2.yaml model.latent_dim=64 \
+  out=$RUNS/ae-v2-64x2-long
+  timed "$out.log" $AG train autoencoder recipes/autoencoder_v2.yaml model.latent_dim=64 \
       model.time_downsample=2 data.manifest="$DATA/mixed_v2/manifest.jsonl" \
-      data.mel_cache="$DATA/mixed_v2/mel_cache" train.mixed_precision=bf16 train.num_workers=0 \
-      train.max_steps=40000 train.warmup_steps=500 train.validate_every=2000 --out "$AE" $(resume "$AE")
+      data.mel_cache="$DATA/mixed_v2/mel_cache" train.mixed_precision="$AE_PRECISION" train.num_workers=0 \
+      train.max_steps="$AE_STEPS" train.warmup_steps=500 train.validate_every=2000 --out "$out" $(resume "$out")
   ;;
 dn)
   kind=$2 out=$RUNS/dn-v2-$2
@@ -66,7 +75,7 @@ fd)
 vocoder)
   out=$RUNS/voc-v2
   timed "$out.log" $AG train vocoder recipes/vocoder_gl_gan.yaml data.manifest="$DATA/mixed_v2/manifest.jsonl" \
-      init.vocoder=audiogen/assets/default train.mixed_precision=bf16 train.num_workers=0 train.max_steps=2500 \
+      init.vocoder=audiogen/assets/default train.mixed_precision="$VOCODER_PRECISION" train.num_workers=0 train.max_steps=2500 \
       --out "$out" $(resume "$out")
   ;;
 voceval)
@@ -79,5 +88,14 @@ voceval)
   [ -f "$r/recordings.json" ] || $AG eval reconstruct "$DATA/real_v2/manifest.jsonl" --split valid --max-clips 55 \
       --seconds 5 --no-vae --vocoder "$2" --json "$r/recordings.json" > "$r/recordings.txt"
   ;;
-*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder or voceval)" >&2; exit 2 ;;
+export)
+  case ${2:-} in
+  autoencoder) src=$RUNS/ae-v2-64x2-long ;;
+  vocoder) src=$RUNS/voc-v2 ;;
+  *) echo "model_v2.sh: export autoencoder or vocoder, not '${2:-}'" >&2; exit 2 ;;
+  esac
+  .venv/bin/python -c 'import sys; from audiogen.hub import load_model
+print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3]))' "$src" "$2" "weights/v2/$2"
+  ;;
+*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval or export)" >&2; exit 2 ;;
 esac
