@@ -6,7 +6,7 @@
 #   tools/model_v2.sh ae               # autoencoder 64 x 2, $AE_STEPS steps (default 12,000; resumes)
 #   tools/model_v2.sh dn KIND          # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes)
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
-#   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, 2500 steps
+#   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
 #   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder: the finished run's EMA weights into
 #                                      # weights/v2/STAGE (config.json + model.safetensors, committed)
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
@@ -26,7 +26,8 @@ DATA=${DATA:-data} RUNS=${RUNS:-runs} REPORTS=${REPORTS:-runs/v2}
 AG=.venv/bin/audiogen
 AE=$RUNS/ae-v2-64x2-long
 [ -f weights/v2/autoencoder/config.json ] && AE=weights/v2/autoencoder
-AE_STEPS=${AE_STEPS:-12000} AE_PRECISION=${AE_PRECISION:-bf16} VOCODER_PRECISION=${VOCODER_PRECISION:-bf16}
+AE_STEPS=${AE_STEPS:-12000} AE_PRECISION=${AE_PRECISION:-bf16}
+VOCODER_STEPS=${VOCODER_STEPS:-1000} VOCODER_PRECISION=${VOCODER_PRECISION:-bf16}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 resume() { [ -d "$1/checkpoints" ] && echo --resume || true; }
 timed() { local log=$1; shift; /usr/bin/time -v -o "$log.time" "$@" >>"$log" 2>&1; }
@@ -75,7 +76,7 @@ fd)
 vocoder)
   out=$RUNS/voc-v2
   timed "$out.log" $AG train vocoder recipes/vocoder_gl_gan.yaml data.manifest="$DATA/mixed_v2/manifest.jsonl" \
-      init.vocoder=audiogen/assets/default train.mixed_precision="$VOCODER_PRECISION" train.num_workers=0 train.max_steps=2500 \
+      init.vocoder=audiogen/assets/default train.mixed_precision="$VOCODER_PRECISION" train.num_workers=0 train.max_steps="$VOCODER_STEPS" \
       --out "$out" $(resume "$out")
   ;;
 voceval)
