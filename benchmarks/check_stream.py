@@ -46,10 +46,16 @@ import torch  # noqa: E402
 
 
 def stream_with_joins(
-    pipe, model, style: str, seconds: float, seed: int, temperature: float | None = None
+    pipe,
+    model,
+    style: str,
+    seconds: float,
+    seed: int,
+    temperature: float | None = None,
+    stats_guard: float | None = None,
 ) -> tuple[torch.Tensor, list[tuple[str, int]]]:
     """The whole stream ``(samples,)`` and its joins ``(kind, sample)`` (``temperature``: the flow
-    head's noise scale, ``None``: the model's)."""
+    head's noise scale, ``stats_guard``: the guard's strength; ``None``: the model's)."""
     from audiogen.pipelines import stream as stream_module
 
     joins: list[tuple[str, int]] = []
@@ -80,7 +86,10 @@ def stream_with_joins(
     stream_module.StreamingVocoder._render = render
     try:
         chunks = list(
-            pipe.stream(style=style, seconds=seconds, seed=seed, sequence=model, head_temperature=temperature)
+            pipe.stream(
+                style=style, seconds=seconds, seed=seed, sequence=model, head_temperature=temperature,
+                stats_guard=stats_guard,
+            )  # fmt: skip
         )
     finally:
         stream_module.StreamingDecoder.push = decoder_take
@@ -366,6 +375,10 @@ def main(argv: list[str] | None = None) -> None:
         "--head-temperature", type=float, default=None,
         help="the flow head's noise scale (default: the model's)",
     )  # fmt: skip
+    parser.add_argument(
+        "--stats-guard", type=float, default=None,
+        help="strength of the stream's latent statistics guard (default: the model's)",
+    )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -404,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--sequence and --style are needed (or --recording, or --real-drift alone)")
     model = load_sequence_model(args.sequence)
     audio, joins, latent = stream_with_joins(
-        pipe, model, args.style, args.seconds, args.seed, args.head_temperature
+        pipe, model, args.style, args.seconds, args.seed, args.head_temperature, args.stats_guard
     )
     if args.out is not None:
         from audiogen.audio.io import save_audio

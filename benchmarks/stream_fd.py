@@ -38,6 +38,10 @@ def main() -> None:
         "--head-temperature", type=float, default=None,
         help="the flow head's noise scale (default: the model's)",
     )  # fmt: skip
+    parser.add_argument(
+        "--stats-guard", type=float, default=None,
+        help="strength of the stream's latent statistics guard (default: the model's)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -68,7 +72,7 @@ def main() -> None:
         chunks = list(
             pipe.stream(
                 args.warmup + args.seconds, style=style, seed=seed, sequence=sequence,
-                head_temperature=args.head_temperature,
+                head_temperature=args.head_temperature, stats_guard=args.stats_guard,
             )
         )  # fmt: skip
         audio = torch.cat([c.reshape(-1, c.shape[-1]) for c in chunks], dim=-1)

@@ -2,6 +2,7 @@
 
 For seeds ``--seed .. --seed + --seeds - 1``: a stream of ``--seconds`` of ``--style`` and its RMS
 level (dBFS) in consecutive windows of ``--window`` seconds, for each ``--head-temperature`` value.
+``--stats-guard`` takes strengths of the latent statistics guard too (every pair is run).
 ``--prime SECONDS`` starts each stream from the diffusion model's clip of that length (same seed
 and style) as its prompt. ``--tokens`` also prints the RMS of the generated latent frames per
 window (the data's latent frames have an RMS near 1; smaller ones decode quieter and smoother).
@@ -42,6 +43,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--head-temperature", default="1.0", help="comma-separated values")
+    parser.add_argument(
+        "--stats-guard", default=None, help="comma-separated strengths of the latent statistics guard"
+    )
     parser.add_argument("--head-steps", type=int, default=None)
     parser.add_argument("--cfg-scale", type=float, default=1.0)
     parser.add_argument("--inference-noise", type=float, default=None, help="default: the model's")
@@ -72,7 +76,9 @@ def main() -> None:
 
         stream_module.StreamingDecoder.push = recording
     results = []
-    for temperature in [float(t) for t in args.head_temperature.split(",")]:
+    guards = [None] if args.stats_guard is None else [float(g) for g in args.stats_guard.split(",")]
+    settings = [(float(t), g) for t in args.head_temperature.split(",") for g in guards]
+    for temperature, guard in settings:
         for seed in range(args.seed, args.seed + args.seeds):
             prompt = None
             if args.prime:
@@ -82,9 +88,11 @@ def main() -> None:
             chunks = pipe.stream(
                 args.seconds, style=args.style, seed=seed, sequence=model, cfg_scale=args.cfg_scale,
                 head_steps=args.head_steps, head_temperature=temperature, prompt=prompt,
+                stats_guard=guard,
             )  # fmt: skip
             audio = torch.cat(list(chunks), dim=-1).mean(0)
-            row = {"head_temperature": temperature, "seed": seed, "level_dbfs": window_db(audio, size)}
+            row = {"head_temperature": temperature, "stats_guard": guard, "seed": seed}
+            row["level_dbfs"] = window_db(audio, size)
             if args.tokens:
                 latent = torch.cat(frames, dim=-1)
                 per = int(args.window * rate / pipe.samples_per_latent_frame)
@@ -96,7 +104,8 @@ def main() -> None:
             results.append(row)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"args": vars(args), "streams": results}, indent=1) + "\n")
+        report = {"args": vars(args), "streams": results}
+        args.json.write_text(json.dumps(report, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # on, denoisers on its latents with a checkpoint about every CPU-hour, the FD of every checkpoint
 # (4 seeds, style classifier and hand-made features), and the vocoder fine-tuned on the new data.
 #
-#   tools/model_v2.sh ae               # autoencoder 64 x 2, $AE_STEPS steps (default 16,000; resumes)
+#   tools/model_v2.sh ae               # autoencoder 64 x 2, $AE_STEPS steps (default 12,000; resumes)
 #   tools/model_v2.sh dn KIND          # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes)
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
@@ -26,7 +26,7 @@ DATA=${DATA:-data} RUNS=${RUNS:-runs} REPORTS=${REPORTS:-runs/v2}
 AG=.venv/bin/audiogen
 AE=$RUNS/ae-v2-64x2-long
 [ -f weights/v2/autoencoder/config.json ] && AE=weights/v2/autoencoder
-AE_STEPS=${AE_STEPS:-16000} AE_PRECISION=${AE_PRECISION:-bf16}
+AE_STEPS=${AE_STEPS:-12000} AE_PRECISION=${AE_PRECISION:-bf16}
 VOCODER_STEPS=${VOCODER_STEPS:-1000} VOCODER_PRECISION=${VOCODER_PRECISION:-bf16}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 resume() { [ -d "$1/checkpoints" ] && echo --resume || true; }

@@ -63,6 +63,14 @@ def stream(
         help="Scale of the flow head's starting noise; above 1 the bundled model's streams stay nearer "
         "the level of real music instead of falling quiet, at a cost in FD. Default: the model's.",
     ),
+    stats_guard: float = typer.Option(
+        None,
+        "--stats-guard",
+        metavar="G",
+        help="Strength in [0, 1] of the guard that keeps the stream's latent statistics near the "
+        "style's training statistics (per channel, over about 10 s), so long streams do not drift "
+        "into quiet, smeared stretches; 0: off. Default: the model's.",
+    ),
     fade: float = typer.Option(4.0, "--fade", metavar="S", help="Seconds of crossfade at each style change."),
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
@@ -76,6 +84,8 @@ def stream(
         raise InputError(f"--head-steps must be >= 1, got {head_steps}")
     if head_temperature is not None and not 0 < head_temperature < float("inf"):
         raise InputError(f"--head-temperature must be a positive number, got {head_temperature}")
+    if stats_guard is not None and not 0 <= stats_guard <= 1:
+        raise InputError(f"--stats-guard must be in [0, 1], got {stats_guard}")
     seconds = None if forever else (30.0 if seconds is None else seconds)
     to_stdout = out == "-"
     path = Path(out)
@@ -105,6 +115,7 @@ def stream(
             sequence=sequence if sequence is not None else checkpoint,
             head_steps=head_steps,
             head_temperature=head_temperature,
+            stats_guard=stats_guard,
             fade_seconds=fade,
         )
     except (ValueError, FileNotFoundError, AudioLoadError) as e:

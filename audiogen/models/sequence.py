@@ -68,6 +68,13 @@ class SequenceConfig:
             model's own one-step prediction of it (parallel scheduled sampling, Duckworth et al.,
             2019), so training sees the kind of error generation feeds back. 0: off.
         self_forcing_steps: Euler steps of the flow head for those predictions.
+        latents_mean: per-channel mean of the training latent frames, one row of ``latent_dim``
+            values per style and a last row over all of them (``num_classes + 1`` rows; ``None``:
+            not measured). Measured by the training stage at every checkpoint; read by the
+            stream's statistics guard (:func:`audiogen.pipelines.stream_latent.latent_stream`).
+            Stored in the config as diffusers' ``AutoencoderKLWan`` stores ``latents_mean``.
+        latents_std: per-channel standard deviation of the same frames, rows as ``latents_mean``.
+        stats_guard: default strength of the stream's statistics guard, in ``[0, 1]`` (0: off).
     """
 
     latent_dim: int = 64
@@ -88,10 +95,14 @@ class SequenceConfig:
     self_forcing: float = 0.0
     self_forcing_steps: int = 4
     head_temperature: float = 1.0
+    latents_mean: tuple[tuple[float, ...], ...] | None = None
+    latents_std: tuple[tuple[float, ...], ...] | None = None
+    stats_guard: float = 0.0
 
     def __post_init__(self) -> None:
         if self.class_labels is not None:
             object.__setattr__(self, "class_labels", tuple(str(x) for x in self.class_labels))
+        self._check_stats()
         for name in (
             "latent_dim", "frames_per_step", "dim", "layers", "heads", "head_width", "head_steps",
             "self_forcing_steps",
@@ -119,6 +130,30 @@ class SequenceConfig:
             raise ValueError(f"SequenceConfig.head_temperature must be > 0, got {self.head_temperature}")
         if not 0.0 <= self.self_forcing <= 1.0:
             raise ValueError(f"SequenceConfig.self_forcing must be in [0, 1], got {self.self_forcing}")
+        if not 0.0 <= self.stats_guard <= 1.0:
+            raise ValueError(f"SequenceConfig.stats_guard must be in [0, 1], got {self.stats_guard}")
+
+    def _check_stats(self) -> None:
+        """Store ``latents_mean`` / ``latents_std`` as tuples of tuples; check their shape."""
+        rows, cols = self.num_classes + 1, self.latent_dim
+        given = [self.latents_mean is not None, self.latents_std is not None]
+        if any(given) and not all(given):
+            raise ValueError("SequenceConfig: give latents_mean and latents_std together")
+        for name in ("latents_mean", "latents_std"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            table = tuple(tuple(float(x) for x in row) for row in value)
+            if len(table) != rows or any(len(row) != cols for row in table):
+                raise ValueError(
+                    f"SequenceConfig.{name} must have num_classes + 1 = {rows} rows of latent_dim = "
+                    f"{cols} values"
+                )
+            if not all(math.isfinite(x) for row in table for x in row):
+                raise ValueError(f"SequenceConfig.{name} must be finite")
+            object.__setattr__(self, name, table)
+        if self.latents_std is not None and min(min(row) for row in self.latents_std) <= 0:
+            raise ValueError("SequenceConfig.latents_std must be positive")
 
     @property
     def context_tokens(self) -> int:
@@ -139,6 +174,30 @@ class SequenceConfig:
     def null_label(self) -> int:
         """The label index of "no style" (classifier-free guidance's unconditional branch)."""
         return self.num_classes
+
+    def style_statistics(self, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and standard deviation ``(latent_dim,)`` of the latent frames of a style mix.
+
+        ``weights``: mixing weights ``(num_classes + 1,)`` over the labels and the null label (as
+        :meth:`LatentSequenceModel.style_vector` takes them; ``None``: the null label, i.e. all
+        styles). A mix is the mixture of the styles' frames: its mean is the weighted mean and its
+        variance the weighted second moment minus the squared mean.
+
+        Raises:
+            ValueError: the statistics were never measured (``latents_mean`` is ``None``).
+        """
+        if self.latents_mean is None or self.latents_std is None:
+            raise ValueError(
+                "this sequence model has no latent statistics (latents_mean / latents_std); "
+                "tools/sequence_stats.py measures them"
+            )
+        mean, std = torch.tensor(self.latents_mean), torch.tensor(self.latents_std)
+        if weights is None:
+            return mean[-1], std[-1]
+        w = torch.as_tensor(weights, dtype=torch.float32).reshape(-1, 1)
+        mixed = (w * mean).sum(0)
+        second = (w * (std.square() + mean.square())).sum(0)
+        return mixed, (second - mixed.square()).clamp(min=1e-8).sqrt()
 
 
 @functools.lru_cache(maxsize=16)

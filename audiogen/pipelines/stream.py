@@ -214,6 +214,8 @@ class StreamSettings:
         head_steps: Euler steps of the flow head (``None``: the model's).
         fade_seconds: crossfade of the style embedding at each change of the schedule.
         head_temperature: scale of the flow head's starting noise (``None``: the model's).
+        stats_guard: strength of the latent statistics guard in ``[0, 1]`` (``None``: the model's;
+            :class:`~audiogen.pipelines.stream_latent.StatsGuard`).
     """
 
     style: str | None = None
@@ -223,6 +225,7 @@ class StreamSettings:
     head_steps: int | None = None
     fade_seconds: float = 4.0
     head_temperature: float | None = None
+    stats_guard: float | None = None
 
 
 def prompt_latent(pipe: Any, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -269,8 +272,15 @@ def stream_audio(
         schedule = parse_schedule(settings.style, labels, settings.fade_seconds)
     frame_rate = pipe.sample_rate / pipe.hop_length / pipe.time_downsample
     tokens = latent_stream(
-        model, schedule, settings.seed, settings.cfg_scale, settings.head_steps, prompt, frame_rate,
+        model,
+        schedule,
+        settings.seed,
+        settings.cfg_scale,
+        settings.head_steps,
+        prompt,
+        frame_rate,
         settings.head_temperature,
+        settings.stats_guard,
     )
     decoder = StreamingDecoder(pipe.autoencoder, pipe.decoder_context, first_chunk=STREAM_DECODER_FIRST)
     vocoder = StreamingVocoder(pipe.vocoder, pipe.hop_length, first_chunk=STREAM_VOCODER_FIRST)
@@ -323,6 +333,7 @@ def stream(
     head_steps: int | None = None,
     fade_seconds: float = 4.0,
     head_temperature: float | None = None,
+    stats_guard: float | None = None,
     **settings: Any,
 ) -> Iterator[torch.Tensor]:
     """Check the arguments and load what is needed now; return the iterator of waveform chunks.
@@ -342,6 +353,9 @@ def stream(
         head_steps: Euler steps of the flow head (``None``: ``sampling.steps``, else the model's).
         head_temperature: scale of the flow head's starting noise (``None``: the model's
             ``head_temperature``).
+        stats_guard: strength in ``[0, 1]`` of the guard that keeps the stream's latent statistics
+            near the style's (:class:`~audiogen.pipelines.stream_latent.StatsGuard`; ``None``: the
+            model's ``stats_guard``; 0: off).
         fade_seconds: crossfade of the style at each change of the schedule.
 
     Returns:
@@ -349,7 +363,8 @@ def stream(
 
     Raises:
         InputError: an unknown style, a bad schedule, ``seconds`` not positive, ``head_steps`` < 1,
-            a seed or CFG scale out of range, a negative style.
+            a seed or CFG scale out of range, a negative style, ``stats_guard`` outside ``[0, 1]``
+            or asked of a model without latent statistics.
         FileNotFoundError: no sequence model or prompt file there.
         audiogen.audio.probe.AudioLoadError: a prompt that is not audio.
     """
@@ -363,7 +378,13 @@ def stream(
         raise InputError(f"head_temperature must be a positive number, got {head_temperature}")
     if sampling.negative_style is not None:
         raise InputError("a stream has no negative style (its flow head guides from no style)")
+    if stats_guard is not None and not 0.0 <= stats_guard <= 1.0:
+        raise InputError(f"stats_guard must be in [0, 1], got {stats_guard}")
     model = sequence if isinstance(sequence, torch.nn.Module) else load_sequence_model(sequence, pipe.device)
+    if stats_guard and model.config.latents_mean is None:
+        raise InputError(
+            "stats_guard: this sequence model has no latent statistics (tools/sequence_stats.py adds them)"
+        )
     labels = list(model.config.class_labels or [])
     try:
         schedule = parse_schedule(sampling.style, labels, fade_seconds)
@@ -381,7 +402,14 @@ def stream(
         latent = prompt_latent(pipe, waveform, rate)
     cfg_scale = 1.0 if sampling.cfg_scale is None else sampling.cfg_scale
     options = StreamSettings(
-        sampling.style, seconds, sampling.seed, cfg_scale, head_steps, fade_seconds, head_temperature
+        sampling.style,
+        seconds,
+        sampling.seed,
+        cfg_scale,
+        head_steps,
+        fade_seconds,
+        head_temperature,
+        stats_guard,
     )
     return stream_audio(pipe, model.eval(), options, latent, schedule)
 

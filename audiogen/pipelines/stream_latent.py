@@ -6,10 +6,12 @@
   frames_per_step)`` from a :class:`~audiogen.models.sequence.LatentSequenceModel` (KV cache with a
   bounded window, so memory and time per step are constant), optionally continuing a prompt latent;
   deterministic for a seed (one CPU generator draws every noise).
+* :class:`StatsGuard`: keeps the stream's latent statistics near the style's training statistics.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -86,6 +88,63 @@ def parse_schedule(text: str | None, labels: Sequence[str], fade_seconds: float 
     return StyleSchedule(tuple(styles), tuple(times), fade_seconds)
 
 
+#: time constant (seconds) of the running statistics :class:`StatsGuard` compares with the style's
+GUARD_SECONDS = 10.0
+
+
+class StatsGuard:
+    """Keeps a stream's per-channel latent statistics near the style's training statistics.
+
+    A free-running sequence model can slide into states its training data rarely holds (for the
+    bundled model: quiet, smeared stretches that last; docs/generation.md, "Measured"). The guard
+    keeps running means ``m`` and standard deviations ``s`` per latent channel of the frames the
+    model samples (exponential averages with a time constant of :data:`GUARD_SECONDS`, starting at
+    the target) and maps every new frame ``x`` to
+
+        ``m + (x - m) * clamp(std / s, 1/2, 2) ** strength + strength * (mean - m)``
+
+    where ``mean`` and ``std`` are the style's (:meth:`SequenceConfig.style_statistics
+    <audiogen.models.sequence.SequenceConfig.style_statistics>`, a crossfade mixing them). Strength 1
+    holds the running statistics at the style's; 0 changes nothing. Frames that already follow the
+    style's statistics pass nearly unchanged, and the mapped frames are what is decoded and fed back.
+    The same idea as the rescaled guidance of Lin et al. (2024), "Common Diffusion Noise Schedules
+    and Sample Steps are Flawed", which matches a sample's standard deviation to a reference's
+    inside the sampling loop.
+
+    Args:
+        config: the model's :class:`~audiogen.models.sequence.SequenceConfig` (with statistics).
+        strength: in ``[0, 1]``.
+        seconds_per_token: audio seconds per token (sets the averaging weight per token).
+
+    Raises:
+        ValueError: ``strength`` outside ``[0, 1]``, or a model without latent statistics.
+    """
+
+    def __init__(self, config: object, strength: float, seconds_per_token: float) -> None:
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"stats_guard must be in [0, 1], got {strength}")
+        self.config, self.strength = config, float(strength)
+        self.rate = 1.0 - math.exp(-seconds_per_token / GUARD_SECONDS)
+        self.mean: torch.Tensor | None = None
+        self.second: torch.Tensor | None = None
+        config.style_statistics(None)  # type: ignore[attr-defined]  # raises without statistics
+
+    def __call__(self, frames: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        """Map ``frames (batch, latent_dim, frames_per_step)``; ``weights``: the style mix."""
+        target_mean, target_std = self.config.style_statistics(weights)  # type: ignore[attr-defined]
+        target_mean, target_std = target_mean.to(frames), target_std.to(frames)
+        if self.mean is None or self.second is None:  # start at the style's statistics
+            self.mean, self.second = target_mean, target_std.square() + target_mean.square()
+        x = frames.float()
+        self.mean = (1 - self.rate) * self.mean + self.rate * x.mean(dim=(0, 2))
+        self.second = (1 - self.rate) * self.second + self.rate * x.square().mean(dim=(0, 2))
+        std = (self.second - self.mean.square()).clamp(min=1e-8).sqrt()
+        ratio = (target_std / std).clamp(0.5, 2.0) ** self.strength
+        m = self.mean[None, :, None]
+        out = m + (x - m) * ratio[None, :, None] + self.strength * (target_mean - self.mean)[None, :, None]
+        return out.to(frames.dtype)
+
+
 @torch.no_grad()
 def latent_stream(
     model: torch.nn.Module,
@@ -96,6 +155,7 @@ def latent_stream(
     prompt: torch.Tensor | None = None,
     frame_rate: float = 21.533203125,
     temperature: float | None = None,
+    stats_guard: float | None = None,
 ) -> Iterator[torch.Tensor]:
     """Endless latent tokens ``(1, latent_dim, frames_per_step)`` from the sequence ``model``.
 
@@ -110,6 +170,11 @@ def latent_stream(
         frame_rate: latent frames per second (for the schedule's times).
         temperature: scale of the flow head's starting noise (``None``: the model's
             ``head_temperature``).
+        stats_guard: strength of the :class:`StatsGuard` in ``[0, 1]`` (``None``: the model's
+            ``stats_guard``; 0: off).
+
+    Raises:
+        ValueError: a guard is asked of a model without latent statistics (before the first token).
     """
     cfg = model.config
     labels = list(cfg.class_labels or [])
@@ -117,6 +182,8 @@ def latent_stream(
     generator = torch.Generator().manual_seed(int(seed))
     seconds_per_token = cfg.frames_per_step / frame_rate
     temperature = cfg.head_temperature if temperature is None else float(temperature)
+    strength = cfg.stats_guard if stats_guard is None else float(stats_guard)
+    guard = StatsGuard(cfg, strength, seconds_per_token) if strength > 0 else None
 
     def style_at(t: float) -> torch.Tensor:
         return schedule.weights(t, labels)[None].to(device) if labels else None
@@ -134,7 +201,12 @@ def latent_stream(
         style = style_at(step * seconds_per_token)
         noise = torch.randn(1, cfg.token_dim, generator=generator).to(device) * temperature
         token = model.sample_token(state, noise, style, cfg_scale, head_steps)
-        yield model.frames(token[:, None])
+        frames = model.frames(token[:, None])
+        if guard is not None:
+            weights = style[0] if style is not None else None
+            frames = guard(frames, weights)
+            token = model.tokens(frames)[:, 0]
+        yield frames
         level = cfg.inference_noise
         if level > 0:
             token = token + level * torch.randn(token.shape, generator=generator).to(device)
@@ -142,4 +214,4 @@ def latent_stream(
         step += 1
 
 
-__all__ = ["StyleSchedule", "latent_stream", "parse_schedule"]
+__all__ = ["GUARD_SECONDS", "StatsGuard", "StyleSchedule", "latent_stream", "parse_schedule"]

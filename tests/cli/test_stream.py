@@ -60,6 +60,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path):
         (("--style", "piano", "--prompt", tmp_path / "absent.wav"), "no such file"),
         (("--style", "piano", "--forever"), "not both"),
         (("--style", "piano", "--head-temperature", "0"), "--head-temperature must be a positive"),
+        (("--style", "piano", "--stats-guard", "2"), "--stats-guard must be in [0, 1]"),
     ]:
         result = _invoke(*args, *common)
         lines = result.output.strip().splitlines()

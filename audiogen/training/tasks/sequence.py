@@ -10,6 +10,7 @@ one window of context.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -19,6 +20,9 @@ from audiogen.config import from_dict
 from audiogen.models.sequence import LatentSequenceModel, SequenceConfig
 from audiogen.training.tasks.base import Sample, ValidationOutput
 from audiogen.training.tasks.diffusion import DiffusionTask
+
+#: training batches (fixed order) whose latent frames give the model's per-style statistics
+STATS_BATCHES = 64
 
 
 class SequenceTask(DiffusionTask):
@@ -118,6 +122,72 @@ class SequenceTask(DiffusionTask):
             )
         model.train(was_training)
         return samples
+
+    def on_checkpoint(self, train_dataset: torch.utils.data.Dataset) -> None:
+        """Store the training latents' per-style statistics in the model's config (measured once).
+
+        They travel with every checkpoint (``latents_mean`` / ``latents_std`` of
+        :class:`~audiogen.models.sequence.SequenceConfig`) for the stream's statistics guard.
+        """
+        acc = self.accelerator
+        assert acc is not None, "setup() was not called"
+        if getattr(self, "_stats", None) is None:
+            self._stats = self.latent_statistics(train_dataset)
+        model = acc.unwrap_model(self.models["sequence"])
+        mean, std = self._stats
+        model.config = dataclasses.replace(model.config, latents_mean=mean, latents_std=std)
+
+    @torch.no_grad()
+    def latent_statistics(
+        self, train_dataset: torch.utils.data.Dataset, batches: int = STATS_BATCHES
+    ) -> tuple[list[list[float]], list[list[float]]]:
+        """Per-channel mean and standard deviation of the latent frames of ``batches`` training
+        batches (a fixed, seeded order; every process the same result), one row per style and a
+        last row over all frames; a style without frames gets the last row.
+
+        Returns:
+            ``(mean, std)``, each ``num_classes + 1`` lists of ``latent_dim`` floats.
+        """
+        from audiogen.training.sampling import EpochSampler, SeededItems, to_device
+
+        acc, cfg = self.accelerator, self.model_config
+        processes, rank = (acc.num_processes, acc.process_index) if acc is not None else (1, 0)
+        batch_size = self.recipe.get("train", {}).get("batch_size", 8)
+        sampler = EpochSampler(
+            len(train_dataset),  # type: ignore[arg-type]
+            batch_size,
+            processes,
+            rank,
+            shuffle=True,
+            seed=12345,
+            drop_last=False,
+        )
+        loader = torch.utils.data.DataLoader(
+            SeededItems(train_dataset), batch_size=batch_size, sampler=sampler,
+            generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
+        rows = cfg.num_classes + 1
+        moments = torch.zeros(rows, 3, cfg.latent_dim, dtype=torch.float64, device=self.device)
+        for i, batch in enumerate(loader):
+            if i >= batches:
+                break
+            batch = to_device(batch, self.device)
+            z = self.latents(batch).double()  # (batch, latent_dim, latent_frames)
+            labels = self._labels(batch, 0.0)
+            for row in range(rows):
+                chosen = z if row == rows - 1 else z[labels == row] if labels is not None else z[:0]
+                moments[row] += torch.stack(
+                    [torch.full_like(moments[row, 0], chosen.shape[0] * chosen.shape[2]),
+                     chosen.sum(dim=(0, 2)), chosen.square().sum(dim=(0, 2))]
+                )  # fmt: skip
+        if acc is not None:
+            moments = acc.reduce(moments, reduction="sum")
+        empty = moments[:, 0, 0] == 0
+        moments[empty] = moments[-1].clone()
+        count = moments[:, 0].clamp(min=1)
+        mean = moments[:, 1] / count
+        std = (moments[:, 2] / count - mean.square()).clamp(min=1e-8).sqrt()
+        return mean.float().tolist(), std.float().tolist()
 
     def export_config(self) -> dict[str, Any]:
         """The resolved model and data settings and the autoencoder folder (no noise schedule)."""

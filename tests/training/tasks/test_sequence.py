@@ -30,6 +30,10 @@ def test_debug_recipe_trains(corpus, autoencoder, tmp_path):  # noqa: F811
     last = tmp_path / "run" / "checkpoints" / "checkpoint-00000040"
     model = LatentSequenceModel.from_pretrained(last / "ema" / "sequence")
     assert model.config.latent_dim == 4 and model.config.class_labels == ("high", "low")
+    # the training latents' statistics per style and over all (the last row), for the stream's guard
+    assert len(model.config.latents_mean) == 3 and len(model.config.latents_std[0]) == 4
+    assert model.config.latents_mean[0] != model.config.latents_mean[1]
+    assert min(min(row) for row in model.config.latents_std) > 0
     samples = sorted(p.name for p in (tmp_path / "run" / "samples" / "step-00000040").iterdir())
     assert "sample_00_high.wav" in samples and "sample_01_low.wav" in samples
 
