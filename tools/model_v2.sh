@@ -8,7 +8,8 @@
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
 #   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder: the finished run's EMA weights into
-#                                      # weights/v2/STAGE (config.json + model.safetensors, committed)
+#                                      # weights/v2/STAGE (config.json + model.safetensors, committed;
+#                                      # the vocoder's parameters in float16, as the bundle ships them)
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
 #   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
 #
@@ -95,8 +96,11 @@ export)
   vocoder) src=$RUNS/voc-v2 ;;
   *) echo "model_v2.sh: export autoencoder or vocoder, not '${2:-}'" >&2; exit 2 ;;
   esac
-  .venv/bin/python -c 'import sys; from audiogen.hub import load_model
-print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3]))' "$src" "$2" "weights/v2/$2"
+  # the vocoder's parameters in float16, as the bundle stores them (tools/bundle_default.py --fp16 vocoder)
+  .venv/bin/python -c 'import sys, torch; from audiogen.hub import load_model
+dtype = torch.float16 if sys.argv[2] == "vocoder" else None
+print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3], parameter_dtype=dtype))' \
+      "$src" "$2" "weights/v2/$2"
   ;;
 *) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval or export)" >&2; exit 2 ;;
 esac

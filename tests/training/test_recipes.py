@@ -18,6 +18,7 @@ STAGE_OF = {  # recipe file stem -> training stage
     "diffusion": "diffusion",
     "diffusion_v2": "diffusion",
     "sequence": "sequence",
+    "sequence_v2": "sequence",
     "vocoder": "vocoder",
     "vocoder_gl": "vocoder",
     "vocoder_gl_gan": "vocoder",
@@ -32,6 +33,8 @@ def test_every_recipe_has_a_stage():
 OVERRIDES = {
     "diffusion": ["data.autoencoder=audiogen/assets/default"],
     "diffusion_v2": ["data.autoencoder=audiogen/assets/default"],
+    # the v2 recipe's frames_per_step 4 fits the v2 autoencoder's rate; any autoencoder builds it
+    "sequence_v2": ["data.autoencoder=audiogen/assets/default"],
 }
 
 
