@@ -2,7 +2,8 @@
 
 For seeds ``--seed .. --seed + --seeds - 1``: a stream of ``--seconds`` of ``--style`` and its RMS
 level (dBFS) in consecutive windows of ``--window`` seconds, for each ``--head-temperature`` value.
-``--stats-guard`` takes strengths of the latent statistics guard too (every pair is run).
+``--stats-guard`` takes strengths of the latent statistics guard too (every pair is run); ``--png``
+writes the log-mel spectrogram of the first seed's stream of each setting.
 ``--prime SECONDS`` starts each stream from the diffusion model's clip of that length (same seed
 and style) as its prompt. ``--tokens`` also prints the RMS of the generated latent frames per
 window (the data's latent frames have an RMS near 1; smaller ones decode quieter and smoother).
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--tokens", action="store_true", help="also the RMS of the latent frames")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--png", type=Path, default=None, help="log-mel spectrograms of the first seed's stream per setting"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -76,6 +80,7 @@ def main() -> None:
 
         stream_module.StreamingDecoder.push = recording
     results = []
+    pictures: list[tuple[torch.Tensor, str]] = []  # (first seed's audio, title) per setting
     guards = [None] if args.stats_guard is None else [float(g) for g in args.stats_guard.split(",")]
     settings = [(float(t), g) for t in args.head_temperature.split(",") for g in guards]
     for temperature, guard in settings:
@@ -102,6 +107,17 @@ def main() -> None:
                 ]
             print(json.dumps(row), flush=True)
             results.append(row)
+            if seed == args.seed:
+                shown = "model's" if guard is None else guard
+                title = f"{args.style}, seed {seed}, head temperature {temperature}, stats guard {shown}"
+                pictures.append((audio, title))
+    if args.png is not None:
+        from audiogen.audio.features import LogMelSpectrogram
+        from audiogen.evaluation.plotting import save_mel_png
+
+        frontend = LogMelSpectrogram(pipe.mel_config)
+        mels = [frontend(a[None]).mel[0] for a, _ in pictures]
+        save_mel_png(args.png, mels, pipe.mel_config, [t for _, t in pictures])
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {"args": vars(args), "streams": results}
