@@ -11,6 +11,8 @@
 #                                      # weights/v2/STAGE (config.json + model.safetensors, committed;
 #                                      # the vocoder's parameters in float16, as the bundle ships them)
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
+#   tools/model_v2.sh aeeval           # autoencoder + vocoder ($VOCODER, default weights/v2/vocoder):
+#                                      # eval reconstruct of the test pieces and the Wesnoth tracks
 #   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
 #
 # Data from tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports
@@ -90,6 +92,17 @@ voceval)
   [ -f "$r/recordings.json" ] || $AG eval reconstruct "$DATA/real_v2/manifest.jsonl" --split valid --max-clips 55 \
       --seconds 5 --no-vae --vocoder "$2" --json "$r/recordings.json" > "$r/recordings.txt"
   ;;
+aeeval)
+  # the autoencoder + vocoder on the held-out test pieces and the Wesnoth tracks, as the sweep's eval
+  r=$REPORTS/autoencoder
+  mkdir -p "$r"
+  for m in corpus wesnoth; do
+    n=24 s=5; [ $m = wesnoth ] && n=40 s=10
+    [ -f "$r/recon_$m.json" ] || $AG eval reconstruct "$DATA/$m/manifest.jsonl" --autoencoder "$AE" \
+        --vocoder "${VOCODER:-weights/v2/vocoder}" --max-clips $n --seconds $s --json "$r/recon_$m.json" \
+        --png "$r/recon_$m.png" > "$r/recon_$m.txt"
+  done
+  ;;
 export)
   case ${2:-} in
   autoencoder) src=$RUNS/ae-v2-64x2-long ;;
@@ -102,5 +115,5 @@ dtype = torch.float16 if sys.argv[2] == "vocoder" else None
 print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3], parameter_dtype=dtype))' \
       "$src" "$2" "weights/v2/$2"
   ;;
-*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval or export)" >&2; exit 2 ;;
+*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval, aeeval or export)" >&2; exit 2 ;;
 esac
