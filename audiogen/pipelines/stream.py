@@ -381,7 +381,8 @@ def stream(
     if stats_guard is not None and not 0.0 <= stats_guard <= 1.0:
         raise InputError(f"stats_guard must be in [0, 1], got {stats_guard}")
     model = sequence if isinstance(sequence, torch.nn.Module) else load_sequence_model(sequence, pipe.device)
-    if stats_guard and model.config.latents_mean is None:
+    strength = model.config.stats_guard if stats_guard is None else stats_guard
+    if strength and model.config.latents_mean is None:
         raise InputError(
             "stats_guard: this sequence model has no latent statistics (tools/sequence_stats.py adds them)"
         )

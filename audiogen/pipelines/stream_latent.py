@@ -128,10 +128,24 @@ class StatsGuard:
         self.mean: torch.Tensor | None = None
         self.second: torch.Tensor | None = None
         config.style_statistics(None)  # type: ignore[attr-defined]  # raises without statistics
+        self._target: tuple[torch.Tensor | None, torch.Tensor, torch.Tensor] | None = None
+
+    def _style_target(self, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The style mix's mean and std, recomputed only when the mix changes (a crossfade)."""
+        last = self._target
+        same = last is not None and (
+            (weights is None and last[0] is None)
+            or (weights is not None and last[0] is not None and torch.equal(weights, last[0]))
+        )
+        if not same:
+            mean, std = self.config.style_statistics(weights)  # type: ignore[attr-defined]
+            self._target = (None if weights is None else weights.clone(), mean, std)
+        assert self._target is not None
+        return self._target[1], self._target[2]
 
     def __call__(self, frames: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
         """Map ``frames (batch, latent_dim, frames_per_step)``; ``weights``: the style mix."""
-        target_mean, target_std = self.config.style_statistics(weights)  # type: ignore[attr-defined]
+        target_mean, target_std = self._style_target(weights)
         target_mean, target_std = target_mean.to(frames), target_std.to(frames)
         if self.mean is None or self.second is None:  # start at the style's statistics
             self.mean, self.second = target_mean, target_std.square() + target_mean.square()

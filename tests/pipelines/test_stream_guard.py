@@ -81,6 +81,13 @@ def test_stream_with_the_guard():
     guarded = tokens(measured, stats_guard=1.0)
     assert not torch.allclose(guarded, tokens(plain))
     torch.testing.assert_close(tokens(measured, stats_guard=1.0), guarded)  # deterministic
+    guard = StatsGuard(measured.config, 1.0, 0.1)
+    x = torch.randn(1, 4, 2)
+    for w in (torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.5, 0.5, 0.0])):  # a mix that changes
+        assert [t.tolist() for t in guard._style_target(w)] == [
+            t.tolist() for t in measured.config.style_statistics(w)
+        ]
+    assert torch.isfinite(guard(x, None)).all()
     on = make_model(dataclasses.replace(measured.config, stats_guard=1.0))
     torch.testing.assert_close(tokens(on), guarded)  # the model's own default strength
     rate = pipe.sample_rate
@@ -89,5 +96,8 @@ def test_stream_with_the_guard():
     assert torch.equal(a, b) and torch.isfinite(a).all()
     with pytest.raises(InputError, match="no latent statistics"):
         pipe.stream(1.0, style="piano", stats_guard=0.5, sequence=plain)
+    asks = make_model(dataclasses.replace(plain.config, stats_guard=0.5))  # its own default, no statistics
+    with pytest.raises(InputError, match="no latent statistics"):
+        pipe.stream(1.0, style="piano", sequence=asks)
     with pytest.raises(InputError, match=r"stats_guard must be in \[0, 1\]"):
         pipe.stream(1.0, style="piano", stats_guard=-0.1, sequence=measured)

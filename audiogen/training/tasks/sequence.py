@@ -174,8 +174,8 @@ class SequenceTask(DiffusionTask):
             batch = to_device(batch, self.device)
             z = self.latents(batch).double()  # (batch, latent_dim, latent_frames)
             labels = self._labels(batch, 0.0)
-            for row in range(rows):
-                chosen = z if row == rows - 1 else z[labels == row] if labels is not None else z[:0]
+            styles = [z[labels == r] if labels is not None else z[:0] for r in range(rows - 1)]
+            for row, chosen in enumerate([*styles, z]):  # each style's items, then every item
                 moments[row] += torch.stack(
                     [torch.full_like(moments[row, 0], chosen.shape[0] * chosen.shape[2]),
                      chosen.sum(dim=(0, 2)), chosen.square().sum(dim=(0, 2))]
