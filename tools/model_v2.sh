@@ -13,6 +13,10 @@
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
 #   tools/model_v2.sh aeeval           # autoencoder + vocoder ($VOCODER, default weights/v2/vocoder):
 #                                      # eval reconstruct of the test pieces and the Wesnoth tracks
+#   tools/model_v2.sh floor PIPE NAME  # the Wesnoth floor of pipeline folder PIPE (its VAE + vocoder of
+#                                      # half the tracks against the other half, beside real-vs-real)
+#   tools/model_v2.sh seq              # the stream's sequence model on the v2 latent (recipes/sequence_v2.yaml,
+#                                      # $SEQ_STEPS steps, default the recipe's; resumes)
 #   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
 #
 # Data from tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports
@@ -21,7 +25,7 @@
 # $VOCODER_PRECISION (no | bf16, default bf16); bf16 is not faster on every CPU, so measure it on the
 # machine first (benchmarks/bench_train.py, docs/benchmarks.md "Every stage, float32 vs bf16").
 # Once a stage is exported, weights/v2/STAGE is used in its place (the denoisers' autoencoder,
-# the fd pipelines' vocoder with VOCODER=weights/v2/vocoder).
+# the fd pipelines' vocoder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=$1
@@ -31,6 +35,8 @@ AE=$RUNS/ae-v2-64x2-long
 [ -f weights/v2/autoencoder/config.json ] && AE=weights/v2/autoencoder
 AE_STEPS=${AE_STEPS:-12000} AE_PRECISION=${AE_PRECISION:-bf16}
 VOCODER_STEPS=${VOCODER_STEPS:-1000} VOCODER_PRECISION=${VOCODER_PRECISION:-bf16}
+V=audiogen/assets/default; [ -f weights/v2/vocoder/config.json ] && V=weights/v2/vocoder
+VOCODER=${VOCODER:-$V}   # the vocoder of the fd pipelines and of aeeval
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 resume() { [ -d "$1/checkpoints" ] && echo --resume || true; }
 timed() { local log=$1; shift; /usr/bin/time -v -o "$log.time" "$@" >>"$log" 2>&1; }
@@ -63,7 +69,7 @@ fd)
   r=$REPORTS/$kind/step-$step pipe=$RUNS/pipe-v2-$kind-$step
   mkdir -p "$r"
   [ -f "$pipe/model_index.json" ] || .venv/bin/python tools/bundle_default.py --autoencoder "$AE" \
-      --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$step" --vocoder "${VOCODER:-audiogen/assets/default}" \
+      --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$step" --vocoder "$VOCODER" \
       --steps 8 --cfg-scale 1 --out "$pipe"
   [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
   for seed in 0 1000 2000 3000; do
@@ -99,9 +105,26 @@ aeeval)
   for m in corpus wesnoth; do
     n=24 s=5; [ $m = wesnoth ] && n=40 s=10
     [ -f "$r/recon_$m.json" ] || $AG eval reconstruct "$DATA/$m/manifest.jsonl" --autoencoder "$AE" \
-        --vocoder "${VOCODER:-weights/v2/vocoder}" --max-clips $n --seconds $s --json "$r/recon_$m.json" \
+        --vocoder "$VOCODER" --max-clips $n --seconds $s --json "$r/recon_$m.json" \
         --png "$r/recon_$m.png" > "$r/recon_$m.txt"
   done
+  ;;
+floor)
+  # the floor does not depend on the denoiser: the few generated clips of these calls are not compared
+  pipe=$2 r=$REPORTS/floor/$3
+  mkdir -p "$r"
+  [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
+  [ -f "$r/floor_wesnoth.json" ] || $AG eval generate "$DATA/wesnoth/manifest.jsonl" --checkpoint "$pipe" \
+      --num 6 --seconds 4 --steps 2 --crops-per-file 4 --json "$r/floor_wesnoth.json" > "$r/floor_wesnoth.txt"
+  [ -f "$r/floor_wesnoth_features.json" ] || PYTHONPATH=benchmarks $AG eval generate "$DATA/wesnoth/manifest.jsonl" \
+      --checkpoint "$pipe" --embedder feature_embedder:make --num 6 --seconds 4 --steps 2 --crops-per-file 4 \
+      --json "$r/floor_wesnoth_features.json" > "$r/floor_wesnoth_features.txt"
+  ;;
+seq)
+  out=$RUNS/sequence-v2
+  timed "$out.log" $AG train sequence recipes/sequence_v2.yaml data.autoencoder="$AE" \
+      data.manifest="$DATA/corpus/manifest.jsonl" data.latent_cache="$DATA/latents_v2" \
+      ${SEQ_STEPS:+train.max_steps=$SEQ_STEPS} --out "$out" $(resume "$out")
   ;;
 export)
   case ${2:-} in
@@ -115,5 +138,5 @@ dtype = torch.float16 if sys.argv[2] == "vocoder" else None
 print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3], parameter_dtype=dtype))' \
       "$src" "$2" "weights/v2/$2"
   ;;
-*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval, aeeval or export)" >&2; exit 2 ;;
+*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval, aeeval, floor, seq or export)" >&2; exit 2 ;;
 esac
