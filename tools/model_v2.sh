@@ -6,6 +6,7 @@
 #   tools/model_v2.sh ae               # autoencoder 64 x 2, $AE_STEPS steps (default 12,000; resumes)
 #   tools/model_v2.sh dn KIND          # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes)
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
+#   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference)
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
 #   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder: the finished run's EMA weights into
 #                                      # weights/v2/STAGE (config.json + model.safetensors, committed;
@@ -64,9 +65,13 @@ dn)
       model.prediction_type="$(prediction "$kind")" --out "$out" $(resume "$out")
   ;;
 fd)
-  kind=$2 step=$(printf %08d "$3")
-  prediction "$kind" > /dev/null
-  r=$REPORTS/$kind/step-$step pipe=$RUNS/pipe-v2-$kind-$step
+  if [ "$2" = v1 ]; then  # the bundled model, the rule's reference
+    r=$REPORTS/v1 pipe=audiogen/assets/default
+  else
+    kind=$2 step=$(printf %08d "$3")
+    prediction "$kind" > /dev/null
+    r=$REPORTS/$kind/step-$step pipe=$RUNS/pipe-v2-$kind-$step
+  fi
   mkdir -p "$r"
   [ -f "$pipe/model_index.json" ] || .venv/bin/python tools/bundle_default.py --autoencoder "$AE" \
       --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$step" --vocoder "$VOCODER" \
