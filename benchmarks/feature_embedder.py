@@ -16,12 +16,20 @@ import numpy as np
 import torch
 
 SAMPLE_RATE = 22050
+CONTRAST_BANDS = ("<200Hz", "200-400Hz", "0.4-0.8k", "0.8-1.6k", "1.6-3.2k", "3.2-6.4k", ">6.4k")
+FEATURE_ROWS = (
+    [f"mfcc{i}" for i in range(20)]
+    + [f"contrast {band}" for band in CONTRAST_BANDS]
+    + ["log flatness", "log centroid", "onset strength"]
+)
 
 
 class FeatureEmbedder:
     """``embed(waveform (batch, samples), sample_rate) -> (batch, 60)`` float32 features."""
 
     name = "librosa features (MFCC 20, spectral contrast 7, flatness, centroid, onset: mean + std)"
+    # per row of the feature matrix, then mean and std; contrast bands as librosa's defaults
+    dimension_names = [f"{row} {stat}" for stat in ("mean", "std") for row in FEATURE_ROWS]
 
     def embed(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         out = []
