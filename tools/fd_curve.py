@@ -5,7 +5,12 @@ held-out test pieces in the style classifier's embedding and in hand-made featur
 (0 / 1000 / 2000 / 3000), their mean and spread, and the floor (VAE + vocoder reconstructions)::
 
     .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json \\
-        --png docs/images/v2_fd_curve.png
+        --png docs/images/v2_fd_curve.png --runs runs
+
+With ``--runs RUNS`` each checkpoint also gets its hours of training, read from the run's own log
+(``RUNS/dn-v2-KIND/metrics.jsonl``: the sum of each logging interval's steps over its logged
+``train/steps_per_second``; validation and checkpoint writing excluded), and the curve is drawn
+against them.
 """
 
 from __future__ import annotations
@@ -48,23 +53,46 @@ def curve(root: Path, kind: str) -> list[dict]:
     return sorted((collect(p) for p in (root / kind).glob("step-*") if p.is_dir()), key=lambda e: e["step"])
 
 
+def training_hours(metrics: Path) -> list[tuple[int, float]]:
+    """``(step, hours of training up to it)`` at every logged step of a run's ``metrics.jsonl``."""
+    out, hours, last = [], 0.0, 0
+    for line in metrics.read_text().splitlines():
+        row = json.loads(line)
+        rate = row.get("train/steps_per_second")
+        if rate:
+            hours += (row["step"] - last) / rate / 3600
+            last = row["step"]
+            out.append((last, hours))
+    return out
+
+
+def add_hours(points: list[dict], metrics: Path) -> None:
+    """Set each point's ``hours`` (``None`` past the end of the log) from ``metrics``."""
+    logged = dict(training_hours(metrics)) if metrics.is_file() else {}
+    for p in points:
+        p["hours"] = logged.get(p["step"])
+
+
 def _f(x: float | None, digits: int) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
 def plot(curves: dict[str, list[dict]], path: Path) -> None:
-    """FD (mean over seeds, bars: one standard deviation) against the step, one panel per embedding."""
+    """FD (mean over seeds, bars: one standard deviation) against the hours of training where every
+    point has them, else against the step; one panel per embedding."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    hours = all(p.get("hours") is not None for points in curves.values() for p in points)
+    x = "hours" if hours else "step"
     fig, axes = plt.subplots(1, len(EMBEDDINGS), figsize=(9, 3.2))
     for ax, name in zip(axes, EMBEDDINGS, strict=True):
         for kind, points in curves.items():
             pts = [p for p in points if p[name]["mean"] is not None]
             ax.errorbar(
-                [p["step"] for p in pts],
+                [p[x] for p in pts],
                 [p[name]["mean"] for p in pts],
                 yerr=[p[name]["std"] or 0.0 for p in pts],
                 marker="o",
@@ -72,7 +100,7 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
                 label=kind,
             )
         ax.set_title(f"generated FD, {name} (4 seeds)")
-        ax.set_xlabel("denoiser step")
+        ax.set_xlabel("hours of training (one CPU thread)" if hours else "denoiser step")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -89,15 +117,21 @@ def main() -> None:
     parser.add_argument("kinds", nargs="+", help="denoiser runs, e.g. vpred flow")
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     parser.add_argument("--png", type=Path, default=None, help="also draw the curve here")
+    parser.add_argument("--runs", type=Path, default=None, help="RUNS of model_v2.sh: hours of training")
     args = parser.parse_args()
     curves = {k: curve(args.root, k) for k in args.kinds}
-    print("| denoiser | step | FD classifier: mean ± std (floor) | FD features: mean ± std (floor) | seeds |")
-    print("|---|---:|---|---|---:|")
+    if args.runs is not None:
+        for kind, points in curves.items():
+            add_hours(points, args.runs / f"dn-v2-{kind}" / "metrics.jsonl")
+    head = "| denoiser | step | hours | FD classifier: mean ± std (floor) | FD features: mean ± std (floor) |"
+    print(head + " seeds |")
+    print("|---|---:|---:|---|---|---:|")
     for kind, points in curves.items():
         for p in points:
             c, f = p["classifier"], p["features"]
             print(
-                f"| {kind} | {p['step']} | {_f(c['mean'], 3)} ± {_f(c['std'], 3)} ({_f(c['floor'], 3)}) "
+                f"| {kind} | {p['step']} | {_f(p.get('hours'), 2)} "
+                f"| {_f(c['mean'], 3)} ± {_f(c['std'], 3)} ({_f(c['floor'], 3)}) "
                 f"| {_f(f['mean'], 0)} ± {_f(f['std'], 0)} ({_f(f['floor'], 0)}) "
                 f"| {len(c['fd'])} / {len(f['fd'])} |"
             )

@@ -15,7 +15,8 @@
 #   tools/model_v2.sh aeeval           # autoencoder + vocoder ($VOCODER, default weights/v2/vocoder):
 #                                      # eval reconstruct of the test pieces and the Wesnoth tracks
 #   tools/model_v2.sh floor PIPE NAME  # the Wesnoth floor of pipeline folder PIPE (its VAE + vocoder of
-#                                      # half the tracks against the other half, beside real-vs-real)
+#                                      # half the tracks against the other half, beside real-vs-real),
+#                                      # $CROPS crops per track (default 4) into $REPORTS/floor/NAME-cCROPS
 #   tools/model_v2.sh seq              # the stream's sequence model on the v2 latent (recipes/sequence_v2.yaml,
 #                                      # $SEQ_STEPS steps, default the recipe's; resumes)
 #   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
@@ -115,14 +116,15 @@ aeeval)
   done
   ;;
 floor)
-  # the floor does not depend on the denoiser: the few generated clips of these calls are not compared
-  pipe=$2 r=$REPORTS/floor/$3
+  # the floor does not depend on the denoiser: the few generated clips of these calls are not compared;
+  # $CROPS crops of 4 s per held-out track (default 4, as the sweep)
+  pipe=$2 c=${CROPS:-4} r=$REPORTS/floor/$3-c${CROPS:-4}
   mkdir -p "$r"
   [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
   [ -f "$r/floor_wesnoth.json" ] || $AG eval generate "$DATA/wesnoth/manifest.jsonl" --checkpoint "$pipe" \
-      --num 6 --seconds 4 --steps 2 --crops-per-file 4 --json "$r/floor_wesnoth.json" > "$r/floor_wesnoth.txt"
+      --num 6 --seconds 4 --steps 2 --crops-per-file $c --json "$r/floor_wesnoth.json" > "$r/floor_wesnoth.txt"
   [ -f "$r/floor_wesnoth_features.json" ] || PYTHONPATH=benchmarks $AG eval generate "$DATA/wesnoth/manifest.jsonl" \
-      --checkpoint "$pipe" --embedder feature_embedder:make --num 6 --seconds 4 --steps 2 --crops-per-file 4 \
+      --checkpoint "$pipe" --embedder feature_embedder:make --num 6 --seconds 4 --steps 2 --crops-per-file $c \
       --json "$r/floor_wesnoth_features.json" > "$r/floor_wesnoth_features.txt"
   ;;
 seq)

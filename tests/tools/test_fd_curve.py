@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.tools import ROOT, load_tool
 
 
@@ -39,5 +41,27 @@ def test_curve_per_step_seed_and_embedding(tmp_path):
          "--json", str(tmp_path / "c.json")],
         capture_output=True, text=True, check=True,
     ).stdout
-    assert "| vpred | 11000 | 9.500 ± 1.291 (1.000) |" in out
+    assert "| vpred | 11000 | - | 9.500 ± 1.291 (1.000) |" in out
     assert json.loads((tmp_path / "c.json").read_text())["flow"] == []
+
+
+def test_hours_of_training_from_the_runs_log(tmp_path):
+    fd_curve = load_tool("fd_curve")
+    folder = tmp_path / "reports" / "vpred" / "step-00000400"
+    folder.mkdir(parents=True)
+    _report(folder / "gen_seed0.json", 5.0, 1.0)
+    run = tmp_path / "runs" / "dn-v2-vpred"
+    run.mkdir(parents=True)
+    logs = [{"step": 100, "train/steps_per_second": 0.1}, {"step": 200, "val/loss": 1.0},
+            {"step": 400, "train/steps_per_second": 0.05}]  # fmt: skip
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
+    hours = fd_curve.training_hours(run / "metrics.jsonl")
+    assert [s for s, _ in hours] == [100, 400]
+    assert [h * 3600 for _, h in hours] == pytest.approx([1000, 7000])
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "fd_curve.py"), str(tmp_path / "reports"), "vpred",
+         "--runs", str(tmp_path / "runs"), "--png", str(tmp_path / "c.png")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "| vpred | 400 | 1.94 | 5.000 ± - (1.000) |" in out
+    assert (tmp_path / "c.png").stat().st_size > 0
