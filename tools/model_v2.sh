@@ -78,7 +78,7 @@ fd)
       --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$step" --vocoder "$VOCODER" \
       --steps 8 --cfg-scale 1 --out "$pipe"
   [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
-  for seed in 0 1000 2000 3000; do
+  for seed in ${SEEDS:-0 1000 2000 3000}; do  # $SEEDS: a subset first, the rest later
     floor=--no-floor; [ $seed = 0 ] && floor=--floor  # the floor is the same for every seed: once
     [ -f "$r/gen_seed$seed.json" ] || $AG eval generate "$DATA/corpus/manifest.jsonl" --checkpoint "$pipe" \
         --num 96 --seconds 4 --steps 8 --cfg-scale 1 --seed $seed $floor --json "$r/gen_seed$seed.json" \
