@@ -8,7 +8,7 @@
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
 #   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference)
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
-#   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder: the finished run's EMA weights into
+#   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder | denoiser KIND STEP: the EMA weights into
 #                                      # weights/v2/STAGE (config.json + model.safetensors, committed;
 #                                      # the vocoder's parameters in float16, as the bundle ships them)
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
@@ -137,7 +137,9 @@ export)
   case ${2:-} in
   autoencoder) src=$RUNS/ae-v2-64x2-long ;;
   vocoder) src=$RUNS/voc-v2 ;;
-  *) echo "model_v2.sh: export autoencoder or vocoder, not '${2:-}'" >&2; exit 2 ;;
+  denoiser) prediction "${3:-}" > /dev/null  # export denoiser KIND STEP: that checkpoint's EMA weights
+    src=$RUNS/dn-v2-$3/checkpoints/checkpoint-$(printf %08d "${4:?export denoiser KIND STEP}") ;;
+  *) echo "model_v2.sh: export autoencoder, vocoder or denoiser, not '${2:-}'" >&2; exit 2 ;;
   esac
   # the vocoder's parameters in float16, as the bundle stores them (tools/bundle_default.py --fp16 vocoder)
   .venv/bin/python -c 'import sys, torch; from audiogen.hub import load_model
