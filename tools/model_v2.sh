@@ -9,8 +9,8 @@
 #   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference)
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
 #   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder | denoiser KIND STEP: the EMA weights into
-#                                      # weights/v2/STAGE (config.json + model.safetensors, committed;
-#                                      # the vocoder's parameters in float16, as the bundle ships them)
+#                                      # weights/v2/STAGE (denoiser: weights/v2/denoiser-KIND; config.json +
+#                                      # model.safetensors, committed; vocoder and denoiser in float16)
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
 #   tools/model_v2.sh aeeval           # autoencoder + vocoder ($VOCODER, default weights/v2/vocoder):
 #                                      # eval reconstruct of the test pieces and the Wesnoth tracks
@@ -141,11 +141,14 @@ export)
     src=$RUNS/dn-v2-$3/checkpoints/checkpoint-$(printf %08d "${4:?export denoiser KIND STEP}") ;;
   *) echo "model_v2.sh: export autoencoder, vocoder or denoiser, not '${2:-}'" >&2; exit 2 ;;
   esac
-  # the vocoder's parameters in float16, as the bundle stores them (tools/bundle_default.py --fp16 vocoder)
+  # the vocoder's parameters in float16, as the bundle stores them (tools/bundle_default.py --fp16 vocoder);
+  # a denoiser checkpoint in float16 too, into weights/v2/denoiser-KIND (a point to go on from with
+  # init.denoiser, loaded back as float32)
+  dest=weights/v2/$2; [ "$2" = denoiser ] && dest=weights/v2/denoiser-$3
   .venv/bin/python -c 'import sys, torch; from audiogen.hub import load_model
-dtype = torch.float16 if sys.argv[2] == "vocoder" else None
+dtype = torch.float16 if sys.argv[2] in ("vocoder", "denoiser") else None
 print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3], parameter_dtype=dtype))' \
-      "$src" "$2" "weights/v2/$2"
+      "$src" "$2" "$dest"
   ;;
 *) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval, aeeval, floor, seq or export)" >&2; exit 2 ;;
 esac
