@@ -30,23 +30,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-class _TrueMel:
-    """Stands in for the VAE: the true log-mel goes to the vocoder unchanged."""
-
-    def encode(self, mel: torch.Tensor) -> torch.Tensor:
-        return mel
-
-    def decode(self, latent: torch.Tensor, frames: int | None = None) -> torch.Tensor:
-        return latent
-
-
 def _embed(embedder, waveform: torch.Tensor, sample_rate: int) -> np.ndarray:
     return embedder.embed(waveform, sample_rate).double().cpu().numpy()
 
 
 def main(argv: list[str] | None = None) -> dict:
     from audiogen.data.manifest import read_manifest
-    from audiogen.evaluation.clips import _load_crops, reconstruct_clips, split_halves
+    from audiogen.evaluation.clips import load_crops, reconstruct_clips, split_halves
     from audiogen.evaluation.embedders import default_embedder, load_embedder
     from audiogen.evaluation.frechet import embedding_stats
     from audiogen.hub import load_model
@@ -70,8 +60,8 @@ def main(argv: list[str] | None = None) -> dict:
     half_a, half_b = split_halves(entries)
     vocoder0 = load_model(args.pipelines[0], "vocoder", "cpu")
     sample_rate = int(vocoder0.mel_config.sample_rate)
-    ref, _ = _load_crops(half_a, args.seconds, sample_rate, args.crops_per_file, "real A", False)
-    real_b, _ = _load_crops(half_b, args.seconds, sample_rate, args.crops_per_file, "real B", False)
+    ref, _ = load_crops(half_a, args.seconds, sample_rate, args.crops_per_file, "real A", False)
+    real_b, _ = load_crops(half_b, args.seconds, sample_rate, args.crops_per_file, "real B", False)
     emb_a, emb_b = _embed(embedder, ref, sample_rate), _embed(embedder, real_b, sample_rate)
     stats_a, scale = embedding_stats(emb_a), emb_a.std(axis=0) + 1e-12
     rows = {"real: other half (half B)": emb_b}
@@ -82,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
             embedder, reconstruct_clips(real_b, autoencoder, vocoder, "cpu", 8, False), sample_rate
         )
         rows[f"{folder}: vocoder on the true mel"] = _embed(
-            embedder, reconstruct_clips(real_b, _TrueMel(), vocoder, "cpu", 8, False), sample_rate
+            embedder, reconstruct_clips(real_b, None, vocoder, "cpu", 8, False), sample_rate
         )
 
     report: dict = {

@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiogen.evaluation.clips import _load_crops, generate_clips
+from audiogen.evaluation.clips import generate_clips, load_crops
 from audiogen.evaluation.embedders import default_embedder, load_embedder
 from audiogen.evaluation.frechet import embedding_stats
 from audiogen.models.lora import SIDECAR_NAME, find_adapter_folder
@@ -102,7 +102,7 @@ def placement(pipe: AudioGenPipeline, runs: list[Path], num: int, seconds: float
         from audiogen.data.manifest import read_manifest
 
         entries = [e for e in read_manifest(run / "data" / "manifest.jsonl") if e.split == "test"]
-        real[style] = _load_crops(entries, seconds, pipe.sample_rate, 1, "real", False)[0]
+        real[style] = load_crops(entries, seconds, pipe.sample_rate, 1, "real", False)[0]
     emb = {k: np.asarray(embedder.embed(v, pipe.sample_rate)) for k, v in {**sets, **real}.items()}
     stats = {k: embedding_stats(v) for k, v in emb.items()}
     means = {k: v.mean(0) for k, v in emb.items()}

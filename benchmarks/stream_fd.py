@@ -50,7 +50,7 @@ def main() -> None:
     from audiogen import load_pretrained
     from audiogen.audio.levels import peak_normalize
     from audiogen.data.manifest import read_manifest
-    from audiogen.evaluation.clips import _fit_length, _load_crops
+    from audiogen.evaluation.clips import _fit_length, load_crops
     from audiogen.evaluation.embedders import default_embedder, load_embedder
     from audiogen.evaluation.frechet import embedding_stats, frechet_distance
     from audiogen.pipelines.stream import load_sequence_model
@@ -83,7 +83,7 @@ def main() -> None:
     timings["diffusion"] = time.perf_counter() - start
 
     entries = [e for e in read_manifest(args.manifest) if e.split == args.split]
-    real, real_labels = _load_crops(entries, args.seconds, sr, args.crops_per_file, "held-out crops", True)
+    real, real_labels = load_crops(entries, args.seconds, sr, args.crops_per_file, "held-out crops", True)
     embedder = load_embedder(default_embedder(args.checkpoint))
     labels = list(getattr(embedder, "labels", []))
 

@@ -118,7 +118,7 @@ aeeval)
 floor)
   # the floor does not depend on the denoiser: the few generated clips of these calls are not compared;
   # $CROPS crops of 4 s per held-out track (default 4, as the sweep)
-  pipe=$2 c=${CROPS:-4} r=$REPORTS/floor/$3-c${CROPS:-4}
+  pipe=$2 c=${CROPS:-4}; r=$REPORTS/floor/$3-c$c
   mkdir -p "$r"
   [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
   [ -f "$r/floor_wesnoth.json" ] || $AG eval generate "$DATA/wesnoth/manifest.jsonl" --checkpoint "$pipe" \

@@ -16,7 +16,7 @@ from audiogen.audio.levels import PEAK_DB, peak_normalize
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["generate_clips", "pink_noise", "reconstruct_clips", "split_halves"]
+__all__ = ["generate_clips", "load_crops", "pink_noise", "reconstruct_clips", "split_halves"]
 
 
 def pink_noise(batch: int, samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -54,10 +54,17 @@ def split_halves(entries: Sequence[Any]) -> tuple[list[Any], list[Any]]:
     return ordered[0::2], ordered[1::2]
 
 
-def _load_crops(
+def load_crops(
     entries: Sequence[Any], seconds: float, sample_rate: int, crops_per_file: int, desc: str, progress: bool
 ) -> tuple[torch.Tensor, list[str | None]]:
-    """Evenly spaced, peak-normalised mono crops ``(clips, samples)`` of ``entries`` and their labels."""
+    """Evenly spaced, peak-normalised mono crops of ``entries`` and their labels.
+
+    ``crops_per_file`` crops of ``seconds`` per file, decoded at ``sample_rate`` (Hz) by
+    :class:`~audiogen.data.datasets.SegmentDataset` (its validation crops, peak to ``PEAK_DB``).
+
+    Returns:
+        ``(waveform (clips, samples), labels)``: one label (or ``None``) per clip.
+    """
     import torch
     from tqdm.auto import tqdm
 
@@ -171,7 +178,7 @@ def generate_clips(
 
 def reconstruct_clips(
     waveform: torch.Tensor,
-    autoencoder: Any,
+    autoencoder: Any | None,
     vocoder: Any,
     device: str | torch.device = "cpu",
     batch_size: int = 8,
@@ -180,7 +187,8 @@ def reconstruct_clips(
     """VAE + vocoder reconstructions of mono clips ``(batch, samples)`` at the vocoder's rate.
 
     Log-mel (the vocoder's front end) → :meth:`MelVAE.encode` (posterior mean) → ``decode`` →
-    vocoder; each output is cut to the input length and peak-normalised to -1 dBFS.
+    vocoder; each output is cut to the input length and peak-normalised to -1 dBFS. With
+    ``autoencoder=None`` the vocoder gets the true log-mel (the vocoder's share of the floor).
 
     Returns:
         ``(batch, samples)`` float32 on the CPU.
@@ -201,7 +209,8 @@ def reconstruct_clips(
             dynamic_ncols=True,
         ):
             mel = frontend(waveform[start : start + batch_size].to(device)).mel
-            decoded = autoencoder.decode(autoencoder.encode(mel), frames=mel.shape[-1])
-            wav = vocoder(decoded)[:, 0].float().cpu()  # (batch, samples)
+            if autoencoder is not None:
+                mel = autoencoder.decode(autoencoder.encode(mel), frames=mel.shape[-1])
+            wav = vocoder(mel)[:, 0].float().cpu()  # (batch, samples)
             outs.append(_fit_length(wav, n))
     return peak_normalize(torch.cat(outs))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiogen.audio.levels import SILENCE_DB, rms_db
-from audiogen.evaluation.clips import _load_crops, generate_clips, pink_noise, reconstruct_clips, split_halves
+from audiogen.evaluation.clips import generate_clips, load_crops, pink_noise, reconstruct_clips, split_halves
 from audiogen.evaluation.embedders import Embedder, default_embedder, load_embedder
 from audiogen.evaluation.frechet import embedding_stats
 
@@ -270,8 +270,8 @@ def evaluate_generation(
     sample_rate = int(vocoder.mel_config.sample_rate)
 
     half_a, half_b = split_halves(entries)
-    ref_wav, ref_styles = _load_crops(half_a, seconds, sample_rate, crops_per_file, "real A", progress)
-    b_wav, b_styles = _load_crops(half_b, seconds, sample_rate, crops_per_file, "real B", progress)
+    ref_wav, ref_styles = load_crops(half_a, seconds, sample_rate, crops_per_file, "real A", progress)
+    b_wav, b_styles = load_crops(half_b, seconds, sample_rate, crops_per_file, "real B", progress)
     notes = []
     if min(len(ref_wav), len(b_wav)) < 2:
         raise ValueError(f"{manifest}: split {split!r} gives fewer than 2 crops per half; add files or crops")
