@@ -4,9 +4,9 @@
 # (4 seeds, style classifier and hand-made features), and the vocoder fine-tuned on the new data.
 #
 #   tools/model_v2.sh ae               # autoencoder 64 x 2, $AE_STEPS steps (default 12,000; resumes)
-#   tools/model_v2.sh dn KIND          # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes; a new run
-#                                      # starts from $INIT's weights if given, e.g. weights/v2/denoiser-KIND;
-#                                      # $DN_STEPS: its budget, default the recipe's)
+#   tools/model_v2.sh dn KIND [KEY=VALUE...]  # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes; a
+#                                      # new run starts from $INIT's weights if given, e.g. weights/v2/denoiser-KIND;
+#                                      # $DN_STEPS: its budget, default the recipe's; KEY=VALUE: more recipe overrides)
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
 #   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference)
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
@@ -65,7 +65,7 @@ dn)
   kind=$2 out=$RUNS/dn-v2-$2
   timed "$out.log" $AG train diffusion recipes/diffusion_v2.yaml data.autoencoder="$AE" \
       data.manifest="$DATA/corpus/manifest.jsonl" data.latent_cache="$DATA/latents_v2" \
-      model.prediction_type="$(prediction "$kind")" ${INIT:+init.denoiser=$INIT} ${DN_STEPS:+train.max_steps=$DN_STEPS} --out "$out" $(resume "$out")
+      model.prediction_type="$(prediction "$kind")" ${INIT:+init.denoiser=$INIT} ${DN_STEPS:+train.max_steps=$DN_STEPS} "${@:3}" --out "$out" $(resume "$out")
   ;;
 fd)
   if [ "$2" = v1 ]; then  # the bundled model, the rule's reference
