@@ -10,7 +10,10 @@ held-out test pieces in the style classifier's embedding and in hand-made featur
 With ``--runs RUNS`` each checkpoint also gets its hours of training, read from the run's own log
 (``RUNS/dn-v2-KIND/metrics.jsonl``: the sum of each logging interval's steps over its logged
 ``train/steps_per_second``; validation and checkpoint writing excluded), and the curve is drawn
-against them.
+against them. A run continued on another machine from a checkpoint's weights
+(``INIT=... DN_FROM=STEP tools/model_v2.sh dn KIND``) logs its steps from 0 again: ``--continued
+KIND=STEP`` counts them on from STEP, and its hours on from that point's hours in ``--previous``
+(this tool's earlier ``--json``), which also gives the earlier points their hours.
 """
 
 from __future__ import annotations
@@ -66,11 +69,21 @@ def training_hours(metrics: Path) -> list[tuple[int, float]]:
     return out
 
 
-def add_hours(points: list[dict], metrics: Path) -> None:
-    """Set each point's ``hours`` (``None`` past the end of the log) from ``metrics``."""
-    logged = dict(training_hours(metrics)) if metrics.is_file() else {}
+def add_hours(points: list[dict], metrics: Path, start_step: int = 0, start_hours: float = 0.0) -> None:
+    """Set each point's ``hours`` from ``metrics``, a run whose step 0 is ``start_step`` after
+    ``start_hours`` of training; a point the log does not reach keeps its ``hours`` (or ``None``)."""
+    log = training_hours(metrics) if metrics.is_file() else []
+    logged = {start_step + s: start_hours + h for s, h in log}
     for p in points:
-        p["hours"] = logged.get(p["step"])
+        p["hours"] = logged.get(p["step"], p.get("hours"))
+
+
+def continued_from(text: str) -> tuple[str, int]:
+    """``KIND=STEP`` of ``--continued`` as ``(kind, step)``."""
+    kind, sep, step = text.partition("=")
+    if not sep or not step.isdigit():
+        raise argparse.ArgumentTypeError(f"--continued: expected KIND=STEP, got '{text}'")
+    return kind, int(step)
 
 
 def _f(x: float | None, digits: int) -> str:
@@ -118,11 +131,24 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     parser.add_argument("--png", type=Path, default=None, help="also draw the curve here")
     parser.add_argument("--runs", type=Path, default=None, help="RUNS of model_v2.sh: hours of training")
+    parser.add_argument("--previous", type=Path, default=None, help="an earlier --json: hours the logs lack")
+    parser.add_argument(
+        "--continued", type=continued_from, action="append", default=[], metavar="KIND=STEP",
+        help="the run of KIND in RUNS went on from the weights of step STEP (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     curves = {k: curve(args.root, k) for k in args.kinds}
-    if args.runs is not None:
-        for kind, points in curves.items():
-            add_hours(points, args.runs / f"dn-v2-{kind}" / "metrics.jsonl")
+    previous = json.loads(args.previous.read_text()) if args.previous is not None else {}
+    continued = dict(args.continued)
+    for kind, points in curves.items():
+        prior = {p["step"]: p.get("hours") for p in previous.get(kind, [])}
+        for p in points:
+            p["hours"] = prior.get(p["step"])
+        start = continued.get(kind, 0)
+        if start and prior.get(start) is None:
+            parser.error(f"--continued {kind}={start}: --previous has no hours for that step")
+        if args.runs is not None:
+            add_hours(points, args.runs / f"dn-v2-{kind}" / "metrics.jsonl", start, prior.get(start) or 0.0)
     head = "| denoiser | step | hours | FD classifier: mean ± std (floor) | FD features: mean ± std (floor) |"
     print(head + " seeds |")
     print("|---|---:|---:|---|---|---:|")

@@ -6,8 +6,11 @@
 #   tools/model_v2.sh ae               # autoencoder 64 x 2, $AE_STEPS steps (default 12,000; resumes)
 #   tools/model_v2.sh dn KIND [KEY=VALUE...]  # KIND = vpred | flow: recipes/diffusion_v2.yaml (resumes; a
 #                                      # new run starts from $INIT's weights if given, e.g. weights/v2/denoiser-KIND;
-#                                      # $DN_STEPS: its budget, default the recipe's; KEY=VALUE: more recipe overrides)
+#                                      # $DN_STEPS: its budget, default the recipe's; KEY=VALUE: more recipe overrides;
+#                                      # $DN_FROM: the step of $INIT's weights, for fd and export below)
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
+#                                      # (DN_FROM=S: the run went on from step S's weights, INIT, so its
+#                                      # checkpoint STEP - S is step STEP; tools/fd_curve.py --continued)
 #   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference)
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
 #   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder | denoiser KIND STEP: the EMA weights into
@@ -71,13 +74,13 @@ fd)
   if [ "$2" = v1 ]; then  # the bundled model, the rule's reference
     r=$REPORTS/v1 pipe=audiogen/assets/default
   else
-    kind=$2 step=$(printf %08d "$3")
+    kind=$2 step=$(printf %08d "$3") local_step=$(printf %08d $(($3 - ${DN_FROM:-0})))
     prediction "$kind" > /dev/null
     r=$REPORTS/$kind/step-$step pipe=$RUNS/pipe-v2-$kind-$step
   fi
   mkdir -p "$r"
   [ -f "$pipe/model_index.json" ] || .venv/bin/python tools/bundle_default.py --autoencoder "$AE" \
-      --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$step" --vocoder "$VOCODER" \
+      --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$local_step" --vocoder "$VOCODER" \
       --steps 8 --cfg-scale 1 --out "$pipe"
   [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
   for seed in ${SEEDS:-0 1000 2000 3000}; do  # $SEEDS: a subset first, the rest later
@@ -140,7 +143,7 @@ export)
   autoencoder) src=$RUNS/ae-v2-64x2-long ;;
   vocoder) src=$RUNS/voc-v2 ;;
   denoiser) prediction "${3:-}" > /dev/null  # export denoiser KIND STEP: that checkpoint's EMA weights
-    src=$RUNS/dn-v2-$3/checkpoints/checkpoint-$(printf %08d "${4:?export denoiser KIND STEP}") ;;
+    src=$RUNS/dn-v2-$3/checkpoints/checkpoint-$(printf %08d $((${4:?export denoiser KIND STEP} - ${DN_FROM:-0}))) ;;
   *) echo "model_v2.sh: export autoencoder, vocoder or denoiser, not '${2:-}'" >&2; exit 2 ;;
   esac
   # the vocoder's parameters in float16, as the bundle stores them (tools/bundle_default.py --fp16 vocoder);

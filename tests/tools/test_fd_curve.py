@@ -65,3 +65,26 @@ def test_hours_of_training_from_the_runs_log(tmp_path):
     ).stdout  # fmt: skip
     assert "| vpred | 400 | 1.94 | 5.000 ± - (1.000) |" in out
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_a_continued_run_counts_on_from_its_starting_point(tmp_path):
+    """A run started from step 32's weights on another machine logs from 0: its points follow the
+    earlier ones, in steps and in hours."""
+    reports, run = tmp_path / "reports", tmp_path / "runs" / "dn-v2-flow"
+    for step in (32, 48):
+        folder = reports / "flow" / f"step-{step:08d}"
+        folder.mkdir(parents=True)
+        _report(folder / "gen_seed0.json", 5.0, 1.0)
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 16, "train/steps_per_second": 16 / 3600}) + "\n")
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps({"flow": [{"step": 32, "hours": 1.5}]}))
+    tool = [sys.executable, str(ROOT / "tools" / "fd_curve.py"), str(reports), "flow", "--runs",
+            str(tmp_path / "runs"), "--previous", str(previous)]  # fmt: skip
+    out = subprocess.run(tool + ["--continued", "flow=32"], capture_output=True, text=True, check=True).stdout
+    assert "| flow | 32 | 1.50 |" in out and "| flow | 48 | 2.50 |" in out
+    # without --continued the log's step 16 is no evaluated point: step 48 has no hours
+    out = subprocess.run(tool, capture_output=True, text=True, check=True).stdout
+    assert "| flow | 48 | - |" in out
+    bad = subprocess.run(tool + ["--continued", "flow=16"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--previous has no hours for that step" in bad.stderr
