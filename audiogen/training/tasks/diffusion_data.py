@@ -196,6 +196,9 @@ class LatentData:
         ds = vae.time_downsample
         d = self.data_config
         min_samples = round(d.segment_seconds * self.mel_config.sample_rate) if d.pad_to_segment else 0
+        # the key holds the padding only when it pads a file (one sample of resampling slack), so a
+        # denoiser's 4 s crops and a sequence model's 10 s crops of the same long files share a cache
+        pads = any(e.duration * self.mel_config.sample_rate < min_samples + 1 for e in entries)
 
         def compute(waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             mono = rearrange(waveform, "batch 1 samples -> batch samples")  # one file per call
@@ -213,7 +216,7 @@ class LatentData:
             "weights_sha256": self._weights_digest(),
             "posterior": "mean",
             "labels": self.labels,
-            "pad_to_samples": min_samples,
+            "pad_to_samples": min_samples if pads else 0,
             "normalize": "peak" if d.normalize_cache else None,
         }
         return build_feature_cache(

@@ -258,3 +258,24 @@ def test_flow_training_step_targets_the_flow_velocity(corpus, autoencoder, tmp_p
     assert seen["t"].dtype == torch.float32 and torch.allclose(seen["t"], t * 1000)
     torch.testing.assert_close(seen["noisy"], (1 - t[:, None, None]) * z0 + t[:, None, None] * noise)
     torch.testing.assert_close(loss, ((noise - z0) ** 2).mean())  # zero prediction: MSE of the target
+
+
+def test_crop_lengths_share_a_latent_cache_unless_one_pads_a_file(tmp_path, corpus, autoencoder):
+    """Padding to the crop length changes no file at most as long as the shortest one (1.2 s here), so
+    a denoiser's short crops and a sequence model's longer ones read one cache; a crop length that
+    pads a file gets its own."""
+
+    def build(seconds: float) -> None:
+        result = _invoke(
+            "data", "cache", "diffusion", DEBUG_RECIPE,
+            *_args(corpus, autoencoder, tmp_path / "cache", f"data.segment_seconds={seconds}"),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    build(0.5)
+    build(1.0)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    build(1.5)  # longer than the shortest files: those are padded with silence before encoding
+    caches = sorted((tmp_path / "cache").iterdir())
+    pads = sorted(json.loads((c / "index.json").read_text())["settings"]["pad_to_samples"] for c in caches)
+    assert pads == [0, round(1.5 * SAMPLE_RATE)]
