@@ -11,7 +11,8 @@
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
 #                                      # (DN_FROM=S: the run went on from step S's weights, INIT, so its
 #                                      # checkpoint STEP - S is step STEP; tools/fd_curve.py --continued)
-#   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference)
+#   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference);
+#                                      # FD_STEPS=S: S sampler steps instead of 8, reports in .../steps-S
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
 #   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder | denoiser KIND STEP: the EMA weights into
 #                                      # weights/v2/STAGE (denoiser: weights/v2/denoiser-KIND; config.json +
@@ -78,6 +79,7 @@ fd)
     prediction "$kind" > /dev/null
     r=$REPORTS/$kind/step-$step pipe=$RUNS/pipe-v2-$kind-$step
   fi
+  n=${FD_STEPS:-8}; [ "$n" = 8 ] || r=$r/steps-$n
   mkdir -p "$r"
   [ -f "$pipe/model_index.json" ] || .venv/bin/python tools/bundle_default.py --autoencoder "$AE" \
       --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$local_step" --vocoder "$VOCODER" \
@@ -86,10 +88,10 @@ fd)
   for seed in ${SEEDS:-0 1000 2000 3000}; do  # $SEEDS: a subset first, the rest later
     floor=--no-floor; [ $seed = 0 ] && floor=--floor  # the floor is the same for every seed: once
     [ -f "$r/gen_seed$seed.json" ] || $AG eval generate "$DATA/corpus/manifest.jsonl" --checkpoint "$pipe" \
-        --num 96 --seconds 4 --steps 8 --cfg-scale 1 --seed $seed $floor --json "$r/gen_seed$seed.json" \
+        --num 96 --seconds 4 --steps $n --cfg-scale 1 --seed $seed $floor --json "$r/gen_seed$seed.json" \
         > "$r/gen_seed$seed.txt"
     [ -f "$r/gen_features_seed$seed.json" ] || PYTHONPATH=benchmarks $AG eval generate "$DATA/corpus/manifest.jsonl" \
-        --checkpoint "$pipe" --embedder feature_embedder:make --num 96 --seconds 4 --steps 8 --cfg-scale 1 \
+        --checkpoint "$pipe" --embedder feature_embedder:make --num 96 --seconds 4 --steps $n --cfg-scale 1 \
         --seed $seed $floor --json "$r/gen_features_seed$seed.json" > "$r/gen_features_seed$seed.txt"
   done
   ;;
