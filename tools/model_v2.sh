@@ -14,7 +14,7 @@
 #   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference);
 #                                      # FD_STEPS=S: S sampler steps instead of 8, reports in .../steps-S
 #   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
-#   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder | denoiser KIND STEP: the EMA weights into
+#   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder | sequence | denoiser KIND STEP: the EMA weights into
 #                                      # weights/v2/STAGE (denoiser: weights/v2/denoiser-KIND; config.json +
 #                                      # model.safetensors, committed; vocoder and denoiser in float16)
 #   tools/model_v2.sh voceval VOC NAME # vocoder VOC alone on true mels: test pieces, Wesnoth, recordings' valid
@@ -144,16 +144,17 @@ export)
   case ${2:-} in
   autoencoder) src=$RUNS/ae-v2-64x2-long ;;
   vocoder) src=$RUNS/voc-v2 ;;
+  sequence) src=$RUNS/sequence-v2 ;;
   denoiser) prediction "${3:-}" > /dev/null  # export denoiser KIND STEP: that checkpoint's EMA weights
     src=$RUNS/dn-v2-$3/checkpoints/checkpoint-$(printf %08d $((${4:?export denoiser KIND STEP} - ${DN_FROM:-0}))) ;;
-  *) echo "model_v2.sh: export autoencoder, vocoder or denoiser, not '${2:-}'" >&2; exit 2 ;;
+  *) echo "model_v2.sh: export autoencoder, vocoder, sequence or denoiser, not '${2:-}'" >&2; exit 2 ;;
   esac
-  # the vocoder's parameters in float16, as the bundle stores them (tools/bundle_default.py --fp16 vocoder);
+  # the vocoder's and the sequence model's parameters in float16, as the bundle stores them;
   # a denoiser checkpoint in float16 too, into weights/v2/denoiser-KIND (a point to go on from with
   # init.denoiser, loaded back as float32)
   dest=weights/v2/$2; [ "$2" = denoiser ] && dest=weights/v2/denoiser-$3
   .venv/bin/python -c 'import sys, torch; from audiogen.hub import load_model
-dtype = torch.float16 if sys.argv[2] in ("vocoder", "denoiser") else None
+dtype = torch.float16 if sys.argv[2] in ("vocoder", "denoiser", "sequence") else None
 print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3], parameter_dtype=dtype))' \
       "$src" "$2" "$dest"
   ;;
