@@ -85,15 +85,15 @@ fd)
       --denoiser "$RUNS/dn-v2-$kind/checkpoints/checkpoint-$local_step" --vocoder "$VOCODER" \
       --steps 8 --cfg-scale 1 --out "$pipe"
   [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
-  for seed in ${SEEDS:-0 1000 2000 3000}; do  # $SEEDS: a subset first, the rest later
-    floor=--no-floor; [ $seed = 0 ] && floor=--floor  # the floor is the same for every seed: once
-    [ -f "$r/gen_seed$seed.json" ] || $AG eval generate "$DATA/corpus/manifest.jsonl" --checkpoint "$pipe" \
-        --num 96 --seconds 4 --steps $n --cfg-scale 1 --seed $seed $floor --json "$r/gen_seed$seed.json" \
-        > "$r/gen_seed$seed.txt"
-    [ -f "$r/gen_features_seed$seed.json" ] || PYTHONPATH=benchmarks $AG eval generate "$DATA/corpus/manifest.jsonl" \
-        --checkpoint "$pipe" --embedder feature_embedder:make --num 96 --seconds 4 --steps $n --cfg-scale 1 \
-        --seed $seed $floor --json "$r/gen_features_seed$seed.json" > "$r/gen_features_seed$seed.txt"
-  done
+  # one call per embedding for every seed still missing ($SEEDS: a subset first, the rest later):
+  # the held-out crops, their embeddings and the floor are computed once per call
+  todo=(); for seed in ${SEEDS:-0 1000 2000 3000}; do [ -f "$r/gen_seed$seed.json" ] || todo+=(--seed $seed); done
+  [ ${#todo[@]} = 0 ] || $AG eval generate "$DATA/corpus/manifest.jsonl" --checkpoint "$pipe" --num 96 \
+      --seconds 4 --steps $n --cfg-scale 1 "${todo[@]}" --json "$r/gen_seed{seed}.json" >> "$r/gen.txt"
+  todo=(); for seed in ${SEEDS:-0 1000 2000 3000}; do [ -f "$r/gen_features_seed$seed.json" ] || todo+=(--seed $seed); done
+  [ ${#todo[@]} = 0 ] || PYTHONPATH=benchmarks $AG eval generate "$DATA/corpus/manifest.jsonl" --checkpoint "$pipe" \
+      --embedder feature_embedder:make --num 96 --seconds 4 --steps $n --cfg-scale 1 "${todo[@]}" \
+      --json "$r/gen_features_seed{seed}.json" >> "$r/gen_features.txt"
   ;;
 vocoder)
   out=$RUNS/voc-v2

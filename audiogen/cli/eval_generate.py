@@ -43,12 +43,13 @@ def generate(
         "--cfg-scale",
         help="Classifier-free guidance scale; default: the model's (model_index.json generation.cfg_scale).",
     ),
-    seed: int = typer.Option(
-        0,
+    seed: list[int] = typer.Option(
+        None,
         "--seed",
         min=0,
-        help="Seed of generation and of the noise; clip i uses a seed counted up from it, so "
-        "independent sets need seeds at least --num apart (0, 1000, 2000, ...).",
+        help="Seed of generation and of the noise (default 0); clip i uses a seed counted up from it, "
+        "so independent sets need seeds at least --num apart (0, 1000, 2000, ...). Repeat for one "
+        "report per seed: the held-out crops, their embeddings and the floor are computed once.",
     ),
     crops_per_file: int = typer.Option(
         2, "--crops-per-file", min=1, help="Evenly spaced crops per held-out file."
@@ -59,7 +60,12 @@ def generate(
         "--style",
         help="Generate only this style (repeat for several; default: every style of the pipeline).",
     ),
-    json_out: Path = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    json_out: Path = typer.Option(
+        None,
+        "--json",
+        help="Also write the report as JSON here; with several --seed, a path with {seed} in it "
+        "(e.g. fd_seed{seed}.json), one file per seed.",
+    ),
     plot_dir: Path = typer.Option(
         None, "--plot-dir", help="Write one spectrogram PNG per style (real vs generated) here."
     ),
@@ -87,8 +93,16 @@ def generate(
     from audiogen import hub
     from audiogen.audio.io import AudioLoadError
     from audiogen.cli.reconstruct import print_report
-    from audiogen.evaluation.generation import evaluate_generation
+    from audiogen.evaluation.generation import evaluate_generation_seeds
     from audiogen.models.lora import parse_lora_spec
+
+    seeds = list(seed or [0])
+    if len(seeds) != len(set(seeds)):
+        raise InputError(f"--seed: each seed once, got {seeds}")
+    if json_out is not None and len(seeds) > 1 and "{seed}" not in str(json_out):
+        raise InputError(
+            f"--json {json_out}: with several --seed the path needs {{seed}} (one file per seed)"
+        )
 
     try:
         loras = [parse_lora_spec(spec) for spec in lora or []]
@@ -102,25 +116,29 @@ def generate(
                 f"no --checkpoint given and the bundled default model is not installed "
                 f"({pipeline_dir / 'model_index.json'} does not exist); pass --checkpoint PIPELINE_DIR"
             )
+    reports = evaluate_generation_seeds(
+        manifest,
+        pipeline_dir,
+        seeds,
+        embedder=embedder,
+        split=split,
+        num=num,
+        seconds=seconds,
+        steps=steps,
+        cfg_scale=cfg_scale,
+        crops_per_file=crops_per_file,
+        batch_size=batch_size,
+        device=device,
+        plot_dir=plot_dir,
+        styles=style or None,
+        loras=loras,
+        floor=floor,
+    )
     try:
-        report = evaluate_generation(
-            manifest,
-            pipeline_dir,
-            embedder=embedder,
-            split=split,
-            num=num,
-            seconds=seconds,
-            steps=steps,
-            cfg_scale=cfg_scale,
-            seed=seed,
-            crops_per_file=crops_per_file,
-            batch_size=batch_size,
-            device=device,
-            plot_dir=plot_dir,
-            styles=style or None,
-            loras=loras,
-            floor=floor,
-        )
+        for k, report in enumerate(reports):  # each seed's report printed and written when measured
+            if len(seeds) > 1:
+                typer.echo(("\n" if k else "") + f"seed {report.seed}")
+            out = None if json_out is None else Path(str(json_out).replace("{seed}", str(report.seed)))
+            print_report(report, out, k == 0 and plot_dir and f"wrote spectrograms to {plot_dir}")
     except (FileNotFoundError, ValueError, AudioLoadError) as e:  # bad input: exit 2, as every command
         raise InputError(str(e)) from e
-    print_report(report, json_out, plot_dir and f"wrote spectrograms to {plot_dir}")

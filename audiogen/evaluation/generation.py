@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -231,12 +231,58 @@ def evaluate_generation(
         ValueError: bad arguments, fewer than 2 held-out files or 2 crops per half, models
             that do not agree, or a style the pipeline does not have.
     """
+    return next(evaluate_generation_seeds(
+        manifest, pipeline_dir, [seed], embedder=embedder, split=split, num=num, seconds=seconds,
+        steps=steps, cfg_scale=cfg_scale, crops_per_file=crops_per_file, batch_size=batch_size,
+        device=device, plot_dir=plot_dir, progress=progress, styles=styles, loras=loras, floor=floor,
+    ))  # fmt: skip
+
+
+def evaluate_generation_seeds(
+    manifest: str | os.PathLike[str],
+    pipeline_dir: str | os.PathLike[str],
+    seeds: Sequence[int],
+    embedder: Embedder | str | os.PathLike[str] | None = None,
+    split: str = "test",
+    num: int = 64,
+    seconds: float = 4.0,
+    steps: int | None = None,
+    cfg_scale: float | None = None,
+    crops_per_file: int = 2,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    plot_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    styles: Sequence[str] | None = None,
+    loras: Sequence[tuple[str | os.PathLike[str], float]] = (),
+    floor: bool = True,
+) -> Iterator[GenerationReport]:
+    """:func:`evaluate_generation` for several seeds at the price of one generation per seed.
+
+    What does not depend on the seed is done once: the held-out crops, their embeddings (the
+    reference, half B), the floor's reconstructions and their rows. Each seed's report is the one
+    ``evaluate_generation(..., seed=seed)`` returns (the same ``reconstructed`` and
+    ``real_other_half`` rows in each); ``plot_dir`` draws the first seed's clips.
+
+    Args:
+        seeds: the seeds of generation and of the noise, one report each (at least ``num`` apart
+            for independent sets); the other arguments as :func:`evaluate_generation`.
+
+    Yields:
+        One :class:`GenerationReport` per seed, in the order of ``seeds``, each as soon as it is
+        measured (a long run keeps what it finished).
+
+    Raises:
+        as :func:`evaluate_generation` (at the first report); ValueError also for no seeds.
+    """
     import torch
 
     from audiogen.data.manifest import read_manifest
     from audiogen.evaluation.reconstruction import check_same_front_end
     from audiogen.hub import load_model
 
+    if not seeds:
+        raise ValueError("need at least one seed")
     if num < 2 or seconds <= 0 or crops_per_file < 1 or batch_size < 1:
         raise ValueError(
             f"need num >= 2, seconds > 0, crops_per_file >= 1, batch_size >= 1; got {num}, {seconds}, "
@@ -272,7 +318,6 @@ def evaluate_generation(
     half_a, half_b = split_halves(entries)
     ref_wav, ref_styles = load_crops(half_a, seconds, sample_rate, crops_per_file, "real A", progress)
     b_wav, b_styles = load_crops(half_b, seconds, sample_rate, crops_per_file, "real B", progress)
-    notes = []
     if min(len(ref_wav), len(b_wav)) < 2:
         raise ValueError(f"{manifest}: split {split!r} gives fewer than 2 crops per half; add files or crops")
 
@@ -284,81 +329,76 @@ def evaluate_generation(
     else:
         styles = list(pipe.styles) or [None]
     cfg_scale, steps = pipe.resolve_cfg_scale(cfg_scale), pipe.resolve_steps(steps)
-    gen_wav, gen_rate = generate_clips(
-        pipe, num, seconds, styles, steps=steps, cfg_scale=cfg_scale, seed=seed, batch_size=batch_size,
-        progress=progress,
-    )  # fmt: skip
-    gen_styles = [styles[i % len(styles)] for i in range(num)]
     rec_wav = reconstruct_clips(b_wav, autoencoder, vocoder, device, batch_size, progress) if floor else None
+    ref_stats = embedding_stats(embedder.embed(ref_wav, sample_rate))
+    dim = ref_stats.dim
 
-    g = torch.Generator().manual_seed(seed)
+    def row(name: str, wav: torch.Tensor, rate: int, set_styles: Sequence[str | None]) -> FrechetRow:
+        stats = embedding_stats(embedder.embed(wav, rate))
+        return FrechetRow(
+            name=name,
+            description=ROWS[name],
+            clips=stats.count,
+            frechet_distance=stats.frechet_distance(ref_stats),
+            style_accuracy=_style_accuracy(embedder, wav, rate, set_styles),
+        )
+
+    fixed = {"real_other_half": row("real_other_half", b_wav, sample_rate, b_styles)}
+    if rec_wav is not None:
+        fixed["reconstructed"] = row("reconstructed", rec_wav, sample_rate, b_styles)
+    reference_style_accuracy = _style_accuracy(embedder, ref_wav, sample_rate, ref_styles)
     levels = rms_db(ref_wav)
     target_db = levels[torch.arange(num) % len(levels)]
-    noise = pink_noise(num, ref_wav.shape[-1], g) * (10 ** (target_db / 20))[:, None]
-
-    sets = {
-        "generated": (gen_wav, gen_rate, gen_styles),
-        "reconstructed": (rec_wav, sample_rate, b_styles),
-        "real_other_half": (b_wav, sample_rate, b_styles),
-        "noise": (noise, sample_rate, [None] * num),
-    }
-    if rec_wav is None:
-        del sets["reconstructed"]
-    from tqdm.auto import tqdm
-
-    ref_emb = embedder.embed(ref_wav, sample_rate)
-    ref_stats = embedding_stats(ref_emb)
-    dim = ref_stats.dim
-    rows = []
-    for name, (wav, rate, set_styles) in tqdm(
-        sets.items(), desc="embed", disable=not progress, dynamic_ncols=True
-    ):
-        stats = embedding_stats(embedder.embed(wav, rate))
-        rows.append(
-            FrechetRow(
-                name=name,
-                description=ROWS[name],
-                clips=stats.count,
-                frechet_distance=stats.frechet_distance(ref_stats),
-                style_accuracy=_style_accuracy(embedder, wav, rate, set_styles),
+    gen_styles = [styles[i % len(styles)] for i in range(num)]
+    for k, seed in enumerate(seeds):
+        gen_wav, gen_rate = generate_clips(
+            pipe, num, seconds, styles, steps=steps, cfg_scale=cfg_scale, seed=seed, batch_size=batch_size,
+            progress=progress,
+        )  # fmt: skip
+        g = torch.Generator().manual_seed(seed)
+        noise = pink_noise(num, ref_wav.shape[-1], g) * (10 ** (target_db / 20))[:, None]
+        by_name = {
+            "generated": row("generated", gen_wav, gen_rate, gen_styles),
+            **fixed,
+            "noise": row("noise", noise, sample_rate, [None] * num),
+        }
+        rows = [by_name[name] for name in ROWS if name in by_name]
+        notes = []
+        small = [r.name for r in rows if r.clips <= dim] + (["reference"] if ref_stats.count <= dim else [])
+        if small:
+            notes.append(
+                f"no more clips than embedding dimensions ({dim}) in {', '.join(small)}: singular "
+                "covariances, FD dominated by sampling error; use more clips (--num, --crops-per-file)"
             )
+        silent = int((rms_db(gen_wav) < SILENCE_DB).sum())
+        if silent:
+            notes.append(f"{silent} of {num} generated clips are silent (RMS below {SILENCE_DB:g} dBFS)")
+        if plot_dir is not None and k == 0:
+            _plot(plot_dir, ref_wav, ref_styles, gen_wav, gen_styles, vocoder.mel_config, seconds)
+        yield GenerationReport(
+            manifest=str(manifest),
+            split=split,
+            seconds=float(seconds),
+            sample_rate=sample_rate,
+            pipeline=str(pipeline_dir),
+            embedder=str(getattr(embedder, "name", type(embedder).__name__)),
+            embed_dim=dim,
+            halves=(
+                "held-out files sorted by (style, path) alternate between A (reference) and B (the "
+                "floor's input and the real row)"
+            ),
+            reference_clips=len(ref_wav),
+            reference_files=len(half_a),
+            reference_style_accuracy=reference_style_accuracy,
+            num=num,
+            steps=steps,
+            cfg_scale=cfg_scale,
+            seed=seed,
+            styles=gen_styles,
+            noise="pink noise (1/f power), each clip at the RMS level of a half-A crop",
+            rows=rows,
+            notes=list(notes),
         )
-    small = [r.name for r in rows if r.clips <= dim] + (["reference"] if ref_stats.count <= dim else [])
-    if small:
-        notes.append(
-            f"no more clips than embedding dimensions ({dim}) in {', '.join(small)}: singular covariances, "
-            "FD dominated by sampling error; use more clips (--num, --crops-per-file)"
-        )
-    silent = int((rms_db(gen_wav) < SILENCE_DB).sum())
-    if silent:
-        notes.append(f"{silent} of {num} generated clips are silent (RMS below {SILENCE_DB:g} dBFS)")
-    if plot_dir is not None:
-        _plot(plot_dir, ref_wav, ref_styles, gen_wav, gen_styles, vocoder.mel_config, seconds)
-
-    return GenerationReport(
-        manifest=str(manifest),
-        split=split,
-        seconds=float(seconds),
-        sample_rate=sample_rate,
-        pipeline=str(pipeline_dir),
-        embedder=str(getattr(embedder, "name", type(embedder).__name__)),
-        embed_dim=dim,
-        halves=(
-            "held-out files sorted by (style, path) alternate between A (reference) and B (the floor's "
-            "input and the real row)"
-        ),
-        reference_clips=len(ref_wav),
-        reference_files=len(half_a),
-        reference_style_accuracy=_style_accuracy(embedder, ref_wav, sample_rate, ref_styles),
-        num=num,
-        steps=steps,
-        cfg_scale=cfg_scale,
-        seed=seed,
-        styles=gen_styles,
-        noise="pink noise (1/f power), each clip at the RMS level of a half-A crop",
-        rows=rows,
-        notes=notes,
-    )
 
 
 def _plot(

@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -177,3 +178,39 @@ def test_eval_generate_measures_a_lora_adapters_style(tmp_path):
     assert json.loads(report.read_text())["styles"] == ["hiss"] * 4
     result = _invoke(*args)  # without the adapter the style does not exist
     assert result.exit_code == 2 and "hiss" in result.output
+
+
+def test_several_seeds_give_each_seeds_own_report_at_one_floors_price(tmp_path, monkeypatch):
+    """``--seed 3 --seed 5``: one report per seed, each equal to that seed's single run; the held-out
+    crops and the floor are computed once."""
+    import audiogen.evaluation.generation as generation
+
+    pipe = write_tiny_pipeline(tmp_path / "pipe", with_classifier=True)
+    manifest = write_style_manifest(tmp_path)
+    args = ["eval", "generate", manifest, "--checkpoint", pipe, "--num", 6, "--seconds", 0.5, "--steps", 2,
+            "--device", "cpu"]  # fmt: skip
+    single = {}
+    for seed in (3, 5):
+        result = _invoke(*args, "--seed", seed, "--json", tmp_path / f"one_{seed}.json")
+        assert result.exit_code == 0, result.output
+        single[seed] = json.loads((tmp_path / f"one_{seed}.json").read_text())
+
+    calls = []
+    real = generation.reconstruct_clips
+    monkeypatch.setattr(generation, "reconstruct_clips", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = _invoke(*args, "--seed", 3, "--seed", 5, "--json", tmp_path / "many" / "fd_seed{seed}.json")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1 and "seed 3" in result.output and "seed 5" in result.output
+    for seed in (3, 5):
+        many = json.loads((tmp_path / "many" / f"fd_seed{seed}.json").read_text())
+        assert many["seed"] == seed
+        assert [r["name"] for r in many["rows"]] == [r["name"] for r in single[seed]["rows"]]
+        for a, b in zip(many["rows"], single[seed]["rows"], strict=True):
+            assert a["frechet_distance"] == pytest.approx(b["frechet_distance"], rel=1e-5), a["name"]
+    gen = [single[s]["rows"][0]["frechet_distance"] for s in (3, 5)]
+    assert gen[0] != gen[1]  # the seeds do make different clips
+
+    bad = _invoke(*args, "--seed", 3, "--seed", 5, "--json", tmp_path / "fd.json")
+    assert bad.exit_code == 2 and "needs {seed}" in bad.output
+    bad = _invoke(*args, "--seed", 3, "--seed", 3)
+    assert bad.exit_code == 2 and "each seed once" in bad.output
