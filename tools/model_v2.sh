@@ -25,6 +25,12 @@
 #                                      # $CROPS crops per track (default 4) into $REPORTS/floor/NAME-cCROPS
 #   tools/model_v2.sh seq              # the stream's sequence model on the v2 latent (recipes/sequence_v2.yaml,
 #                                      # $SEQ_STEPS steps, default the recipe's; resumes)
+#   tools/model_v2.sh bundle KIND      # the v2 pipeline from weights/v2 (autoencoder, vocoder, denoiser-KIND,
+#                                      # sequence) + the bundled classifier into $BUNDLE (default runs/bundle-v2),
+#                                      # $BUNDLE_STEPS default sampler steps (default 8), CFG 1
+#   tools/model_v2.sh streameval PIPE NAME  # the stream of pipeline folder PIPE as docs/generation.md and
+#                                      # docs/benchmarks.md measure it: speed, memory 60 vs 600 s, a 600 s organ
+#                                      # stream's joins and drift, FD beside the diffusion clips; $REPORTS/stream/NAME
 #   .venv/bin/python tools/fd_curve.py runs/v2 vpred flow --json docs/reports/v2/fd_curve.json
 #
 # Data from tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports
@@ -140,6 +146,26 @@ seq)
       data.manifest="$DATA/corpus/manifest.jsonl" data.latent_cache="$DATA/latents_v2" \
       ${SEQ_STEPS:+train.max_steps=$SEQ_STEPS} --out "$out" $(resume "$out")
   ;;
+bundle)
+  prediction "${2:-}" > /dev/null
+  out=${BUNDLE:-runs/bundle-v2}
+  .venv/bin/python tools/bundle_default.py --autoencoder weights/v2/autoencoder --denoiser "weights/v2/denoiser-$2" \
+      --vocoder weights/v2/vocoder --sequence weights/v2/sequence --sequence-head-steps 8 --fp16 vocoder \
+      --fp16 denoiser --steps "${BUNDLE_STEPS:-8}" --cfg-scale 1 --out "$out"
+  [ -d "$out/classifier" ] || cp -r audiogen/assets/default/classifier "$out/"
+  ;;
+streameval)
+  pipe=$2 r=$REPORTS/stream/$3
+  mkdir -p "$r"
+  [ -f "$r/speed.json" ] || .venv/bin/python benchmarks/bench_generate.py --checkpoint "$pipe" --sequence "$pipe" \
+      --stream 30 --stream-head-steps 8 --threads 1 --devices cpu --json "$r/speed.json" > "$r/speed.txt"
+  [ -f "$r/memory.json" ] || .venv/bin/python benchmarks/bench_generate.py --checkpoint "$pipe" --sequence "$pipe" \
+      --stream-memory 60,600 --threads 1 --devices cpu --json "$r/memory.json" > "$r/memory.txt"
+  [ -f "$r/check_organ_600s.json" ] || .venv/bin/python benchmarks/check_stream.py --checkpoint "$pipe" \
+      --sequence "$pipe" --style organ --seconds 600 --threads 1 --json "$r/check_organ_600s.json" > "$r/check.txt"
+  [ -f "$r/stream_fd.json" ] || .venv/bin/python benchmarks/stream_fd.py "$DATA/corpus/manifest.jsonl" \
+      --checkpoint "$pipe" --per-style 16 --crops-per-file 1 --json "$r/stream_fd.json" > "$r/stream_fd.txt"
+  ;;
 export)
   case ${2:-} in
   autoencoder) src=$RUNS/ae-v2-64x2-long ;;
@@ -158,5 +184,5 @@ dtype = torch.float16 if sys.argv[2] in ("vocoder", "denoiser", "sequence") else
 print(load_model(sys.argv[1], sys.argv[2]).save_pretrained(sys.argv[3], parameter_dtype=dtype))' \
       "$src" "$2" "$dest"
   ;;
-*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval, aeeval, floor, seq or export)" >&2; exit 2 ;;
+*) echo "model_v2.sh: unknown stage '$STAGE' (ae, dn, fd, vocoder, voceval, aeeval, floor, seq, bundle, streameval or export)" >&2; exit 2 ;;
 esac
