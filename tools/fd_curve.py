@@ -14,6 +14,10 @@ against them. A run continued on another machine from a checkpoint's weights
 (``INIT=... DN_FROM=STEP tools/model_v2.sh dn KIND``) logs its steps from 0 again: ``--continued
 KIND=STEP`` counts them on from STEP, and its hours on from that point's hours in ``--previous``
 (this tool's earlier ``--json``), which also gives the earlier points their hours.
+
+With ``--reference DIR`` (the bundled model's reports, ``tools/model_v2.sh fd v1``) the table ends
+with its row and, per KIND, the ratio of the last point's mean FD to the reference's in each
+embedding (the rebundling rule's first condition: both below 1); the plot draws it as a dashed line.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ def _rows(report: Path) -> dict[str, float] | None:
 
 def collect(folder: Path) -> dict:
     """Per embedding: FD per seed, mean, sample standard deviation and floor of one checkpoint."""
-    out: dict = {"step": int(folder.name.removeprefix("step-"))}
+    name = folder.name.removeprefix("step-")
+    out: dict = {"step": int(name) if name.isdigit() else None}
     for name, pattern in EMBEDDINGS.items():
         rows = [_rows(folder / pattern.format(s)) for s in SEEDS]
         fds = [r["generated"] for r in rows if r is not None]
@@ -86,13 +91,35 @@ def continued_from(text: str) -> tuple[str, int]:
     return kind, int(step)
 
 
+def ratios_to(point: dict, reference: dict) -> dict[str, float | None]:
+    """Per embedding, ``point``'s mean FD over ``reference``'s (``None`` where either is missing)."""
+    out: dict[str, float | None] = {}
+    for name in EMBEDDINGS:
+        a, b = point[name]["mean"], reference[name]["mean"]
+        out[name] = a / b if a is not None and b else None
+    return out
+
+
 def _f(x: float | None, digits: int) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def plot(curves: dict[str, list[dict]], path: Path) -> None:
+def _row(label: str, p: dict) -> str:
+    """One Markdown table row of a ``collect`` result."""
+    c, f = p["classifier"], p["features"]
+    step = "-" if p["step"] is None else p["step"]
+    return (
+        f"| {label} | {step} | {_f(p.get('hours'), 2)} "
+        f"| {_f(c['mean'], 3)} ± {_f(c['std'], 3)} ({_f(c['floor'], 3)}) "
+        f"| {_f(f['mean'], 0)} ± {_f(f['std'], 0)} ({_f(f['floor'], 0)}) "
+        f"| {len(c['fd'])} / {len(f['fd'])} |"
+    )
+
+
+def plot(curves: dict[str, list[dict]], path: Path, reference: dict | None = None) -> None:
     """FD (mean over seeds, bars: one standard deviation) against the hours of training where every
-    point has them, else against the step; one panel per embedding."""
+    point has them, else against the step; one panel per embedding; ``reference`` (a ``collect``
+    result) as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,6 +139,8 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
                 capsize=3,
                 label=kind,
             )
+        if reference is not None and reference[name]["mean"] is not None:
+            ax.axhline(reference[name]["mean"], color="gray", linestyle="--", label="bundled (v1)")
         ax.set_title(f"generated FD, {name} (4 seeds)")
         ax.set_xlabel("hours of training (one CPU thread)" if hours else "denoiser step")
         ax.grid(alpha=0.3)
@@ -136,7 +165,12 @@ def main() -> None:
         "--continued", type=continued_from, action="append", default=[], metavar="KIND=STEP",
         help="the run of KIND in RUNS went on from the weights of step STEP (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--reference", type=Path, default=None,
+        help="the bundled model's reports (model_v2.sh fd v1): its row and the ratios to it",
+    )  # fmt: skip
     args = parser.parse_args()
+    reference = collect(args.reference) if args.reference is not None else None
     curves = {k: curve(args.root, k) for k in args.kinds}
     previous = json.loads(args.previous.read_text()) if args.previous is not None else {}
     continued = dict(args.continued)
@@ -154,18 +188,19 @@ def main() -> None:
     print("|---|---:|---:|---|---|---:|")
     for kind, points in curves.items():
         for p in points:
-            c, f = p["classifier"], p["features"]
-            print(
-                f"| {kind} | {p['step']} | {_f(p.get('hours'), 2)} "
-                f"| {_f(c['mean'], 3)} ± {_f(c['std'], 3)} ({_f(c['floor'], 3)}) "
-                f"| {_f(f['mean'], 0)} ± {_f(f['std'], 0)} ({_f(f['floor'], 0)}) "
-                f"| {len(c['fd'])} / {len(f['fd'])} |"
-            )
+            print(_row(kind, p))
+    if reference is not None:
+        print(_row("reference", reference))
+        for kind, points in curves.items():
+            if points:
+                ratios = ratios_to(points[-1], reference)
+                text = ", ".join(f"{k} {_f(r, 3)}" for k, r in ratios.items())
+                print(f"{kind} step {points[-1]['step']} / reference: {text}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(curves, indent=1) + "\n")
     if args.png is not None:
-        plot(curves, args.png)
+        plot(curves, args.png, reference)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ while generation continues and memory does not grow with the length of the strea
 * :class:`StreamingVocoder` renders overlapping chunks of mel with context on each side and joins
   them by a crossfade, the algorithm of :func:`audiogen.pipelines.windows.vocode_chunked` run as the
   mel arrives. With the bundled Griffin-Lim vocoder each chunk starts its phase iterations from the
-  previous chunk's phase on the frames they share, so the chunks agree where they overlap and there
-  is no seam; Griffin-Lim couples every frame of what it renders, so a chunked rendering cannot
-  equal a one-piece one, but it equals the offline chunked rendering sample for sample.
+  previous chunk's phase on the frames they share and holds it on the frames the previous chunk has
+  rendered (RTISI-LA), so the chunks agree where they overlap and there is no seam; Griffin-Lim
+  couples every frame of what it renders, so a chunked rendering cannot equal a one-piece one, but
+  it equals the offline chunked rendering sample for sample.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class StreamingDecoder:
 class _Rendered:
     index: torch.Tensor  # absolute mel frame indices of a rendered chunk
     spectrum: torch.Tensor  # its Griffin-Lim spectrum (batch, n_freqs, frames)
+    played: tuple[int, int]  # absolute mel frames [lo, hi) whose waveform it rendered (crossfades included)
 
 
 @dataclass
@@ -156,15 +158,17 @@ class StreamingVocoder:
         part = self.mel[..., clo - self.offset : chi - self.offset]
         index = torch.arange(clo, chi)
         if self.coherent:
-            init = None
+            init = hold = None
             if self.previous is not None:
                 match = (index[:, None] == self.previous.index[None, :]).nonzero()
                 spectrum = self.previous.spectrum
                 init = torch.zeros(*spectrum.shape[:2], len(index), dtype=spectrum.dtype, device=part.device)
                 init[..., match[:, 0].to(part.device)] = spectrum[..., match[:, 1].to(part.device)]
-            result = self.vocoder.analyse(part, init=init)
+                played_lo, played_hi = self.previous.played
+                hold = (index >= played_lo) & (index < played_hi)
+            result = self.vocoder.analyse(part, init=init, hold=hold)
             wav = result.waveform.float()
-            self.previous = _Rendered(index, result.gl_spectrum)
+            self.previous = _Rendered(index, result.gl_spectrum, (lo, hi))
         else:
             wav = self.vocoder(part).float()
         piece = wav[0, :, (lo - clo) * hop : (hi - clo) * hop].cpu().clone()

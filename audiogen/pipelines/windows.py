@@ -321,8 +321,10 @@ def vocode_chunked(
     A vocoder with Griffin-Lim phase retrieval (one with ``analyse(mel, init=...)``,
     :class:`~audiogen.models.vocoder.GLRefineVocoder`) renders the chunks one after another, each
     starting its Griffin-Lim iterations from the previous chunk's phase on the frames they share
-    (and, round a circle, the last chunk also from the first chunk's), so neighbouring chunks agree
-    where they overlap and the crossfade is linear; other vocoders' chunks have independent phases
+    (and, round a circle, the last chunk also from the first chunk's) and holding it fixed on the
+    frames that chunk rendered, crossfade included (as RTISI-LA holds the frames already output;
+    Zhu, Beauregard and Wyse 2007), so neighbouring chunks agree where they overlap and the
+    crossfade is linear; other vocoders' chunks have independent phases
     and are joined with an equal-power crossfade.
 
     Returns:
@@ -349,7 +351,8 @@ def vocode_chunked(
         fade_out = 1 - fade_in
     else:
         fade_out, fade_in = _equal_power(fade * hop, mel.device)
-    rendered: list[tuple[torch.Tensor, torch.Tensor]] = []  # (absolute frame index, GL spectrum)
+    # (absolute frame index, GL spectrum, which of those frames the chunk rendered)
+    rendered: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for j in range(count):
         start, stop = j * chunk, frames if (j == count - 1 and not circular) else (j + 1) * chunk
         lo = start - half if (circular or j > 0) else 0
@@ -360,8 +363,8 @@ def vocode_chunked(
         index = _chunk_index(clo, chi, frames, circular, mel.device)
         part = mel[..., index]
         if coherent:
-            init = None
-            for known_index, spectrum in rendered:  # the previous chunk, and round a circle the first
+            init, hold = None, torch.zeros(len(index), dtype=torch.bool, device=mel.device)
+            for known_index, spectrum, played in rendered:  # the previous chunk, round a circle the first
                 match = (index[:, None] == known_index[None, :]).nonzero()
                 if len(match):
                     if init is None:
@@ -369,11 +372,14 @@ def vocode_chunked(
                             *spectrum.shape[:2], len(index), dtype=spectrum.dtype, device=mel.device
                         )
                     init[..., match[:, 0]] = spectrum[..., match[:, 1]]
-            result = stages.vocoder.analyse(part, init=init)
+                    hold[match[:, 0]] |= played[match[:, 1]]
+            result = stages.vocoder.analyse(part, init=init, hold=hold)
             wav = result.waveform.float()
+            played = torch.zeros(len(index), dtype=torch.bool, device=mel.device)
+            played[lo - clo : hi - clo] = True
             if j == 0:
-                first = (index, result.gl_spectrum)
-            rendered = ([first] if circular and j > 0 else []) + [(index, result.gl_spectrum)]
+                first = (index, result.gl_spectrum, played)
+            rendered = ([first] if circular and j > 0 else []) + [(index, result.gl_spectrum, played)]
         else:
             wav = stages.vocoder(part).float()
         piece = wav[..., (lo - clo) * hop : (hi - clo) * hop].clone()

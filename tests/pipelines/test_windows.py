@@ -233,3 +233,56 @@ def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
     ]
     assert bool(torch.isfinite(wav).all()) and wav.abs().max() > 0
     assert loop.shape == wav.shape and loop_joints == [0] + joints and bool(torch.isfinite(loop).all())
+
+
+def test_griffin_lim_chunks_hold_the_phase_their_neighbour_rendered(pipe):
+    """RTISI-LA: a chunk keeps the previous chunk's phase on the frames that chunk rendered
+    (crossfade included) and moves the rest; round a circle, the last chunk also keeps the first's."""
+    from types import SimpleNamespace
+
+    from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder
+
+    torch.manual_seed(0)
+    vocoder = GLRefineVocoder(
+        GLRefineConfig(mel=pipe.mel_config, dim=16, intermediate_dim=32, num_layers=1, gl_iters=4)
+    )
+    mel = torch.randn(1, pipe.mel_config.n_mels, 90) - 4
+    with torch.no_grad():
+        plain = vocoder.griffin_lim_spectrum(mel)
+        init = torch.zeros_like(plain)
+        init[..., :20] = plain[..., :20] * 1j
+        hold = torch.arange(90) < 10
+        held = vocoder.griffin_lim_spectrum(mel, init=init, hold=hold)
+        moved = vocoder.griffin_lim_spectrum(mel, init=init)
+    same = torch.sgn(held[..., :10]) - torch.sgn(init[..., :10])
+    drift = torch.sgn(moved[..., :10]) - torch.sgn(init[..., :10])
+    assert float(same.abs().max()) < 1e-5 and float(drift.abs().max()) > 0.1
+    assert torch.allclose(held.abs(), moved.abs(), rtol=1e-5, atol=1e-7)  # same magnitudes
+
+    calls = []
+    analyse = vocoder.analyse
+
+    def spy(part, circular=False, init=None, hold=None):
+        out = analyse(part, circular, init, hold)
+        calls.append((init, hold, out.gl_spectrum))
+        return out
+
+    vocoder.analyse = spy
+    holder = SimpleNamespace(
+        vocoder=vocoder, hop_length=pipe.hop_length, vocode_circular=vocoder.vocode_circular
+    )
+    with torch.no_grad():
+        vocode_chunked(holder, mel, chunk=30, context=6, fade=4)
+    # chunk 0 renders frames [0, 32) with context to 38; chunk 1 spans [22, 68) with context from 22:
+    # it holds 22..31 (rendered by chunk 0) and starts 32..37 from chunk 0 without holding them
+    (_, hold0, first), (_, hold1, second) = calls[0], calls[1]
+    assert not bool(hold0.any())
+    assert hold1.nonzero().flatten().tolist() == list(range(0, 10))
+    kept = torch.sgn(second[..., :10]) - torch.sgn(first[..., 22:32])
+    assert float(kept.abs().max()) < 1e-5
+    assert float((torch.sgn(second[..., 10:16]) - torch.sgn(first[..., 32:38])).abs().max()) > 1e-3
+    calls.clear()
+    with torch.no_grad():
+        vocode_chunked(holder, mel, chunk=30, context=6, fade=4, circular=True)
+    last_hold = calls[-1][1]  # the last chunk meets the previous one and, round the circle, the first
+    assert bool(last_hold[:10].all()) and bool(last_hold[-10:].all()) and not bool(last_hold[10:-10].any())

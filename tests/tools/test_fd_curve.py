@@ -88,3 +88,20 @@ def test_a_continued_run_counts_on_from_its_starting_point(tmp_path):
     assert "| flow | 48 | - |" in out
     bad = subprocess.run(tool + ["--continued", "flow=16"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--previous has no hours for that step" in bad.stderr
+
+
+def test_reference_row_and_ratios_of_the_last_point(tmp_path):
+    """--reference: the bundled model's row, and each kind's last point over it per embedding."""
+    reports = tmp_path / "reports"
+    for folder, (c, f) in {"vpred/step-00000010": (9.0, 900.0), "vpred/step-00000020": (3.0, 1200.0),
+                           "v1": (4.0, 1000.0)}.items():  # fmt: skip
+        (reports / folder).mkdir(parents=True)
+        _report(reports / folder / "gen_seed0.json", c, 1.0)
+        _report(reports / folder / "gen_features_seed0.json", f, 50.0)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "fd_curve.py"), str(reports), "vpred",
+         "--reference", str(reports / "v1"), "--png", str(tmp_path / "c.png")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "| reference | - | - | 4.000 ± - (1.000) | 1000 ± - (50) | 1 / 1 |" in out
+    assert "vpred step 20 / reference: classifier 0.750, features 1.200" in out

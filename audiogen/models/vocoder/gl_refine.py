@@ -276,7 +276,11 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
 
     # ------------------------------------------------------------------ the three stages
     def griffin_lim_spectrum(
-        self, mel: torch.Tensor, circular: bool = False, init: torch.Tensor | None = None
+        self,
+        mel: torch.Tensor,
+        circular: bool = False,
+        init: torch.Tensor | None = None,
+        hold: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Complex spectrogram ``(batch, n_freqs, frames)`` from NNLS magnitude + fast Griffin-Lim phase.
 
@@ -286,6 +290,10 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
         ``init``: optional complex ``(batch, n_freqs, frames)`` whose phase starts the iterations
         where it is non-zero (e.g. a neighbouring chunk's result on shared frames, so that chunks
         vocoded one after another agree there; :func:`audiogen.pipelines.windows.vocode_chunked`).
+        ``hold``: optional bool ``(frames,)``: frames whose phase stays ``init``'s through every
+        iteration (frames already played by the previous chunk), as RTISI-LA does (Zhu, Beauregard
+        and Wyse 2007, "Real-time signal estimation from modified short-time Fourier transform
+        magnitude spectra"): the new frames' phases converge to agree with them.
         """
         from audiogen.audio.filterbank import filterbank_inverse
         from audiogen.audio.inverse import _invert_filterbank
@@ -302,9 +310,13 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
             magnitude = rearrange(magnitude, "b f t -> b t f").contiguous()
             angles = rearrange(torch.polar(torch.ones_like(phase), phase), "f t -> 1 t f").to(mel.device)
             angles = angles.expand_as(magnitude)
+            held = None
             if init is not None:
                 given = rearrange(init.to(mel.device), "b f t -> b t f")
                 angles = torch.where(given.abs() > 0, torch.sgn(given), angles)
+                if hold is not None and bool(hold.any()):
+                    held = rearrange(hold.to(mel.device), "t -> 1 t 1") & (given.abs() > 0)
+                    fixed = torch.sgn(given)
             plan = self._projection_plan(frames, circular, mel.device)
             previous = torch.zeros_like(magnitude, dtype=angles.dtype)
             for _ in range(cfg.gl_iters):
@@ -312,6 +324,8 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
                 # torch.add with alpha and torch.sgn (z / |z|, 0 at 0): several times faster on CPU than
                 # `rebuilt - previous * c` and `z / (|z| + eps)` on complex tensors
                 angles = torch.sgn(torch.add(rebuilt, previous, alpha=-cfg.momentum / (1 + cfg.momentum)))
+                if held is not None:
+                    angles = torch.where(held, fixed, angles)
                 previous = rebuilt
             return rearrange(magnitude * angles, "b t f -> b f t")
 
@@ -357,17 +371,22 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
         return (self.config.kernel_size // 2) * (self.config.num_layers + 1)
 
     def analyse(
-        self, mel: torch.Tensor, circular: bool = False, init: torch.Tensor | None = None
+        self,
+        mel: torch.Tensor,
+        circular: bool = False,
+        init: torch.Tensor | None = None,
+        hold: torch.Tensor | None = None,
     ) -> GLRefineOutput:
         """Every stage's result for ``mel`` ``(batch, n_mels, frames)``; see :class:`GLRefineOutput`.
 
-        ``init``: initial Griffin-Lim phase where non-zero, as :meth:`griffin_lim_spectrum`.
+        ``init``: initial Griffin-Lim phase where non-zero, and ``hold``: frames whose phase stays
+        ``init``'s, as :meth:`griffin_lim_spectrum`.
 
         Raises:
             ValueError: if ``mel`` is not ``(batch, n_mels, frames)`` floating point with ``frames >= 1``.
         """
         self.check_mel(mel)
-        gl_spectrum = self.griffin_lim_spectrum(mel, circular, init)
+        gl_spectrum = self.griffin_lim_spectrum(mel, circular, init, hold)
         spectrum = self.refine(gl_spectrum, mel, circular)
         with torch.no_grad():
             gl_waveform = rearrange(self._istft(gl_spectrum, circular), "b n -> b 1 n")
