@@ -40,8 +40,8 @@ def _rows(report: Path) -> dict[str, float] | None:
 
 def collect(folder: Path) -> dict:
     """Per embedding: FD per seed, mean, sample standard deviation and floor of one checkpoint."""
-    name = folder.name.removeprefix("step-")
-    out: dict = {"step": int(name) if name.isdigit() else None}
+    step = folder.name.removeprefix("step-")  # a reference folder (e.g. ``v1``) has no step
+    out: dict = {"step": int(step) if step.isdigit() else None}
     for name, pattern in EMBEDDINGS.items():
         rows = [_rows(folder / pattern.format(s)) for s in SEEDS]
         fds = [r["generated"] for r in rows if r is not None]

@@ -205,7 +205,9 @@ def test_the_pipeline_picks_windows_by_length_and_is_seeded(pipe):
         windowed(pipe, 1.0, overlap_seconds=0.8)
 
 
-def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
+def _tiny_griffin_lim(pipe):
+    """A small Griffin-Lim vocoder, a 90-frame random mel, and a stand-in for the pipeline's stages
+    (what :func:`vocode_chunked` reads of them)."""
     from types import SimpleNamespace
 
     from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder
@@ -215,14 +217,19 @@ def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
         GLRefineConfig(mel=pipe.mel_config, dim=16, intermediate_dim=32, num_layers=1, gl_iters=4)
     )
     mel = torch.randn(1, pipe.mel_config.n_mels, 90) - 4
+    stages = SimpleNamespace(
+        vocoder=vocoder, hop_length=pipe.hop_length, vocode_circular=vocoder.vocode_circular
+    )
+    return vocoder, mel, stages
+
+
+def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
+    vocoder, mel, fake = _tiny_griffin_lim(pipe)
     with torch.no_grad():
         plain = vocoder.griffin_lim_spectrum(mel)
         init = torch.zeros_like(plain)
         init[..., :20] = plain[..., :20] * 1j  # phases a quarter turn away on the first frames
         started = vocoder.griffin_lim_spectrum(mel, init=init)
-        fake = SimpleNamespace(
-            vocoder=vocoder, hop_length=pipe.hop_length, vocode_circular=vocoder.vocode_circular
-        )
         wav, joints = vocode_chunked(fake, mel, chunk=30, context=6, fade=4)
         loop, loop_joints = vocode_chunked(fake, mel, chunk=30, context=6, fade=4, circular=True)
     assert torch.equal(started[..., 40:].abs(), plain[..., 40:].abs())  # same magnitudes
@@ -238,15 +245,7 @@ def test_griffin_lim_chunks_start_from_their_neighbours_phase(pipe):
 def test_griffin_lim_chunks_hold_the_phase_their_neighbour_rendered(pipe):
     """RTISI-LA: a chunk keeps the previous chunk's phase on the frames that chunk rendered
     (crossfade included) and moves the rest; round a circle, the last chunk also keeps the first's."""
-    from types import SimpleNamespace
-
-    from audiogen.models.vocoder import GLRefineConfig, GLRefineVocoder
-
-    torch.manual_seed(0)
-    vocoder = GLRefineVocoder(
-        GLRefineConfig(mel=pipe.mel_config, dim=16, intermediate_dim=32, num_layers=1, gl_iters=4)
-    )
-    mel = torch.randn(1, pipe.mel_config.n_mels, 90) - 4
+    vocoder, mel, holder = _tiny_griffin_lim(pipe)
     with torch.no_grad():
         plain = vocoder.griffin_lim_spectrum(mel)
         init = torch.zeros_like(plain)
@@ -268,9 +267,6 @@ def test_griffin_lim_chunks_hold_the_phase_their_neighbour_rendered(pipe):
         return out
 
     vocoder.analyse = spy
-    holder = SimpleNamespace(
-        vocoder=vocoder, hop_length=pipe.hop_length, vocode_circular=vocoder.vocode_circular
-    )
     with torch.no_grad():
         vocode_chunked(holder, mel, chunk=30, context=6, fade=4)
     # chunk 0 renders frames [0, 32) with context to 38; chunk 1 spans [22, 68) with context from 22:

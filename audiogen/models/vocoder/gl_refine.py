@@ -313,10 +313,10 @@ class GLRefineVocoder(ConvNeXtBackbone, Vocoder):
             held = None
             if init is not None:
                 given = rearrange(init.to(mel.device), "b f t -> b t f")
-                angles = torch.where(given.abs() > 0, torch.sgn(given), angles)
-                if hold is not None and bool(hold.any()):
-                    held = rearrange(hold.to(mel.device), "t -> 1 t 1") & (given.abs() > 0)
-                    fixed = torch.sgn(given)
+                known, fixed = given.abs() > 0, torch.sgn(given)
+                angles = torch.where(known, fixed, angles)
+                if hold is not None and bool(hold.any()):  # else no where() in every iteration
+                    held = rearrange(hold.to(mel.device), "t -> 1 t 1") & known
             plan = self._projection_plan(frames, circular, mel.device)
             previous = torch.zeros_like(magnitude, dtype=angles.dtype)
             for _ in range(cfg.gl_iters):
