@@ -63,7 +63,7 @@ def draw(out: Path) -> None:
 
     ax.text(1, 114.5, "audiogen: one clip from file to WAV", fontsize=15, fontweight="bold", va="top")
     ax.text(1, 110.8, "module · function, in the order they run; tensor shapes on the arrows "
-            "(b = batch; the bundled model: 80 mels, 64 latent channels, 4 mel frames per latent frame)",
+            "(b = batch; the bundled model: 80 mels, 64 latent channels, 2 mel frames per latent frame)",
             fontsize=8.8, va="top", color="#444")
 
     # the two commands
@@ -108,10 +108,10 @@ def draw(out: Path) -> None:
     voc = box(14, 3, 66, 9, "models/vocoder/gl_refine.py · GLRefineVocoder",
               "NNLS inversion + Griffin-Lim phase, refined by a ConvNeXt trunk\n"
               "(vocoder/backbone.py); long mels in chunks (windows.vocode_chunked)", "model")
-    arrow(dec, voc, "log-mel (b, 80, 4T)")
+    arrow(dec, voc, "log-mel (b, 80, 2T)")
     wav = box(95, 4, 32, 7, "audio/io.py · save_audio", "→ WAV / FLAC, one file per seed", "audio")
     arrow(voc, wav, "", start=(80.4, 7.5), end=(94.6, 7.5))
-    ax.text(87.5, 8.6, "waveform\n(b, 1, 256·4T)", fontsize=7.8, color="#2d5f8b", style="italic",
+    ax.text(87.5, 8.6, "waveform\n(b, 1, 256·2T)", fontsize=7.8, color="#2d5f8b", style="italic",
             ha="center", va="bottom")
 
     # around it: training and evaluation

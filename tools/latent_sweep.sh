@@ -6,7 +6,7 @@
 #   tools/latent_sweep.sh dn   NAME STEPS   # denoiser on NAME's latents (the sweep: 64x4 4800, 64x2 / 80x2 2820)
 #   tools/latent_sweep.sh eval NAME   # pipeline folder + eval reconstruct (test pieces, Wesnoth)
 #                                     # + eval generate (seeds 0 and 1000, classifier and features)
-#                                     # + the Wesnoth floor; NAME=v1: the bundled model
+#                                     # + the Wesnoth floor; NAME=v1: the first bundled model (tools/v1_bundle.sh)
 #
 # Every step resumes where it stopped (train --resume; finished evaluations are skipped). Data from
 # tools/build_data_v2.sh in $DATA (default: data); runs in $RUNS (default: runs); reports in
@@ -42,10 +42,11 @@ dn)
   ;;
 eval)
   r=$REPORTS/$NAME pipe=$RUNS/pipe-v2-$NAME
-  [ "$NAME" = v1 ] && pipe=audiogen/assets/default
+  V1=${V1:-runs/bundle-v1}; tools/v1_bundle.sh "$V1" > /dev/null  # the first bundled model (v1)
+  [ "$NAME" = v1 ] && pipe=$V1
   mkdir -p "$r"
   [ -f "$pipe/model_index.json" ] || .venv/bin/python tools/bundle_default.py \
-      --autoencoder "$RUNS/ae-v2-$NAME" --denoiser "$RUNS/dn-v2-$NAME" --vocoder audiogen/assets/default \
+      --autoencoder "$RUNS/ae-v2-$NAME" --denoiser "$RUNS/dn-v2-$NAME" --vocoder "$V1" \
       --steps 8 --cfg-scale 1 --out "$pipe"
   [ -d "$pipe/classifier" ] || cp -r audiogen/assets/default/classifier "$pipe/"
   for m in corpus wesnoth; do

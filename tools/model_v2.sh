@@ -11,9 +11,10 @@
 #   tools/model_v2.sh fd KIND STEP     # pipeline of checkpoint STEP + eval generate, seeds 0/1000/2000/3000
 #                                      # (DN_FROM=S: the run went on from step S's weights, INIT, so its
 #                                      # checkpoint STEP - S is step STEP; tools/fd_curve.py --continued)
-#   tools/model_v2.sh fd v1            # the same for the bundled model (the rebundling rule's reference);
+#   tools/model_v2.sh fd v1            # the same for the first bundled model (the rebundling rule's reference,
+#                                      # $V1, default runs/bundle-v1 from tools/v1_bundle.sh);
 #                                      # FD_STEPS=S: S sampler steps instead of 8, reports in .../steps-S
-#   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from the bundled vocoder, $VOCODER_STEPS steps (default 1000)
+#   tools/model_v2.sh vocoder          # recipes/vocoder_gl_gan.yaml from v1's vocoder, $VOCODER_STEPS steps (default 1000)
 #   tools/model_v2.sh export STAGE     # STAGE = autoencoder | vocoder | sequence | denoiser KIND STEP: the EMA weights into
 #                                      # weights/v2/STAGE (denoiser: weights/v2/denoiser-KIND; config.json +
 #                                      # model.safetensors, committed; vocoder and denoiser in float16)
@@ -49,7 +50,9 @@ AE=$RUNS/ae-v2-64x2-long
 [ -f weights/v2/autoencoder/config.json ] && AE=weights/v2/autoencoder
 AE_STEPS=${AE_STEPS:-12000} AE_PRECISION=${AE_PRECISION:-bf16}
 VOCODER_STEPS=${VOCODER_STEPS:-1000} VOCODER_PRECISION=${VOCODER_PRECISION:-bf16}
-V=audiogen/assets/default; [ -f weights/v2/vocoder/config.json ] && V=weights/v2/vocoder
+V1=${V1:-runs/bundle-v1}   # the first bundled model, the rule's reference (tools/v1_bundle.sh writes it)
+v1() { tools/v1_bundle.sh "$V1" > /dev/null; }
+if [ -f weights/v2/vocoder/config.json ]; then V=weights/v2/vocoder; else V=$V1; v1; fi
 VOCODER=${VOCODER:-$V}   # the vocoder of the fd pipelines and of aeeval
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 resume() { [ -d "$1/checkpoints" ] && echo --resume || true; }
@@ -78,8 +81,8 @@ dn)
       model.prediction_type="$(prediction "$kind")" ${INIT:+init.denoiser=$INIT} ${DN_STEPS:+train.max_steps=$DN_STEPS} "${@:3}" --out "$out" $(resume "$out")
   ;;
 fd)
-  if [ "$2" = v1 ]; then  # the bundled model, the rule's reference
-    r=$REPORTS/v1 pipe=audiogen/assets/default
+  if [ "$2" = v1 ]; then  # the first bundled model, the rule's reference
+    v1; r=$REPORTS/v1 pipe=$V1
   else
     kind=$2 step=$(printf %08d "$3") local_step=$(printf %08d $(($3 - ${DN_FROM:-0})))
     prediction "$kind" > /dev/null
@@ -102,9 +105,9 @@ fd)
       --json "$r/gen_features_seed{seed}.json" >> "$r/gen_features.txt"
   ;;
 vocoder)
-  out=$RUNS/voc-v2
+  v1; out=$RUNS/voc-v2
   timed "$out.log" $AG train vocoder recipes/vocoder_gl_gan.yaml data.manifest="$DATA/mixed_v2/manifest.jsonl" \
-      init.vocoder=audiogen/assets/default train.mixed_precision="$VOCODER_PRECISION" train.num_workers=0 train.max_steps="$VOCODER_STEPS" \
+      init.vocoder="$V1" train.mixed_precision="$VOCODER_PRECISION" train.num_workers=0 train.max_steps="$VOCODER_STEPS" \
       --out "$out" $(resume "$out")
   ;;
 voceval)
