@@ -20,7 +20,9 @@ import json
 import statistics
 from pathlib import Path
 
-STAGES = ("denoise", "decode", "vocode", "total")
+# bench_generate (beside this script) puts this checkout's audiogen first on the path and sets
+# OMP_WAIT_POLICY=PASSIVE before torch is imported; its STAGES are the timings' keys
+from bench_generate import STAGES
 
 
 def main() -> None:
